@@ -1,0 +1,35 @@
+"""Postgate: Mailgun's HTTP API in front of pluggable queues, providers and storage.
+
+The public plugin API is what this module exports.
+"""
+
+from .app import Gateway, create_gateway
+from .backends import Backend, Delivery, EventSink, EventSource, Queue, Storage
+from .domain import (
+    Attachment,
+    Batch,
+    DeliveryResult,
+    Event,
+    EventQuery,
+    Job,
+    Message,
+    Recipient,
+    RecipientStatus,
+    RecipientUpdate,
+    RenderedMessage,
+    Suppression,
+)
+from .errors import ApiError, BadRequest, NotFound
+from .health import HealthCheck
+from .hookspecs import hookimpl, hookspec
+from .settings import ConfigError, Settings, load_settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ConfigError", "Delivery",
+    "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
+    "Job", "Message", "NotFound", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
+    "RenderedMessage", "Settings", "Storage", "Suppression", "create_gateway", "hookimpl", "hookspec",
+    "load_settings",
+]

@@ -1,0 +1,261 @@
+"""The :class:`Gateway`: settings, plugins, backends and the one path every message takes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .backends import Delivery, EventSource, Queue, Storage
+from .batching import build_batch
+from .domain import Event, Job, Message
+from .errors import BadRequest
+from .health import HealthCheck, run_checks
+from .plugins import build_plugin_manager, call_all, resolve
+from .registry import Registry
+from .settings import ConfigError, Settings, describe_validation_error
+
+log = logging.getLogger("postgate")
+
+
+class Gateway:
+    """One Postgate instance. Built by :func:`create_gateway`; never a module global.
+
+    Construction loads plugins and validates every setting and backend name, so configuration
+    errors surface before anything starts. :meth:`start` builds and opens the backends.
+    """
+
+    def __init__(self, settings: Settings, *, plugins: Iterable[object] = (),
+                 load_entrypoints: bool = True) -> None:
+        self.settings = settings
+        self.pm = build_plugin_manager(
+            settings.load_plugins, settings.disable_plugins, plugins, load_entrypoints
+        )
+        self.queues: Registry[Any] = Registry("queue backend")
+        self.deliveries: Registry[Any] = Registry("delivery backend")
+        self.storages: Registry[Any] = Registry("storage backend")
+        self.event_source_factories: Registry[Any] = Registry("event source")
+        self.ingress: Registry[Any] = Registry("ingress")
+        self.settings_models: Registry[type[BaseModel]] = Registry("settings table")
+        hook = self.pm.hook
+        hook.register_queues(register=self.queues.register)
+        hook.register_deliveries(register=self.deliveries.register)
+        hook.register_storages(register=self.storages.register)
+        hook.register_event_sources(register=self.event_source_factories.register)
+        hook.register_ingress(register=self.ingress.register)
+        hook.register_settings(register=self.settings_models.register)
+        self._plugin_settings = self._validate_plugin_settings()
+        backends = settings.backends
+        self.queues.get(backends.queue)
+        self.deliveries.get(backends.delivery)
+        self.storages.get(backends.storage)
+        for name in backends.event_sources:
+            self.event_source_factories.get(name)
+        self.storage: Storage = None  # type: ignore[assignment]  # set by start()
+        self.queue: Queue = None  # type: ignore[assignment]
+        self.delivery: Delivery = None  # type: ignore[assignment]
+        self.event_sources: list[EventSource] = []
+        self.started = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = asyncio.Event()
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def _validate_plugin_settings(self) -> dict[str, BaseModel]:
+        tables = self.settings.plugins
+        unknown = sorted(set(tables) - set(self.settings_models.names()))
+        if unknown:
+            raise ConfigError(
+                f"unknown settings table [plugins.{unknown[0]}]: no loaded plugin declares settings "
+                f"named {unknown[0]!r} (known: {', '.join(self.settings_models.names()) or 'none'})"
+            )
+        validated = {}
+        for name, model in self.settings_models.entries.items():
+            try:
+                validated[name] = model.model_validate(tables.get(name, {}))
+            except ValidationError as exc:
+                text = describe_validation_error(exc).replace("invalid configuration:", "")
+                raise ConfigError(f"invalid settings in [plugins.{name}]:{text}") from None
+        return validated
+
+    def plugin_settings(self, name: str) -> Any:
+        """The validated settings model of plugin ``name`` (its ``[plugins.NAME]`` table)."""
+        try:
+            return self._plugin_settings[name]
+        except KeyError:
+            raise ConfigError(f"no plugin declares settings named {name!r}") from None
+
+    # -- domains and keys -------------------------------------------------------------------
+
+    @property
+    def domains(self) -> dict[str, str | None]:
+        """Configured sending domains (lower case) with their API keys."""
+        return self.settings.domain_keys()
+
+    def check_api_key(self, domain: str, api_key: str) -> bool:
+        """Whether ``api_key`` may use ``domain`` (the ``check_api_key`` hook decides)."""
+        return bool(self.pm.hook.check_api_key(gateway=self, domain=domain, api_key=api_key))
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build the configured backends, open them, migrate storage, run ``startup`` hooks."""
+        if self.started:
+            return
+        names = self.settings.backends
+        self.storage = self.storages.get(names.storage)(self)
+        self.queue = self.queues.get(names.queue)(self)
+        self.delivery = self.deliveries.get(names.delivery)(self)
+        self.event_sources = [self.event_source_factories.get(n)(self) for n in names.event_sources]
+        await self.storage.start()
+        if self.settings.gateway.migrate_on_start:
+            await self.storage.migrate()
+        await self.queue.start()
+        await self.delivery.start()
+        for source in self.event_sources:
+            await source.start()
+        await call_all(self.pm.hook.startup, gateway=self)
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop background work, run ``shutdown`` hooks, close the backends."""
+        await self.stop_background()
+        if not self.started:
+            return
+        self.started = False
+        await call_all(self.pm.hook.shutdown, gateway=self)
+        for backend in [*reversed(self.event_sources), self.delivery, self.queue, self.storage]:
+            try:
+                await backend.stop()
+            except Exception:  # noqa: BLE001 - keep closing the others
+                log.exception("error while stopping %s", type(backend).__name__)
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- background work --------------------------------------------------------------------
+
+    def start_background(self, workers: int | None = None) -> None:
+        """Start worker loops, event sources and housekeeping as tasks of the running loop."""
+        from .housekeeping import housekeeping_loop
+        from .worker import Worker
+
+        self._stopping.clear()
+        count = self.settings.gateway.workers if workers is None else workers
+        for index in range(count):
+            worker = Worker(self, name=f"worker-{index}")
+            self._tasks.append(asyncio.create_task(worker.run(self._stopping), name=worker.name))
+        for source in self.event_sources:
+            self._tasks.append(asyncio.create_task(self._run_source(source)))
+        if count:
+            self._tasks.append(asyncio.create_task(housekeeping_loop(self, self._stopping)))
+
+    async def _run_source(self, source: EventSource) -> None:
+        while not self._stopping.is_set():
+            try:
+                await source.run(self.record_events)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a source must not die silently
+                log.exception("event source %s failed; restarting in 5 s", type(source).__name__)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 5)
+
+    async def stop_background(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the pipeline -----------------------------------------------------------------------
+
+    async def accept(self, message: Message) -> str:
+        """Validate, store and queue a message durably; return the id to answer the client.
+
+        The one path every entry door uses. Raises :class:`~postgate.errors.ApiError` for
+        bad input; nothing is stored then. A re-POST of a batch already accepted returns the
+        original id and queues nothing new.
+        """
+        errors = await call_all(self.pm.hook.validate_message, gateway=self, message=message)
+        if errors:
+            raise BadRequest(str(errors[0]))
+        batch, recipients = build_batch(message)
+        created = await self.storage.create_batch(batch, recipients)
+        stored = created.batch
+        if created.created and stored.tags:
+            await self.storage.touch_tags(stored.domain, stored.tags, stored.created_at)
+        if not stored.enqueued:
+            await self.enqueue(stored.id, stored.deliver_at)
+        if created.created:
+            for result in self.pm.hook.message_accepted(gateway=self, message=message,
+                                                        message_id=stored.response_id):
+                try:
+                    await resolve(result)
+                except Exception:  # noqa: BLE001 - notifications never fail a send
+                    log.exception("message_accepted listener failed")
+        return stored.response_id
+
+    async def enqueue(self, batch_id: int, deliver_at: float | None) -> None:
+        """Queue the job for a stored batch, then mark the batch as queued."""
+        await self.queue.put([Job(batch_id=batch_id, not_before=deliver_at)])
+        await self.storage.mark_batch(batch_id, enqueued=True)
+
+    async def record_events(self, events: Sequence[Event]) -> list[Event]:
+        """Store events (duplicates by key are dropped) and notify ``events_recorded`` listeners."""
+        if not events:
+            return []
+        stored = await self.storage.save_events(list(events))
+        if stored:
+            for result in self.pm.hook.events_recorded(gateway=self, events=stored):
+                try:
+                    await resolve(result)
+                except Exception:  # noqa: BLE001 - a listener must not lose the events
+                    log.exception("events_recorded listener failed")
+        return stored
+
+    # -- operations -------------------------------------------------------------------------
+
+    def health_checks(self) -> list[HealthCheck]:
+        checks = [
+            HealthCheck("storage", self.storage.check),
+            HealthCheck("queue", self.queue.check),
+            HealthCheck("delivery", self.delivery.check),
+        ]
+        for found in self.pm.hook.health_checks(gateway=self):
+            if found:
+                checks.extend(found)
+        return checks
+
+    async def readiness(self) -> dict[str, str]:
+        if not self.started:
+            return {"gateway": "not started"}
+        return await run_checks(self.health_checks())
+
+    def now(self) -> float:
+        return time.time()
+
+
+def create_gateway(settings: Settings | None = None, *, plugins: Iterable[object] = (),
+                   load_entrypoints: bool = True, **overrides: Any) -> Gateway:
+    """Build a gateway from settings (or from the config file and environment)."""
+    from .settings import load_settings
+
+    if settings is None:
+        settings = load_settings(**overrides)
+    elif overrides:
+        settings = settings.model_copy(update=overrides)
+    return Gateway(settings, plugins=plugins, load_entrypoints=load_entrypoints)

@@ -1,0 +1,304 @@
+"""The four kinds of backend a plugin can provide, as small abstract classes.
+
+Every method is batch-shaped: no caller makes a round trip per recipient. Each backend kind has a
+contract test suite in :mod:`postgate.testing.contracts` that every implementation runs.
+
+A backend is built by the factory passed to ``register(name, factory)`` in the matching
+``register_*`` hook: ``factory(gateway)`` returns the backend; it opens its connections in
+:meth:`start` and closes them in :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .domain import (
+    Batch,
+    BatchCreated,
+    DeliveryResult,
+    Event,
+    EventCount,
+    EventQuery,
+    Job,
+    NewBatch,
+    NewRecipient,
+    Recipient,
+    RecipientUpdate,
+    RenderedMessage,
+    Suppression,
+    TagInfo,
+)
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+
+class Backend(abc.ABC):
+    """Base of every backend: lifecycle and a readiness probe."""
+
+    name: str = ""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def start(self) -> None:  # noqa: B027 - optional
+        """Open clients and pools."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional
+        """Close what :meth:`start` opened."""
+
+    async def check(self) -> None:  # noqa: B027 - optional
+        """Raise if the backend cannot serve right now (used by readiness and ``doctor``)."""
+
+
+class Queue(Backend):
+    """Durable at-least-once job queue between the ingress and the workers."""
+
+    @abc.abstractmethod
+    async def put(self, jobs: Sequence[Job]) -> None:
+        """Store ``jobs`` durably. When this returns, the jobs survive a crash."""
+
+    @abc.abstractmethod
+    async def receive(self, max_jobs: int, wait: float) -> list[Job]:
+        """Lease up to ``max_jobs`` jobs, waiting up to ``wait`` seconds for the first one.
+
+        A leased job is invisible to other receivers until its lease expires, it is acknowledged,
+        or it is released with :meth:`nack`. Jobs whose ``not_before`` lies in the future are not
+        returned before that time.
+        """
+
+    @abc.abstractmethod
+    async def extend(self, job: Job) -> None:
+        """Renew the lease of a job still being worked on (a heartbeat)."""
+
+    @abc.abstractmethod
+    async def ack(self, jobs: Sequence[Job]) -> None:
+        """Remove finished jobs for good."""
+
+    @abc.abstractmethod
+    async def nack(self, job: Job, delay: float) -> None:
+        """Release a job so it is received again after ``delay`` seconds."""
+
+    async def depth(self) -> int | None:
+        """Jobs waiting, if the backend can tell cheaply."""
+        return None
+
+
+class Delivery(Backend):
+    """Hands rendered messages to a provider."""
+
+    #: How many :meth:`send` calls a worker may have in flight at once.
+    concurrency: int = 4
+    #: Messages per second the provider allows, or ``None`` for no limit.
+    max_rate: float | None = None
+
+    @abc.abstractmethod
+    async def send(self, messages: Sequence[RenderedMessage]) -> list[DeliveryResult]:
+        """Send each message once; return one result per message, in order.
+
+        Never retry inside: the ledger owns retries. Raise only for failures that concern the whole
+        call (the provider is unreachable); every message of the call is then retried later.
+        """
+
+    async def settle(self, recipients: Sequence[Recipient]) -> dict[int, DeliveryResult]:
+        """Decide the outcome of rows left ``sending`` by a crash, where the backend can tell.
+
+        Return results for the rows whose outcome is known; rows left out stay in doubt and are
+        retried only when the backend says it is safe (:attr:`resend_in_doubt`).
+        """
+        return {}
+
+    #: Whether a row whose outcome :meth:`settle` cannot tell may be sent again.
+    resend_in_doubt: bool = False
+
+
+EventSink = Callable[[list[Event]], Awaitable[None]]
+
+
+class EventSource(Backend):
+    """A long-lived consumer of provider events (SES notifications, …)."""
+
+    @abc.abstractmethod
+    async def run(self, sink: EventSink) -> None:
+        """Consume provider events until cancelled, handing mapped events to ``sink`` in batches.
+
+        ``sink`` stores the events and runs ``events_recorded`` listeners; acknowledge the
+        provider's messages only after it returns.
+        """
+
+
+class Storage(Backend):
+    """Batches, the recipient ledger, events, suppressions, tags, local queue jobs, rate buckets.
+
+    Times are float epoch seconds unless a name says microseconds.
+    """
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return the names of those applied."""
+
+    # -- batches and the ledger ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_batch(self, batch: NewBatch, recipients: Sequence[NewRecipient]) -> BatchCreated:
+        """Store a batch and its ledger rows in one transaction, idempotently.
+
+        If a batch with the same ``(domain, idempotency_key)`` exists, nothing is written and it
+        is returned with ``created=False``. Recipients whose ``(domain, email_id, address)``
+        already has a ledger row (an overlapping earlier batch of the same email) are not stored
+        again and are listed in ``skipped``. New rows get ascending ids, status ``queued``.
+        """
+
+    @abc.abstractmethod
+    async def get_batch(self, batch_id: int) -> Batch | None: ...
+
+    @abc.abstractmethod
+    async def mark_batch(self, batch_id: int, *, enqueued: bool | None = None,
+                         accepted_logged: bool | None = None) -> None:
+        """Set a batch's ``enqueued`` / ``accepted_logged`` flags."""
+
+    @abc.abstractmethod
+    async def unenqueued_batches(self, older_than: float, limit: int) -> list[Batch]:
+        """Batches created before ``older_than`` whose job was never confirmed as queued."""
+
+    @abc.abstractmethod
+    async def claim_recipients(
+        self,
+        batch_id: int,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        now: float,
+        first_id: int | None = None,
+        last_id: int | None = None,
+    ) -> list[Recipient]:
+        """Lease up to ``limit`` claimable rows of a batch (in id order, within the id range).
+
+        Claimable: ``queued``; ``retry`` with ``next_attempt_at <= now``; ``sending`` with an
+        expired lease (returned with ``in_doubt=True``). Claimed rows become ``sending`` with
+        ``lease_owner=owner`` and ``lease_until=now+lease_seconds``; ``attempts`` is unchanged.
+        Two concurrent claimers never receive the same row.
+        """
+
+    @abc.abstractmethod
+    async def list_recipients(self, batch_id: int, after_id: int, limit: int) -> list[Recipient]:
+        """Ledger rows of a batch with ``id > after_id``, in id order (any status)."""
+
+    @abc.abstractmethod
+    async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
+        """Apply ``updates`` in bulk and clear the leases of those rows."""
+
+    @abc.abstractmethod
+    async def pending_recipients(self, batch_id: int, first_id: int | None = None,
+                                 last_id: int | None = None) -> tuple[int, float | None]:
+        """How many rows of the range are not terminal, and the earliest ``next_attempt_at``
+        or lease expiry among them (``None`` if one is claimable now)."""
+
+    # -- events -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def save_events(self, events: Sequence[Event]) -> list[Event]:
+        """Store events; return the ones stored now, with ``id``, ``event_id`` and ``recorded_at`` set.
+
+        Events whose ``key`` is already stored are skipped. ``recorded_at`` is the storage's
+        clock in microseconds; ids ascend with it.
+        """
+
+    @abc.abstractmethod
+    async def page_events(self, query: EventQuery) -> list[Event]:
+        """One page of events, ordered by ``(recorded_at, id)`` in the query's direction."""
+
+    @abc.abstractmethod
+    async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,
+                           resolution: int, tag: str | None = None) -> list[EventCount]:
+        """Events of the given types in ``[start, end)`` grouped into buckets of ``resolution``
+        seconds (aligned to the epoch), by type, severity and reason; for one tag if given."""
+
+    @abc.abstractmethod
+    async def purge(self, before: float, batch_size: int) -> int:
+        """Delete up to ``batch_size`` events and batches (with their ledger rows) recorded or
+        created before ``before``; return how many rows went. Call again until it returns 0."""
+
+    # -- suppressions -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_suppressions(self, items: Sequence[Suppression]) -> None:
+        """Insert or replace entries keyed by ``(domain, list, address)``, in one transaction."""
+
+    @abc.abstractmethod
+    async def get_suppression(self, domain: str, list_name: str, address: str) -> Suppression | None:
+        """Look an entry up; addresses compare case-insensitively."""
+
+    @abc.abstractmethod
+    async def delete_suppression(self, domain: str, list_name: str, address: str) -> bool:
+        """Remove an entry; ``False`` if there was none."""
+
+    @abc.abstractmethod
+    async def clear_suppressions(self, domain: str, list_name: str) -> int: ...
+
+    @abc.abstractmethod
+    async def list_suppressions(self, domain: str, list_name: str, *, limit: int,
+                                pivot: str | None = None, forward: bool = True,
+                                term: str | None = None) -> list[Suppression]:
+        """Entries sorted by address. ``forward``: addresses > ``pivot`` ascending; otherwise
+        addresses < ``pivot`` (the page before), still returned ascending. ``term``: prefix."""
+
+    @abc.abstractmethod
+    async def find_suppressions(self, domain: str, addresses: Sequence[str]) -> list[Suppression]:
+        """Every entry, on any list, for any of ``addresses`` or (whitelists) their domains.
+
+        One query for the whole sequence: this runs on the delivery hot path.
+        """
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def touch_tags(self, domain: str, tags: Sequence[str], seen: float) -> None:
+        """Record that ``tags`` were used at ``seen`` (insert or update ``last_seen``)."""
+
+    @abc.abstractmethod
+    async def list_tags(self, domain: str, *, limit: int, pivot: str | None = None,
+                        forward: bool = True, prefix: str | None = None) -> list[TagInfo]: ...
+
+    @abc.abstractmethod
+    async def get_tag(self, domain: str, tag: str) -> TagInfo | None: ...
+
+    @abc.abstractmethod
+    async def update_tag(self, domain: str, tag: str, description: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def delete_tag(self, domain: str, tag: str) -> bool: ...
+
+    # -- local queue ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def enqueue_jobs(self, queue: str, jobs: Sequence[Job]) -> None: ...
+
+    @abc.abstractmethod
+    async def lease_jobs(self, queue: str, owner: str, max_jobs: int, lease_seconds: float,
+                         now: float) -> list[Job]:
+        """Lease visible jobs (``available_at <= now`` and no live lease) in order; bump ``attempts``."""
+
+    @abc.abstractmethod
+    async def extend_job(self, job: Job, owner: str, lease_seconds: float, now: float) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_jobs(self, jobs: Sequence[Job]) -> None: ...
+
+    @abc.abstractmethod
+    async def release_job(self, job: Job, available_at: float) -> None: ...
+
+    @abc.abstractmethod
+    async def count_jobs(self, queue: str) -> int: ...
+
+    # -- shared rate budget -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def take_tokens(self, bucket: str, count: float, rate: float, capacity: float,
+                          now: float) -> float:
+        """Token bucket shared by every worker: take ``count`` tokens if available and return 0,
+        or take none and return the seconds to wait until they would be."""

@@ -1,0 +1,72 @@
+"""Turning an accepted :class:`Message` into a stored batch and its recipient ledger rows."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from email.utils import parseaddr
+
+from .codec import encode_message
+from .domain import Message, NewBatch, NewRecipient
+from .ids import mailgun_message_id, strip_brackets
+from .substitution import Substituter, lookup_variables
+
+
+def split_entry(entry: str) -> tuple[str | None, str]:
+    """``"Name" <a@b>`` → ``("Name", "a@b")``."""
+    name, address = parseaddr(entry)
+    return (name or None), address
+
+
+def envelope_entries(message: Message) -> list[str]:
+    """Every recipient entry (to, cc, bcc), each address once, in order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for entry in [*message.to, *message.cc, *message.bcc]:
+        address = parseaddr(entry)[1].lower()
+        if address and address not in seen:
+            seen.add(address)
+            out.append(entry)
+    return out
+
+
+def idempotency_key(message: Message, addresses: list[str]) -> str | None:
+    """Same email id and same recipients = same batch (Ghost retries a batch unchanged)."""
+    if not message.email_id:
+        return None
+    digest = hashlib.sha256(message.email_id.encode())
+    for address in sorted(a.lower() for a in addresses):
+        digest.update(b"\n" + address.encode())
+    return digest.hexdigest()
+
+
+def build_batch(message: Message, now: float | None = None) -> tuple[NewBatch, list[NewRecipient]]:
+    """The batch row and ledger rows for ``message``; per-recipient Message-Ids are rendered here."""
+    now = time.time() if now is None else now
+    batch_id = mailgun_message_id(message.domain, now)
+    template = message.header("Message-Id")
+    entries = envelope_entries(message)
+    recipients = []
+    for entry in entries:
+        name, address = split_entry(entry)
+        variables = lookup_variables(message.recipient_variables, address)
+        if template:
+            own_id = strip_brackets(Substituter(entry, variables)(template) or "") or batch_id
+        else:
+            own_id = batch_id
+        recipients.append(NewRecipient(address=address, name=name, message_id=own_id, variables=variables))
+    batch = NewBatch(
+        domain=message.domain,
+        message_id=batch_id,
+        response_id=template if template else f"<{batch_id}>",
+        email_id=message.email_id,
+        idempotency_key=idempotency_key(message, [r.address for r in recipients]),
+        tags=list(message.tags),
+        content=encode_message(message),
+        testmode=message.testmode,
+        deliver_at=message.deliver_at,
+        created_at=now,
+    )
+    return batch, recipients
+
+

@@ -1,0 +1,208 @@
+"""The ``postgate`` command line: serve, worker, migrate, plugins, check-config."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+import click
+
+from .app import Gateway
+from .plugins import build_plugin_manager, plugin_rows
+from .settings import ConfigError, Settings, ensure_api_key, load_settings
+
+log = logging.getLogger("postgate")
+
+
+def _load(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _gateway(settings: Settings) -> Gateway:
+    try:
+        return Gateway(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+config_option = click.option(
+    "--config", "-c", type=click.Path(dir_okay=False), default=None, envvar="POSTGATE_CONFIG",
+    help="postgate.toml to read (default: $POSTGATE_CONFIG or ./postgate.toml if present)",
+)
+
+
+@click.group()
+@click.version_option(package_name="postgate")
+def cli() -> None:
+    """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
+    """What ``serve`` prints: where it listens and the Ghost configuration lines to paste."""
+    origin = (settings.gateway.public_url or url).rstrip("/")
+    where = f"generated and saved in {settings.data_dir / 'api_key'}" if generated else "as configured"
+    return "\n".join([
+        "",
+        f"Postgate is serving the Mailgun API at {origin} for domain {domain!r} (API key {where}).",
+        "Point Ghost at it with these configuration lines (environment variables):",
+        "",
+        f"  bulkEmail__mailgun__baseUrl={origin}/v3",
+        f"  bulkEmail__mailgun__apiKey={key}",
+        f"  bulkEmail__mailgun__domain={domain}",
+        "",
+    ])
+
+
+@cli.command()
+@config_option
+@click.option("--host", default=None, help="address to listen on (default: gateway.host)")
+@click.option("--port", type=int, default=None, help="port to listen on (default: gateway.port)")
+@click.option("--workers", type=int, default=None, help="worker loops in this process (0: API only)")
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the Mailgun API (with workers in the same process by default)."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    from .web import create_app
+
+    settings = _load(config)
+    if workers is not None:
+        settings.gateway.workers = workers
+    host = host or settings.gateway.host
+    port = port or settings.gateway.port
+    domain, key, generated = (None, None, False)
+    if not settings.domains or settings.domain:
+        domain, key, generated = ensure_api_key(settings)
+    gateway = _gateway(settings)
+    app = create_app(gateway)
+    hc = Config()
+    hc.bind = [f"{host}:{port}"]
+    hc.accesslog = "-"
+    hc.errorlog = "-"
+    if domain and key:
+        click.echo(quick_start_banner(settings, domain, key, generated, f"http://{host}:{port}"))
+    else:
+        click.echo(f"Postgate is serving the Mailgun API at http://{host}:{port}")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await hypercorn_serve(app, hc, shutdown_trigger=stop.wait)
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@config_option
+@click.option("--workers", type=int, default=None, help="worker loops (default: gateway.workers, at least 1)")
+def worker(config: str | None, workers: int | None) -> None:
+    """Run workers only: deliver queued mail and consume provider events."""
+    settings = _load(config)
+    gateway = _gateway(settings)
+    count = workers if workers is not None else max(1, settings.gateway.workers)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with gateway:
+            gateway.start_background(workers=count)
+            click.echo(f"Postgate worker running with {count} worker loop(s); Ctrl-C to stop")
+            await stop.wait()
+
+    asyncio.run(main())
+
+
+@cli.command()
+@config_option
+def migrate(config: str | None) -> None:
+    """Apply pending storage migrations."""
+    settings = _load(config)
+    settings.gateway.migrate_on_start = False
+    gateway = _gateway(settings)
+
+    async def main() -> list[str]:
+        await gateway.start()
+        try:
+            return await gateway.storage.migrate()
+        finally:
+            await gateway.stop()
+
+    applied = asyncio.run(main())
+    storage = settings.backends.storage
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s) to {storage}: " + ", ".join(applied))
+    else:
+        click.echo(f"{storage} storage is up to date")
+
+
+@cli.command()
+@config_option
+@click.option("--all", "show_all", is_flag=True, help="include built-in plugins")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
+    """List loaded plugins with their versions and hooks."""
+    settings = _load(config)
+    try:
+        pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = plugin_rows(pm, include_builtins=show_all)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no plugins loaded (built-ins are listed with --all)")
+    for row in rows:
+        version = row["version"] or "built-in"
+        click.echo(f"{row['name']} ({version}): {', '.join(row['hooks'])}")
+
+
+@cli.command("check-config")
+@config_option
+def check_config(config: str | None) -> None:
+    """Validate the configuration and plugins without starting anything."""
+    settings = _load(config)
+    gateway = _gateway(settings)
+    backends = settings.backends
+    click.echo("configuration is valid")
+    click.echo(f"  storage: {backends.storage}, queue: {backends.queue}, delivery: {backends.delivery}, "
+               f"event sources: {', '.join(backends.event_sources) or 'none'}")
+    for domain, key in gateway.domains.items():
+        state = "key set" if key else "no key yet (generated by `postgate serve`)" if domain == (
+            settings.domain or "localhost") else "NO KEY"
+        click.echo(f"  domain {domain}: {state}")
+
+
+def register_plugin_commands(group: click.Group) -> None:
+    """Let loaded plugins add subcommands (``register_commands``)."""
+    try:
+        settings = load_settings()
+        pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
+    except ConfigError:
+        return
+    pm.hook.register_commands(cli=group)
+
+
+def main() -> None:
+    register_plugin_commands(cli)
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["cli", "main"]

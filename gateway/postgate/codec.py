@@ -1,0 +1,29 @@
+"""Storing a :class:`~postgate.domain.Message` once per batch as compact JSON (storage compresses it)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+
+from .domain import Attachment, Message
+
+
+def encode_message(message: Message) -> bytes:
+    data = dataclasses.asdict(message)
+    data["attachments"] = [
+        {**att, "data": base64.b64encode(att["data"]).decode("ascii")} for att in data["attachments"]
+    ]
+    data["mime"] = base64.b64encode(message.mime).decode("ascii") if message.mime is not None else None
+    return json.dumps(data, separators=(",", ":")).encode("utf-8")
+
+
+def decode_message(blob: bytes) -> Message:
+    data = json.loads(blob)
+    data["attachments"] = [
+        Attachment(**{**att, "data": base64.b64decode(att["data"])}) for att in data["attachments"]
+    ]
+    data["headers"] = [tuple(pair) for pair in data["headers"]]
+    if data.get("mime") is not None:
+        data["mime"] = base64.b64decode(data["mime"])
+    return Message(**data)

@@ -1,0 +1,148 @@
+"""Every hook Postgate calls, typed and documented. See ``docs/plugin_hooks.md``.
+
+Implementations are marked with ``@postgate.hookimpl`` and may accept any subset of the
+documented arguments. "May be async" means the implementation may return its value or an
+awaitable of it; Postgate awaits it. Built-in implementations are ``trylast`` so an installed
+plugin always runs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from quart import Blueprint
+
+    from .app import Gateway
+    from .domain import Event, Message, RenderedMessage
+    from .health import HealthCheck
+
+hookspec = pluggy.HookspecMarker("postgate")
+hookimpl = pluggy.HookimplMarker("postgate")
+
+Register = Callable[..., None]
+
+
+# -- ingress ----------------------------------------------------------------------------------
+
+
+@hookspec
+def register_ingress(register: Register) -> None:
+    """Register entry doors: ``register(name, factory)``, ``factory(gateway)`` returning a
+    Quart blueprint or an object with async ``start()``/``stop()``. Entry doors hand messages to
+    ``await gateway.accept(message)``."""
+
+
+@hookspec(firstresult=True)
+def check_api_key(gateway: Gateway, domain: str, api_key: str) -> bool | None:
+    """Decide whether ``api_key`` may use ``domain``; return ``None`` to abstain.
+
+    Sync. Stops at the first non-``None`` result; the built-in check against the configured keys
+    runs last.
+    """
+
+
+@hookspec
+def validate_message(gateway: Gateway, message: Message) -> list[str] | str | None:
+    """Extra checks on a message before it is stored. May be async.
+
+    Return error texts (or one); any error answers 400 ``{"message": …}`` and stores nothing.
+    """
+
+
+@hookspec
+def message_accepted(gateway: Gateway, message: Message, message_id: str) -> None:
+    """Called after a message is durably queued. May be async. Errors are logged, never
+    returned to the client."""
+
+
+# -- backends ---------------------------------------------------------------------------------
+
+
+@hookspec
+def register_queues(register: Register) -> None:
+    """Register queue backends: ``register(name, factory)``; ``factory(gateway) -> Queue``."""
+
+
+@hookspec
+def register_deliveries(register: Register) -> None:
+    """Register delivery backends: ``register(name, factory)``; ``factory(gateway) -> Delivery``."""
+
+
+@hookspec
+def register_event_sources(register: Register) -> None:
+    """Register provider event sources: ``register(name, factory)``;
+    ``factory(gateway) -> EventSource``."""
+
+
+@hookspec
+def register_storages(register: Register) -> None:
+    """Register storages: ``register(name, factory)``; ``factory(gateway) -> Storage``."""
+
+
+# -- delivery and events ----------------------------------------------------------------------
+
+
+@hookspec
+def prepare_message(gateway: Gateway, rendered: RenderedMessage) -> RenderedMessage | None:
+    """Adjust one recipient's rendered message before delivery. May be async.
+
+    Return a replacement, or ``None`` to keep it. Implementations run in turn, each seeing the
+    previous one's result.
+    """
+
+
+@hookspec
+def events_recorded(gateway: Gateway, events: list[Event]) -> None:
+    """Called after events are committed to storage (only newly stored ones). May be async.
+
+    The built-in suppression rules run here; so would metrics or webhooks.
+    """
+
+
+# -- configuration, web, cli ------------------------------------------------------------------
+
+
+@hookspec
+def register_settings(register: Register) -> None:
+    """Declare a plugin's settings: ``register(plugin_name, Model)`` with a pydantic model that
+    validates the ``[plugins.<plugin_name>]`` table; read it with
+    ``gateway.plugin_settings(plugin_name)``."""
+
+
+@hookspec
+def register_routes(gateway: Gateway) -> list[Blueprint] | None:
+    """Return Quart blueprints to mount (dashboard, SNS endpoint, metrics).
+
+    Sync. A blueprint claiming a path under ``/v3/`` or ``/v4/`` is refused at startup.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``postgate`` command line. Sync."""
+
+
+# -- lifecycle and operations -----------------------------------------------------------------
+
+
+@hookspec
+def startup(gateway: Gateway) -> None:
+    """Called once the backends have started, before serving. May be async."""
+
+
+@hookspec
+def shutdown(gateway: Gateway) -> None:
+    """Called on the way down, before the backends stop. May be async."""
+
+
+@hookspec
+def health_checks(gateway: Gateway) -> list[HealthCheck] | None:
+    """Return readiness checks: ``HealthCheck(name, probe)`` where ``probe`` is an async callable
+    that raises when unhealthy. Used by ``/health/ready``. Sync."""
+
+

@@ -1,0 +1,121 @@
+"""Building a gateway's plugin manager: built-ins, configured entry points, explicit objects."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable, Sequence
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .settings import ConfigError
+
+ENTRYPOINT_GROUP = "postgate"
+
+#: Built-in plugins, by the short name config uses for them (``disable_plugins``).
+DEFAULT_PLUGINS: dict[str, str] = {
+    "mailgun": "postgate.mailgun.plugin",
+    "api_keys": "postgate.builtin.api_keys",
+    "sqlite": "postgate.builtin.sqlite_storage",
+    "local_queue": "postgate.builtin.local_queue",
+    "outbox": "postgate.builtin.outbox",
+    "suppressions": "postgate.builtin.suppressions",
+    "health": "postgate.builtin.health",
+}
+
+#: Built-ins that cannot be disabled: the Mailgun API is what Postgate is.
+ESSENTIAL_PLUGINS = frozenset({"mailgun", "api_keys"})
+
+
+def build_plugin_manager(
+    load_plugins: Sequence[str] = (),
+    disable_plugins: Sequence[str] = (),
+    extra: Iterable[object] = (),
+    load_entrypoints: bool = True,
+) -> pluggy.PluginManager:
+    """A fresh plugin manager: built-ins, then the named entry points, then ``extra`` objects."""
+    pm = pluggy.PluginManager("postgate")
+    pm.add_hookspecs(hookspecs)
+    for name in disable_plugins:
+        if name in ESSENTIAL_PLUGINS:
+            raise ConfigError(f"the built-in plugin {name!r} is essential and cannot be disabled")
+        if name not in DEFAULT_PLUGINS:
+            raise ConfigError(
+                f"disable_plugins names {name!r}, which is not a built-in plugin "
+                f"(built-ins: {', '.join(DEFAULT_PLUGINS)})"
+            )
+        pm.set_blocked(name)
+    for name, module in DEFAULT_PLUGINS.items():
+        if not pm.is_blocked(name):
+            pm.register(importlib.import_module(module), name=name)
+    if load_entrypoints:
+        available = {ep.name for ep in entry_points(group=ENTRYPOINT_GROUP)}
+        names = sorted(available) if "*" in load_plugins else list(load_plugins)
+        for name in names:
+            if name in DEFAULT_PLUGINS:
+                raise ConfigError(f"load_plugins names {name!r}, which is a built-in plugin: it is always loaded")
+            if name not in available:
+                raise ConfigError(
+                    f"plugin {name!r} is listed in load_plugins but no installed package provides an "
+                    f"entry point {name!r} in group {ENTRYPOINT_GROUP!r} "
+                    f"(installed: {', '.join(sorted(available)) or 'none'}); install it, e.g. "
+                    f"`pip install postgate-{name}`"
+                )
+            pm.load_setuptools_entrypoints(ENTRYPOINT_GROUP, name=name)
+    elif load_plugins:
+        raise ConfigError("load_plugins is set but entry-point loading is off")
+    for obj in extra:
+        pm.register(obj)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(f"a plugin implements a hook Postgate does not have: {exc}") from None
+    return pm
+
+
+async def resolve(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (hooks that "may be async")."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def call_all(hook: Any, **kwargs: Any) -> list[Any]:
+    """Call a fan-out hook, await every result, drop ``None`` and flatten list results."""
+    out: list[Any] = []
+    for value in hook(**kwargs):
+        value = await resolve(value)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
+
+
+def plugin_rows(pm: pluggy.PluginManager, include_builtins: bool = False) -> list[dict[str, Any]]:
+    """Name, version and hooks of every registered plugin (for ``postgate plugins``)."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        builtin = name in DEFAULT_PLUGINS
+        if builtin and not include_builtins:
+            continue
+        dist = dists.get(id(plugin))
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
+        rows.append(
+            {
+                "name": name,
+                "version": dist.version if dist is not None else None,
+                "distribution": dist.project_name if dist is not None else None,
+                "builtin": builtin,
+                "hooks": hooks,
+            }
+        )
+    return rows

@@ -1,0 +1,206 @@
+"""Configuration: ``postgate.toml`` plus ``POSTGATE_…`` environment variables (pydantic-settings).
+
+Precedence, highest first: explicit arguments, environment variables (nested with ``__``, e.g.
+``POSTGATE_BACKENDS__STORAGE=mysql``), the TOML file, defaults. With no file at all,
+``POSTGATE_API_KEY`` and ``POSTGATE_DOMAIN`` are enough for the embedded default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "POSTGATE_"
+CONFIG_ENV = "POSTGATE_CONFIG"
+DEFAULT_CONFIG = Path("postgate.toml")
+DEFAULT_DOMAIN = "localhost"
+
+
+class ConfigError(Exception):
+    """A configuration or startup problem, with a message that says how to fix it."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DomainSettings(Strict):
+    """A sending domain and the API key that may use it."""
+
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(None, description="read the API key from this environment variable")
+
+    def key(self) -> str | None:
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+
+class GatewaySettings(Strict):
+    """The HTTP server, the workers and the pipeline."""
+
+    public_url: str | None = Field(None, description="absolute URL clients reach; used in paging links")
+    host: str = "127.0.0.1"
+    port: int = 3000
+    workers: int = Field(1, ge=0, description="worker loops started by `postgate serve`")
+    jobs_per_worker: int = Field(4, ge=1, description="jobs a worker loop handles at once")
+    chunk_size: int = Field(100, ge=1, description="ledger rows claimed and sent per step")
+    lease_seconds: float = Field(120.0, gt=0, description="how long a claimed row or job stays leased")
+    retry_delays: list[float] = Field(
+        default_factory=lambda: [60, 300, 600, 900, 1800, 3600, 7200, 14400],
+        description="seconds before each retry of a temporary failure; after the last, the row fails",
+    )
+    retention_days: float = Field(30, ge=1, description="events and batches older than this are purged")
+    migrate_on_start: bool = Field(True, description="apply storage migrations when the gateway starts")
+    max_request_mb: float = Field(52.4, gt=0, description="largest request body accepted (413 above)")
+
+
+class BackendSettings(Strict):
+    """Backends chosen by the names their plugins register."""
+
+    queue: str = "local"
+    delivery: str = "outbox"
+    storage: str = "sqlite"
+    event_sources: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """Everything Postgate reads from ``postgate.toml`` and ``POSTGATE_…`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    load_plugins: list[str] = Field(default_factory=list, description="entry-point names to load")
+    disable_plugins: list[str] = Field(default_factory=list, description="built-in plugins to turn off")
+    data_dir: Path = Field(Path("data"), description="SQLite database, outbox, generated API key")
+    api_key: SecretStr | None = Field(None, description="API key of the quick-start domain")
+    domain: str | None = Field(None, description="the quick-start sending domain")
+    domains: dict[str, DomainSettings] = Field(default_factory=dict)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    backends: BackendSettings = Field(default_factory=BackendSettings)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("domains")
+    @classmethod
+    def _lower_domains(cls, value: dict[str, DomainSettings]) -> dict[str, DomainSettings]:
+        return {name.lower(): conf for name, conf in value.items()}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    def domain_keys(self) -> dict[str, str | None]:
+        """Every configured domain with its API key (``None`` where the key is missing)."""
+        keys = {name: conf.key() for name, conf in self.domains.items()}
+        if self.domain or self.api_key or not self.domains:
+            quick = (self.domain or DEFAULT_DOMAIN).lower()
+            keys.setdefault(quick, self.api_key.get_secret_value() if self.api_key else None)
+        return keys
+
+
+def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
+    """``POSTGATE_…`` variables that name no setting (a typo would otherwise be ignored)."""
+    environ = dict(os.environ if environ is None else environ)
+    top = {name.upper() for name in Settings.model_fields}
+    allowed_extra = {CONFIG_ENV}
+    bad = []
+    for name in environ:
+        if not name.startswith(ENV_PREFIX) or name in allowed_extra:
+            continue
+        first = name[len(ENV_PREFIX):].split("__", 1)[0]
+        if first not in top:
+            bad.append(name)
+    return sorted(bad)
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``config`` (or ``$POSTGATE_CONFIG``, or ``./postgate.toml`` if it
+    exists) and the environment. Raises :class:`ConfigError` with a readable message."""
+    path: Path | None
+    if config is not None:
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+    elif os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from {CONFIG_ENV}) does not exist")
+    else:
+        path = DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+    bad = unknown_env_vars()
+    if bad:
+        raise ConfigError(
+            "unknown setting in the environment: " + ", ".join(bad)
+            + " (see docs/configuration.md for the names)"
+        )
+    cls = Settings
+    if path is not None:
+        config_dict = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+        cls = type("Settings", (Settings,), {"model_config": config_dict})
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from None
+    except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None = None) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown setting")
+        else:
+            lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def ensure_api_key(settings: Settings) -> tuple[str, str, bool]:
+    """For the quick start: make sure the default domain has a key.
+
+    Returns ``(domain, key, generated)``. A generated key is kept in ``data_dir/api_key`` so
+    it survives restarts.
+    """
+    domain = (settings.domain or DEFAULT_DOMAIN).lower()
+    if settings.api_key is not None:
+        return domain, settings.api_key.get_secret_value(), False
+    key_file = settings.data_dir / "api_key"
+    if key_file.is_file():
+        key = key_file.read_text().strip()
+        generated = False
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key = "key-" + secrets.token_hex(16)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        generated = True
+    settings.api_key = SecretStr(key)
+    return domain, key, generated

@@ -1,0 +1,155 @@
+"""The Quart application: Mailgun-shaped errors, authentication of every API path, plugin routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from quart import Blueprint, Quart, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .app import Gateway
+from .errors import ApiError
+from .settings import ConfigError
+
+log = logging.getLogger("postgate.web")
+
+#: Paths that always need an API key, whatever route (or none) matches them.
+API_PATH = re.compile(r"^/+v[34](?:/|$)", re.IGNORECASE)
+#: First path segments under /v3 and /v4 that are not a sending domain.
+ACCOUNT_SEGMENTS = frozenset({"domains", "stats", "routes", "lists", "ips", "accounts", "webhooks", "analytics"})
+RESERVED_PREFIXES = ("/v3", "/v4")
+
+#: Form parts a 1000-recipient Ghost batch needs (to x1000, plus every other field), with room.
+MAX_FORM_PARTS = 5000
+
+
+def current_gateway() -> Gateway:
+    """The gateway of the running app (inside a request or app context)."""
+    return current_app.extensions["postgate"]
+
+
+def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
+    """A Quart app serving ``gateway``. ``background``: also run workers and event sources in
+    this process (default: when ``gateway.workers`` > 0)."""
+    app = Quart("postgate")
+    max_bytes = int(gateway.settings.gateway.max_request_mb * 1024 * 1024)
+    app.config.update(
+        MAX_CONTENT_LENGTH=max_bytes,
+        MAX_FORM_MEMORY_SIZE=max_bytes,
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
+        BODY_TIMEOUT=120,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["postgate"] = gateway
+
+    for name in gateway.ingress.names():
+        door = gateway.ingress.get(name)(gateway)
+        if isinstance(door, Blueprint):
+            app.register_blueprint(door)
+    _register_plugin_routes(app, gateway)
+    app.before_request(authenticate)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+    run_background = gateway.settings.gateway.workers > 0 if background is None else background
+
+    @app.before_serving
+    async def _start() -> None:
+        await gateway.start()
+        if run_background:
+            gateway.start_background()
+
+    @app.after_serving
+    async def _stop() -> None:
+        await gateway.stop()
+
+    return app
+
+
+def _register_plugin_routes(app: Quart, gateway: Gateway) -> None:
+    for blueprints in gateway.pm.hook.register_routes(gateway=gateway):
+        for blueprint in blueprints or ():
+            before = set(app.url_map.iter_rules())
+            app.register_blueprint(blueprint)
+            for rule in set(app.url_map.iter_rules()) - before:
+                if API_PATH.match(rule.rule):
+                    raise ConfigError(
+                        f"blueprint {blueprint.name!r} claims {rule.rule}: paths under /v3/ and /v4/ "
+                        "belong to the Mailgun API"
+                    )
+
+
+def domain_of(path: str) -> str | None:
+    """The sending domain a ``/v3``/``/v4`` path acts on, or ``None`` for account-level paths."""
+    parts = [p for p in path.split("/") if p][1:]
+    if not parts:
+        return None
+    if parts[0].lower() == "domains":
+        return parts[1].lower() if len(parts) > 1 else None
+    if parts[0].lower() in ACCOUNT_SEGMENTS:
+        return None
+    return parts[0].lower()
+
+
+def forbidden() -> Response:
+    return Response("Forbidden", status=401, content_type="text/plain; charset=utf-8")
+
+
+async def authenticate() -> Response | None:
+    """HTTP Basic ``api:<key>`` on every ``/v3`` and ``/v4`` path; unknown domains are 404."""
+    if not API_PATH.match(request.path):
+        return None
+    gateway = current_gateway()
+    auth = request.authorization
+    key = auth.password if auth is not None and auth.type == "basic" and auth.username == "api" else None
+    if not key:
+        return forbidden()
+    allowed = [name for name in gateway.domains if gateway.check_api_key(name, key)]
+    if not allowed:
+        return forbidden()
+    domain = domain_of(request.path)
+    g.allowed_domains = allowed
+    g.domain = domain
+    if domain is None:
+        return None
+    if domain not in gateway.domains:
+        return error_response(404, f"Domain not found: {domain}")
+    if domain not in allowed:
+        return forbidden()
+    return None
+
+
+def error_response(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify({"message": message, **extra})
+    response.status_code = status
+    return response
+
+
+async def _api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.message, **exc.extra)
+
+
+HTTP_MESSAGES = {
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Request Entity Too Large",
+}
+
+
+async def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    if status == 413:
+        return error_response(413, "Request too large")
+    if status == 400:
+        return error_response(400, exc.description or "Bad Request")
+    return error_response(status, HTTP_MESSAGES.get(status, exc.name))
+
+
+async def _unexpected_error(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "Internal server error")

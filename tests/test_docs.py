@@ -1,0 +1,41 @@
+"""Docs stay true: every hook is documented with its exact signature."""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from postgate import hookspecs
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK_DOCS = (ROOT / "docs" / "plugin_hooks.md").read_text()
+
+
+def hook_names() -> list[str]:
+    return sorted(
+        name for name, obj in vars(hookspecs).items()
+        if inspect.isfunction(obj) and hasattr(obj, "postgate_spec")
+    )
+
+
+def test_there_are_hooks():
+    assert "check_api_key" in hook_names()
+    assert len(hook_names()) >= 15
+
+
+@pytest.mark.parametrize("name", hook_names())
+def test_hook_is_documented_with_its_signature(name):
+    params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+    heading = f"### `{name}({params})`"
+    assert heading in HOOK_DOCS, f"docs/plugin_hooks.md lacks the heading {heading}"
+
+
+def test_docs_document_no_hook_that_does_not_exist():
+    documented = set(re.findall(r"^### `(\w+)\(", HOOK_DOCS, re.MULTILINE))
+    assert documented == set(hook_names())
+
+
+def test_readme_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme
