@@ -97,12 +97,12 @@ def test_missing_plugin_is_an_error(tmp_path):
 
 def test_unknown_plugin_table_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"\[plugins.nothere\]"):
-        gateway(tmp_path, plugins={"nothere": {"x": 1}})
+        gateway(tmp_path, plugin_settings={"nothere": {"x": 1}})
 
 
 def test_invalid_plugin_setting_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"\[plugins.sqlite\]"):
-        gateway(tmp_path, plugins={"sqlite": {"no_such_key": 1}})
+        gateway(tmp_path, plugin_settings={"sqlite": {"no_such_key": 1}})
 
 
 def test_essential_plugin_cannot_be_disabled(tmp_path):

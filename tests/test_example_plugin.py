@@ -68,7 +68,7 @@ async def test_loaded_gateway_serves_the_route_and_adds_the_header(installed, tm
     monkeypatch.syspath_prepend(str(installed))
     from postgate.web import create_app
 
-    gateway = gateway_factory(load_entrypoints=True, load_plugins=["hello"], plugins={"hello": {"greeting": "hi"}})
+    gateway = gateway_factory(load_entrypoints=True, load_plugins=["hello"], plugin_settings={"hello": {"greeting": "hi"}})
     assert gateway.pm.has_plugin("hello")
     assert gateway.plugin_settings("hello").greeting == "hi"
     app = create_app(gateway, background=False)

@@ -22,6 +22,9 @@ from .settings import ConfigError, Settings, describe_validation_error
 
 log = logging.getLogger("postgate")
 
+#: Seconds after which a stored batch whose job was never confirmed is queued again.
+REQUEUE_AFTER = 10.0
+
 
 class Gateway:
     """One Postgate instance. Built by :func:`create_gateway`; never a module global.
@@ -198,7 +201,9 @@ class Gateway:
         stored = created.batch
         if created.created and stored.tags:
             await self.storage.touch_tags(stored.domain, stored.tags, stored.created_at)
-        if not stored.enqueued:
+        if created.created or (not stored.enqueued and time.time() - stored.created_at > REQUEUE_AFTER):
+            # A re-POST queues a batch again only when its first job evidently never made it
+            # (the queue failed during the first call); housekeeping does the same on its own.
             await self.enqueue(stored.id, stored.deliver_at)
         if created.created:
             for result in self.pm.hook.message_accepted(gateway=self, message=message,

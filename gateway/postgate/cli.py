@@ -67,9 +67,7 @@ def quick_start_banner(settings: Settings, domain: str, key: str, generated: boo
 @click.option("--workers", type=int, default=None, help="worker loops in this process (0: API only)")
 def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the Mailgun API (with workers in the same process by default)."""
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-
+    from .server import serve_app
     from .web import create_app
 
     settings = _load(config)
@@ -82,10 +80,6 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         domain, key, generated = ensure_api_key(settings)
     gateway = _gateway(settings)
     app = create_app(gateway)
-    hc = Config()
-    hc.bind = [f"{host}:{port}"]
-    hc.accesslog = "-"
-    hc.errorlog = "-"
     if domain and key:
         click.echo(quick_start_banner(settings, domain, key, generated, f"http://{host}:{port}"))
     else:
@@ -96,7 +90,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await hypercorn_serve(app, hc, shutdown_trigger=stop.wait)
+        await serve_app(app, host, port, stop.wait, access_log=True)
 
     try:
         asyncio.run(main())

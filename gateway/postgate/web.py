@@ -74,9 +74,9 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
 def _register_plugin_routes(app: Quart, gateway: Gateway) -> None:
     for blueprints in gateway.pm.hook.register_routes(gateway=gateway):
         for blueprint in blueprints or ():
-            before = set(app.url_map.iter_rules())
+            before = {id(rule) for rule in app.url_map.iter_rules()}
             app.register_blueprint(blueprint)
-            for rule in set(app.url_map.iter_rules()) - before:
+            for rule in [r for r in app.url_map.iter_rules() if id(r) not in before]:
                 if API_PATH.match(rule.rule):
                     raise ConfigError(
                         f"blueprint {blueprint.name!r} claims {rule.rule}: paths under /v3/ and /v4/ "

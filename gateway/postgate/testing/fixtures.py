@@ -32,7 +32,13 @@ TEST_KEY = "key-test"
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test gateway; ``overrides`` are top-level settings (nested dicts merge)."""
+    """Settings for a test gateway; ``overrides`` are top-level settings (nested dicts merge).
+
+    The ``[plugins.X]`` tables are passed as ``plugin_settings={"X": {...}}`` (``plugins=`` is
+    taken by the plugin objects in the factories below).
+    """
+    if "plugin_settings" in overrides:
+        overrides["plugins"] = overrides.pop("plugin_settings")
     base: dict[str, Any] = {
         "data_dir": data_dir,
         "domain": TEST_DOMAIN,
@@ -89,16 +95,10 @@ class LiveServer:
         self._shutdown: asyncio.Event | None = None
 
     def _serve(self) -> None:
-        from hypercorn.asyncio import serve
-        from hypercorn.config import Config
-
+        from ..server import serve_app
         from ..web import create_app
 
         asyncio.set_event_loop(self.loop)
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.accesslog = None
-        config.errorlog = None
         app = create_app(self.gateway, background=self.background)
 
         async def main() -> None:
@@ -107,11 +107,19 @@ class LiveServer:
             async def mark_ready() -> None:
                 while not self.gateway.started:
                     await asyncio.sleep(0.01)
+                while True:  # Hypercorn binds its socket after the app's startup has run
+                    try:
+                        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                    except OSError:
+                        await asyncio.sleep(0.01)
+                        continue
+                    writer.close()
+                    break
                 self._ready.set()
 
             watcher = asyncio.create_task(mark_ready())
             try:
-                await serve(app, config, shutdown_trigger=self._shutdown.wait)
+                await serve_app(app, "127.0.0.1", self.port, self._shutdown.wait)
             finally:
                 watcher.cancel()
 

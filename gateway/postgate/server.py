@@ -1,0 +1,59 @@
+"""Running the app under Hypercorn, with HTTP/1.1 reason phrases.
+
+Hypercorn writes ``HTTP/1.1 400 `` with an empty reason phrase. mailgun.js (and so Ghost) uses
+the reason phrase as an error's ``message`` ("Bad Request: 'from' parameter is missing"), falling
+back to axios's code when it is empty, so Postgate fills in the standard phrase.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import h11
+import hypercorn.protocol.h11 as hypercorn_h11
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+
+def reason_phrase(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+class _H11WithReasons:
+    """The ``h11`` module as Hypercorn's HTTP/1.1 protocol sees it, with reason phrases filled in."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(h11, name)
+
+    @staticmethod
+    def Response(**kwargs: Any) -> h11.Response:  # noqa: N802 - mirrors h11.Response
+        if not kwargs.get("reason"):
+            kwargs["reason"] = reason_phrase(kwargs["status_code"])
+        return h11.Response(**kwargs)
+
+
+def install_reason_phrases() -> None:
+    """Make Hypercorn's HTTP/1.1 responses carry standard reason phrases (idempotent)."""
+    if not isinstance(hypercorn_h11.h11, _H11WithReasons):
+        hypercorn_h11.h11 = _H11WithReasons()  # type: ignore[assignment]
+
+
+def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Config:
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = "-" if access_log else None
+    config.errorlog = "-"
+    config.keep_alive_timeout = 75
+    return config
+
+
+async def serve_app(app: Any, host: str, port: int, shutdown_trigger: Callable[[], Awaitable[Any]],
+                    *, access_log: bool = False) -> None:
+    """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns."""
+    install_reason_phrases()
+    await serve(app, hypercorn_config(host, port, access_log=access_log), shutdown_trigger=shutdown_trigger)

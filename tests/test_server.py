@@ -1,0 +1,84 @@
+"""The real server: reason phrases, liveness and readiness, auth on every API path."""
+
+import socket
+
+import httpx
+import pytest
+
+from postgate.server import reason_phrase
+
+
+def status_line(url: str, path: str) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_reason_phrases():
+    assert reason_phrase(400) == b"Bad Request"
+    assert reason_phrase(599) == b""
+
+
+def test_responses_carry_reason_phrases(live_server):
+    server = live_server(background=False)
+    assert status_line(server.url, "/v3/mg.example.com/events") == b"HTTP/1.1 401 Unauthorized"
+    assert status_line(server.url, "/healthcheck") == b"HTTP/1.1 200 OK"
+
+
+def test_liveness_and_readiness(live_server):
+    server = live_server(background=False)
+    live = httpx.get(f"{server.url}/healthcheck")
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert "key" not in live.text
+    ready = httpx.get(f"{server.url}/health/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["storage"] == "ok"
+    assert ready.json()["checks"]["queue"] == "ok"
+
+
+def test_readiness_is_503_when_storage_is_down(live_server):
+    server = live_server(background=False)
+    server.run(server.gateway.storage.stop())
+    ready = httpx.get(f"{server.url}/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["storage"] != "ok"
+
+
+@pytest.mark.parametrize("path", [
+    "/v3/mg.example.com/events",
+    "/v3/mg.example.com/messages.json",
+    "//v3/mg.example.com/bounces",
+    "/V3/mg.example.com/bounces",
+    "/v3/mg.example.com/anything/else",
+    "/v3/domains",
+    "/v4/domains",
+    "/v3",
+])
+def test_every_api_path_needs_a_key(live_server, path):
+    server = live_server(background=False)
+    response = httpx.get(f"{server.url}{path}")
+    assert response.status_code == 401
+    assert response.text == "Forbidden"
+    wrong = httpx.get(f"{server.url}{path}", auth=("api", "key-wrong"))
+    assert wrong.status_code == 401
+
+
+def test_unknown_domain_is_404(live_server):
+    server = live_server(background=False)
+    response = httpx.get(f"{server.url}/v3/nope.example.com/events", auth=("api", "key-test"))
+    assert response.status_code == 404
+    assert response.json() == {"message": "Domain not found: nope.example.com"}
+
+
+def test_key_of_another_domain_is_refused(live_server):
+    server = live_server(background=False, domains={"other.example.com": {"api_key": "key-other"}})
+    response = httpx.get(f"{server.url}/v3/mg.example.com/events?ascending=yes", auth=("api", "key-other"))
+    assert response.status_code == 401
