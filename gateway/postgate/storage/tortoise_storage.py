@@ -1,0 +1,1025 @@
+"""A :class:`~postgate.backends.Storage` over the tortoise models, for SQLite and MySQL-like servers.
+
+How tortoise-orm 1.1.9 scopes its state, and what this module does about it:
+
+* ``Tortoise.init`` no longer fills process globals: it creates a :class:`tortoise.context.TortoiseContext`
+  (connections + app registry) and makes it *current* through a ``ContextVar``; ORM querysets find
+  their connection through the current context. A context made current inside one task is not
+  current in tasks started elsewhere (request handlers, workers).
+* The model classes are still process-wide: initialising a context re-binds each model's base
+  query to that context's dialect, so the last context to start decides how querysets quote SQL;
+  and the executor caches each model's INSERT statement process-wide, keyed by connection name
+  (so connections are named after their dialect, see :func:`tortoise_config`).
+
+Each storage therefore owns a private ``TortoiseContext`` (built in :meth:`TortoiseStorage.start`,
+closed in :meth:`TortoiseStorage.stop`, never made global) and runs its queries as SQL on that
+context's own client, so any number of storages, of any dialect, work side by side in one process.
+aerich drives ``Tortoise.init`` itself and re-initialises whatever context is current, so
+:meth:`TortoiseStorage.migrate` runs it in a task with a fresh ``contextvars.Context``. aerich also
+keeps class-level state (reset before each run here), so migrations of two storages must run one
+after the other, never at the same time.
+
+Dialect differences are small overridable members (placeholders, row locking, upserts);
+``sqlite`` is built in, ``postgate_mysql`` subclasses for MySQL/MariaDB.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextvars
+import dataclasses
+import json
+import secrets
+import shutil
+import sqlite3
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.context import TortoiseContext
+from tortoise.exceptions import OperationalError
+
+from ..backends import Storage
+from ..domain import (
+    And,
+    Batch,
+    BatchCreated,
+    Event,
+    EventCount,
+    EventQuery,
+    Filter,
+    Job,
+    NewBatch,
+    NewRecipient,
+    Not,
+    Or,
+    Recipient,
+    RecipientStatus,
+    RecipientUpdate,
+    Suppression,
+    TagInfo,
+    Term,
+)
+
+if TYPE_CHECKING:
+    from ..app import Gateway
+
+APP = "models"
+MODEL_MODULES = ("postgate.storage.models", "aerich.models")
+#: Rows per multi-row statement (keeps every statement far below parameter limits).
+CHUNK = 500
+
+_BATCH_COLS = (
+    "id, domain, message_id, response_id, email_id, tags, content, testmode, deliver_at, "
+    "created_at, enqueued, accepted_logged, recipient_count"
+)
+_RECIPIENT_COLS = (
+    "id, batch_id, domain, address, name, message_id, variables, status, attempts, "
+    "lease_owner, lease_until, next_attempt_at, provider_id, error"
+)
+_EVENT_COLS = (
+    "id, event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
+    "severity, event_key, payload"
+)
+_SUPPRESSION_COLS = "domain, list_name, address, code, error, tags, kind, reason, created_at"
+_JOB_COLS = "id, batch_id, first_id, last_id, available_at, attempts"
+
+#: Event filter fields mapped to columns (``tags`` and ``recipient`` are handled apart).
+FILTER_COLUMNS = {
+    "event": "event",
+    "message-id": "message_id",
+    "severity": "severity",
+    "email-id": "email_id",
+    "reason": "reason",
+}
+
+_CLAIMABLE = (
+    "(status = 'queued'"
+    " OR (status = 'retry' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))"
+    " OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))"
+)
+_PENDING = "status IN ('queued', 'retry', 'sending')"
+
+
+def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The tortoise config (for contexts and aerich) of a storage at ``db_url``.
+
+    The connection is named after the dialect: tortoise caches each model's INSERT statement
+    process-wide per connection name, so two dialects must never share one.
+    """
+    connection = expand_db_url(db_url)
+    connection["credentials"].update(options or {})
+    name = f"postgate_{dialect}"
+    return {
+        "connections": {name: connection},
+        "apps": {APP: {"models": list(MODEL_MODULES), "default_connection": name}},
+    }
+
+
+def like_escape(value: str) -> str:
+    """Escape LIKE wildcards with ``!`` (every statement says ``ESCAPE '!'``)."""
+    return value.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def tags_search(tags: Iterable[str]) -> str:
+    """Lowercased tags joined as ``|a|b|`` so one tag matches ``LIKE '%|a|%'``."""
+    tags = [tag.lower() for tag in tags]
+    return f"|{'|'.join(tags)}|" if tags else ""
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+class Db(abc.ABC):
+    """The statements of one session, whatever the driver: ``fetch``, ``execute``, ``executemany``.
+
+    SQL is written with ``?`` placeholders; :meth:`TortoiseStorage.sql` adapts it.
+    """
+
+    def __init__(self, storage: TortoiseStorage, connection: Any) -> None:
+        self.storage = storage
+        self.connection = connection
+
+    @abc.abstractmethod
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Run a query; return its rows."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> tuple[int, int | None]:
+        """Run a statement; return ``(rowcount, lastrowid)``."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per row of arguments."""
+
+
+class SqliteDb(Db):
+    """A session on the aiosqlite connection of tortoise's SQLite client."""
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self.connection.execute_fetchall(sql, list(args)))
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> tuple[int, int | None]:
+        cursor = await self.connection.execute(sql, list(args))
+        try:
+            return cursor.rowcount, cursor.lastrowid
+        finally:
+            await cursor.close()
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.connection.executemany(sql, [list(row) for row in rows])
+
+
+class DbApiDb(Db):
+    """A session on a pooled DB-API style connection (asyncmy)."""
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        async with self.connection.cursor() as cursor:
+            await cursor.execute(self.storage.sql(sql), list(args))
+            return list(await cursor.fetchall())
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> tuple[int, int | None]:
+        async with self.connection.cursor() as cursor:
+            await cursor.execute(self.storage.sql(sql), list(args))
+            return cursor.rowcount, cursor.lastrowid
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.connection.cursor() as cursor:
+            await cursor.executemany(self.storage.sql(sql), [list(row) for row in rows])
+
+
+class TortoiseStorage(Storage):
+    """Storage on the tortoise models, one private ``TortoiseContext`` per instance.
+
+    ``db_url`` is a tortoise URL (``sqlite:///path``, ``mysql://user:pw@host:3306/db``);
+    ``options`` are extra connection credentials (pragmas, pool sizes, driver flags);
+    ``migrations`` is the aerich location whose ``models/`` folder holds this dialect's history.
+    """
+
+    name = "tortoise"
+    #: Appended to a SELECT that leases rows (``FOR UPDATE SKIP LOCKED`` where supported).
+    lock_rows = ""
+    #: Appended to a SELECT that reads a row it will update.
+    for_update = ""
+    #: Errors a unique-constraint violation raises.
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+
+    def __init__(
+        self,
+        gateway: Gateway | None,
+        *,
+        db_url: str,
+        dialect: str,
+        migrations: str | Path,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(gateway)  # type: ignore[arg-type]
+        self.db_url = db_url
+        self.dialect = dialect
+        self.migrations = Path(migrations)
+        self.options = dict(options or {})
+        self._ctx: TortoiseContext | None = None
+
+    # -- dialect ----------------------------------------------------------------------------
+
+    def sql(self, statement: str) -> str:
+        """Adapt a ``?``-placeholder statement to the driver's paramstyle."""
+        return statement
+
+    def insert_ignore(self, table: str, columns: str, count: int = 1) -> str:
+        """An INSERT of ``count`` rows that silently skips unique-key duplicates."""
+        return f"INSERT OR IGNORE INTO {table} ({columns}) VALUES {self._values(columns, count)}"
+
+    def upsert(self, table: str, columns: str, key: str, updates: Mapping[str, str]) -> str:
+        """INSERT one row, or update the row with the same ``key``; ``updates`` maps columns to
+        expressions where ``NEW.col`` names the value that was to be inserted."""
+        sets = ", ".join(f"{col} = {expr.replace('NEW.', 'excluded.')}" for col, expr in updates.items())
+        return (
+            f"INSERT INTO {table} ({columns}) VALUES {self._values(columns, 1)} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+        )
+
+    greatest = "MAX"
+
+    @staticmethod
+    def _values(columns: str, count: int) -> str:
+        row = f"({_marks(len(columns.split(',')))})"
+        return ", ".join([row] * count)
+
+    async def serialize_event_writers(self, db: Db) -> None:
+        """Make concurrent :meth:`save_events` calls queue up (SQLite's write lock already does)."""
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def tortoise_config(self) -> dict[str, Any]:
+        return tortoise_config(self.db_url, self.dialect, self.options)
+
+    async def start(self) -> None:
+        if self._ctx is None:
+            ctx = TortoiseContext()
+            with ctx:  # current only while the app registry binds the models
+                await ctx.init(config=self.tortoise_config())
+            self._ctx = ctx
+        await self.check()
+
+    async def stop(self) -> None:
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            await ctx.close_connections()
+
+    async def check(self) -> None:
+        async with self.session() as db:
+            rows = await db.fetch("SELECT 1")
+        if not rows or rows[0][0] != 1:
+            raise RuntimeError("the storage answered SELECT 1 with something else")
+
+    @asynccontextmanager
+    async def session(self, write: bool = False) -> AsyncIterator[Db]:
+        """A connection for a few statements; ``write=True`` wraps them in a transaction that
+        holds the write lock from its first statement."""
+        if self._ctx is None:
+            raise RuntimeError("the storage is not started")
+        client = self._ctx.db()
+        async with client.acquire_connection() as connection:
+            if self.dialect == "sqlite":
+                db: Db = SqliteDb(self, connection)
+                begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+                if not write:
+                    yield db
+                    return
+                await connection.execute(begin)
+                try:
+                    yield db
+                except BaseException:
+                    await connection.execute(rollback)
+                    raise
+                await connection.execute(commit)
+            else:
+                db = DbApiDb(self, connection)
+                if not write:
+                    yield db
+                    return
+                await connection.begin()
+                try:
+                    yield db
+                except BaseException:
+                    await connection.rollback()
+                    raise
+                await connection.commit()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        # A fresh Context: aerich's Tortoise.init must neither see nor replace the caller's context.
+        task = asyncio.get_running_loop().create_task(self._migrate(), context=contextvars.Context())
+        return await task
+
+    async def _migrate(self) -> list[str]:
+        from aerich import Command
+
+        _reset_aerich()
+        command = Command(tortoise_config=self.tortoise_config(), app=APP, location=str(self.migrations))
+        try:
+            await command.init()
+            before = await _applied_migrations()
+            if not before:
+                await command.init_db(safe=True)
+            await command.upgrade(run_in_transaction=True)
+            after = await _applied_migrations()
+        finally:
+            await command.aclose()
+        return [name for name in after if name not in before]
+
+    async def unmigrated_changes(self, scratch: Path) -> list[str]:
+        """Ask aerich for a migration from the models against a copy of the history in
+        ``scratch``, on this (fully migrated) database; return the new files (none: in sync)."""
+        copy = Path(scratch) / "migrations"
+        shutil.copytree(self.migrations, copy)
+        before = {p.name for p in copy.rglob("*.py")}
+        task = asyncio.get_running_loop().create_task(self._diff(copy), context=contextvars.Context())
+        await task
+        return sorted(p.name for p in copy.rglob("*.py") if p.name not in before)
+
+    async def _diff(self, location: Path) -> None:
+        from aerich import Command
+
+        _reset_aerich()
+        command = Command(tortoise_config=self.tortoise_config(), app=APP, location=str(location))
+        try:
+            await command.init()
+            await command.migrate(name="unmigrated", no_input=True)
+        finally:
+            await command.aclose()
+
+    # -- batches and the ledger -----------------------------------------------------------------
+
+    async def create_batch(self, batch: NewBatch, recipients: Sequence[NewRecipient]) -> BatchCreated:
+        try:
+            return await self._create_batch(batch, recipients)
+        except self.integrity_errors:
+            # A concurrent call stored the same idempotency key (or ledger rows) first.
+            return await self._create_batch(batch, recipients)
+
+    async def _create_batch(self, batch: NewBatch, recipients: Sequence[NewRecipient]) -> BatchCreated:
+        async with self.session(write=True) as db:
+            if batch.idempotency_key is not None:
+                rows = await db.fetch(
+                    f"SELECT {_BATCH_COLS} FROM batches WHERE domain = ? AND idempotency_key = ?",
+                    (batch.domain, batch.idempotency_key),
+                )
+                if rows:
+                    return BatchCreated(batch=_batch(rows[0]), created=False, recipient_ids=None)
+            skipped: list[str] = []
+            fresh = list(recipients)
+            if batch.email_id is not None and recipients:
+                taken: set[str] = set()
+                addresses = list({r.address for r in recipients})
+                for part in _chunks(addresses):
+                    rows = await db.fetch(
+                        "SELECT address FROM recipients WHERE domain = ? AND email_id = ? "
+                        f"AND address IN ({_marks(len(part))})",
+                        (batch.domain, batch.email_id, *part),
+                    )
+                    taken.update(row[0].lower() for row in rows)
+                fresh = []
+                for recipient in recipients:
+                    key = recipient.address.lower()
+                    if key in taken:
+                        skipped.append(recipient.address)
+                    else:
+                        taken.add(key)
+                        fresh.append(recipient)
+            _, batch_id = await db.execute(
+                "INSERT INTO batches (domain, message_id, response_id, email_id, idempotency_key, "
+                "tags, content, testmode, deliver_at, created_at, enqueued, accepted_logged, "
+                "recipient_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch.domain, batch.message_id, batch.response_id, batch.email_id,
+                    batch.idempotency_key, json.dumps(batch.tags), zlib.compress(batch.content, 1),
+                    batch.testmode, batch.deliver_at, batch.created_at, False, False, len(fresh),
+                ),
+            )
+            assert batch_id is not None
+            ids: tuple[int, int] | None = None
+            if fresh:
+                await db.executemany(
+                    "INSERT INTO recipients (batch_id, domain, email_id, address, name, message_id, "
+                    "variables, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (batch_id, batch.domain, batch.email_id, r.address, r.name, r.message_id,
+                         json.dumps(r.variables), RecipientStatus.QUEUED.value, 0)
+                        for r in fresh
+                    ],
+                )
+                low, high = (await db.fetch(
+                    "SELECT MIN(id), MAX(id) FROM recipients WHERE batch_id = ?", (batch_id,)
+                ))[0]
+                ids = (int(low), int(high))
+        stored = Batch(
+            id=int(batch_id), domain=batch.domain, message_id=batch.message_id,
+            response_id=batch.response_id, email_id=batch.email_id, tags=list(batch.tags),
+            content=batch.content, testmode=batch.testmode, deliver_at=batch.deliver_at,
+            created_at=batch.created_at, enqueued=False, accepted_logged=False,
+            recipient_count=len(fresh),
+        )
+        return BatchCreated(batch=stored, created=True, recipient_ids=ids, skipped=skipped)
+
+    async def get_batch(self, batch_id: int) -> Batch | None:
+        async with self.session() as db:
+            rows = await db.fetch(f"SELECT {_BATCH_COLS} FROM batches WHERE id = ?", (batch_id,))
+        return _batch(rows[0]) if rows else None
+
+    async def mark_batch(self, batch_id: int, *, enqueued: bool | None = None,
+                         accepted_logged: bool | None = None) -> None:
+        sets, args = [], []
+        for column, value in (("enqueued", enqueued), ("accepted_logged", accepted_logged)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if sets:
+            async with self.session(write=True) as db:
+                await db.execute(f"UPDATE batches SET {', '.join(sets)} WHERE id = ?", (*args, batch_id))
+
+    async def unenqueued_batches(self, older_than: float, limit: int) -> list[Batch]:
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_BATCH_COLS} FROM batches WHERE enqueued = ? AND created_at < ? "
+                "ORDER BY created_at, id LIMIT ?",
+                (False, older_than, limit),
+            )
+        return [_batch(row) for row in rows]
+
+    async def claim_recipients(self, batch_id: int, owner: str, lease_seconds: float, limit: int,
+                               now: float, first_id: int | None = None,
+                               last_id: int | None = None) -> list[Recipient]:
+        where, args = _range("batch_id = ?", [batch_id], first_id, last_id)
+        lease_until = now + lease_seconds
+        async with self.session(write=True) as db:
+            rows = await db.fetch(
+                f"SELECT {_RECIPIENT_COLS} FROM recipients WHERE {where} AND {_CLAIMABLE} "
+                f"ORDER BY id LIMIT ?{self.lock_rows}",
+                (*args, now, now, limit),
+            )
+            if not rows:
+                return []
+            claimed = [_recipient(row) for row in rows]
+            ids = [r.id for r in claimed]
+            await db.execute(
+                "UPDATE recipients SET status = ?, lease_owner = ?, lease_until = ? "
+                f"WHERE id IN ({_marks(len(ids))})",
+                (RecipientStatus.SENDING.value, owner, lease_until, *ids),
+            )
+        for recipient in claimed:
+            recipient.in_doubt = recipient.status is RecipientStatus.SENDING
+            recipient.status = RecipientStatus.SENDING
+            recipient.lease_owner = owner
+            recipient.lease_until = lease_until
+        return claimed
+
+    async def list_recipients(self, batch_id: int, after_id: int, limit: int) -> list[Recipient]:
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_RECIPIENT_COLS} FROM recipients WHERE batch_id = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (batch_id, after_id, limit),
+            )
+        return [_recipient(row) for row in rows]
+
+    async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
+        latest = list({u.id: u for u in updates}.values())
+        if not latest:
+            return
+        async with self.session(write=True) as db:
+            for part in _chunks(latest):
+                sets, args = [], []
+                for column, keep, values in (
+                    ("status", False, [u.status.value for u in part]),
+                    ("attempts", True, [u.attempts for u in part]),
+                    ("next_attempt_at", False, [u.next_attempt_at for u in part]),
+                    ("provider_id", True, [u.provider_id for u in part]),
+                    ("error", False, [u.error for u in part]),
+                ):
+                    expr, expr_args = _case(column, [u.id for u in part], values, keep)
+                    sets.append(f"{column} = {expr}")
+                    args.extend(expr_args)
+                ids = [u.id for u in part]
+                await db.execute(
+                    f"UPDATE recipients SET {', '.join(sets)}, lease_owner = NULL, lease_until = NULL "
+                    f"WHERE id IN ({_marks(len(ids))})",
+                    (*args, *ids),
+                )
+
+    async def pending_recipients(self, batch_id: int, first_id: int | None = None,
+                                 last_id: int | None = None) -> tuple[int, float | None]:
+        where, args = _range("batch_id = ?", [batch_id], first_id, last_id)
+        async with self.session() as db:
+            count, ready, earliest = (await db.fetch(
+                "SELECT COUNT(*), SUM(CASE WHEN status = 'queued' "
+                "OR (status = 'retry' AND next_attempt_at IS NULL) "
+                "OR (status = 'sending' AND lease_until IS NULL) THEN 1 ELSE 0 END), "
+                "MIN(CASE WHEN status = 'retry' THEN next_attempt_at "
+                "WHEN status = 'sending' THEN lease_until END) "
+                f"FROM recipients WHERE {where} AND {_PENDING}",
+                args,
+            ))[0]
+        count = int(count or 0)
+        if not count or int(ready or 0) or earliest is None or float(earliest) <= time.time():
+            return count, None
+        return count, float(earliest)
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def save_events(self, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
+        async with self.session(write=True) as db:
+            await self.serialize_event_writers(db)
+            keys = list({e.key for e in events if e.key is not None})
+            seen: set[str] = set()
+            for part in _chunks(keys):
+                rows = await db.fetch(
+                    f"SELECT event_key FROM events WHERE event_key IN ({_marks(len(part))})", part
+                )
+                seen.update(row[0] for row in rows)
+            fresh = []
+            for event in events:
+                if event.key is not None:
+                    if event.key in seen:
+                        continue
+                    seen.add(event.key)
+                fresh.append(event)
+            if not fresh:
+                return []
+            last = await db.fetch("SELECT id, recorded_at FROM events ORDER BY id DESC LIMIT 1")
+            last_id, last_recorded = (int(last[0][0]), int(last[0][1])) if last else (0, 0)
+            recorded_at = max(time.time_ns() // 1000, last_recorded)
+            stored = [
+                dataclasses.replace(e, event_id=secrets.token_urlsafe(16), recorded_at=recorded_at)
+                for e in fresh
+            ]
+            columns = (
+                "event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
+                "tags_search, severity, reason, event_key, payload"
+            )
+            for part in _chunks(stored):
+                await db.execute(
+                    self.insert_ignore("events", columns, len(part)),
+                    [value for e in part for value in (
+                        e.event_id, e.domain, e.recorded_at, e.event, e.recipient, e.message_id,
+                        e.email_id, json.dumps(e.tags), tags_search(e.tags), e.severity,
+                        _reason(e.payload), e.key, json.dumps(e.payload),
+                    )],
+                )
+            rows = await db.fetch("SELECT id, event_id FROM events WHERE id > ? ORDER BY id", (last_id,))
+        by_event_id = {e.event_id: e for e in stored}
+        out = []
+        for row_id, event_id in rows:
+            event = by_event_id.get(event_id)
+            if event is not None:
+                event.id = int(row_id)
+                out.append(event)
+        return out
+
+    async def page_events(self, query: EventQuery) -> list[Event]:
+        where, args = ["domain = ?"], [query.domain]
+        if query.ascending:
+            direction, after, before = "ASC", ">", "<"
+        else:
+            direction, after, before = "DESC", "<", ">"
+        if query.begin is not None:
+            where.append(f"recorded_at {after}= ?")
+            args.append(query.begin)
+        if query.end is not None:
+            where.append(f"recorded_at {before} ?")
+            args.append(query.end)
+        if query.after is not None:
+            recorded_at, event_id = query.after
+            where.append(f"recorded_at {after}= ? AND (recorded_at {after} ? OR id {after} ?)")
+            args.extend([recorded_at, recorded_at, event_id])
+        if query.filter is not None:
+            clause, clause_args = filter_sql(query.filter)
+            where.append(clause)
+            args.extend(clause_args)
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_EVENT_COLS} FROM events WHERE {' AND '.join(where)} "
+                f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?",
+                (*args, query.limit),
+            )
+        return [_event(row) for row in rows]
+
+    async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,
+                           resolution: int, tag: str | None = None) -> list[EventCount]:
+        if not events:
+            return []
+        step = int(resolution) * 1_000_000
+        where = (
+            f"domain = ? AND recorded_at >= ? AND recorded_at < ? AND event IN ({_marks(len(events))})"
+        )
+        args: list[Any] = [step, domain, int(start * 1_000_000), int(end * 1_000_000), *events]
+        if tag is not None:
+            where += " AND tags_search LIKE ? ESCAPE '!'"
+            args.append(f"%|{like_escape(tag.lower())}|%")
+        async with self.session() as db:
+            rows = await db.fetch(
+                "SELECT bucket, event, severity, reason, COUNT(*) FROM ("
+                f"SELECT recorded_at - (recorded_at % ?) AS bucket, event, severity, reason "
+                f"FROM events WHERE {where}) AS picked "
+                "GROUP BY bucket, event, severity, reason ORDER BY bucket, event, severity, reason",
+                args,
+            )
+        return [
+            EventCount(bucket=int(b) // 1_000_000, event=e, severity=s, reason=r, count=int(n))
+            for b, e, s, r, n in rows
+        ]
+
+    async def purge(self, before: float, batch_size: int) -> int:
+        removed = 0
+        async with self.session(write=True) as db:
+            rows = await db.fetch("SELECT id, recorded_at FROM events ORDER BY id LIMIT ?", (batch_size,))
+            cutoff = int(before * 1_000_000)
+            # ids ascend with recorded_at: the old events are the first ones in id order.
+            last_old = None
+            for row_id, recorded_at in rows:
+                if int(recorded_at) >= cutoff:
+                    break
+                last_old = int(row_id)
+            if last_old is not None:
+                count, _ = await db.execute("DELETE FROM events WHERE id <= ?", (last_old,))
+                removed += count
+            rows = await db.fetch(
+                "SELECT id FROM batches WHERE created_at < ? ORDER BY created_at LIMIT ?",
+                (before, batch_size),
+            )
+            batch_ids = [int(row[0]) for row in rows]
+            if batch_ids:
+                marks = _marks(len(batch_ids))
+                count, _ = await db.execute(f"DELETE FROM recipients WHERE batch_id IN ({marks})", batch_ids)
+                removed += count
+                count, _ = await db.execute(f"DELETE FROM batches WHERE id IN ({marks})", batch_ids)
+                removed += count
+        return removed
+
+    # -- suppressions -------------------------------------------------------------------------
+
+    async def add_suppressions(self, items: Sequence[Suppression]) -> None:
+        if not items:
+            return
+        columns = f"{_SUPPRESSION_COLS}, address_key"
+        updates = {c: f"NEW.{c}" for c in ("address", "code", "error", "tags", "kind", "reason", "created_at")}
+        statement = self.upsert("suppressions", columns, "domain, list_name, address_key", updates)
+        async with self.session(write=True) as db:
+            await db.executemany(statement, [
+                (s.domain, s.list, s.address, s.code, s.error, json.dumps(s.tags), s.kind, s.reason,
+                 s.created_at, s.address.lower())
+                for s in items
+            ])
+
+    async def get_suppression(self, domain: str, list_name: str, address: str) -> Suppression | None:
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_SUPPRESSION_COLS} FROM suppressions "
+                "WHERE domain = ? AND list_name = ? AND address_key = ?",
+                (domain, list_name, address.lower()),
+            )
+        return _suppression(rows[0]) if rows else None
+
+    async def delete_suppression(self, domain: str, list_name: str, address: str) -> bool:
+        async with self.session(write=True) as db:
+            count, _ = await db.execute(
+                "DELETE FROM suppressions WHERE domain = ? AND list_name = ? AND address_key = ?",
+                (domain, list_name, address.lower()),
+            )
+        return count > 0
+
+    async def clear_suppressions(self, domain: str, list_name: str) -> int:
+        async with self.session(write=True) as db:
+            count, _ = await db.execute(
+                "DELETE FROM suppressions WHERE domain = ? AND list_name = ?", (domain, list_name)
+            )
+        return count
+
+    async def list_suppressions(self, domain: str, list_name: str, *, limit: int,
+                                pivot: str | None = None, forward: bool = True,
+                                term: str | None = None) -> list[Suppression]:
+        rows = await self._pivot_page(
+            f"SELECT {_SUPPRESSION_COLS}, address_key FROM suppressions WHERE domain = ? AND list_name = ?",
+            [domain, list_name], "address_key", limit, pivot and pivot.lower(), forward,
+            term and term.lower(),
+        )
+        return [_suppression(row) for row in rows]
+
+    async def find_suppressions(self, domain: str, addresses: Sequence[str]) -> list[Suppression]:
+        keys = sorted({a.lower() for a in addresses})
+        if not keys:
+            return []
+        domains = sorted({k.rpartition("@")[2] for k in keys if "@" in k})
+        where = f"address_key IN ({_marks(len(keys))})"
+        if domains:
+            where = (
+                f"({where} OR (list_name = 'whitelists' AND kind = 'domain' "
+                f"AND address_key IN ({_marks(len(domains))})))"
+            )
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_SUPPRESSION_COLS} FROM suppressions WHERE domain = ? AND {where}",
+                (domain, *keys, *domains),
+            )
+        return [_suppression(row) for row in rows]
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    async def touch_tags(self, domain: str, tags: Sequence[str], seen: float) -> None:
+        unique = list(dict.fromkeys(tags))
+        if not unique:
+            return
+        statement = self.upsert(
+            "tags", "domain, tag, description, first_seen, last_seen", "domain, tag",
+            {"last_seen": f"{self.greatest}(last_seen, NEW.last_seen)"},
+        )
+        async with self.session(write=True) as db:
+            await db.executemany(statement, [(domain, tag, "", seen, seen) for tag in unique])
+
+    async def list_tags(self, domain: str, *, limit: int, pivot: str | None = None,
+                        forward: bool = True, prefix: str | None = None) -> list[TagInfo]:
+        rows = await self._pivot_page(
+            "SELECT domain, tag, description, first_seen, last_seen FROM tags WHERE domain = ?",
+            [domain], "tag", limit, pivot, forward, prefix,
+        )
+        return [_tag(row) for row in rows]
+
+    async def get_tag(self, domain: str, tag: str) -> TagInfo | None:
+        async with self.session() as db:
+            rows = await db.fetch(
+                "SELECT domain, tag, description, first_seen, last_seen FROM tags "
+                "WHERE domain = ? AND tag = ?",
+                (domain, tag),
+            )
+        return _tag(rows[0]) if rows else None
+
+    async def update_tag(self, domain: str, tag: str, description: str) -> bool:
+        async with self.session(write=True) as db:
+            count, _ = await db.execute(
+                "UPDATE tags SET description = ? WHERE domain = ? AND tag = ?", (description, domain, tag)
+            )
+        return count > 0
+
+    async def delete_tag(self, domain: str, tag: str) -> bool:
+        async with self.session(write=True) as db:
+            count, _ = await db.execute("DELETE FROM tags WHERE domain = ? AND tag = ?", (domain, tag))
+        return count > 0
+
+    async def _pivot_page(self, select: str, args: list[Any], column: str, limit: int,
+                          pivot: str | None, forward: bool, prefix: str | None) -> list[Sequence[Any]]:
+        """Rows ordered by ``column`` after (or, going back, before) ``pivot``, ascending."""
+        where = ""
+        if prefix:
+            where += f" AND {column} LIKE ? ESCAPE '!'"
+            args = [*args, f"{like_escape(prefix)}%"]
+        if pivot is not None:
+            where += f" AND {column} {'>' if forward else '<'} ?"
+            args = [*args, pivot]
+        order = "ASC" if forward else "DESC"
+        async with self.session() as db:
+            rows = await db.fetch(f"{select}{where} ORDER BY {column} {order} LIMIT ?", (*args, limit))
+        return rows if forward else rows[::-1]
+
+    # -- local queue ---------------------------------------------------------------------------
+
+    async def enqueue_jobs(self, queue: str, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        created = time.time()
+        async with self.session(write=True) as db:
+            await db.executemany(
+                "INSERT INTO queue_jobs (queue, batch_id, first_id, last_id, available_at, attempts, "
+                "created_at) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                [(queue, j.batch_id, j.first_id, j.last_id, j.not_before or 0.0, created) for j in jobs],
+            )
+
+    async def lease_jobs(self, queue: str, owner: str, max_jobs: int, lease_seconds: float,
+                         now: float) -> list[Job]:
+        async with self.session(write=True) as db:
+            rows = await db.fetch(
+                f"SELECT {_JOB_COLS} FROM queue_jobs WHERE queue = ? AND available_at <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ?) "
+                f"ORDER BY available_at, id LIMIT ?{self.lock_rows}",
+                (queue, now, now, max_jobs),
+            )
+            if not rows:
+                return []
+            ids = [int(row[0]) for row in rows]
+            await db.execute(
+                "UPDATE queue_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "
+                f"WHERE id IN ({_marks(len(ids))})",
+                (owner, now + lease_seconds, *ids),
+            )
+        return [
+            Job(batch_id=int(batch_id), first_id=_int(first_id), last_id=_int(last_id),
+                not_before=float(available_at) or None, id=str(row_id), receipt=owner,
+                attempts=int(attempts) + 1)
+            for row_id, batch_id, first_id, last_id, available_at, attempts in rows
+        ]
+
+    async def extend_job(self, job: Job, owner: str, lease_seconds: float, now: float) -> None:
+        async with self.session(write=True) as db:
+            await db.execute(
+                "UPDATE queue_jobs SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                (now + lease_seconds, _job_id(job), owner),
+            )
+
+    async def delete_jobs(self, jobs: Sequence[Job]) -> None:
+        ids = [_job_id(j) for j in jobs]
+        if not ids:
+            return
+        async with self.session(write=True) as db:
+            for part in _chunks(ids):
+                await db.execute(f"DELETE FROM queue_jobs WHERE id IN ({_marks(len(part))})", part)
+
+    async def release_job(self, job: Job, available_at: float) -> None:
+        async with self.session(write=True) as db:
+            await db.execute(
+                "UPDATE queue_jobs SET available_at = ?, lease_owner = NULL, lease_until = NULL "
+                "WHERE id = ?",
+                (available_at, _job_id(job)),
+            )
+
+    async def count_jobs(self, queue: str) -> int:
+        async with self.session() as db:
+            rows = await db.fetch("SELECT COUNT(*) FROM queue_jobs WHERE queue = ?", (queue,))
+        return int(rows[0][0])
+
+    # -- shared rate budget -------------------------------------------------------------------
+
+    async def take_tokens(self, bucket: str, count: float, rate: float, capacity: float,
+                          now: float) -> float:
+        async with self.session(write=True) as db:
+            # Create the bucket full, or lock the existing row for this transaction.
+            await db.execute(
+                self.upsert("rate_buckets", "name, tokens, updated_at", "name", {"tokens": "tokens"}),
+                (bucket, capacity, now),
+            )
+            tokens, updated_at = (await db.fetch(
+                f"SELECT tokens, updated_at FROM rate_buckets WHERE name = ?{self.for_update}", (bucket,)
+            ))[0]
+            tokens = min(capacity, float(tokens) + rate * max(0.0, now - float(updated_at)))
+            if tokens >= count:
+                tokens, wait = tokens - count, 0.0
+            else:
+                wait = (count - tokens) / rate if rate > 0 else float("inf")
+            await db.execute(
+                "UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE name = ?",
+                (tokens, max(now, float(updated_at)), bucket),
+            )
+        return wait
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _reset_aerich() -> None:
+    """Forget what an earlier aerich run in this process left on its ``Migrate`` class (aerich
+    expects one run per process: pending operators would leak into the next diff)."""
+    from aerich.migrate import Migrate
+
+    for name in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
+                 "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):
+        setattr(Migrate, name, [])
+    Migrate._last_version_content = None
+
+
+async def _applied_migrations() -> list[str]:
+    """Versions aerich recorded as applied (in aerich's current context); [] on a fresh database."""
+    from aerich.models import Aerich
+
+    try:
+        return list(await Aerich.filter(app=APP).order_by("id").values_list("version", flat=True))
+    except OperationalError:
+        return []
+
+
+def filter_sql(node: Filter) -> tuple[str, list[Any]]:
+    """Translate an events filter tree to a SQL condition (never NULL) and its arguments."""
+    if isinstance(node, Term):
+        value = node.value
+        if node.field == "tags":
+            return "tags_search LIKE ? ESCAPE '!'", [f"%|{like_escape(value.lower())}|%"]
+        if node.field == "recipient":
+            return "(recipient IS NOT NULL AND LOWER(recipient) = ?)", [value.lower()]
+        column = FILTER_COLUMNS.get(node.field)
+        if column is None:
+            raise ValueError(f"cannot filter events by {node.field!r}")
+        return f"({column} IS NOT NULL AND {column} = ?)", [value]
+    if isinstance(node, Not):
+        clause, args = filter_sql(node.part)
+        return f"NOT {clause}", args
+    if isinstance(node, And | Or):
+        if not node.parts:
+            return ("1 = 1" if isinstance(node, And) else "1 = 0"), []
+        joiner = " AND " if isinstance(node, And) else " OR "
+        clauses, args = [], []
+        for part in node.parts:
+            clause, part_args = filter_sql(part)
+            clauses.append(clause)
+            args.extend(part_args)
+        return f"({joiner.join(clauses)})", args
+    raise ValueError(f"not an events filter: {node!r}")
+
+
+def _case(column: str, ids: Sequence[int], values: Sequence[Any], keep_null: bool) -> tuple[str, list[Any]]:
+    """``column``'s new value per id: one value if all agree, else ``CASE id WHEN … END``.
+    ``keep_null``: ``None`` keeps the stored value."""
+    if all(v == values[0] for v in values):
+        expr, args = "?", [values[0]]
+    else:
+        expr = "CASE id " + " ".join(["WHEN ? THEN ?"] * len(ids)) + " END"
+        args = [x for pair in zip(ids, values, strict=True) for x in pair]
+    if keep_null:
+        expr = f"COALESCE({expr}, {column})"
+    return expr, args
+
+
+def _range(where: str, args: list[Any], first_id: int | None, last_id: int | None) -> tuple[str, list[Any]]:
+    if first_id is not None:
+        where += " AND id >= ?"
+        args = [*args, first_id]
+    if last_id is not None:
+        where += " AND id <= ?"
+        args = [*args, last_id]
+    return where, args
+
+
+def _reason(payload: Mapping[str, Any]) -> str | None:
+    reason = payload.get("reason")
+    return str(reason) if reason is not None else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _job_id(job: Job) -> int:
+    if job.id is None:
+        raise ValueError("the job was never leased from the local queue")
+    return int(job.id)
+
+
+def _batch(row: Sequence[Any]) -> Batch:
+    (row_id, domain, message_id, response_id, email_id, tags, content, testmode, deliver_at,
+     created_at, enqueued, accepted_logged, recipient_count) = row
+    return Batch(
+        id=int(row_id), domain=domain, message_id=message_id, response_id=response_id,
+        email_id=email_id, tags=_json(tags), content=zlib.decompress(content), testmode=bool(testmode),
+        deliver_at=deliver_at, created_at=float(created_at), enqueued=bool(enqueued),
+        accepted_logged=bool(accepted_logged), recipient_count=int(recipient_count),
+    )
+
+
+def _recipient(row: Sequence[Any]) -> Recipient:
+    (row_id, batch_id, domain, address, name, message_id, variables, status, attempts,
+     lease_owner, lease_until, next_attempt_at, provider_id, error) = row
+    return Recipient(
+        id=int(row_id), batch_id=int(batch_id), domain=domain, address=address, name=name,
+        message_id=message_id, variables=_json(variables), status=RecipientStatus(status),
+        attempts=int(attempts), lease_owner=lease_owner, lease_until=lease_until,
+        next_attempt_at=next_attempt_at, provider_id=provider_id, error=error,
+    )
+
+
+def _event(row: Sequence[Any]) -> Event:
+    (row_id, event_id, domain, recorded_at, event, recipient, message_id, email_id, tags,
+     severity, key, payload) = row
+    return Event(
+        domain=domain, event=event, recipient=recipient, message_id=message_id,
+        payload=_json(payload), key=key, email_id=email_id, tags=_json(tags), severity=severity,
+        id=int(row_id), event_id=event_id, recorded_at=int(recorded_at),
+    )
+
+
+def _suppression(row: Sequence[Any]) -> Suppression:
+    domain, list_name, address, code, error, tags, kind, reason, created_at = row[:9]
+    return Suppression(
+        domain=domain, list=list_name, address=address, code=_int(code), error=error or "",
+        tags=_json(tags), kind=kind, reason=reason or "", created_at=float(created_at),
+    )
+
+
+def _tag(row: Sequence[Any]) -> TagInfo:
+    domain, tag, description, first_seen, last_seen = row
+    return TagInfo(domain=domain, tag=tag, description=description or "",
+                   first_seen=float(first_seen), last_seen=float(last_seen))

@@ -1,0 +1,555 @@
+"""The contract every :class:`~postgate.backends.Storage` honours, as a pytest suite to subclass.
+
+Subclass :class:`StorageContract` in a test module and provide two async fixtures:
+
+* ``storage``: a started, migrated, empty storage (stopped afterwards);
+* ``second_storage``: another started instance on the same database, as a second process would
+  open it (used to prove that claims and leases never overlap across instances).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from postgate.backends import Storage
+from postgate.domain import (
+    And,
+    Event,
+    EventQuery,
+    Job,
+    NewBatch,
+    NewRecipient,
+    Not,
+    Or,
+    RecipientStatus,
+    RecipientUpdate,
+    Suppression,
+    Term,
+)
+
+DOMAIN = "mg.example.com"
+
+
+def new_batch(key: str | None = None, email_id: str | None = "email-1", domain: str = DOMAIN,
+              created_at: float | None = None, content: bytes = b"From: a@b\r\n\r\nhello") -> NewBatch:
+    return NewBatch(
+        domain=domain, message_id=f"20250101.{key or 'x'}@{domain}", response_id=f"<20250101.{key}@{domain}>",
+        email_id=email_id, idempotency_key=key, tags=["Newsletter", "weekly"], content=content,
+        created_at=created_at if created_at is not None else time.time(),
+    )
+
+
+def recipients(count: int, start: int = 0, prefix: str = "user") -> list[NewRecipient]:
+    return [
+        NewRecipient(address=f"{prefix}{i}@example.org", name=f"User {i}", message_id=f"m{i}@{DOMAIN}",
+                     variables={"uuid": f"u-{i}", "n": i})
+        for i in range(start, start + count)
+    ]
+
+
+def event(kind: str = "delivered", recipient: str = "a@example.org", key: str | None = None,
+          **extra) -> Event:
+    payload = {"recipient": recipient, "message": {"headers": {"message-id": "m1@x"}}}
+    payload.update(extra.pop("payload", {}))
+    return Event(domain=extra.pop("domain", DOMAIN), event=kind, recipient=recipient,
+                 message_id=extra.pop("message_id", "m1@x"), payload=payload, key=key, **extra)
+
+
+class StorageContract:
+    """Behaviour every storage must show; see the module docstring for the fixtures to provide."""
+
+    # -- schema and lifecycle -----------------------------------------------------------------
+
+    async def test_migrate_again_applies_nothing(self, storage: Storage) -> None:
+        assert await storage.migrate() == []
+        assert await storage.migrate() == []
+
+    async def test_check(self, storage: Storage) -> None:
+        await storage.check()
+
+    # -- batches ------------------------------------------------------------------------------
+
+    async def test_create_batch_stores_batch_and_ledger(self, storage: Storage) -> None:
+        content = b"x" * 10_000 + "é".encode()
+        done = await storage.create_batch(new_batch("k1", content=content), recipients(5))
+        assert done.created and done.skipped == []
+        first, last = done.recipient_ids
+        assert last - first == 4
+        batch = await storage.get_batch(done.batch.id)
+        assert batch == done.batch
+        assert batch.content == content and batch.tags == ["Newsletter", "weekly"]
+        assert batch.recipient_count == 5 and not batch.enqueued and not batch.accepted_logged
+        rows = await storage.list_recipients(batch.id, 0, 100)
+        assert [r.id for r in rows] == list(range(first, last + 1))
+        assert [r.address for r in rows] == [f"user{i}@example.org" for i in range(5)]
+        assert rows[2].variables == {"uuid": "u-2", "n": 2} and rows[2].name == "User 2"
+        assert rows[2].message_id == f"m2@{DOMAIN}"
+        assert {r.status for r in rows} == {RecipientStatus.QUEUED}
+        assert [r.id for r in await storage.list_recipients(batch.id, first + 1, 2)] == [first + 2, first + 3]
+        assert await storage.get_batch(batch.id + 1000) is None
+
+    async def test_create_batch_is_idempotent(self, storage: Storage) -> None:
+        one = await storage.create_batch(new_batch("same"), recipients(3))
+        again = await storage.create_batch(new_batch("same"), recipients(6))
+        assert not again.created and again.batch.id == one.batch.id and again.recipient_ids is None
+        assert len(await storage.list_recipients(one.batch.id, 0, 100)) == 3
+        other = await storage.create_batch(new_batch("same", domain="other.example.com"), recipients(1))
+        assert other.created
+
+    async def test_concurrent_duplicates_create_one_batch(self, storage: Storage) -> None:
+        results = await asyncio.gather(*(storage.create_batch(new_batch("race"), recipients(3))
+                                         for _ in range(4)))
+        assert sum(r.created for r in results) == 1
+        assert len({r.batch.id for r in results}) == 1
+
+    async def test_overlapping_batches_skip_known_recipients(self, storage: Storage) -> None:
+        one = await storage.create_batch(new_batch("a"), recipients(3))
+        two = await storage.create_batch(new_batch("b"), [*recipients(2, 2), *recipients(1, 0)])
+        assert two.created
+        assert sorted(two.skipped) == ["user0@example.org", "user2@example.org"]
+        assert two.batch.recipient_count == 1
+        rows = await storage.list_recipients(two.batch.id, 0, 100)
+        assert [r.address for r in rows] == ["user3@example.org"]
+        assert two.recipient_ids == (rows[0].id, rows[0].id)
+        assert rows[0].id > one.recipient_ids[1]
+        # Everything known: the batch is stored without ledger rows.
+        three = await storage.create_batch(new_batch("c"), recipients(2))
+        assert three.recipient_ids is None and len(three.skipped) == 2
+        # Another email id, or none at all, never collides.
+        four = await storage.create_batch(new_batch("d", email_id="email-2"), recipients(3))
+        assert four.skipped == [] and four.batch.recipient_count == 3
+        five = await storage.create_batch(new_batch("e", email_id=None), recipients(2) + recipients(2))
+        six = await storage.create_batch(new_batch("f", email_id=None), recipients(2))
+        assert five.batch.recipient_count == 4 and six.batch.recipient_count == 2
+        # Within one call, addresses differing only in case are one recipient.
+        same = [NewRecipient("x@a.org", None, "m"), NewRecipient("X@a.org", None, "m")]
+        seven = await storage.create_batch(new_batch("g", email_id="email-3"), same)
+        assert seven.skipped == ["X@a.org"] and seven.batch.recipient_count == 1
+
+    async def test_mark_batch_and_unenqueued(self, storage: Storage) -> None:
+        old = await storage.create_batch(new_batch("o", created_at=100.0), recipients(1))
+        new = await storage.create_batch(new_batch("n", created_at=200.0), recipients(1, 1))
+        assert [b.id for b in await storage.unenqueued_batches(150.0, 10)] == [old.batch.id]
+        assert [b.id for b in await storage.unenqueued_batches(300.0, 10)] == [old.batch.id, new.batch.id]
+        await storage.mark_batch(old.batch.id, enqueued=True)
+        assert [b.id for b in await storage.unenqueued_batches(300.0, 10)] == [new.batch.id]
+        await storage.mark_batch(old.batch.id, accepted_logged=True)
+        batch = await storage.get_batch(old.batch.id)
+        assert batch.enqueued and batch.accepted_logged
+        await storage.mark_batch(old.batch.id)
+        assert (await storage.get_batch(old.batch.id)).enqueued
+
+    async def test_large_batch(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("big"), recipients(1000))
+        first, last = done.recipient_ids
+        assert last - first == 999
+        rows = await storage.list_recipients(done.batch.id, 0, 2000)
+        assert len(rows) == 1000 and [r.id for r in rows] == list(range(first, last + 1))
+
+    # -- claiming -----------------------------------------------------------------------------
+
+    async def test_claim_in_order_with_lease(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("c"), recipients(10))
+        first, _ = done.recipient_ids
+        claimed = await storage.claim_recipients(done.batch.id, "w1", 60, 4, now=1000.0)
+        assert [r.id for r in claimed] == list(range(first, first + 4))
+        assert all(r.status is RecipientStatus.SENDING and r.lease_owner == "w1"
+                   and r.lease_until == 1060.0 and not r.in_doubt and r.attempts == 0 for r in claimed)
+        stored = await storage.list_recipients(done.batch.id, 0, 4)
+        assert [(r.status, r.lease_owner, r.lease_until) for r in stored] == [
+            (RecipientStatus.SENDING, "w1", 1060.0)] * 4
+        more = await storage.claim_recipients(done.batch.id, "w2", 60, 100, now=1001.0)
+        assert [r.id for r in more] == list(range(first + 4, first + 10))
+        assert await storage.claim_recipients(done.batch.id, "w3", 60, 100, now=1002.0) == []
+
+    async def test_claim_within_id_range(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("r"), recipients(10))
+        first, _ = done.recipient_ids
+        claimed = await storage.claim_recipients(done.batch.id, "w", 60, 100, now=1.0,
+                                                 first_id=first + 2, last_id=first + 5)
+        assert [r.id for r in claimed] == list(range(first + 2, first + 6))
+        other = await storage.create_batch(new_batch("r2"), recipients(3, 100))
+        assert await storage.claim_recipients(other.batch.id, "w", 60, 100, now=1.0,
+                                              first_id=first, last_id=first + 9) == []
+
+    async def test_expired_lease_comes_back_in_doubt(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("d"), recipients(3))
+        claimed = await storage.claim_recipients(done.batch.id, "dead", 30, 2, now=100.0)
+        assert await storage.claim_recipients(done.batch.id, "w", 30, 10, now=129.0) != []
+        again = await storage.claim_recipients(done.batch.id, "w2", 30, 10, now=130.0)
+        assert [r.id for r in again] == [r.id for r in claimed]
+        assert all(r.in_doubt and r.lease_owner == "w2" and r.lease_until == 160.0 for r in again)
+
+    async def test_retry_rows_wait_for_next_attempt(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("t"), recipients(2))
+        rows = await storage.claim_recipients(done.batch.id, "w", 30, 10, now=100.0)
+        await storage.update_recipients([
+            RecipientUpdate(id=rows[0].id, status=RecipientStatus.RETRY, attempts=1, next_attempt_at=500.0,
+                            error="421 try later"),
+            RecipientUpdate(id=rows[1].id, status=RecipientStatus.SENT, attempts=1, provider_id="p-1"),
+        ])
+        assert await storage.claim_recipients(done.batch.id, "w", 30, 10, now=499.0) == []
+        again = await storage.claim_recipients(done.batch.id, "w", 30, 10, now=500.0)
+        assert [(r.id, r.attempts, r.in_doubt, r.error) for r in again] == [
+            (rows[0].id, 1, False, "421 try later")]
+
+    async def test_concurrent_claims_never_overlap(self, storage: Storage, second_storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("cc"), recipients(300))
+        claims = [storage.claim_recipients(done.batch.id, f"a{i}", 60, 25, now=10.0) for i in range(6)]
+        claims += [second_storage.claim_recipients(done.batch.id, f"b{i}", 60, 25, now=10.0) for i in range(6)]
+        results = await asyncio.gather(*claims)
+        ids = [r.id for result in results for r in result]
+        assert len(ids) == len(set(ids)) == 300
+        for result in results:
+            assert len({r.lease_owner for r in result}) <= 1
+
+    # -- updates and progress -----------------------------------------------------------------
+
+    async def test_update_recipients_in_bulk(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("u"), recipients(1000))
+        rows = await storage.claim_recipients(done.batch.id, "w", 60, 1000, now=10.0)
+        updates = []
+        for i, row in enumerate(rows):
+            if i % 3 == 0:
+                updates.append(RecipientUpdate(id=row.id, status=RecipientStatus.SENT, attempts=1,
+                                               provider_id=f"prov-{i}"))
+            elif i % 3 == 1:
+                updates.append(RecipientUpdate(id=row.id, status=RecipientStatus.RETRY, attempts=1,
+                                               next_attempt_at=100.0 + i, error=f"451 {i}"))
+            else:
+                updates.append(RecipientUpdate(id=row.id, status=RecipientStatus.FAILED, error="550 no"))
+        await storage.update_recipients(updates)
+        stored = await storage.list_recipients(done.batch.id, 0, 2000)
+        for i, row in enumerate(stored):
+            assert row.lease_owner is None and row.lease_until is None
+            if i % 3 == 0:
+                assert (row.status, row.attempts, row.provider_id, row.error) == (
+                    RecipientStatus.SENT, 1, f"prov-{i}", None)
+            elif i % 3 == 1:
+                assert (row.status, row.attempts, row.next_attempt_at, row.error) == (
+                    RecipientStatus.RETRY, 1, 100.0 + i, f"451 {i}")
+            else:
+                # attempts left out: unchanged.
+                assert (row.status, row.attempts, row.error) == (RecipientStatus.FAILED, 0, "550 no")
+        await storage.update_recipients([RecipientUpdate(id=stored[0].id, status=RecipientStatus.DELIVERED)])
+        row = (await storage.list_recipients(done.batch.id, 0, 1))[0]
+        assert (row.status, row.attempts, row.provider_id) == (RecipientStatus.DELIVERED, 1, "prov-0")
+        await storage.update_recipients([])
+
+    async def test_update_same_values_for_all(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("s"), recipients(20))
+        rows = await storage.claim_recipients(done.batch.id, "w", 60, 100, now=10.0)
+        await storage.update_recipients([RecipientUpdate(id=r.id, status=RecipientStatus.SUPPRESSED,
+                                                         error="605") for r in rows])
+        stored = await storage.list_recipients(done.batch.id, 0, 100)
+        assert {(r.status, r.error, r.lease_owner) for r in stored} == {(RecipientStatus.SUPPRESSED, "605", None)}
+
+    async def test_pending_recipients(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("p"), recipients(4))
+        first, last = done.recipient_ids
+        assert await storage.pending_recipients(done.batch.id) == (4, None)
+        far = time.time() + 3600
+        rows = await storage.claim_recipients(done.batch.id, "w", 10_000, 4, now=far - 9_000)
+        assert await storage.pending_recipients(done.batch.id) == (4, far + 1000)
+        await storage.update_recipients([
+            RecipientUpdate(id=rows[0].id, status=RecipientStatus.SENT),
+            RecipientUpdate(id=rows[1].id, status=RecipientStatus.RETRY, next_attempt_at=far),
+            RecipientUpdate(id=rows[2].id, status=RecipientStatus.FAILED),
+        ])
+        assert await storage.pending_recipients(done.batch.id) == (2, far)
+        assert await storage.pending_recipients(done.batch.id, first, first + 2) == (1, far)
+        assert await storage.pending_recipients(done.batch.id, first, first) == (0, None)
+        await storage.update_recipients([RecipientUpdate(id=rows[1].id, status=RecipientStatus.RETRY,
+                                                         next_attempt_at=time.time() - 1)])
+        assert await storage.pending_recipients(done.batch.id, first, last) == (2, None)
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def test_save_events_sets_ids_and_skips_known_keys(self, storage: Storage) -> None:
+        stored = await storage.save_events([event(key="k1"), event(key="k2"), event(key="k1"), event()])
+        assert [e.key for e in stored] == ["k1", "k2", None]
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", e.event_id) for e in stored)
+        assert len({e.event_id for e in stored}) == 3
+        ids = [e.id for e in stored]
+        assert ids == sorted(ids) and len(set(ids)) == 3
+        assert abs(stored[0].recorded_at / 1e6 - time.time()) < 60
+        again = await storage.save_events([event(key="k2"), event(key="k3")])
+        assert [e.key for e in again] == ["k3"]
+        assert again[0].id > ids[-1] and again[0].recorded_at >= stored[-1].recorded_at
+        assert await storage.save_events([event(key="k3")]) == []
+        assert await storage.save_events([]) == []
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True))
+        assert [e.id for e in page] == [*ids, again[0].id]
+        body = page[0].to_mailgun()
+        assert body["id"] == stored[0].event_id and body["event"] == "delivered"
+        assert body["recipient"] == "a@example.org" and body["timestamp"] == stored[0].recorded_at / 1e6
+
+    async def test_recorded_at_ascends_with_ids(self, storage: Storage, second_storage: Storage) -> None:
+        async def writer(s: Storage, n: int) -> None:
+            for i in range(5):
+                await s.save_events([event(key=f"{n}-{i}-{j}") for j in range(3)])
+        await asyncio.gather(*(writer(s, n) for n, s in enumerate([storage, second_storage] * 2)))
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True, limit=1000))
+        assert len(page) == 60
+        assert [e.id for e in page] == sorted(e.id for e in page)
+        assert [e.recorded_at for e in page] == sorted(e.recorded_at for e in page)
+
+    async def test_page_events_keyset(self, storage: Storage) -> None:
+        saved = []
+        for i in range(7):
+            saved += await storage.save_events([event(recipient=f"r{i}@x.org"), event(recipient=f"s{i}@x.org")])
+        await storage.save_events([event(domain="other.org")])
+        ids = [e.id for e in saved]
+        q = EventQuery(domain=DOMAIN, ascending=True, limit=5)
+        page1 = await storage.page_events(q)
+        assert [e.id for e in page1] == ids[:5]
+        last = page1[-1]
+        q.after = (last.recorded_at, last.id)
+        page2 = await storage.page_events(q)
+        assert [e.id for e in page2] == ids[5:10]
+        down = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, limit=4))
+        assert [e.id for e in down] == ids[::-1][:4]
+        down2 = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, limit=100,
+                                                     after=(down[-1].recorded_at, down[-1].id)))
+        assert [e.id for e in down2] == ids[::-1][4:]
+        # begin inclusive, end exclusive, in the direction of travel.
+        t = [e.recorded_at for e in saved]
+        window = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True, begin=t[4], end=t[10]))
+        assert [e.id for e in window] == [e.id for e in saved if t[4] <= e.recorded_at < t[10]]
+        assert window and window[0].recorded_at == t[4]
+        back = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, begin=t[10], end=t[4]))
+        assert [e.id for e in back] == [e.id for e in saved[::-1] if t[4] < e.recorded_at <= t[10]]
+        # An event stored after a reader's cursor shows on its next page.
+        q = EventQuery(domain=DOMAIN, ascending=True, limit=100)
+        everything = await storage.page_events(q)
+        q.after = (everything[-1].recorded_at, everything[-1].id)
+        assert await storage.page_events(q) == []
+        late = await storage.save_events([event(kind="opened")])
+        assert [e.id for e in await storage.page_events(q)] == [late[0].id]
+
+    async def test_page_events_filters(self, storage: Storage) -> None:
+        saved = await storage.save_events([
+            event("delivered", "Alice@Example.org", tags=["Newsletter", "Week_1"], email_id="e1"),
+            event("failed", "bob@example.org", severity="permanent", tags=["newsletter"],
+                  payload={"reason": "bounce"}, message_id="m2@x"),
+            event("failed", "carol@example.org", severity="temporary", tags=["weekXa"],
+                  payload={"reason": "generic"}, email_id="e2"),
+            event("opened", "alice@example.org", tags=["100%"]),
+        ])
+        a, b, c, d = (e.id for e in saved)
+
+        async def ids(node) -> list[int]:
+            return [e.id for e in await storage.page_events(EventQuery(domain=DOMAIN, ascending=True,
+                                                                       filter=node))]
+
+        assert await ids(Term("event", "failed")) == [b, c]
+        assert await ids(Term("recipient", "ALICE@example.org")) == [a, d]
+        assert await ids(Term("recipient", "alice")) == []
+        assert await ids(Term("message-id", "m2@x")) == [b]
+        assert await ids(Term("severity", "permanent")) == [b]
+        assert await ids(Term("email-id", "e2")) == [c]
+        assert await ids(Term("reason", "bounce")) == [b]
+        assert await ids(Term("tags", "NEWSLETTER")) == [a, b]
+        assert await ids(Term("tags", "week_1")) == [a]
+        assert await ids(Term("tags", "week%")) == []
+        assert await ids(Term("tags", "100%")) == [d]
+        assert await ids(Term("tags", "news")) == []
+        assert await ids(And((Term("event", "failed"), Term("tags", "newsletter")))) == [b]
+        assert await ids(Or((Term("event", "opened"), Term("severity", "temporary")))) == [c, d]
+        assert await ids(Not(Term("event", "failed"))) == [a, d]
+        assert await ids(Not(Term("severity", "permanent"))) == [a, c, d]
+        assert await ids(And((Not(Or((Term("event", "opened"), Term("reason", "bounce")))),
+                              Term("recipient", "carol@example.org")))) == [c]
+        with pytest.raises(ValueError):
+            await ids(Term("subjectline", "x"))
+
+    async def test_count_events(self, storage: Storage) -> None:
+        await storage.save_events([
+            event("delivered"), event("delivered", tags=["Promo"]),
+            event("failed", severity="permanent", payload={"reason": "bounce"}),
+            event("failed", severity="permanent", payload={"reason": "bounce"}, tags=["promo"]),
+            event("opened"), event("delivered", domain="other.org"),
+        ])
+        now = time.time()
+        hour = int(now // 3600 * 3600)
+        counts = await storage.count_events(DOMAIN, ["delivered", "failed"], now - 3600, now + 3600, 3600)
+        got = {(c.bucket, c.event, c.severity, c.reason): c.count for c in counts}
+        assert got == {(hour, "delivered", None, None): 2, (hour, "failed", "permanent", "bounce"): 2}
+        tagged = await storage.count_events(DOMAIN, ["delivered", "failed"], now - 3600, now + 3600, 3600,
+                                            tag="PROMO")
+        assert sorted((c.event, c.count) for c in tagged) == [("delivered", 1), ("failed", 1)]
+        assert await storage.count_events(DOMAIN, ["delivered"], now + 60, now + 120, 60) == []
+
+    async def test_purge(self, storage: Storage) -> None:
+        old_batch = await storage.create_batch(new_batch("old", created_at=time.time() - 90 * 86400), recipients(3))
+        new_batch_ = await storage.create_batch(new_batch("new"), recipients(2, 10))
+        await storage.save_events([event(key=f"e{i}") for i in range(5)])
+        cutoff = time.time() + 1
+        later = time.time() + 60
+        # Nothing is older than "long ago".
+        assert await storage.purge(0, 100) == 0
+        assert await storage.purge(time.time() - 86400, 100) == 3 + 1
+        assert await storage.get_batch(old_batch.batch.id) is None
+        assert await storage.list_recipients(old_batch.batch.id, 0, 10) == []
+        assert await storage.get_batch(new_batch_.batch.id) is not None
+        removed = 0
+        while n := await storage.purge(cutoff, 2):
+            removed += n
+        assert removed == 5 + 2 + 1
+        assert await storage.page_events(EventQuery(domain=DOMAIN, ascending=True)) == []
+        assert await storage.purge(later, 100) == 0
+
+    # -- suppressions -------------------------------------------------------------------------
+
+    async def test_suppressions_crud(self, storage: Storage) -> None:
+        await storage.add_suppressions([
+            Suppression(DOMAIN, "bounces", "Bob+news@Example.org", code=550, error="No mailbox", created_at=10.0),
+            Suppression(DOMAIN, "unsubscribes", "bob+news@example.org", tags=["*"], created_at=11.0),
+            Suppression("other.org", "bounces", "bob+news@example.org", code=550),
+        ])
+        got = await storage.get_suppression(DOMAIN, "bounces", "BOB+NEWS@example.org")
+        assert (got.address, got.code, got.error, got.created_at) == ("Bob+news@Example.org", 550, "No mailbox", 10.0)
+        assert (await storage.get_suppression(DOMAIN, "unsubscribes", "bob+news@example.org")).tags == ["*"]
+        assert await storage.get_suppression(DOMAIN, "complaints", "bob+news@example.org") is None
+        # Replacing keeps one entry per address.
+        await storage.add_suppressions([Suppression(DOMAIN, "bounces", "bob+NEWS@example.org", code=554,
+                                                    error="again", created_at=20.0)])
+        entries = await storage.list_suppressions(DOMAIN, "bounces", limit=10)
+        assert [(s.address, s.code, s.error) for s in entries] == [("bob+NEWS@example.org", 554, "again")]
+        assert await storage.delete_suppression(DOMAIN, "bounces", "BOB+news@example.org")
+        assert not await storage.delete_suppression(DOMAIN, "bounces", "bob+news@example.org")
+        assert await storage.get_suppression("other.org", "bounces", "bob+news@example.org") is not None
+        assert await storage.clear_suppressions(DOMAIN, "unsubscribes") == 1
+        assert await storage.clear_suppressions(DOMAIN, "unsubscribes") == 0
+
+    async def test_list_suppressions_pages(self, storage: Storage) -> None:
+        names = [f"user{i:02d}@example.org" for i in range(12)] + ["Zed@x.org", "abc@x.org"]
+        await storage.add_suppressions([Suppression(DOMAIN, "complaints", n) for n in names])
+        await storage.add_suppressions([Suppression(DOMAIN, "bounces", n) for n in ("a_b@x.org", "a%c@x.org",
+                                                                                   "axb@x.org", "a!c@x.org")])
+        keys = sorted(n.lower() for n in names)
+
+        async def page(**kw) -> list[str]:
+            return [s.address.lower() for s in await storage.list_suppressions(DOMAIN, "complaints", **kw)]
+
+        assert await page(limit=5) == keys[:5]
+        assert await page(limit=5, pivot=keys[4]) == keys[5:10]
+        assert await page(limit=5, pivot=keys[10].upper()) == keys[11:]
+        assert await page(limit=3, pivot=keys[10], forward=False) == keys[7:10]
+        assert await page(limit=100, pivot=keys[0], forward=False) == []
+        assert await page(limit=100, term="USER1") == ["user10@example.org", "user11@example.org"]
+        assert await page(limit=100, term="zED") == ["zed@x.org"]
+
+        async def terms(term: str) -> list[str]:
+            return [s.address for s in await storage.list_suppressions(DOMAIN, "bounces", limit=10, term=term)]
+
+        assert await terms("a_") == ["a_b@x.org"]
+        assert await terms("a%") == ["a%c@x.org"]
+        assert await terms("a!") == ["a!c@x.org"]
+        assert sorted(await terms("a")) == ["a!c@x.org", "a%c@x.org", "a_b@x.org", "axb@x.org"]
+
+    async def test_find_suppressions(self, storage: Storage) -> None:
+        await storage.add_suppressions([
+            Suppression(DOMAIN, "bounces", "Bounced+1@Example.org", code=550),
+            Suppression(DOMAIN, "complaints", "angry@example.org"),
+            Suppression(DOMAIN, "unsubscribes", "angry@example.org", tags=["promo"]),
+            Suppression(DOMAIN, "whitelists", "trusted.org", kind="domain", reason="ours"),
+            Suppression(DOMAIN, "whitelists", "vip@example.org", kind="address"),
+            Suppression(DOMAIN, "bounces", "other.org", code=550),
+            Suppression("elsewhere.org", "bounces", "fine@example.org"),
+        ])
+        found = await storage.find_suppressions(
+            DOMAIN, ["bounced+1@example.org", "ANGRY@example.org", "someone@Trusted.org", "VIP@example.org",
+                     "fine@example.org", "x@other.org"],
+        )
+        got = sorted((s.list, s.address) for s in found)
+        assert got == [
+            ("bounces", "Bounced+1@Example.org"), ("complaints", "angry@example.org"),
+            ("unsubscribes", "angry@example.org"), ("whitelists", "trusted.org"),
+            ("whitelists", "vip@example.org"),
+        ]
+        assert await storage.find_suppressions(DOMAIN, []) == []
+        many = [f"n{i}@example.org" for i in range(2000)] + ["angry@example.org"]
+        assert len(await storage.find_suppressions(DOMAIN, many)) == 2
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    async def test_tags(self, storage: Storage) -> None:
+        await storage.touch_tags(DOMAIN, ["newsletter", "promo", "newsletter"], 100.0)
+        await storage.touch_tags(DOMAIN, ["newsletter", "alpha"], 200.0)
+        await storage.touch_tags(DOMAIN, ["newsletter"], 150.0)
+        await storage.touch_tags("other.org", ["zzz"], 1.0)
+        await storage.touch_tags(DOMAIN, [], 1.0)
+        tag = await storage.get_tag(DOMAIN, "newsletter")
+        assert (tag.first_seen, tag.last_seen, tag.description) == (100.0, 200.0, "")
+        assert [t.tag for t in await storage.list_tags(DOMAIN, limit=10)] == ["alpha", "newsletter", "promo"]
+        assert [t.tag for t in await storage.list_tags(DOMAIN, limit=1, pivot="alpha")] == ["newsletter"]
+        assert [t.tag for t in await storage.list_tags(DOMAIN, limit=2, pivot="promo", forward=False)] == [
+            "alpha", "newsletter"]
+        assert [t.tag for t in await storage.list_tags(DOMAIN, limit=10, prefix="ne")] == ["newsletter"]
+        assert await storage.update_tag(DOMAIN, "promo", "Promotions")
+        assert await storage.update_tag(DOMAIN, "promo", "Promotions")
+        assert (await storage.get_tag(DOMAIN, "promo")).description == "Promotions"
+        assert not await storage.update_tag(DOMAIN, "missing", "x")
+        assert await storage.delete_tag(DOMAIN, "promo")
+        assert not await storage.delete_tag(DOMAIN, "promo")
+        assert await storage.get_tag(DOMAIN, "promo") is None
+
+    # -- local queue ---------------------------------------------------------------------------
+
+    async def test_queue_jobs(self, storage: Storage) -> None:
+        await storage.enqueue_jobs("q", [Job(batch_id=1), Job(batch_id=2, first_id=10, last_id=19),
+                                         Job(batch_id=3, not_before=500.0)])
+        await storage.enqueue_jobs("other", [Job(batch_id=9)])
+        assert await storage.count_jobs("q") == 3
+        leased = await storage.lease_jobs("q", "w1", 10, 30, now=100.0)
+        assert [(j.batch_id, j.first_id, j.last_id, j.attempts) for j in leased] == [(1, None, None, 1),
+                                                                                    (2, 10, 19, 1)]
+        assert all(j.id for j in leased)
+        assert await storage.lease_jobs("q", "w2", 10, 30, now=110.0) == []
+        await storage.extend_job(leased[0], "w1", 30, now=125.0)
+        await storage.extend_job(leased[1], "someone-else", 300, now=125.0)
+        again = await storage.lease_jobs("q", "w2", 10, 30, now=131.0)
+        assert [(j.batch_id, j.attempts) for j in again] == [(2, 2)]
+        await storage.release_job(leased[0], available_at=200.0)
+        assert await storage.lease_jobs("q", "w3", 10, 30, now=150.0) == []
+        # Visible again: job 2's lease ran out at 161, job 1 was released until 200.
+        assert [j.batch_id for j in await storage.lease_jobs("q", "w3", 10, 30, now=200.0)] == [2, 1]
+        assert [j.batch_id for j in await storage.lease_jobs("q", "w4", 10, 30, now=500.0)] == [2, 1, 3]
+        await storage.delete_jobs(leased)
+        assert await storage.count_jobs("q") == 1
+        await storage.delete_jobs([])
+        assert await storage.count_jobs("other") == 1
+
+    async def test_concurrent_leases_never_overlap(self, storage: Storage, second_storage: Storage) -> None:
+        await storage.enqueue_jobs("q", [Job(batch_id=i) for i in range(60)])
+        results = await asyncio.gather(
+            *(s.lease_jobs("q", f"w{i}", 7, 30, now=time.time())
+              for i, s in enumerate([storage, second_storage] * 6))
+        )
+        ids = [j.id for result in results for j in result]
+        assert len(ids) == len(set(ids)) == 60
+
+    # -- rate budget --------------------------------------------------------------------------
+
+    async def test_take_tokens(self, storage: Storage) -> None:
+        assert await storage.take_tokens("ses", 8, rate=2, capacity=10, now=100.0) == 0
+        assert await storage.take_tokens("ses", 4, rate=2, capacity=10, now=100.0) == pytest.approx(1.0)
+        assert await storage.take_tokens("ses", 2, rate=2, capacity=10, now=100.0) == 0
+        assert await storage.take_tokens("ses", 2, rate=2, capacity=10, now=100.5) == pytest.approx(0.5)
+        assert await storage.take_tokens("ses", 2, rate=2, capacity=10, now=101.0) == 0
+        # Refill never exceeds capacity.
+        assert await storage.take_tokens("ses", 10, rate=2, capacity=10, now=10_000.0) == 0
+        assert await storage.take_tokens("ses", 1, rate=2, capacity=10, now=10_000.0) == pytest.approx(0.5)
+        assert await storage.take_tokens("other", 1, rate=1, capacity=1, now=0.0) == 0
+
+    async def test_concurrent_takes_share_one_budget(self, storage: Storage, second_storage: Storage) -> None:
+        results = await asyncio.gather(
+            *(s.take_tokens("shared", 1, rate=0.001, capacity=10, now=50.0)
+              for s in [storage, second_storage] * 10)
+        )
+        assert sum(1 for r in results if r == 0) == 10

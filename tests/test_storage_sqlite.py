@@ -1,0 +1,25 @@
+"""The storage contract on the built-in SQLite storage (a WAL file per test)."""
+
+from __future__ import annotations
+
+import pytest
+
+from postgate.builtin.sqlite_storage import sqlite_storage
+from postgate.testing.storage_contract import StorageContract
+
+
+class TestSqliteStorage(StorageContract):
+    @pytest.fixture
+    async def storage(self, tmp_path):
+        storage = sqlite_storage(tmp_path / "postgate.sqlite3")
+        await storage.migrate()
+        await storage.start()
+        yield storage
+        await storage.stop()
+
+    @pytest.fixture
+    async def second_storage(self, storage, tmp_path):
+        other = sqlite_storage(tmp_path / "postgate.sqlite3")
+        await other.start()
+        yield other
+        await other.stop()
