@@ -1,7 +1,8 @@
 """The four kinds of backend a plugin can provide, as small abstract classes.
 
 Every method is batch-shaped: no caller makes a round trip per recipient. Each backend kind has a
-contract test suite in :mod:`postgate.testing.contracts` that every implementation runs.
+contract test suite in :mod:`postgate.testing.contracts` that every implementation runs
+(``StorageContract``, ``QueueContract``).
 
 A backend is built by the factory passed to ``register(name, factory)`` in the matching
 ``register_*`` hook: ``factory(gateway)`` returns the backend; it opens its connections in

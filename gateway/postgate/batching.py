@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from email.utils import parseaddr
-
+from .addresses import parse_entry
 from .codec import encode_message
 from .domain import Message, NewBatch, NewRecipient
 from .ids import mailgun_message_id, strip_brackets
@@ -14,19 +13,20 @@ from .substitution import Substituter, lookup_variables
 
 def split_entry(entry: str) -> tuple[str | None, str]:
     """``"Name" <a@b>`` → ``("Name", "a@b")``."""
-    name, address = parseaddr(entry)
+    name, address = parse_entry(entry)
     return (name or None), address
 
 
-def envelope_entries(message: Message) -> list[str]:
-    """Every recipient entry (to, cc, bcc), each address once, in order."""
+def envelope_entries(message: Message) -> list[tuple[str, str | None, str]]:
+    """Every recipient (to, cc, bcc) as ``(entry, name, address)``, each address once, in order."""
     seen: set[str] = set()
-    out: list[str] = []
+    out: list[tuple[str, str | None, str]] = []
     for entry in [*message.to, *message.cc, *message.bcc]:
-        address = parseaddr(entry)[1].lower()
-        if address and address not in seen:
-            seen.add(address)
-            out.append(entry)
+        name, address = split_entry(entry)
+        key = address.lower()
+        if address and key not in seen:
+            seen.add(key)
+            out.append((entry, name, address))
     return out
 
 
@@ -47,8 +47,7 @@ def build_batch(message: Message, now: float | None = None) -> tuple[NewBatch, l
     template = message.header("Message-Id")
     entries = envelope_entries(message)
     recipients = []
-    for entry in entries:
-        name, address = split_entry(entry)
+    for entry, name, address in entries:
         variables = lookup_variables(message.recipient_variables, address)
         if template:
             own_id = strip_brackets(Substituter(entry, variables)(template) or "") or batch_id

@@ -10,9 +10,11 @@ from .domain import Attachment, Message
 
 
 def encode_message(message: Message) -> bytes:
-    data = dataclasses.asdict(message)
+    # A shallow field copy: json handles the nested dicts (asdict would deep-copy 1000 of them).
+    data = {field.name: getattr(message, field.name) for field in dataclasses.fields(message)}
     data["attachments"] = [
-        {**att, "data": base64.b64encode(att["data"]).decode("ascii")} for att in data["attachments"]
+        {**dataclasses.asdict(att), "data": base64.b64encode(att.data).decode("ascii")}
+        for att in message.attachments
     ]
     data["mime"] = base64.b64encode(message.mime).decode("ascii") if message.mime is not None else None
     return json.dumps(data, separators=(",", ":")).encode("utf-8")

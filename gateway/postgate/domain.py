@@ -182,7 +182,8 @@ class Recipient:
 class RecipientUpdate:
     """A change to one ledger row, applied in bulk by :meth:`Storage.update_recipients`.
 
-    Applying an update also clears the row's lease.
+    Applying an update also clears the row's lease. ``attempts`` and ``provider_id`` left
+    ``None`` keep the stored values; ``next_attempt_at`` and ``error`` left ``None`` clear them.
     """
 
     id: int
@@ -305,8 +306,8 @@ class Event:
 
 
 # Filter expressions for the events API, storage-neutral. ``Term(field, value)`` matches
-# ``event``, ``recipient``, ``message-id``, ``severity``, ``tags`` (any tag, case-insensitive),
-# ``email-id``, ``from``, ``subject``, ``to``.
+# ``event``, ``recipient`` (case-insensitive), ``message-id``, ``severity``, ``reason``,
+# ``email-id`` exactly, and ``tags`` when any tag equals the value (case-insensitive).
 
 
 @dataclass(frozen=True, slots=True)

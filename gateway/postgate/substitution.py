@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from email.utils import parseaddr
 from typing import Any
+
+from .addresses import parse_entry
 
 RECIPIENT_VAR = re.compile(r"%recipient\.([^%\s]+)%")
 BUILTIN_VAR = re.compile(
@@ -44,7 +45,7 @@ class Substituter:
     """Expands variables for one recipient. Missing ``%recipient.KEY%`` stay literal."""
 
     def __init__(self, entry: str, variables: Mapping[str, Any], builtins: Mapping[str, str] | None = None):
-        name, address = parseaddr(entry)
+        name, address = parse_entry(entry)
         first, _, last = name.partition(" ")
         self.variables = variables
         self.builtins = {

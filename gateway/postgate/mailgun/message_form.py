@@ -16,6 +16,7 @@ from email.policy import default as default_policy
 from email.utils import getaddresses
 from typing import Any, Protocol
 
+from ..addresses import PLAIN_ADDRESS
 from ..domain import Attachment, Message
 from ..errors import BadRequest
 from .parsing import parse_bool, parse_date
@@ -131,6 +132,8 @@ def parse_mime_message(fields: Fields, files: Fields, domain: str) -> Message:
 
 def split_entries(value: str) -> list[str]:
     """Split at commas outside quotes, angle brackets and comments; blank entries are dropped."""
+    if not any(char in value for char in '"<(\\'):
+        return [entry.strip() for entry in value.split(",") if entry.strip()]
     entries, current = [], []
     quoted, escaped, angle, comment = False, False, 0, 0
     for char in value:
@@ -169,6 +172,9 @@ def parse_address_field(values: Iterable[str], name: str) -> list[str]:
     entries: list[str] = []
     for value in values:
         for entry in split_entries(value):
+            if PLAIN_ADDRESS.fullmatch(entry) and is_valid_address(entry):
+                entries.append(entry)  # the common case, without RFC 5322 parsing
+                continue
             parsed = [pair for pair in getaddresses([entry]) if pair != ("", "")]
             if len(parsed) != 1 or not is_valid_address(parsed[0][1]):
                 raise BadRequest(f"{name} parameter is not a valid address. please check documentation")
