@@ -215,8 +215,12 @@ class Gateway:
         return stored.response_id
 
     async def enqueue(self, batch_id: int, deliver_at: float | None) -> None:
-        """Queue the job for a stored batch, then mark the batch as queued."""
-        await self.queue.put([Job(batch_id=batch_id, not_before=deliver_at)])
+        """Queue the job for a stored batch, then mark the batch as queued.
+
+        The job is visible at once even for a scheduled batch: the worker records the
+        ``accepted`` events right away (as Mailgun does) and holds delivery until ``deliver_at``.
+        """
+        await self.queue.put([Job(batch_id=batch_id)])
         await self.storage.mark_batch(batch_id, enqueued=True)
 
     async def record_events(self, events: Sequence[Event]) -> list[Event]:

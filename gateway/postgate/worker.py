@@ -1,0 +1,401 @@
+"""The delivery worker: queue jobs in, ledger rows through the delivery backend, events out.
+
+One :class:`Worker` loop leases up to ``jobs_per_worker`` jobs and works on them concurrently. Per
+job it logs ``accepted`` for the whole batch once, waits for ``o:deliverytime``, then repeatedly
+claims a chunk of ledger rows under a lease and takes it through suppression, test mode,
+rendering, ``prepare_message`` hooks and ``Delivery.send``, writing one bulk ledger update and one
+batch of events per chunk. The job is acknowledged only when every row of it is terminal.
+
+Crash safety. Events are recorded before the ledger update that makes a row terminal, and every
+event has a deterministic key, so redoing a step after a crash stores nothing twice. A worker that
+dies leaves its rows ``sending``; when their lease expires another worker claims them *in doubt*
+and asks :meth:`Delivery.settle` first:
+
+- an outcome the backend knows is applied as if ``send`` had returned it (no second send);
+- an unknown outcome is sent again only when the backend allows it (``resend_in_doubt``, e.g. the
+  outbox, which can tell a message it never wrote);
+- otherwise the row stays in doubt under a fresh lease and is asked about again when that lease
+  expires, so provider events arriving meanwhile can settle it. Never sending twice wins over
+  never losing: once the batch is older than its whole retry schedule plus
+  :attr:`Worker.in_doubt_horizon` the row is parked as a permanent ``failed`` (reason ``old``,
+  ledger error ``in doubt``) instead of being resent, so Ghost and operators see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .codec import decode_message
+from .domain import (
+    Batch,
+    DeliveryResult,
+    Event,
+    Job,
+    Recipient,
+    RecipientStatus,
+    RecipientUpdate,
+    RenderedMessage,
+)
+from .events import EventBuilder
+from .plugins import resolve
+from .render import Renderer
+from .suppression_rules import drops_for
+
+log = logging.getLogger("postgate.worker")
+
+ACCEPTED_PAGE = 500
+
+
+class ChunkOutcome:
+    """The ledger updates and events one chunk produced, written together at its end."""
+
+    __slots__ = ("updates", "events")
+
+    def __init__(self) -> None:
+        self.updates: list[RecipientUpdate] = []
+        self.events: list[Event] = []
+
+
+class Worker:
+    """A worker loop; several may share one queue, in one process or many."""
+
+    #: Longest wait of one ``queue.receive`` call (the loop checks ``stop`` in between).
+    receive_wait = 1.0
+    #: Delay before a job that raised is received again.
+    error_delay = 5.0
+    #: Seconds past a batch's retry schedule after which an unsettled in-doubt row is parked.
+    in_doubt_horizon = 86400.0
+
+    def __init__(self, gateway: Any, name: str) -> None:
+        self.gateway = gateway
+        self.name = name
+        self.owner = f"{name}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        settings = gateway.settings.gateway
+        self.chunk_size = settings.chunk_size
+        self.lease_seconds = settings.lease_seconds
+        self.retry_delays = list(settings.retry_delays)
+        self.jobs_per_worker = settings.jobs_per_worker
+        self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        self._slots: asyncio.Semaphore | None = None
+        self._stop = asyncio.Event()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive and process jobs until ``stop`` is set; jobs in hand are released, not lost."""
+        self._stop = stop
+        active: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                free = self.jobs_per_worker - len(active)
+                if free <= 0:
+                    await asyncio.wait(active, timeout=self.receive_wait, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                jobs = await self._receive(free, stop)
+                for job in jobs:
+                    task = asyncio.create_task(self.process(job), name=f"{self.name}:job:{job.batch_id}")
+                    active.add(task)
+                    task.add_done_callback(active.discard)
+            if active:
+                await asyncio.gather(*active, return_exceptions=True)
+        finally:
+            for task in active:
+                task.cancel()
+
+    async def _receive(self, free: int, stop: asyncio.Event) -> list[Job]:
+        receiving = asyncio.ensure_future(self.gateway.queue.receive(max_jobs=free, wait=self.receive_wait))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not receiving.done():
+            receiving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiving
+            return []
+        try:
+            return receiving.result()
+        except Exception:  # noqa: BLE001 - a queue outage must not end the loop
+            log.exception("%s: receiving jobs failed", self.name)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.error_delay)
+            return []
+
+    async def process(self, job: Job) -> None:
+        """Work on one job; on an unexpected error release it for a later attempt."""
+        try:
+            await self._process(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the job is retried, never dropped
+            log.exception("%s: job for batch %s failed; retrying in %.0f s", self.name, job.batch_id,
+                          self.error_delay)
+            with contextlib.suppress(Exception):
+                await self.gateway.queue.nack(job, self.error_delay)
+
+    async def _process(self, job: Job) -> None:
+        gateway = self.gateway
+        batch = await gateway.storage.get_batch(job.batch_id)
+        if batch is None:  # purged: nothing left to do
+            await gateway.queue.ack([job])
+            return
+        message = await asyncio.to_thread(decode_message, batch.content)
+        events = EventBuilder(batch, message, public_url=self.public_url)
+        if not batch.accepted_logged:
+            await self._log_accepted(batch, events)
+            await gateway.storage.mark_batch(batch.id, accepted_logged=True)
+        now = time.time()
+        if batch.deliver_at is not None and batch.deliver_at > now:
+            await gateway.queue.nack(job, batch.deliver_at - now)
+            return
+        renderer = Renderer(batch, message, public_url=self.public_url)
+        while not self._stop.is_set():
+            rows = await gateway.storage.claim_recipients(
+                batch.id, self.owner, self.lease_seconds, self.chunk_size, time.time(),
+                job.first_id, job.last_id,
+            )
+            if not rows:
+                break
+            await self._chunk(batch, events, renderer, rows)
+            await gateway.queue.extend(job)
+        if self._stop.is_set():
+            await gateway.queue.nack(job, 0.0)
+            return
+        pending, earliest = await gateway.storage.pending_recipients(batch.id, job.first_id, job.last_id)
+        if pending == 0:
+            await gateway.queue.ack([job])
+        else:
+            delay = 0.0 if earliest is None else max(0.0, earliest - time.time())
+            await gateway.queue.nack(job, delay)
+
+    async def _log_accepted(self, batch: Batch, events: EventBuilder) -> None:
+        after = 0
+        while True:
+            rows = await self.gateway.storage.list_recipients(batch.id, after, ACCEPTED_PAGE)
+            if not rows:
+                return
+            await self.gateway.record_events([events.accepted(row) for row in rows])
+            after = rows[-1].id
+
+    # -- one chunk --------------------------------------------------------------------------
+
+    async def _chunk(self, batch: Batch, events: EventBuilder, renderer: Renderer,
+                     rows: list[Recipient]) -> None:
+        out = ChunkOutcome()
+        to_send = [row for row in rows if not row.in_doubt]
+        doubtful = [row for row in rows if row.in_doubt]
+        if doubtful and batch.testmode:
+            to_send.extend(doubtful)
+        elif doubtful:
+            to_send.extend(await self._settle(batch, events, doubtful, out))
+        sendable = await self._drop_and_test(batch, events, to_send, out)
+        if sendable:
+            rendered = await self._render(events, renderer, sendable, out)
+            if rendered:
+                await self._deliver(events, rendered, out)
+        if out.events:
+            await self.gateway.record_events(out.events)
+        if out.updates:
+            await self.gateway.storage.update_recipients(out.updates)
+
+    async def _settle(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
+                      out: ChunkOutcome) -> list[Recipient]:
+        """Apply what the backend knows about in-doubt rows; return the rows to send again."""
+        delivery = self.gateway.delivery
+        settled = await delivery.settle(rows)
+        resend = []
+        start = max(batch.created_at, batch.deliver_at or 0.0)
+        give_up = start + sum(self.retry_delays) + self.in_doubt_horizon
+        for row in rows:
+            result = settled.get(row.id)
+            if result is not None:
+                self._apply(events, row, result, out)
+            elif delivery.resend_in_doubt:
+                resend.append(row)
+            elif time.time() > give_up:
+                log.warning("recipient %s of batch %s stayed in doubt; parked as failed", row.id, batch.id)
+                self._fail(events, row, out, code=421, reason="old", error="in doubt",
+                           text="Delivery outcome unknown: the sending worker stopped before the provider "
+                                "answered, and the message was not sent again to avoid a duplicate")
+            else:
+                log.info("recipient %s of batch %s is in doubt; asking again later", row.id, batch.id)
+        return resend
+
+    async def _drop_and_test(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
+                             out: ChunkOutcome) -> list[Recipient]:
+        """Suppression drops (605/606/607) and test mode; return the rows to render and send."""
+        if not rows:
+            return []
+        addresses = [row.address for row in rows]
+        found = await self.gateway.storage.find_suppressions(batch.domain, addresses)
+        drops = drops_for(found, addresses, batch.tags)
+        sendable = []
+        for row in rows:
+            attempt = row.attempts + 1
+            drop = drops.get(row.address)
+            if drop is not None:
+                out.updates.append(RecipientUpdate(row.id, RecipientStatus.SUPPRESSED, attempts=attempt,
+                                                   error=f"{drop.code} {drop.reason}"))
+                out.events.append(events.dropped(row, code=drop.code, reason=drop.reason,
+                                                 description=drop.description, attempt=attempt))
+            elif batch.testmode:
+                out.updates.append(RecipientUpdate(row.id, RecipientStatus.DELIVERED, attempts=attempt))
+                out.events.append(events.delivered(row, attempt=attempt))
+            else:
+                sendable.append(row)
+        return sendable
+
+    async def _render(self, events: EventBuilder, renderer: Renderer, rows: list[Recipient],
+                      out: ChunkOutcome) -> list[tuple[Recipient, RenderedMessage]]:
+        """Render rows (in a thread) and run ``prepare_message`` hooks over each message."""
+        results = await asyncio.to_thread(_render_all, renderer, rows)
+        rendered = []
+        for row, item in zip(rows, results):
+            if isinstance(item, Exception):
+                log.error("rendering recipient %s failed: %r", row.id, item)
+                self._fail(events, row, out, code=550, reason="generic", error=f"render: {item}",
+                           text=f"Rendering failed: {item}")
+                continue
+            try:
+                item = await self._prepare(item)
+            except Exception as exc:  # noqa: BLE001 - a hook failure delays, never loses
+                log.exception("prepare_message failed for recipient %s", row.id)
+                self._retry_or_fail(events, row, out, error=f"prepare_message: {exc}")
+                continue
+            rendered.append((row, item))
+        return rendered
+
+    async def _prepare(self, rendered: RenderedMessage) -> RenderedMessage:
+        hook = self.gateway.pm.hook.prepare_message
+        impls = hook.get_hookimpls()
+        for impl in reversed(impls):  # pluggy's own call order
+            kwargs = {"gateway": self.gateway, "rendered": rendered}
+            result = await resolve(impl.function(**{name: kwargs[name] for name in impl.argnames}))
+            if result is not None:
+                rendered = result
+        return rendered
+
+    async def _deliver(self, events: EventBuilder, rendered: list[tuple[Recipient, RenderedMessage]],
+                       out: ChunkOutcome) -> None:
+        delivery = self.gateway.delivery
+        parts = _split(rendered, max(1, delivery.concurrency), _part_limit(delivery.max_rate))
+        outcomes = await asyncio.gather(*(self._send_part(part) for part in parts), return_exceptions=True)
+        for part, outcome in zip(parts, outcomes):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                log.warning("delivery send failed for %d messages: %r", len(part), outcome)
+                for row, _ in part:
+                    self._retry_or_fail(events, row, out, error=f"send: {outcome}")
+                continue
+            for (row, _), result in zip(part, outcome):
+                self._apply(events, row, result, out)
+
+    async def _send_part(self, part: list[tuple[Recipient, RenderedMessage]]) -> list[DeliveryResult]:
+        delivery = self.gateway.delivery
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(max(1, delivery.concurrency))
+        if delivery.max_rate:
+            await self._take_tokens(len(part), delivery.max_rate)
+        async with self._slots:
+            results = await delivery.send([message for _, message in part])
+        if len(results) != len(part):
+            raise RuntimeError(f"delivery returned {len(results)} results for {len(part)} messages")
+        return results
+
+    async def _take_tokens(self, count: int, rate: float) -> None:
+        bucket = f"delivery:{self.gateway.settings.backends.delivery}"
+        capacity = max(float(rate), float(count))
+        while True:
+            wait = await self.gateway.storage.take_tokens(bucket, count, rate, capacity, time.time())
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _apply(self, events: EventBuilder, row: Recipient, result: DeliveryResult, out: ChunkOutcome) -> None:
+        """Turn one delivery result into a ledger update and events."""
+        attempt = row.attempts + 1
+        if result.outcome == "delivered":
+            out.updates.append(RecipientUpdate(row.id, RecipientStatus.DELIVERED, attempts=attempt,
+                                               provider_id=result.provider_id))
+            out.events.append(events.delivered(row, attempt=attempt, message=result.message or "OK"))
+        elif result.outcome == "sent":
+            out.updates.append(RecipientUpdate(row.id, RecipientStatus.SENT, attempts=attempt,
+                                               provider_id=result.provider_id))
+        elif result.permanent:
+            self._fail(events, row, out, code=result.code or 550, reason=result.reason or "generic",
+                       error=_error_text(result), text=result.message, enhanced=result.enhanced_code or "",
+                       provider_id=result.provider_id)
+        elif row.attempts < len(self.retry_delays):
+            delay = self.retry_delays[row.attempts]
+            out.updates.append(RecipientUpdate(row.id, RecipientStatus.RETRY, attempts=attempt,
+                                               next_attempt_at=time.time() + delay,
+                                               provider_id=result.provider_id, error=_error_text(result)))
+            out.events.append(events.failed(row, permanent=False, code=result.code or 451,
+                                            message=result.message, enhanced_code=result.enhanced_code or "",
+                                            reason=result.reason or "generic", attempt=attempt,
+                                            retry_seconds=delay))
+        else:
+            self._fail(events, row, out, code=result.code or 451, reason="old", error=_error_text(result),
+                       text=result.message, enhanced=result.enhanced_code or "", provider_id=result.provider_id)
+        for followup in result.followups:
+            if followup == "complained":
+                out.events.append(events.complained(row))
+            else:
+                log.warning("unknown follow-up %r from the delivery backend", followup)
+
+    def _fail(self, events: EventBuilder, row: Recipient, out: ChunkOutcome, *, code: int, reason: str,
+              error: str, text: str, enhanced: str = "", provider_id: str | None = None) -> None:
+        attempt = row.attempts + 1
+        out.updates.append(RecipientUpdate(row.id, RecipientStatus.FAILED, attempts=attempt,
+                                           provider_id=provider_id, error=error))
+        out.events.append(events.failed(row, permanent=True, code=code, message=text, enhanced_code=enhanced,
+                                        reason=reason, attempt=attempt))
+
+    def _retry_or_fail(self, events: EventBuilder, row: Recipient, out: ChunkOutcome, *, error: str) -> None:
+        """A failure that says nothing about the recipient: retry silently, fail when retries run out."""
+        if row.attempts < len(self.retry_delays):
+            out.updates.append(RecipientUpdate(row.id, RecipientStatus.RETRY, attempts=row.attempts + 1,
+                                               next_attempt_at=time.time() + self.retry_delays[row.attempts],
+                                               error=error))
+        else:
+            self._fail(events, row, out, code=421, reason="old", error=error, text=error)
+
+
+def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedMessage | Exception]:
+    results: list[RenderedMessage | Exception] = []
+    for row in rows:
+        try:
+            results.append(renderer(row))
+        except Exception as exc:  # noqa: BLE001 - one bad recipient must not stall the chunk
+            results.append(exc)
+    return results
+
+
+def _part_limit(max_rate: float | None) -> int | None:
+    """Largest send call under a rate limit: one second's worth of tokens."""
+    return max(1, int(max_rate)) if max_rate else None
+
+
+def _split(items: list[Any], parts: int, limit: int | None) -> list[list[Any]]:
+    """``items`` in up to ``parts`` contiguous slices (more if ``limit`` caps their size)."""
+    size = -(-len(items) // parts)
+    if limit is not None:
+        size = min(size, limit)
+    size = max(1, size)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _error_text(result: DeliveryResult) -> str:
+    return " ".join(str(part) for part in (result.code, result.enhanced_code, result.message) if part)
