@@ -1,0 +1,1 @@
+"""Postgate benchmarks: ``python -m bench`` (see README.md)."""

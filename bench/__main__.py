@@ -1,0 +1,359 @@
+"""``python -m bench``: Postgate's performance figures (see bench/README.md).
+
+1. accept latency of a 1000-recipient Ghost batch (real HTTP to Hypercorn on loopback);
+2. end-to-end recipients/s through the embedded pipeline (accept -> worker -> outbox .eml +
+   delivered events);
+3. events page latency (300-event page: first page, and a deep page reached by token) at each
+   requested number of stored events, on SQLite and on MariaDB/MySQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlencode, urlparse
+
+from postgate.app import Gateway
+from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY, LiveServer, basic_auth, make_settings
+
+from .ghost_form import ghost_batch, member_addresses
+
+GHOST_EVENT_FILTER = "delivered OR failed OR unsubscribed OR complained"
+DEFAULT_MYSQL = "mysql://root:@127.0.0.1:3306/"
+
+
+# -- small helpers -------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.2f} ms"
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection to the live server, like one axios agent."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        self.auth = basic_auth(TEST_KEY)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                content_type: str | None = None) -> tuple[int, bytes, float]:
+        headers = dict(self.auth)
+        if content_type:
+            headers["Content-Type"] = content_type
+        started = time.perf_counter()
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        return response.status, data, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def start_server(data_dir: Path, *, workers: int, plugins_settings: dict[str, Any] | None = None,
+                 storage: str = "sqlite", load_plugins: list[str] | None = None) -> LiveServer:
+    overrides: dict[str, Any] = {"gateway": {"workers": workers}}
+    if storage != "sqlite":
+        overrides["backends"] = {"storage": storage}
+        overrides["load_plugins"] = load_plugins or [storage]
+    if plugins_settings:
+        overrides["plugins"] = plugins_settings
+    settings = make_settings(data_dir, **overrides)
+    gateway = Gateway(settings, load_entrypoints=storage != "sqlite")
+    return LiveServer(gateway, background=workers > 0).start()
+
+
+def count_rows(server: LiveServer, sql: str) -> int:
+    async def count() -> int:
+        async with server.gateway.storage.session() as db:
+            rows = await db.fetch(sql)
+        return int(rows[0][0])
+
+    return server.run(count())
+
+
+# -- 1. accept latency ---------------------------------------------------------------------------
+
+
+def bench_accept(workdir: Path, requests: int, recipients: int) -> dict[str, float]:
+    server = start_server(workdir / "accept", workers=0)
+    client = Http(server)
+    path = f"/v3/{TEST_DOMAIN}/messages"
+    try:
+        bodies = [ghost_batch(TEST_DOMAIN, member_addresses(recipients, offset=i * recipients))
+                  for i in range(requests + 2)]
+        for body, content_type in bodies[:2]:  # warm-up: connections, first migrations, caches
+            status, data, _ = client.request("POST", path, body, content_type)
+            assert status == 200, data
+        samples = []
+        for body, content_type in bodies[2:]:
+            status, data, elapsed = client.request("POST", path, body, content_type)
+            if status != 200:
+                raise RuntimeError(f"accept answered {status}: {data[:300]!r}")
+            samples.append(elapsed)
+        size = len(bodies[2][0])
+    finally:
+        client.close()
+        server.stop()
+    result = {"p50": percentile(samples, 50), "p99": percentile(samples, 99), "max": max(samples),
+              "mean": statistics.fmean(samples), "requests": len(samples), "body_bytes": size}
+    print(f"accept  {recipients}-recipient Ghost batch, {len(samples)} requests "
+          f"({size / 1024:.0f} KiB each): p50 {ms(result['p50'])}  p99 {ms(result['p99'])}  "
+          f"mean {ms(result['mean'])}")
+    return result
+
+
+# -- 2. pipeline throughput ----------------------------------------------------------------------
+
+
+def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[str, float]:
+    server = start_server(workdir / "pipeline", workers=workers)
+    client = Http(server)
+    path = f"/v3/{TEST_DOMAIN}/messages"
+    try:
+        bodies = [ghost_batch(TEST_DOMAIN, member_addresses(min(batch, total - start), offset=start))
+                  for start in range(0, total, batch)]
+        started = time.perf_counter()
+        for body, content_type in bodies:
+            status, data, _ = client.request("POST", path, body, content_type)
+            if status != 200:
+                raise RuntimeError(f"accept answered {status}: {data[:300]!r}")
+        accepted = time.perf_counter() - started
+        delivered = 0
+        deadline = time.monotonic() + max(120, total / 50)
+        while delivered < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {delivered} of {total} delivered events before the deadline")
+            time.sleep(0.05)
+            delivered = count_rows(server, "SELECT COUNT(*) FROM events WHERE event = 'delivered'")
+        elapsed = time.perf_counter() - started
+        folder = getattr(server.gateway.delivery, "folder", workdir / "pipeline" / "outbox")
+        written = sum(1 for _ in Path(folder).rglob("*.eml"))
+    finally:
+        client.close()
+        server.stop()
+    rate = total / elapsed
+    print(f"pipeline {total} recipients in {len(bodies)} batches, {workers} worker(s): "
+          f"{rate:,.0f} recipients/s end to end ({elapsed:.2f} s; accepting took {accepted:.2f} s; "
+          f"{written} .eml written)")
+    return {"recipients_per_s": rate, "seconds": elapsed, "accept_seconds": accepted, "eml": written}
+
+
+# -- 3. events paging ----------------------------------------------------------------------------
+
+
+EVENT_COLUMNS = ("event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
+                 "tags_search, severity, reason, event_key, payload")
+ROWS_PER_STATEMENT = 1000
+ROWS_PER_TRANSACTION = 50_000
+SPACING_US = 1000  # seeded events are 1 ms apart
+
+
+def seeded_event(index: int, recorded_at: int, email_id: str) -> tuple[Any, ...]:
+    recipient = f"member{index}@example.com"
+    message_id = f"{email_id}.{index:032x}@{TEST_DOMAIN}"
+    kind, severity, reason = "delivered", None, None
+    if index % 50 == 7:
+        kind, severity, reason = "failed", "permanent", "bounce"
+    elif index % 10 == 3:
+        kind = "opened"
+    tags = ["ghost-email", "bulk-email"]
+    payload: dict[str, Any] = {
+        "log-level": "info", "recipient": recipient, "recipient-domain": "example.com", "tags": tags,
+        "campaigns": [], "user-variables": {"email-id": email_id},
+        "flags": {"is-routed": False, "is-authenticated": True, "is-system-test": False, "is-test-mode": False},
+        "envelope": {"sender": f"noreply@{TEST_DOMAIN}", "transport": "smtp", "targets": recipient},
+        "message": {"headers": {"to": recipient, "message-id": message_id,
+                                "from": f"My Blog <noreply@{TEST_DOMAIN}>", "subject": "Weekly issue"},
+                    "attachments": [], "size": 20480},
+    }
+    if kind == "delivered":
+        payload["delivery-status"] = {"code": 250, "message": "OK", "description": "", "attempt-no": 1}
+    elif kind == "failed":
+        payload.update(severity="permanent", reason="bounce")
+        payload["delivery-status"] = {"code": 550, "message": "5.1.1 mailbox does not exist",
+                                      "description": "", "enhanced-code": "5.1.1", "attempt-no": 1}
+    return (
+        secrets.token_urlsafe(16), TEST_DOMAIN, recorded_at, kind, recipient, message_id, email_id,
+        json.dumps(tags), "|ghost-email|bulk-email|", severity, reason, None,
+        json.dumps(payload, separators=(",", ":")),
+    )
+
+
+def seed_events(server: LiveServer, count: int, first_us: int, start_index: int) -> float:
+    """Insert ``count`` events with direct multi-row INSERTs through the storage's connection."""
+    storage = server.gateway.storage
+    marks = "(" + ", ".join("?" * len(EVENT_COLUMNS.split(","))) + ")"
+
+    async def seed() -> None:
+        email_id = secrets.token_hex(12)
+        done = 0
+        while done < count:
+            in_tx = min(ROWS_PER_TRANSACTION, count - done)
+            async with storage.session(write=True) as db:
+                for offset in range(0, in_tx, ROWS_PER_STATEMENT):
+                    n = min(ROWS_PER_STATEMENT, in_tx - offset)
+                    rows = [seeded_event(start_index + done + offset + i,
+                                         first_us + (start_index + done + offset + i) * SPACING_US, email_id)
+                            for i in range(n)]
+                    await db.execute(
+                        f"INSERT INTO events ({EVENT_COLUMNS}) VALUES {', '.join([marks] * n)}",
+                        [value for row in rows for value in row],
+                    )
+            done += in_tx
+
+    started = time.perf_counter()
+    server.run(seed(), timeout=7200)
+    return time.perf_counter() - started
+
+
+def events_path(begin: float, end: float, token: str | None = None) -> str:
+    query = urlencode({"limit": 300, "event": GHOST_EVENT_FILTER, "tags": "bulk-email",
+                       "begin": f"{begin:.3f}", "end": f"{end:.3f}", "ascending": "yes"})
+    return f"/v3/{TEST_DOMAIN}/events{'/' + token if token else ''}?{query}"
+
+
+def time_get(client: Http, path: str, reps: int) -> tuple[float, dict[str, Any]]:
+    samples, body = [], {}
+    for _ in range(reps + 1):
+        status, data, elapsed = client.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {data[:300]!r}")
+        body = json.loads(data)
+        samples.append(elapsed)
+    return statistics.median(samples[1:] or samples), body
+
+
+def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, storage: str = "sqlite",
+                 plugins_settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    server = start_server(workdir / f"events-{label}", workers=0, storage=storage,
+                          plugins_settings=plugins_settings)
+    client = Http(server)
+    results = []
+    first_us = (int(time.time()) - 86_400) * 1_000_000  # a day ago: inside retention, before "now"
+    stored = 0
+    try:
+        for size in sorted(sizes):
+            seeded = seed_events(server, size - stored, first_us, stored)
+            stored = size
+            begin = first_us / 1e6
+            end = (first_us + stored * SPACING_US) / 1e6 + 1
+            first_latency, first_page = time_get(client, events_path(begin, end), reps)
+            # A deep page: start 90 % of the way in, then time the page its `next` token points at.
+            deep_begin = (first_us + int(stored * 0.9) * SPACING_US) / 1e6
+            _, entry = time_get(client, events_path(deep_begin, end), 0)
+            token = entry["paging"]["next"].rsplit("/", 1)[-1]
+            deep_latency, deep_page = time_get(client, events_path(begin, end, token), reps)
+            if len(first_page["items"]) != 300 or len(deep_page["items"]) == 0:
+                raise RuntimeError(f"unexpected page sizes {len(first_page['items'])}/{len(deep_page['items'])}")
+            results.append({"backend": label, "events": size, "first_page": first_latency,
+                            "deep_page": deep_latency, "seed_seconds": seeded})
+            print(f"events  {label:7s} {size:>10,} stored: first page {ms(first_latency)}  "
+                  f"deep page (token) {ms(deep_latency)}  (seeded in {seeded:.1f} s)")
+    finally:
+        client.close()
+        server.stop()
+    if len(results) > 1:
+        low, high = results[0], results[-1]
+        print(f"events  {label:7s} ratio {high['events']:,} vs {low['events']:,}: first page "
+              f"x{high['first_page'] / low['first_page']:.2f}, deep page x{high['deep_page'] / low['deep_page']:.2f}")
+    return results
+
+
+async def _mysql_admin(url: str, sql: str) -> None:
+    import asyncmy
+
+    parts = urlparse(url)
+    connection = await asyncmy.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                                       user=unquote(parts.username or "root"),
+                                       password=unquote(parts.password or ""))
+    try:
+        async with connection.cursor() as cursor:
+            await cursor.execute(sql)
+    finally:
+        await connection.ensure_closed()
+
+
+def bench_events_mysql(workdir: Path, server_url: str, sizes: list[int], reps: int) -> list[dict[str, Any]]:
+    name = f"pgbench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_mysql_admin(server_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    try:
+        url = server_url.rstrip("/") + "/" + name
+        return bench_events(workdir, "mariadb", sizes, reps, storage="mysql",
+                            plugins_settings={"mysql": {"url": url}})
+    finally:
+        asyncio.run(_mysql_admin(server_url, f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes for a smoke run: 10 requests, 2,000 recipients, 10k/100k events")
+    parser.add_argument("--requests", type=int, help="accept requests to time (default 30)")
+    parser.add_argument("--recipients", type=int, default=1000, help="recipients per Ghost batch (default 1000)")
+    parser.add_argument("--pipeline", type=int, help="recipients through the pipeline (default 10000)")
+    parser.add_argument("--workers", type=int, default=1, help="worker loops for the pipeline (default 1)")
+    parser.add_argument("--events", help="stored event counts, comma separated (default 10000,1000000)")
+    parser.add_argument("--reps", type=int, help="timed repetitions per events page (default 20)")
+    parser.add_argument("--mysql-url", default=DEFAULT_MYSQL,
+                        help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
+                             "a database is created and dropped")
+    parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events"], action="append",
+                        help="run only these parts (repeatable)")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    args = parser.parse_args(argv)
+    args.requests = args.requests or (10 if args.quick else 30)
+    args.pipeline = args.pipeline or (2000 if args.quick else 10_000)
+    args.reps = args.reps or (5 if args.quick else 20)
+    events = args.events or ("10000,100000" if args.quick else "10000,1000000")
+    args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parts = set(args.only or ["accept", "pipeline", "events"])
+    workdir = Path(tempfile.mkdtemp(prefix="postgate-bench-"))
+    figures: dict[str, Any] = {}
+    try:
+        if "accept" in parts:
+            figures["accept"] = bench_accept(workdir, args.requests, args.recipients)
+        if "pipeline" in parts:
+            figures["pipeline"] = bench_pipeline(workdir, args.pipeline, args.recipients, args.workers)
+        if "events" in parts:
+            figures["events"] = bench_events(workdir, "sqlite", args.event_sizes, args.reps)
+            if not args.no_mysql:
+                figures["events"] += bench_events_mysql(workdir, args.mysql_url, args.event_sizes, args.reps)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
