@@ -1,5 +1,6 @@
 """The plugin of docs/writing_plugins.md installs as a package and loads through its entry point."""
 
+import asyncio
 import json
 import os
 import shutil
@@ -76,3 +77,28 @@ async def test_loaded_gateway_serves_the_route_and_adds_the_header(installed, tm
         response = await test_app.test_client().get("/hello")
         assert response.status_code == 200
         assert await response.get_json() == {"greeting": "hi"}
+
+
+async def test_example_header_reaches_the_delivered_message(installed, monkeypatch, gateway_factory):
+    monkeypatch.syspath_prepend(str(installed))
+    from postgate import Message
+    from postgate.worker import Worker
+
+    gateway = gateway_factory(load_entrypoints=True, load_plugins=["hello"], plugin_settings={"hello": {"greeting": "hi"}})
+    await gateway.start()
+    await gateway.accept(Message(domain="mg.example.com", sender="a@mg.example.com", to=["b@example.com"],
+                                 subject="s", text="t"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(gateway, name="w").run(stop))
+    outbox = gateway.settings.data_dir / "outbox"
+    for _ in range(200):
+        if list(outbox.rglob("*.eml")):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    emls = list(outbox.rglob("*.eml"))
+    assert len(emls) == 1
+    raw = emls[0].read_bytes()
+    assert b"X-Hello: hi" in raw
+    assert b"Subject: s" in raw and b"\nt\n" in raw.replace(b"\r\n", b"\n")

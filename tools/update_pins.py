@@ -37,8 +37,9 @@ def main() -> int:
     except subprocess.CalledProcessError:
         PYPROJECT.write_text(original)
         raise
+    # Markers stay: uv may choose different versions per Python (quart 0.23 needs 3.12, say).
     pins = sorted(
-        {line.split(";")[0].strip() for line in exported.splitlines() if "==" in line},
+        {" ".join(line.split()) for line in exported.splitlines() if "==" in line},
         key=str.lower,
     )
     write_pins(pins)

@@ -12,12 +12,13 @@ drops elements Postgate cannot honour. ``messages.mime`` batches are sent as sto
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import secrets
 import time
 from email.message import EmailMessage, MIMEPart
 from email.headerregistry import HeaderRegistry
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 
@@ -246,3 +247,19 @@ def render(batch: Batch, message: Message, recipient: Recipient, *,
            public_url: str | None = None) -> RenderedMessage:
     """Render one recipient's message (build a :class:`Renderer` to render many)."""
     return Renderer(batch, message, public_url=public_url)(recipient)
+
+
+def with_changed_headers(rendered: RenderedMessage, before: list[tuple[str, str]]) -> RenderedMessage:
+    """Rewrite ``raw`` after a ``prepare_message`` hook changed ``headers``.
+
+    Every header named in ``before`` or in the new list is replaced by the new list's values; the
+    MIME structure headers and the body stay as rendered.
+    """
+    if rendered.headers == before:
+        return rendered
+    mail = BytesParser(policy=POLICY).parsebytes(rendered.raw)
+    for name in {n.lower() for n, _ in before} | {n.lower() for n, _ in rendered.headers}:
+        del mail[name]
+    for name, value in rendered.headers:
+        mail[name] = value
+    return dataclasses.replace(rendered, raw=mail.as_bytes())

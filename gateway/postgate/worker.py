@@ -46,7 +46,7 @@ from .domain import (
 )
 from .events import EventBuilder
 from .plugins import resolve
-from .render import Renderer
+from .render import Renderer, with_changed_headers
 from .suppression_rules import drops_for
 
 log = logging.getLogger("postgate.worker")
@@ -277,11 +277,16 @@ class Worker:
     async def _prepare(self, rendered: RenderedMessage) -> RenderedMessage:
         hook = self.gateway.pm.hook.prepare_message
         impls = hook.get_hookimpls()
+        if not impls:
+            return rendered
+        original = rendered
         for impl in reversed(impls):  # pluggy's own call order
             kwargs = {"gateway": self.gateway, "rendered": rendered}
             result = await resolve(impl.function(**{name: kwargs[name] for name in impl.argnames}))
             if result is not None:
                 rendered = result
+        if rendered.raw is original.raw and rendered.headers != original.headers:
+            rendered = with_changed_headers(rendered, original.headers)
         return rendered
 
     async def _deliver(self, events: EventBuilder, rendered: list[tuple[Recipient, RenderedMessage]],
