@@ -39,3 +39,24 @@ def test_docs_document_no_hook_that_does_not_exist():
 def test_readme_names_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+
+
+CONFIG_DOCS = (ROOT / "docs" / "configuration.md").read_text()
+
+
+def setting_names():
+    from postgate.builtin.local_queue import LocalQueueSettings
+    from postgate.builtin.outbox import OutboxSettings
+    from postgate.builtin.sqlite_storage import SqliteSettings
+    from postgate.settings import BackendSettings, GatewaySettings, Settings
+    from postgate_mysql.settings import MysqlSettings
+
+    for model in (Settings, GatewaySettings, BackendSettings, SqliteSettings, LocalQueueSettings,
+                  OutboxSettings, MysqlSettings):
+        for name in model.model_fields:
+            yield model.__name__, name
+
+
+@pytest.mark.parametrize("model, name", list(setting_names()))
+def test_every_setting_is_documented(model, name):
+    assert f"| `{name}` |" in CONFIG_DOCS, f"docs/configuration.md does not document {model}.{name}"

@@ -1,0 +1,75 @@
+"""`postgate serve` with nothing configured starts, prints Ghost's lines, and accepts mail; `migrate` works."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from postgate.testing.fixtures import free_port
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGATE_")}
+    env.update(extra)
+    return env
+
+
+def test_serve_with_nothing_configured(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postgate", "serve", "--port", str(port)],
+        cwd=tmp_path, env=clean_env(PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "bulkEmail__mailgun__domain=" in line:
+                break
+        output = "".join(lines)
+        base = re.search(r"bulkEmail__mailgun__baseUrl=(\S+)", output).group(1)
+        key = re.search(r"bulkEmail__mailgun__apiKey=(\S+)", output).group(1)
+        domain = re.search(r"bulkEmail__mailgun__domain=(\S+)", output).group(1)
+        assert base == f"http://127.0.0.1:{port}/v3"
+        assert domain == "localhost"
+        assert (tmp_path / "data" / "api_key").read_text().strip() == key
+        origin = base.removesuffix("/v3")
+        for _ in range(200):
+            try:
+                if httpx.get(f"{origin}/healthcheck").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key),
+                          data={"from": "a@localhost", "to": "b@example.com", "subject": "s", "text": "t"})
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["message"] == "Queued. Thank you."
+        for _ in range(200):
+            if list((tmp_path / "data" / "outbox").rglob("*.eml")):
+                break
+            time.sleep(0.05)
+        assert len(list((tmp_path / "data" / "outbox").rglob("*.eml"))) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_migrate_command(tmp_path):
+    first = subprocess.run([sys.executable, "-m", "postgate", "migrate"], cwd=tmp_path, env=clean_env(),
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration(s) to sqlite" in first.stdout
+    assert (tmp_path / "data" / "postgate.sqlite3").exists()
+    again = subprocess.run([sys.executable, "-m", "postgate", "migrate"], cwd=tmp_path, env=clean_env(),
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "sqlite storage is up to date" in again.stdout
