@@ -204,7 +204,7 @@ class Gateway:
         if created.created or (not stored.enqueued and time.time() - stored.created_at > REQUEUE_AFTER):
             # A re-POST queues a batch again only when its first job evidently never made it
             # (the queue failed during the first call); housekeeping does the same on its own.
-            await self.enqueue(stored.id, stored.deliver_at)
+            await self.enqueue(stored.id, stored.deliver_at, created.recipient_ids)
         if created.created:
             for result in self.pm.hook.message_accepted(gateway=self, message=message,
                                                         message_id=stored.response_id):
@@ -214,14 +214,24 @@ class Gateway:
                     log.exception("message_accepted listener failed")
         return stored.response_id
 
-    async def enqueue(self, batch_id: int, deliver_at: float | None) -> None:
+    async def enqueue(self, batch_id: int, deliver_at: float | None,
+                      id_range: tuple[int, int] | None = None) -> None:
         """Queue the job for a stored batch, then mark the batch as queued.
 
         The job is visible at once even for a scheduled batch: the worker records the
         ``accepted`` events right away (as Mailgun does) and holds delivery until ``deliver_at``.
         """
-        await self.queue.put([Job(batch_id=batch_id)])
+        await self.queue.put(self.jobs_for(batch_id, id_range))
         await self.storage.mark_batch(batch_id, enqueued=True)
+
+    def jobs_for(self, batch_id: int, id_range: tuple[int, int] | None) -> list[Job]:
+        """One job per batch, or per ``gateway.job_size`` ledger ids when that is set."""
+        size = self.settings.gateway.job_size
+        if not size or id_range is None:
+            return [Job(batch_id=batch_id)]
+        first, last = id_range
+        return [Job(batch_id=batch_id, first_id=start, last_id=min(start + size - 1, last))
+                for start in range(first, last + 1, size)]
 
     async def record_events(self, events: Sequence[Event]) -> list[Event]:
         """Store events (duplicates by key are dropped) and notify ``events_recorded`` listeners."""

@@ -57,6 +57,7 @@ class GatewaySettings(Strict):
     workers: int = Field(1, ge=0, description="worker loops started by `postgate serve`")
     jobs_per_worker: int = Field(4, ge=1, description="jobs a worker loop handles at once")
     chunk_size: int = Field(100, ge=1, description="ledger rows claimed and sent per step")
+    job_size: int = Field(0, ge=0, description="ledger rows per queue job; 0: one job per batch (use ~50 with SQS)")
     lease_seconds: float = Field(120.0, gt=0, description="how long a claimed row or job stays leased")
     retry_delays: list[float] = Field(
         default_factory=lambda: [60, 300, 600, 900, 1800, 3600, 7200, 14400],

@@ -1,0 +1,46 @@
+"""gateway.job_size splits a batch into several queue jobs; every recipient is still sent once."""
+
+import asyncio
+import time
+
+from postgate import Message
+from postgate.worker import Worker
+
+
+async def test_batch_is_split_into_jobs_and_each_recipient_sent_once(gateway_factory):
+    gateway = gateway_factory(gateway={"job_size": 100})
+    await gateway.start()
+    recipients = [f"member{i}@example.com" for i in range(250)]
+    await gateway.accept(Message(domain="mg.example.com", sender="a@mg.example.com", to=recipients,
+                                 subject="s", text="t", recipient_variables={}))
+    assert await gateway.queue.depth() == 3
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(Worker(gateway, f"w{i}").run(stop)) for i in range(2)]
+    deadline = time.monotonic() + 30
+    while await gateway.queue.depth():
+        assert time.monotonic() < deadline, "jobs were not all acknowledged"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*workers)
+    emls = list((gateway.settings.data_dir / "outbox").rglob("*.eml"))
+    assert len(emls) == 250
+    from postgate.domain import EventQuery
+
+    accepted, after = [], None
+    while True:
+        page = await gateway.storage.page_events(EventQuery(domain="mg.example.com", ascending=True,
+                                                            limit=300, after=after))
+        if not page:
+            break
+        accepted += [e.recipient for e in page if e.event == "accepted"]
+        after = (page[-1].recorded_at, page[-1].id)
+    assert sorted(accepted) == sorted(recipients)
+
+
+def test_jobs_cover_the_id_range(gateway_factory):
+    gateway = gateway_factory(gateway={"job_size": 50})
+    jobs = gateway.jobs_for(7, (101, 220))
+    assert [(j.first_id, j.last_id) for j in jobs] == [(101, 150), (151, 200), (201, 220)]
+    assert all(j.batch_id == 7 for j in jobs)
+    whole = gateway_factory().jobs_for(7, (101, 220))
+    assert [(j.first_id, j.last_id) for j in whole] == [(None, None)]
