@@ -1,3 +1,3 @@
 """Shared test set-up: Postgate's public fixtures for every test folder."""
 
-pytest_plugins = ["postgate.testing.fixtures"]
+pytest_plugins = ["postgate.testing.fixtures", "postgate.testing.aws"]

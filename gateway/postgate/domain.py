@@ -233,7 +233,7 @@ class RenderedMessage:
     tracking_clicks: bool | Literal["htmlonly"] = False
 
 
-DeliveryOutcome = Literal["sent", "delivered", "failed"]
+DeliveryOutcome = Literal["sent", "delivered", "failed", "unknown"]
 
 
 @dataclass(slots=True)
@@ -242,7 +242,9 @@ class DeliveryResult:
 
     ``sent``: the provider accepted it and will report the outcome through an event source.
     ``delivered``: the backend knows the outcome already. ``failed``: ``permanent`` says whether
-    Postgate may retry. ``followups`` names events the backend already knows will follow
+    Postgate may retry. ``unknown``: the provider may or may not have taken it (a timeout, a 5xx,
+    a dropped connection): the row stays ``sending`` until its lease expires, is then claimed in
+    doubt and settled through :meth:`Delivery.settle` before any resend. ``followups`` names events the backend already knows will follow
     (the outbox simulator's ``complained``).
     """
 

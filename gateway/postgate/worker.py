@@ -336,6 +336,10 @@ class Worker:
     def _apply(self, events: EventBuilder, row: Recipient, result: DeliveryResult, out: ChunkOutcome) -> None:
         """Turn one delivery result into a ledger update and events."""
         attempt = row.attempts + 1
+        if result.outcome == "unknown":
+            # Maybe sent: no ledger change, so the row stays leased and comes back in doubt.
+            log.warning("recipient %s: outcome unknown (%s); settled before any resend", row.id, result.message)
+            return
         if result.outcome == "delivered":
             out.updates.append(RecipientUpdate(row.id, RecipientStatus.DELIVERED, attempts=attempt,
                                                provider_id=result.provider_id))

@@ -1,0 +1,45 @@
+"""The ``[plugins.ses]`` table: one settings model for delivery, events and set-up."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SesSettings(BaseModel):
+    """Settings of the SES plugin (``POSTGATE_PLUGINS__SES__<KEY>`` in the environment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # -- AWS ----------------------------------------------------------------------------------
+    region: str = Field("us-east-1", description="AWS region of SES, SNS and the events queue")
+    endpoint_url: str | None = Field(None, description="AWS endpoint override (moto, LocalStack); default: AWS")
+    configuration_set: str = Field("postgate", description="SES configuration set that publishes events")
+
+    # -- delivery -----------------------------------------------------------------------------
+    send_threads: int = Field(8, ge=1, description="bounded thread pool for SendEmail calls")
+    send_timeout: float = Field(30.0, gt=0, description="read timeout of one SendEmail call, seconds")
+    max_send_rate: float | None = Field(None, gt=0, description="messages/s; default: GetAccount MaxSendRate x rate_fraction")
+    rate_fraction: float = Field(0.9, gt=0, le=1, description="share of the account's MaxSendRate to use")
+    quota_refresh_seconds: float = Field(300, gt=0, description="how often GetAccount is read again")
+    bulk: bool = Field(False, description="send with SendBulkEmail (inline template, <=50 entries) instead of SendEmail")
+    in_doubt_grace_seconds: float = Field(
+        300, gt=0, description="after this, a send with no SES event at all is taken as not accepted and retried"
+    )
+
+    # -- events -------------------------------------------------------------------------------
+    events_queue_url: str | None = Field(None, description="SQS queue SES events arrive on (via SNS); None: no pull")
+    events_wait_seconds: int = Field(20, ge=0, le=20, description="SQS long-poll wait for events")
+    events_visibility_timeout: int = Field(60, ge=1, description="seconds an events message stays hidden while handled")
+    sns_endpoint: bool = Field(False, description="serve POST /ses/sns for SNS HTTPS push")
+    sns_topic_arns: list[str] = Field(default_factory=list, description="topics accepted by the SNS endpoint")
+    transient_bounce_threshold: int = Field(
+        3, ge=1, description="transient bounces of one address (within 30 days) before it is suppressed"
+    )
+    unmatched_retry_seconds: float = Field(
+        600, gt=0, description="how long an event whose message is not (yet) in the ledger is retried before it is parked"
+    )
+
+    # -- set-up (postgate aws bootstrap) ------------------------------------------------------
+    topic_name: str = Field("postgate-ses-events", description="SNS topic SES publishes events to")
+    events_queue_name: str = Field("postgate-ses-events", description="SQS queue subscribed to the topic")
+    sending_domain: str | None = Field(None, description="domain identity to check and print DNS records for")
