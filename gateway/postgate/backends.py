@@ -190,6 +190,20 @@ class Storage(Backend):
         """Ledger rows of a batch with ``id > after_id``, in id order (any status)."""
 
     @abc.abstractmethod
+    async def get_recipients(self, ids: Sequence[int]) -> list[Recipient]:
+        """Ledger rows by id, in id order (unknown ids are left out)."""
+
+    @abc.abstractmethod
+    async def find_recipients(self, provider_ids: Sequence[str]) -> list[Recipient]:
+        """Ledger rows whose ``provider_id`` is one of ``provider_ids``, in id order."""
+
+    @abc.abstractmethod
+    async def record_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> int:
+        """Settle sends from provider events: set ``provider_id`` on rows ``(id, provider_id)``
+        that have none; such rows still ``sending`` (in doubt) become ``sent`` with their lease
+        cleared; no other status changes. Returns how many rows got an id."""
+
+    @abc.abstractmethod
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
         """Apply ``updates`` in bulk and clear the leases of those rows."""
 

@@ -58,7 +58,7 @@ class RecipientRow(Model):
     class Meta:
         table = "recipients"
         unique_together = (("domain", "email_id", "address"),)
-        indexes = (("batch_id", "status", "id"), ("batch_id", "id"))
+        indexes = (("batch_id", "status", "id"), ("batch_id", "id"), ("provider_id",))
 
 
 class EventRow(Model):
