@@ -254,6 +254,9 @@ def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, stor
     try:
         for size in sorted(sizes):
             seeded = seed_events(server, size - stored, first_us, stored)
+            # Seeding can outlast the server's keep-alive timeout: the idle connection may be
+            # gone. Reconnect (the untimed warm-up request of time_get opens it).
+            client.close()
             stored = size
             begin = first_us / 1e6
             end = (first_us + stored * SPACING_US) / 1e6 + 1

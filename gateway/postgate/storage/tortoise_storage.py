@@ -264,6 +264,16 @@ class TortoiseStorage(Storage):
     async def serialize_event_writers(self, db: Db) -> None:
         """Make concurrent :meth:`save_events` calls queue up (SQLite's write lock already does)."""
 
+    def past_cursor(self, op: str, recorded_at: int, event_id: int) -> tuple[str, list[Any]]:
+        """``(recorded_at, id) op (cursor)`` for ``op`` ``>`` or ``<``, written so the planner
+        seeks the ``(domain, recorded_at, id)`` index to the cursor itself, even inside a run of
+        equal times. SQLite seeks on this row value; MySQL-like servers override it."""
+        return f"(recorded_at, id) {op} (?, ?)", [recorded_at, event_id]
+
+    async def events_index_hint(self, db: Db) -> str:
+        """Placed after ``FROM events`` in :meth:`page_events` (an index hint where needed)."""
+        return ""
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def tortoise_config(self) -> dict[str, Any]:
@@ -500,6 +510,58 @@ class TortoiseStorage(Storage):
             )
         return [_recipient(row) for row in rows]
 
+    async def get_recipients(self, ids: Sequence[int]) -> list[Recipient]:
+        out: list[Recipient] = []
+        async with self.session() as db:
+            for part in _chunks(list(dict.fromkeys(ids))):
+                rows = await db.fetch(
+                    f"SELECT {_RECIPIENT_COLS} FROM recipients WHERE id IN ({_marks(len(part))}) ORDER BY id",
+                    tuple(part),
+                )
+                out.extend(_recipient(row) for row in rows)
+        return out
+
+    async def find_recipients(self, provider_ids: Sequence[str]) -> list[Recipient]:
+        out: list[Recipient] = []
+        async with self.session() as db:
+            for part in _chunks(list(dict.fromkeys(provider_ids))):
+                rows = await db.fetch(
+                    f"SELECT {_RECIPIENT_COLS} FROM recipients WHERE provider_id IN ({_marks(len(part))}) "
+                    "ORDER BY id",
+                    tuple(part),
+                )
+                out.extend(_recipient(row) for row in rows)
+        return out
+
+    async def record_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> int:
+        latest = list({rid: pid for rid, pid in pairs}.items())
+        if not latest:
+            return 0
+        changed = 0
+        async with self.session(write=True) as db:
+            for part in _chunks(latest):
+                ids = [rid for rid, _ in part]
+                expr, args = _case("provider_id", ids, [pid for _, pid in part], False)
+                rows = await db.fetch(
+                    f"SELECT id FROM recipients WHERE id IN ({_marks(len(ids))}) AND provider_id IS NULL",
+                    tuple(ids),
+                )
+                todo = [row[0] for row in rows]
+                if not todo:
+                    continue
+                await db.execute(
+                    # MySQL assigns left to right: the lease columns read status before it changes.
+                    "UPDATE recipients SET "
+                    "lease_owner = CASE WHEN status = 'sending' THEN NULL ELSE lease_owner END, "
+                    "lease_until = CASE WHEN status = 'sending' THEN NULL ELSE lease_until END, "
+                    "status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END, "
+                    f"provider_id = {expr} "
+                    f"WHERE id IN ({_marks(len(todo))}) AND provider_id IS NULL",
+                    (*args, *todo),
+                )
+                changed += len(todo)
+        return changed
+
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
         latest = list({u.id: u for u in updates}.values())
         if not latest:
@@ -596,28 +658,39 @@ class TortoiseStorage(Storage):
         return out
 
     async def page_events(self, query: EventQuery) -> list[Event]:
+        # A keyset page: one range of the (domain, recorded_at, id) index, read in its order and
+        # stopped after `limit` matches; filters are residual conditions on the rows read.
         where, args = ["domain = ?"], [query.domain]
         if query.ascending:
             direction, after, before = "ASC", ">", "<"
         else:
             direction, after, before = "DESC", "<", ">"
-        if query.begin is not None:
+        begin, cursor = query.begin, query.after
+        if begin is not None and cursor is not None:
+            # Keep the one lower bound (in the direction of travel) that implies the other, so
+            # the range starts there (given both, SQLite seeks to the first one written).
+            if (begin > cursor[0]) if query.ascending else (begin < cursor[0]):
+                cursor = None
+            else:
+                begin = None
+        if begin is not None:
             where.append(f"recorded_at {after}= ?")
-            args.append(query.begin)
+            args.append(begin)
+        if cursor is not None:
+            clause, clause_args = self.past_cursor(after, *cursor)
+            where.append(clause)
+            args.extend(clause_args)
         if query.end is not None:
             where.append(f"recorded_at {before} ?")
             args.append(query.end)
-        if query.after is not None:
-            recorded_at, event_id = query.after
-            where.append(f"recorded_at {after}= ? AND (recorded_at {after} ? OR id {after} ?)")
-            args.extend([recorded_at, recorded_at, event_id])
         if query.filter is not None:
             clause, clause_args = filter_sql(query.filter)
             where.append(clause)
             args.extend(clause_args)
         async with self.session() as db:
+            hint = await self.events_index_hint(db)
             rows = await db.fetch(
-                f"SELECT {_EVENT_COLS} FROM events WHERE {' AND '.join(where)} "
+                f"SELECT {_EVENT_COLS} FROM events{hint} WHERE {' AND '.join(where)} "
                 f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?",
                 (*args, query.limit),
             )

@@ -207,6 +207,32 @@ class StorageContract:
         for result in results:
             assert len({r.lease_owner for r in result}) <= 1
 
+    # -- provider ids (settling sends from provider events) -------------------------------------
+
+    async def test_get_find_and_record_provider_ids(self, storage: Storage) -> None:
+        done = await storage.create_batch(new_batch("p"), recipients(4))
+        first, last = done.recipient_ids
+        ids = list(range(first, last + 1))
+        got = await storage.get_recipients([ids[2], ids[0], 10**9])
+        assert [r.id for r in got] == [ids[0], ids[2]]
+        claimed = await storage.claim_recipients(done.batch.id, "w", 60, 3, now=10.0)
+        assert [r.id for r in claimed] == ids[:3]
+        await storage.update_recipients([RecipientUpdate(id=ids[1], status=RecipientStatus.DELIVERED,
+                                                         provider_id="known")])
+        changed = await storage.record_provider_ids([(ids[0], "ses-0"), (ids[1], "ses-1"), (ids[3], "ses-3"),
+                                                     (ids[0], "ses-0")])
+        assert changed == 2  # ids[1] already had an id
+        rows = {r.id: r for r in await storage.get_recipients(ids)}
+        assert (rows[ids[0]].status, rows[ids[0]].provider_id, rows[ids[0]].lease_owner) == (
+            RecipientStatus.SENT, "ses-0", None)  # in doubt -> sent
+        assert (rows[ids[1]].status, rows[ids[1]].provider_id) == (RecipientStatus.DELIVERED, "known")
+        assert (rows[ids[2]].status, rows[ids[2]].provider_id, rows[ids[2]].lease_owner) == (
+            RecipientStatus.SENDING, None, "w")
+        assert (rows[ids[3]].status, rows[ids[3]].provider_id) == (RecipientStatus.QUEUED, "ses-3")
+        found = await storage.find_recipients(["ses-3", "ses-0", "nope"])
+        assert [r.id for r in found] == [ids[0], ids[3]]
+        assert await storage.record_provider_ids([]) == 0
+
     # -- updates and progress -----------------------------------------------------------------
 
     async def test_update_recipients_in_bulk(self, storage: Storage) -> None:
@@ -330,6 +356,57 @@ class StorageContract:
         assert await storage.page_events(q) == []
         late = await storage.save_events([event(kind="opened")])
         assert [e.id for e in await storage.page_events(q)] == [late[0].id]
+
+    async def test_page_events_cursor_inside_runs_of_equal_times(self, storage: Storage) -> None:
+        # One save_events call stamps all its events with one recorded_at: pages end inside such
+        # runs, and the next page must go on after the cursor's id within the run.
+        saved = []
+        for i in range(6):
+            saved += await storage.save_events([
+                event("failed" if (i + j) % 3 == 0 else "delivered", f"r{i}.{j}@x.org") for j in range(5)
+            ])
+        await storage.save_events([event(domain="other.org") for _ in range(3)])
+        times = sorted({e.recorded_at for e in saved})
+
+        def expected(ascending: bool, begin: int | None, end: int | None, kind: str | None) -> list[int]:
+            picked = [
+                e for e in saved
+                if (kind is None or e.event == kind)
+                and (begin is None or (e.recorded_at >= begin if ascending else e.recorded_at <= begin))
+                and (end is None or (e.recorded_at < end if ascending else e.recorded_at > end))
+            ]
+            return [e.id for e in sorted(picked, key=lambda e: (e.recorded_at, e.id), reverse=not ascending)]
+
+        for ascending in (True, False):
+            for begin, end in ((None, None), (times[1], times[-2]) if ascending else (times[-2], times[1])):
+                for kind in (None, "failed"):
+                    for limit in (1, 3, 7):
+                        got, after = [], None
+                        for _ in range(len(saved) + 2):  # a cursor that does not advance fails
+                            page = await storage.page_events(EventQuery(
+                                domain=DOMAIN, ascending=ascending, begin=begin, end=end, limit=limit,
+                                filter=Term("event", kind) if kind else None, after=after,
+                            ))
+                            got += [e.id for e in page]
+                            if len(page) < limit:
+                                break
+                            after = (page[-1].recorded_at, page[-1].id)
+                        assert got == expected(ascending, begin, end, kind), (ascending, begin, end, kind, limit)
+        # A cursor short of ``begin`` starts the page at ``begin``; ``begin`` short of the
+        # cursor leaves the page after the cursor.
+        first, mid = saved[0], saved[12]
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True, begin=times[3],
+                                                    after=(first.recorded_at, first.id), limit=100))
+        assert [e.id for e in page] == expected(True, times[3], None, None)
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True, begin=times[0],
+                                                    after=(mid.recorded_at, mid.id), limit=100))
+        assert [e.id for e in page] == [e.id for e in saved[13:]]
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, begin=times[1],
+                                                    after=(saved[-1].recorded_at, saved[-1].id), limit=100))
+        assert [e.id for e in page] == expected(False, times[1], None, None)
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, begin=times[-1],
+                                                    after=(mid.recorded_at, mid.id), limit=100))
+        assert [e.id for e in page] == [e.id for e in saved[:12]][::-1]
 
     async def test_page_events_filters(self, storage: Storage) -> None:
         saved = await storage.save_events([
