@@ -173,3 +173,29 @@ def test_plugins_command_lists_builtins_with_all():
     assert {"mailgun", "sqlite", "local_queue", "outbox"} <= names
     plain = runner.invoke(cli, ["plugins"])
     assert "mailgun" not in plain.output
+
+
+async def test_a_backend_that_fails_to_start_closes_what_opened(tmp_path):
+    from postgate import Queue
+
+    class Broken(Queue):
+        async def start(self):
+            raise ConfigError("queue unreachable")
+
+        async def put(self, jobs): ...
+        async def receive(self, max_jobs, wait): return []
+        async def extend(self, job): ...
+        async def ack(self, jobs): ...
+        async def nack(self, job, delay): ...
+
+    class BrokenPlugin:
+        @hookimpl
+        def register_queues(self, register):
+            register("broken", Broken)
+
+    gw = gateway(tmp_path, plugins=[BrokenPlugin()], backends={"queue": "broken"})
+    with pytest.raises(ConfigError, match="queue unreachable"):
+        await gw.start()
+    assert not gw.started
+    with pytest.raises(Exception):
+        await gw.storage.check()  # storage was closed again

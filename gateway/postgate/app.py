@@ -65,6 +65,7 @@ class Gateway:
         self.event_sources: list[EventSource] = []
         self.started = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self._source_tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
     # -- settings ---------------------------------------------------------------------------
@@ -115,14 +116,23 @@ class Gateway:
         self.queue = self.queues.get(names.queue)(self)
         self.delivery = self.deliveries.get(names.delivery)(self)
         self.event_sources = [self.event_source_factories.get(n)(self) for n in names.event_sources]
-        await self.storage.start()
-        if self.settings.gateway.migrate_on_start:
-            await self.storage.migrate()
-        await self.queue.start()
-        await self.delivery.start()
-        for source in self.event_sources:
-            await source.start()
-        await call_all(self.pm.hook.startup, gateway=self)
+        opened: list[Any] = []
+        try:
+            await self.storage.start()
+            opened.append(self.storage)
+            if self.settings.gateway.migrate_on_start:
+                await self.storage.migrate()
+            for backend in [self.queue, self.delivery, *self.event_sources]:
+                await backend.start()
+                opened.append(backend)
+            await call_all(self.pm.hook.startup, gateway=self)
+        except BaseException:
+            for backend in reversed(opened):  # close what did open, then report the failure
+                try:
+                    await backend.stop()
+                except Exception:  # noqa: BLE001
+                    log.exception("error while stopping %s", type(backend).__name__)
+            raise
         self.started = True
 
     async def stop(self) -> None:
@@ -158,7 +168,7 @@ class Gateway:
             worker = Worker(self, name=f"worker-{index}")
             self._tasks.append(asyncio.create_task(worker.run(self._stopping), name=worker.name))
         for source in self.event_sources:
-            self._tasks.append(asyncio.create_task(self._run_source(source)))
+            self._source_tasks.append(asyncio.create_task(self._run_source(source)))
         if count:
             self._tasks.append(asyncio.create_task(housekeeping_loop(self, self._stopping)))
 
@@ -175,7 +185,13 @@ class Gateway:
                     await asyncio.wait_for(self._stopping.wait(), 5)
 
     async def stop_background(self, timeout: float = 10.0) -> None:
+        """Stop workers (they finish or release their jobs within ``timeout``) and cancel event
+        sources at once (they acknowledge provider messages only after storing them)."""
         self._stopping.set()
+        sources, self._source_tasks = self._source_tasks, []
+        for task in sources:
+            task.cancel()
+        await asyncio.gather(*sources, return_exceptions=True)
         tasks, self._tasks = self._tasks, []
         if not tasks:
             return

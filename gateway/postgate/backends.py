@@ -200,8 +200,9 @@ class Storage(Backend):
     @abc.abstractmethod
     async def record_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> int:
         """Settle sends from provider events: set ``provider_id`` on rows ``(id, provider_id)``
-        that have none; such rows still ``sending`` (in doubt) become ``sent`` with their lease
-        cleared; no other status changes. Returns how many rows got an id."""
+        that have none. Such rows still ``sending`` (in doubt) or ``retry`` (taken for not
+        accepted, yet the provider had it) become ``sent``, lease and retry time cleared, so they
+        are never sent again; no other status changes. Returns how many rows got an id."""
 
     @abc.abstractmethod
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:

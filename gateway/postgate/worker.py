@@ -68,7 +68,7 @@ class Worker:
     """A worker loop; several may share one queue, in one process or many."""
 
     #: Longest wait of one ``queue.receive`` call (the loop checks ``stop`` in between).
-    receive_wait = 1.0
+    receive_wait = 10.0  # a long poll; stopping interrupts it at once
     #: Delay before a job that raised is received again.
     error_delay = 5.0
     #: Seconds past a batch's retry schedule after which an unsettled in-doubt row is parked.

@@ -552,9 +552,11 @@ class TortoiseStorage(Storage):
                 await db.execute(
                     # MySQL assigns left to right: the lease columns read status before it changes.
                     "UPDATE recipients SET "
-                    "lease_owner = CASE WHEN status = 'sending' THEN NULL ELSE lease_owner END, "
-                    "lease_until = CASE WHEN status = 'sending' THEN NULL ELSE lease_until END, "
-                    "status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END, "
+                    "lease_owner = CASE WHEN status IN ('sending', 'retry') THEN NULL ELSE lease_owner END, "
+                    "lease_until = CASE WHEN status IN ('sending', 'retry') THEN NULL ELSE lease_until END, "
+                    "next_attempt_at = CASE WHEN status IN ('sending', 'retry') THEN NULL "
+                    "ELSE next_attempt_at END, "
+                    "status = CASE WHEN status IN ('sending', 'retry') THEN 'sent' ELSE status END, "
                     f"provider_id = {expr} "
                     f"WHERE id IN ({_marks(len(todo))}) AND provider_id IS NULL",
                     (*args, *todo),

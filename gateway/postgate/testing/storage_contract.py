@@ -229,6 +229,12 @@ class StorageContract:
         assert (rows[ids[2]].status, rows[ids[2]].provider_id, rows[ids[2]].lease_owner) == (
             RecipientStatus.SENDING, None, "w")
         assert (rows[ids[3]].status, rows[ids[3]].provider_id) == (RecipientStatus.QUEUED, "ses-3")
+        # A row given up as "not accepted" and set to retry, whose provider event comes late.
+        await storage.update_recipients([RecipientUpdate(id=ids[2], status=RecipientStatus.RETRY,
+                                                         next_attempt_at=500.0)])
+        assert await storage.record_provider_ids([(ids[2], "ses-2")]) == 1
+        late = (await storage.get_recipients([ids[2]]))[0]
+        assert (late.status, late.provider_id, late.next_attempt_at) == (RecipientStatus.SENT, "ses-2", None)
         found = await storage.find_recipients(["ses-3", "ses-0", "nope"])
         assert [r.id for r in found] == [ids[0], ids[3]]
         assert await storage.record_provider_ids([]) == 0
