@@ -25,6 +25,16 @@ def register_event_sources(register):
 
 
 @hookimpl
+async def events_recorded(gateway, events):
+    """Transient SES bounces: an address reaching ``transient_bounce_threshold`` goes on ``bounces``."""
+    from .mapping import is_transient_bounce, transient_suppressions
+
+    if any(is_transient_bounce(event) for event in events):
+        threshold = gateway.plugin_settings("ses").transient_bounce_threshold
+        await transient_suppressions(gateway, events, threshold)
+
+
+@hookimpl
 def register_routes(gateway):
     from .sns import sns_blueprint
 

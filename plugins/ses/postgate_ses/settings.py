@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -18,12 +20,27 @@ class SesSettings(BaseModel):
     # -- delivery -----------------------------------------------------------------------------
     send_threads: int = Field(8, ge=1, description="bounded thread pool for SendEmail calls")
     send_timeout: float = Field(30.0, gt=0, description="read timeout of one SendEmail call, seconds")
+    connect_timeout: float = Field(5.0, gt=0, description="connect timeout of every AWS call, seconds")
+    read_timeout: float = Field(30.0, gt=0, description="read timeout of AWS calls other than sends, seconds")
+    concurrency: int = Field(4, ge=1, description="send() calls a worker keeps in flight (each runs its messages in parallel)")
     max_send_rate: float | None = Field(None, gt=0, description="messages/s; default: GetAccount MaxSendRate x rate_fraction")
     rate_fraction: float = Field(0.9, gt=0, le=1, description="share of the account's MaxSendRate to use")
     quota_refresh_seconds: float = Field(300, gt=0, description="how often GetAccount is read again")
     bulk: bool = Field(False, description="send with SendBulkEmail (inline template, <=50 entries) instead of SendEmail")
     in_doubt_grace_seconds: float = Field(
         300, gt=0, description="after this, a send with no SES event at all is taken as not accepted and retried"
+    )
+    tracking_overrides: bool = Field(
+        True, description="send o:tracking-opens/clicks as SendEmail ConfigurationOverrides.Tracking (if the SDK has it)"
+    )
+    rate_recovery_per_second: float = Field(
+        0.05, gt=0, le=1, description="after a throttle halves the rate, share of it won back per second"
+    )
+    paused_retry_seconds: float = Field(
+        300, gt=0, description="after SendingPaused, AccountSuspended or a configuration error, wait this long before trying SES again"
+    )
+    quota_retry_seconds: float = Field(
+        900, gt=0, description="after 'Daily message quota exceeded', wait this long before reading the quota again"
     )
 
     # -- events -------------------------------------------------------------------------------
@@ -38,8 +55,26 @@ class SesSettings(BaseModel):
     unmatched_retry_seconds: float = Field(
         600, gt=0, description="how long an event whose message is not (yet) in the ledger is retried before it is parked"
     )
+    sns_max_age_seconds: float = Field(
+        3600, gt=0, description="SNS HTTPS messages whose signed Timestamp is older than this are refused (replays)"
+    )
 
     # -- set-up (postgate aws bootstrap) ------------------------------------------------------
     topic_name: str = Field("postgate-ses-events", description="SNS topic SES publishes events to")
     events_queue_name: str = Field("postgate-ses-events", description="SQS queue subscribed to the topic")
     sending_domain: str | None = Field(None, description="domain identity to check and print DNS records for")
+    jobs_queue_name: str = Field(
+        "postgate-jobs", description="SQS jobs queue bootstrap creates when [plugins.sqs] names no queue_url"
+    )
+    max_receive_count: int = Field(
+        5, ge=1, le=1000, description="receives of one SQS message before it moves to its dead-letter queue"
+    )
+    mail_from_domain: str | None = Field(
+        None, description="custom MAIL FROM subdomain (e.g. bounce.example.com) to print DNS records for"
+    )
+    tracking_redirect_domain: str | None = Field(
+        None, description="custom open/click tracking domain set on the configuration set by bootstrap"
+    )
+    tracking_https_policy: Literal["OPTIONAL", "REQUIRE", "REQUIRE_OPEN_ONLY"] = Field(
+        "OPTIONAL", description="HttpsPolicy of the custom tracking domain"
+    )

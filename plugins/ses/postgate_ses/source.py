@@ -1,0 +1,278 @@
+"""The SES event source: pull SES events from the SQS queue SNS feeds (envelope or raw delivery).
+
+Loop: ``ReceiveMessage`` (10 at a time, long poll, in a :class:`~postgate.blocking.BlockingPool`),
+parse and map the whole batch (:class:`~postgate_ses.mapping.EventMapper`), hand every resulting
+Mailgun event to the sink in one call, then ``DeleteMessageBatch`` the messages that are done.
+
+- Handled and ignored messages (``Send``, SNS test messages, opt-ins…) are deleted after the sink
+  returned; a failing sink leaves every message of the batch on the queue (redelivered, deduped).
+- Malformed bodies are logged with the body and deleted: retrying cannot fix them.
+- *Unmatched* messages (no ledger row or batch yet: the event overtook the worker's commit, or it
+  is not Postgate's mail) stay on the queue and come back after the visibility timeout. When the
+  queue has a dead-letter redrive policy, their remaining receives are spread over the rest of the
+  window (``ChangeMessageVisibility``) so SQS does not move them away first. Once older than
+  ``unmatched_retry_seconds`` (SQS ``SentTimestamp``), or at the last receive the redrive policy
+  allows, they are *parked*: one JSON line with the body goes to
+  ``<data_dir>/ses/parked-events.jsonl`` and a warning with the body goes to the log, then the
+  message is deleted. If the park file cannot be written the message stays queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from postgate.backends import EventSink, EventSource
+from postgate.blocking import BlockingPool
+
+from .aws import sqs_client
+from .mapping import EventMapper, MalformedRecord, SesRecord, parse_body
+
+log = logging.getLogger("postgate.ses.events")
+
+BATCH_SIZE = 10
+MAX_VISIBILITY = 43200  # SQS's limit, seconds
+ERROR_DELAY = 5.0
+LOGGED_BODY_CHARS = 8000
+PARK_FILE = Path("ses") / "parked-events.jsonl"
+
+
+def park_path(gateway: Any) -> Path:
+    return Path(gateway.settings.data_dir) / PARK_FILE
+
+
+def write_parked(path: Path, entries: Sequence[dict[str, Any]]) -> None:
+    """Append ``entries`` as JSON lines (one ``write`` per call, flushed and fsynced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class SesEventSource(EventSource):
+    """Consumes ``events_queue_url``; see the module docstring."""
+
+    name = "ses"
+
+    def __init__(self, gateway: Any) -> None:
+        super().__init__(gateway)
+        self.settings = gateway.plugin_settings("ses")
+        self.queue_url: str | None = self.settings.events_queue_url
+        self.mapper = EventMapper(gateway)
+        self.pool: BlockingPool | None = None
+        self.client: Any = None
+        self.park_file = park_path(gateway)
+        self.max_receives: int | None = None  # the queue's redrive maxReceiveCount, if it has a DLQ
+        # A long poll must end before the client's read timeout does.
+        self.wait_seconds = max(0, min(self.settings.events_wait_seconds, int(self.settings.read_timeout) - 5))
+
+    async def start(self) -> None:
+        self.pool = BlockingPool(2, "ses-events")
+        if self.queue_url:
+            self.client = await self.pool.run(sqs_client, self.settings)
+            try:
+                self.max_receives = await self.pool.run(self._max_receives)
+            except Exception:  # noqa: BLE001 - the queue may not exist yet; run() reports that
+                log.warning("ses event source: could not read the redrive policy of %s", self.queue_url,
+                            exc_info=True)
+
+    def _max_receives(self) -> int | None:
+        attributes = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
+        policy = (attributes.get("Attributes") or {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        value = json.loads(policy).get("maxReceiveCount")
+        return int(value) if value else None
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+    async def check(self) -> None:
+        if self.queue_url and self.pool is not None:
+            await self.pool.run(self.client.get_queue_attributes, QueueUrl=self.queue_url,
+                                AttributeNames=["ApproximateNumberOfMessages"])
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(self, sink: EventSink) -> None:
+        if not self.queue_url:
+            log.info("ses event source: no events_queue_url set; events arrive only through POST /ses/sns")
+            return
+        while True:
+            try:
+                messages = await self.receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - an SQS outage must not end the loop
+                log.exception("ses event source: ReceiveMessage on %s failed; retrying in %.0f s",
+                              self.queue_url, ERROR_DELAY)
+                await asyncio.sleep(ERROR_DELAY)
+                continue
+            if not messages:
+                continue
+            try:
+                await self.handle(messages, sink)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the batch stays queued and comes back
+                log.exception("ses event source: handling %d message(s) failed; they will be redelivered "
+                              "after the visibility timeout", len(messages))
+                await asyncio.sleep(ERROR_DELAY)
+
+    async def receive(self) -> list[dict[str, Any]]:
+        assert self.pool is not None
+        response = await self.pool.run(
+            self.client.receive_message,
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=BATCH_SIZE,
+            WaitTimeSeconds=self.wait_seconds,
+            VisibilityTimeout=self.settings.events_visibility_timeout,
+            MessageSystemAttributeNames=["SentTimestamp", "ApproximateFirstReceiveTimestamp",
+                                         "ApproximateReceiveCount"],
+        )
+        return list(response.get("Messages") or [])
+
+    async def handle(self, messages: Sequence[dict[str, Any]], sink: EventSink) -> dict[str, int]:
+        """Map, store and acknowledge one received batch; returns counts by outcome."""
+        counts = {"handled": 0, "ignored": 0, "malformed": 0, "unmatched": 0, "parked": 0}
+        done: list[dict[str, Any]] = []
+        records: list[SesRecord] = []
+        owners: list[dict[str, Any]] = []
+        for message in messages:
+            body = message.get("Body") or ""
+            try:
+                record = parse_body(body)
+            except MalformedRecord as exc:
+                log.warning("ses event source: malformed message %s deleted (%s): %s",
+                            message.get("MessageId"), exc, body[:LOGGED_BODY_CHARS])
+                counts["malformed"] += 1
+                done.append(message)
+                continue
+            if record is None:
+                counts["ignored"] += 1
+                done.append(message)
+                continue
+            records.append(record)
+            owners.append(message)
+        outcomes = await self.mapper.map(records)
+        events = [event for outcome in outcomes for event in outcome.events]
+        if events:
+            await sink(events)
+        to_park: list[tuple[dict[str, Any], SesRecord, float]] = []
+        delays: list[tuple[dict[str, Any], int]] = []
+        now = time.time()
+        window = self.settings.unmatched_retry_seconds
+        for message, record, outcome in zip(owners, records, outcomes):
+            if outcome.status != "unmatched":
+                counts[outcome.status] += 1
+                done.append(message)
+                continue
+            age = now - self._sent_at(message, now)
+            receives = int((message.get("Attributes") or {}).get("ApproximateReceiveCount") or 1)
+            left = None if self.max_receives is None else self.max_receives - receives
+            if age >= window or (left is not None and left <= 0):
+                # Past the window, or the last receive before SQS would move it to the DLQ.
+                to_park.append((message, record, age))
+                continue
+            counts["unmatched"] += 1
+            delay = self.settings.events_visibility_timeout
+            if left is not None:  # spread the remaining receives over the rest of the window
+                delay = max(delay, min(MAX_VISIBILITY, math.ceil((window - age) / left)))
+                delays.append((message, delay))
+            log.info("ses event source: %s has no ledger row yet (%s); next try in %d s, %.0f s left before parking",
+                     record.summary(), outcome.note, delay, window - age)
+        if to_park and await self.park(to_park):
+            counts["parked"] += len(to_park)
+            done.extend(message for message, _, _ in to_park)
+        elif to_park:
+            counts["unmatched"] += len(to_park)
+        await self.delete(done)
+        await self.postpone([(m, d) for m, d in delays if d > self.settings.events_visibility_timeout])
+        return counts
+
+    @staticmethod
+    def _sent_at(message: dict[str, Any], now: float) -> float:
+        attributes = message.get("Attributes") or {}
+        for name in ("SentTimestamp", "ApproximateFirstReceiveTimestamp"):
+            value = attributes.get(name)
+            if value and str(value).isdigit():
+                return int(value) / 1000
+        return 0.0  # age unknown: park at once rather than retry forever
+
+    async def park(self, items: Sequence[tuple[dict[str, Any], SesRecord, float]]) -> bool:
+        """Write unmatched messages past the retry window to the park file and the log."""
+        parked_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        entries = [
+            {
+                "parked_at": parked_at,
+                "reason": "no ledger row or batch for this SES message",
+                "source": "sqs",
+                "queue_url": self.queue_url,
+                "sqs_message_id": message.get("MessageId"),
+                "sent_at": self._sent_at(message, 0.0),
+                "age_seconds": round(age, 1),
+                "event_type": record.kind,
+                "ses_message_id": record.ses_message_id,
+                "pg_rcpt": record.tag("pg_rcpt"),
+                "body": message.get("Body"),
+            }
+            for message, record, age in items
+        ]
+        try:
+            assert self.pool is not None
+            await self.pool.run(write_parked, self.park_file, entries)
+        except Exception:  # noqa: BLE001 - keep the messages queued rather than lose them
+            log.exception("ses event source: could not write %s; %d unmatched message(s) stay queued",
+                          self.park_file, len(entries))
+            return False
+        for (message, record, age), entry in zip(items, entries):
+            log.warning("ses event source: parked %s after %.0f s without a ledger row (saved to %s): %s",
+                        record.summary(), age, self.park_file, str(entry["body"])[:LOGGED_BODY_CHARS])
+        return True
+
+    async def postpone(self, delays: Sequence[tuple[dict[str, Any], int]]) -> None:
+        """Hide unmatched messages for longer than the visibility timeout (best effort)."""
+        assert self.pool is not None
+        for start in range(0, len(delays), BATCH_SIZE):
+            part = delays[start:start + BATCH_SIZE]
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": d}
+                       for i, (m, d) in enumerate(part)]
+            try:
+                await self.pool.run(self.client.change_message_visibility_batch, QueueUrl=self.queue_url,
+                                    Entries=entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - they simply come back sooner
+                log.warning("ses event source: ChangeMessageVisibilityBatch failed", exc_info=True)
+
+    async def delete(self, messages: Sequence[dict[str, Any]]) -> None:
+        if not messages:
+            return
+        assert self.pool is not None
+        for start in range(0, len(messages), BATCH_SIZE):
+            part = messages[start:start + BATCH_SIZE]
+            entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(part)]
+            try:
+                response = await self.pool.run(self.client.delete_message_batch, QueueUrl=self.queue_url,
+                                                Entries=entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - they come back and are deduplicated
+                log.exception("ses event source: DeleteMessageBatch failed; %d message(s) will be redelivered",
+                              len(entries))
+                continue
+            for failure in response.get("Failed") or []:
+                log.warning("ses event source: could not delete message %s: %s %s (it will be redelivered)",
+                            failure.get("Id"), failure.get("Code"), failure.get("Message"))
