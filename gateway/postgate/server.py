@@ -49,6 +49,9 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Confi
     config.accesslog = "-" if access_log else None
     config.errorlog = "-"
     config.keep_alive_timeout = 75
+    # Start-up migrates storage and opens every backend; on a busy host that can pass Hypercorn's
+    # default 60 s, after which it gives up serving.
+    config.startup_timeout = 300
     return config
 
 
