@@ -4,7 +4,9 @@
 2. end-to-end recipients/s through the embedded pipeline (accept -> worker -> outbox .eml +
    delivered events);
 3. events page latency (300-event page: first page, and a deep page reached by token) at each
-   requested number of stored events, on SQLite and on MariaDB/MySQL.
+   requested number of stored events, on SQLite and on MariaDB/MySQL;
+4. ``aws`` (only with ``--only aws``): recipients/s through SQS → SES against moto's server versus
+   a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py).
 """
 
 from __future__ import annotations
@@ -325,13 +327,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events"], action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws"], action="append",
+                        help="run only these parts (repeatable; aws runs only when named)")
+    parser.add_argument("--aws-recipients", type=int,
+                        help="recipients through SQS → SES for --only aws (default 1000, --quick 300)")
+    parser.add_argument("--aws-events", type=int,
+                        help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
+    parser.add_argument("--aws-threads", type=int, default=8,
+                        help="SES send threads, and threads of the bare boto3 loop (default 8)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
     args.pipeline = args.pipeline or (2000 if args.quick else 10_000)
     args.reps = args.reps or (5 if args.quick else 20)
+    args.aws_recipients = args.aws_recipients or (300 if args.quick else 1000)
+    args.aws_events = args.aws_events or (100 if args.quick else 300)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
     return args
@@ -351,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             figures["events"] = bench_events(workdir, "sqlite", args.event_sizes, args.reps)
             if not args.no_mysql:
                 figures["events"] += bench_events_mysql(workdir, args.mysql_url, args.event_sizes, args.reps)
+        if "aws" in parts:
+            from .aws import bench_aws
+
+            figures["aws"] = bench_aws(workdir, args.aws_recipients, args.aws_events, args.aws_threads)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
