@@ -23,3 +23,15 @@ class TestSqliteStorage(StorageContract):
         await other.start()
         yield other
         await other.stop()
+
+
+async def test_sqlite_runs_in_wal_mode(tmp_path):
+    """WAL lets readers (events pages) proceed while a worker writes."""
+    storage = sqlite_storage(tmp_path / "wal.sqlite3")
+    await storage.start()
+    try:
+        async with storage.session() as db:
+            rows = await db.fetch("PRAGMA journal_mode", ())
+        assert str(rows[0][0]).lower() == "wal"
+    finally:
+        await storage.stop()
