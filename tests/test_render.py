@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import types
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 
+import pytest
+
+import postgate.render as render_module
 from postgate.domain import Attachment, Batch, Message, Recipient, RecipientStatus
 from postgate.render import Renderer, render
 
@@ -192,3 +196,157 @@ def test_mime_batch_is_sent_as_stored_with_a_message_id_added_only_when_missing(
     rendered = render(make_batch(message), message, row(5, "b@example.com"))
     assert rendered.raw == with_id
     assert rendered.envelope_from == "a@mg.example.com"
+
+
+# -- the byte-level fast path against the stdlib reference ------------------------------------
+
+ADDRESS_HEADERS = {"from", "to", "cc", "sender", "reply-to"}
+
+
+@pytest.fixture()
+def frozen_clock(monkeypatch):
+    monkeypatch.setattr(render_module, "time", types.SimpleNamespace(time=lambda: 1763700000.25))
+
+
+def _shape(raw: bytes) -> list:
+    """What a reader sees: every header (name, decoded value, order) and every MIME part."""
+    mail = parse(raw)
+    shape = []
+    for part in mail.walk():
+        headers = [(name, str(value)) for name, value in part.items()]
+        for name, value in part.items():
+            if name.lower() in ADDRESS_HEADERS:
+                headers.append((name, [(a.display_name, a.addr_spec) for a in value.addresses]))
+        payload = None if part.is_multipart() else part.get_payload(decode=True)
+        content = part.get_content() if part.get_content_maintype() == "text" else None
+        shape.append((part.get_content_type(), headers, payload, content, [d.__class__ for d in part.defects]))
+    return shape
+
+
+def _check_well_formed(raw: bytes) -> None:
+    assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"\r" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def assert_same_as_reference(message: Message, recipients: list[Recipient], *, fast: bool = True) -> None:
+    renderer = Renderer(make_batch(message), message)
+    assert renderer.fast is fast
+    for recipient in recipients:
+        try:
+            expected = renderer._build_reference(recipient)
+        except Exception as exc:  # the fast path must fail the same way
+            with pytest.raises(type(exc)) as raised:
+                renderer._build(recipient)
+            assert str(raised.value) == str(exc)
+            continue
+        headers, raw = renderer._build(recipient)
+        assert headers == expected[0]
+        _check_well_formed(raw)
+        assert _shape(raw) == _shape(expected[1])
+        # Only header folding may differ: the body (MIME headers included) is byte-identical.
+        assert raw.split(b"\r\n\r\n", 1)[1] == expected[1].split(b"\r\n\r\n", 1)[1]
+        assert raw.split(b"\r\nMIME-Version: ", 1)[1] == expected[1].split(b"\r\nMIME-Version: ", 1)[1]
+        assert renderer(recipient).raw.split(b"\r\nMIME-Version: ", 1)[1] == raw.split(b"\r\nMIME-Version: ", 1)[1]
+
+
+def people() -> list[Recipient]:
+    return [
+        alice(),
+        row(2, "bob@example.com", variables={"name": "Bob", "list_unsubscribe": "https://blog/u2"}),
+        row(3, "zoe@example.com", "Zoë Ä", variables={"name": "Zoë", "name_html": "Zo&euml;", "v:uid": None}),
+        row(4, "smith@example.com", "Smith, J.", variables={"name": 'J "Jo" {0} {}', "name_html": 17.5,
+                                                           "unsubscribe_url": ["a", 1], "v:uid": {"k": "v"}}),
+        row(5, "long.name@example.com", "A Very Long Display Name That Goes On And On For Quite A While Indeed",
+            variables={"name": "x " * 60, "list_unsubscribe": "https://blog.example.com/" + "u" * 1200}),
+        row(6, "pct@example.com", "Pat", variables={"name": "%recipient_email% and %recipient.name_html%",
+                                                   "name_html": "%recipient_fname%", "v:uid": "%recipient%"}),
+        row(7, "odd@example.com", "=?utf-8?q?Enc?=", message_id="odd id@[1.2.3.4]",
+            variables={"name": "=?utf-8?q?caf=C3=A9?=", "list_unsubscribe": "mailto:u@x?subject=a  b"}),
+        row(8, "ws@example.com", variables={"name": "  padded\tname  ", "name_html": "a\r\nb\rc\nd",
+                                            "list_unsubscribe": " "}),
+        row(9, "d.o.t@sub.example.com", "Dot.Name", message_id="Ünï@example.com", variables={"name": "é" * 300}),
+        row(10, "vt@example.com", variables={"name": "a\x0bb", "name_html": "\x00\x1f"}),
+    ]
+
+
+LONG_HTML = "<html><body>" + "<p>Hi %recipient.name_html%, here is {this} week's issue.</p>" * 300 + "</body></html>"
+
+VARIANTS = {
+    "ghost": {},
+    "non_ascii": dict(subject="Café ☕ %recipient.name% — a subject long enough that it has to be folded somewhere",
+                      text="Grüße %recipient.name%", html="<p>Привет %recipient.name%</p>",
+                      sender="Blög <noreply@mg.example.com>"),
+    "long_headers": dict(
+        subject="An unusually long subject line for %recipient.name% that keeps going well past seventy-eight columns",
+        headers=[("X-Long", "word " * 100 + "%recipient.name%"), ("X-Token", "t" * 2000),
+                 ("X-Spaces", "a  b   c "), ("X-Tab", "a\tb"), ("X-Empty", ""), ("X-Enc", "=?utf-8?q?x?= y"),
+                 ("Reply-To", "%recipient.name% <reply@example.com>"), ("Keywords", "%recipient.name%"),
+                 ("List-Unsubscribe", "<%recipient.list_unsubscribe%>, <mailto:%recipient_email%>, "
+                                      "<%unsubscribe_email%>, <%mailing_list_unsubscribe_url%>"),
+                 ("X-Mailgun-Variables", '{"campaign": "c1", "who": "%recipient.name%", "n": 1}')]),
+    "html_only": dict(text=None),
+    "text_only": dict(html=None),
+    "empty_bodies": dict(text="", html=None),
+    "nothing": dict(text=None, html=None),
+    "big_html": dict(html=LONG_HTML, text="line\r\nother\rthird\n" + "x" * 990 + "\n"),
+    "long_text_line": dict(text="y" * 991 + " %recipient.name%"),
+    "amp": dict(amp_html="<html amp4email>%recipient.name% {{x}}</html>"),
+    "amp_without_html": dict(amp_html="<html amp4email>%recipient.name%</html>", html=None),
+    "attachments": dict(
+        html='<img src="cid:logo.png">%recipient.name%', amp_html="<html amp4email>%recipient.name%</html>",
+        attachments=[Attachment("a.txt", "text/plain", b"plain file"),
+                     Attachment("r\u00e9sum\u00e9 with a long name for folding purposes.pdf", "application/pdf",
+                                bytes(range(256)) * 40),
+                     Attachment("noslash", "weird", b"\x00\x01"),
+                     Attachment("logo.png", "image/png", b"\x89PNG....", inline=True),
+                     Attachment("two.gif", "image/gif", b"GIF89a", inline=True)]),
+    "inline_only": dict(text=None, attachments=[Attachment("logo.png", "image/png", b"\x89PNG", inline=True)]),
+    "non_batch": dict(recipient_variables=None, cc=["Carol <carol@example.com>", "Dä <d@example.com>"]),
+    "no_subject_no_variables": dict(subject=None, variables={}, headers=[]),
+    "empty_subject": dict(subject="%recipient.empty%", headers=[("X-Blank", "%recipient.empty%")]),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_fast_path_matches_the_stdlib_reference(variant, frozen_clock):
+    message = ghost_message(**VARIANTS[variant])
+    recipients = people()
+    for recipient in recipients:
+        recipient.variables.setdefault("empty", "")
+    assert_same_as_reference(message, recipients)
+
+
+def test_headers_the_stdlib_refuses_use_the_reference_path(frozen_clock):
+    message = ghost_message(headers=[("Sender", "a@example.com"), ("Sender", "b@example.com")])
+    renderer = Renderer(make_batch(message), message)
+    assert not renderer.fast
+    with pytest.raises(ValueError):
+        renderer(alice())
+    assert_same_as_reference(ghost_message(headers=[("Reply-To", "a@x.com"), ("X-Dup", "1"), ("X-Dup", "2")]),
+                             people())
+
+
+def test_a_long_list_unsubscribe_url_stays_one_plain_line(frozen_clock):
+    long_url = "https://blog.example.com/unsubscribe/?uuid=" + "0123456789abcdef" * 4 + "&key=k"
+    message = ghost_message()
+    recipient = row(2, "bob@example.com", variables={"list_unsubscribe": long_url})
+    renderer = Renderer(make_batch(message), message)
+    raw = renderer(recipient).raw
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert f"\r\nList-Unsubscribe: <{long_url}>\r\n".encode() in head
+    assert b"=?" not in head
+    assert parse(raw)["List-Unsubscribe"] == parse(renderer._build_reference(recipient)[1])["List-Unsubscribe"]
+
+
+def test_body_templates_are_shared_per_transfer_encoding(frozen_clock):
+    message = ghost_message()
+    renderer = Renderer(make_batch(message), message)
+    for recipient in people():
+        try:
+            renderer(recipient)
+        except ValueError:
+            pass
+    assert set(renderer.templates) <= {("7bit", "7bit"), ("7bit", "base64"), ("base64", "7bit"), ("base64", "base64")}
+    assert ("base64", "7bit") in renderer.templates and ("7bit", "7bit") in renderer.templates

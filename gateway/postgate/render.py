@@ -7,23 +7,33 @@ worker streams a batch through it recipient by recipient, so no batch is ever re
 Substitution follows Mailgun's batch sending (contract §2.3): ``%recipient.KEY%`` and the built-in
 variables are expanded in the subject, the bodies and every ``h:`` value; ``List-Unsubscribe``
 drops elements Postgate cannot honour. ``messages.mime`` batches are sent as stored.
+
+Rendering is byte-level: the stdlib ``email`` package renders the MIME structure once per batch
+around placeholder payloads, and each recipient only gets its substituted, encoded text parts and
+its header lines. Plain ASCII header lines are written directly; anything else is folded by the
+stdlib. ``Renderer._build_reference`` renders the same message through ``EmailMessage``; the tests
+check that both parse to the same headers and parts.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import json
+import re
 import secrets
 import time
+from collections.abc import Callable
+from typing import Any
 from email.message import EmailMessage, MIMEPart
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 
 from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
-from .substitution import Substituter, recipient_entry, user_variables
+from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
 
 #: Headers the renderer sets itself; ``h:`` values with these names are not copied.
 OWN_HEADERS = frozenset({
@@ -73,6 +83,36 @@ class _Policy(EmailPolicy):
 POLICY = _Policy(**{**SMTP.__dict__, "cte_type": "7bit", "header_factory": _CachedHeaderRegistry()})
 
 
+#: The header class the stdlib uses for each name, reduced to the kinds the fast path knows.
+_KINDS: dict[str, type] = {
+    name: next((kind for kind in (UnstructuredHeader, AddressHeader, MessageIDHeader) if issubclass(cls, kind)),
+               object)
+    for name, cls in POLICY.header_factory.registry.items()
+}
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_ADDR_SPEC = rf"{_DOT_ATOM}@{_DOT_ATOM}"
+#: Printable ASCII words between single spaces: an unstructured value the parser returns as is.
+_SAFE_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
+#: ``addr`` or ``Name Words <addr>`` with nothing to quote, decode or normalise.
+_SIMPLE_ENTRY = re.compile(rf"(?:{_ATOM}(?: {_ATOM})* <{_ADDR_SPEC}>|{_ADDR_SPEC})")
+_SIMPLE_MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_LINE_CACHE_MAX = 1024
+
+
+def _encode_body(content: str, cte: str) -> bytes:
+    """A text part's payload as the stdlib generator writes it (see ``Renderer._text_part``)."""
+    if cte == "base64":  # base64.encodebytes' 76-column lines, without its Python loop
+        encoded = binascii.b2a_base64(content.encode("utf-8"), newline=False)
+        return b"\r\n".join([encoded[start:start + 76] for start in range(0, len(encoded), 76)]) + b"\r\n"
+    if not content.endswith("\n"):
+        content += "\n"
+    if "\r" in content:
+        return _NEWLINES.sub("\r\n", content).encode("ascii")
+    return content.replace("\n", "\r\n").encode("ascii")
+
+
 def _one_line(value: str) -> str:
     """Header values never carry line breaks (no header injection through variables)."""
     return " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
@@ -81,9 +121,44 @@ def _one_line(value: str) -> str:
 def _cte(text: str) -> str:
     """7bit when the text allows it, else base64 (C-fast; the stdlib would try quoted-printable
     in pure Python first, which costs more than the rest of a render)."""
-    if text.isascii() and all(len(line) <= 990 for line in text.splitlines()):
+    if text.isascii() and max(map(len, text.splitlines()), default=0) <= 990:
         return "7bit"
     return "base64"
+
+
+class _Text:
+    """A body with its ``%recipient.KEY%`` references located once per batch; calling it with a
+    recipient's :class:`Substituter` returns exactly what ``substitute(text)`` returns."""
+
+    __slots__ = ("text", "keys", "pattern")
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self.keys: list[str] = []
+        self.pattern = ""
+        if text and "%" in text:
+            pieces = RECIPIENT_VAR.split(text)  # literal, key, literal, …, literal
+            self.keys = list(dict.fromkeys(pieces[1::2]))
+            slots = {key: "{%d}" % index for index, key in enumerate(self.keys)}
+            pieces[1::2] = [slots[key] for key in pieces[1::2]]
+            pieces[0::2] = [literal.replace("{", "{{").replace("}", "}}") for literal in pieces[0::2]]
+            self.pattern = "".join(pieces)  # a str.format pattern: one C call per recipient
+
+    def __call__(self, substitute: Substituter) -> str | None:
+        text = self.text
+        if not text or "%" not in text:
+            return text
+        if self.keys:
+            variables = substitute.variables
+            text = self.pattern.format(*[scalar(variables[key]) if key in variables else f"%recipient.{key}%"
+                                         for key in self.keys])
+        builtins = substitute.builtins
+
+        def builtin(match: re.Match[str]) -> str:
+            value = builtins.get(match.group(1))
+            return match.group(0) if value is None else value
+
+        return BUILTIN_VAR.sub(builtin, text)
 
 
 class Renderer:
@@ -104,6 +179,15 @@ class Renderer:
         #: Headers every recipient shares, parsed once per batch.
         self.parsed = {(k, v): POLICY.header_factory(k, v) for k, v in constant if v}
         self._prepare_parts()
+        #: Folded header lines, by ``(name, value)``: the constant ones and recent others.
+        self.lines: dict[tuple[str, str], bytes] = {}
+        #: Body templates by the transfer encodings of the text parts (see :meth:`_template`).
+        self.templates: dict[tuple[str, ...], list[bytes]] = {}
+        self.text_body, self.html_body = _Text(message.text), _Text(message.html)
+        self.amp_body = _Text(message.amp_html)
+        #: The byte-level path, unless the stdlib would refuse the header set (it allows one
+        #: ``Sender``, ``Reply-To``… per message) and the reference path must raise as it does.
+        self.fast = not self._too_many_headers()
         self.mime_headers: list[tuple[str, str]] = []
         self.mime_has_id = False
         if message.mime is not None:
@@ -140,10 +224,9 @@ class Renderer:
             line.encode("ascii", "replace") + b"\r\n" + (self.message.mime or b"")
         )
 
-    def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
+    def _headers(self, recipient: Recipient, substitute: Substituter) -> list[tuple[str, str]]:
         message = self.message
         entry = recipient_entry(recipient.name, recipient.address)
-        substitute = Substituter(entry, recipient.variables)
         headers: list[tuple[str, str]] = [("From", message.sender)]
         headers.append(("To", entry if message.batch_mode else ", ".join(message.to)))
         if message.cc:
@@ -165,7 +248,112 @@ class Renderer:
             headers.append(("X-Mailgun-Variables", json.dumps(variables, ensure_ascii=False)))
         headers.extend(("X-Mailgun-Tag", tag) for tag in self.batch.tags)
         headers.append(("X-Postgate-Id", self.batch.message_id))
+        return headers
 
+    def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
+        """Plain header lines written directly, the rest folded by the stdlib, and the body filled
+        into a per-batch byte template. Steps run in the reference path's order (header values
+        checked, bodies encoded, headers folded), so a failing recipient fails the same way."""
+        if not self.fast:
+            return self._build_reference(recipient)
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), recipient.variables)
+        headers = self._headers(recipient, substitute)
+        lines = [self._header_line(name, value) for name, value in headers]
+        amp = self.amp_body(substitute) if self.html_body.text is not None else None
+        contents = [self.text_body(substitute), amp, self.html_body(substitute)]
+        contents = [content for content in contents if content is not None] or [""]
+        ctes = tuple(_cte(content) for content in contents)
+        payloads = [_encode_body(content, cte) for content, cte in zip(contents, ctes)]
+        template = self.templates.get(ctes)
+        if template is None:
+            template = self.templates[ctes] = self._template(ctes)
+        for index, line in enumerate(lines):
+            if line.__class__ is not bytes:
+                lines[index] = self._fold(*headers[index], line)
+        lines.append(template[0])
+        for payload, after in zip(payloads, template[1:]):
+            lines.append(payload)
+            lines.append(after)
+        return headers, b"".join(lines)
+
+    def _header_line(self, name: str, value: str) -> Any:
+        """The folded line when it is known or plain (written as the stdlib would, or an equivalent
+        fold), else the stdlib's header object for :meth:`_fold` (raising as ``mail[name] =``)."""
+        key = (name, value)
+        line = self.lines.get(key)
+        if line is not None:
+            return line
+        parsed = self.parsed.get(key)
+        if parsed:  # a constant, parsed once per batch
+            return parsed
+        kind = _KINDS.get(name.lower(), UnstructuredHeader) if name.isascii() else object
+        if kind is UnstructuredHeader:
+            if len(name) <= 52 and _SAFE_TEXT.fullmatch(value) and "=?" not in value:
+                if len(name) + len(value) <= 76:  # one line, as the stdlib writes it
+                    return f"{name}: {value}\r\n".encode("ascii")
+                if len(value) <= 77:  # the stdlib moves the whole value to a continuation line
+                    return f"{name}:\r\n {value}\r\n".encode("ascii")
+                if " " not in value and len(name) + len(value) <= 996:
+                    # One long word (a List-Unsubscribe URL): the stdlib would spread it over
+                    # encoded words, which decode to the same value; one line up to 998 is valid.
+                    return f"{name}: {value}\r\n".encode("ascii")
+        elif kind is AddressHeader:
+            if _SIMPLE_ENTRY.fullmatch(value) and "=?" not in value and len(name) + len(value) <= 76:
+                return f"{name}: {value}\r\n".encode("ascii")
+        elif kind is MessageIDHeader:
+            if _SIMPLE_MSG_ID.fullmatch(value) and "=?" not in value and len(name) + len(value) <= 996:
+                return f"{name}: {value}\r\n".encode("ascii")
+        return POLICY.header_store_parse(name, value)[1]
+
+    def _fold(self, name: str, value: str, header: Any) -> bytes:
+        """The stdlib's fold, remembered: constants, ``Date`` and a non-batch ``To`` repeat."""
+        line = POLICY.fold_binary(name, header)
+        if len(self.lines) >= _LINE_CACHE_MAX:
+            self.lines = {}
+        self.lines[(name, value)] = line
+        return line
+
+    def _too_many_headers(self) -> bool:
+        names = ["from", "to", "cc", "subject", "date", "message-id", "x-mailgun-variables", "x-postgate-id",
+                 "mime-version", "content-type", "content-transfer-encoding"]
+        names += [name.lower() for name, _ in self.extra_headers]
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+        return any(count > 1 and (POLICY.header_max_count(name) or count) < count for name, count in counts.items())
+
+    def _template(self, ctes: tuple[str, ...]) -> list[bytes]:
+        """The MIME headers and body of the message with the text parts left out: the stdlib
+        renders it once per batch (and transfer-encoding choice) around placeholder payloads."""
+        slots = [f"PGSLOT{self.token}X{index}" for index in range(len(ctes))]
+        parts = iter(zip(slots, ctes))
+
+        def text_part(_content: str | None, subtype: str) -> MIMEPart:
+            slot, cte = next(parts)
+            part = MIMEPart(policy=POLICY)
+            part["Content-Type"] = self.text_types[subtype]
+            part["Content-Transfer-Encoding"] = self.encodings[cte]
+            part.set_payload(slot + "\n")
+            return part
+
+        mail = EmailMessage(policy=POLICY)
+        message = self.message
+        self._assemble(mail, message.text, message.html, message.amp_html, text_part)
+        raw = mail.as_bytes()
+        pieces = []
+        for slot in slots:
+            before, found, raw = raw.partition(slot.encode("ascii") + b"\r\n")
+            if not found:  # pragma: no cover - the stdlib always writes payloads verbatim
+                raise RuntimeError("body template lost a payload slot")
+            pieces.append(before)
+        pieces.append(raw)
+        return pieces
+
+    def _build_reference(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
+        """The whole message through ``email.message.EmailMessage``: what the fast path must match
+        (tests compare the two), and the path for batches whose headers the stdlib refuses."""
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), recipient.variables)
+        headers = self._headers(recipient, substitute)
         mail = EmailMessage(policy=POLICY)
         parsed = self.parsed
         for name, value in headers:
@@ -174,21 +362,25 @@ class Renderer:
         return headers, mail.as_bytes()
 
     def _body(self, mail: EmailMessage, substitute: Substituter) -> None:
-        """The MIME tree: alternative(text, amp, related(html, inline…)) inside mixed(…, files)."""
         message = self.message
-        text, html, amp = substitute(message.text), substitute(message.html), substitute(message.amp_html)
+        self._assemble(mail, substitute(message.text), substitute(message.html), substitute(message.amp_html),
+                       self._text_part)
+
+    def _assemble(self, mail: EmailMessage, text: str | None, html: str | None, amp: str | None,
+                  text_part: Callable[[str | None, str], MIMEPart]) -> None:
+        """The MIME tree: alternative(text, amp, related(html, inline…)) inside mixed(…, files)."""
         alternatives = []
         if text is not None:
-            alternatives.append(self._text_part(text, "plain"))
+            alternatives.append(text_part(text, "plain"))
         if amp is not None and html is not None:
-            alternatives.append(self._text_part(amp, "x-amp-html"))
+            alternatives.append(text_part(amp, "x-amp-html"))
         if html is not None:
-            html_node = self._text_part(html, "html")
+            html_node = text_part(html, "html")
             if self.inline_parts:
                 html_node = self._container("related", [html_node, *self.inline_parts])
             alternatives.append(html_node)
         if not alternatives:
-            alternatives.append(self._text_part("", "plain"))
+            alternatives.append(text_part("", "plain"))
         node = alternatives[0] if len(alternatives) == 1 else self._container("alternative", alternatives)
         if self.file_parts:
             node = self._container("mixed", [node, *self.file_parts])
@@ -218,7 +410,7 @@ class Renderer:
     def _prepare_parts(self) -> None:
         """Headers and attachment parts every recipient shares, built once per batch."""
         header = POLICY.header_factory
-        token = secrets.token_hex(12)
+        self.token = token = secrets.token_hex(12)
         self.mime_version = header("MIME-Version", "1.0")
         self.text_types = {sub: header("Content-Type", f'text/{sub}; charset="utf-8"')
                            for sub in ("plain", "html", "x-amp-html")}
