@@ -37,10 +37,32 @@ async def test_batch_is_split_into_jobs_and_each_recipient_sent_once(gateway_fac
     assert sorted(accepted) == sorted(recipients)
 
 
-def test_jobs_cover_the_id_range(gateway_factory):
+def test_jobs_cover_the_batch_with_an_open_last_job(gateway_factory):
     gateway = gateway_factory(gateway={"job_size": 50})
-    jobs = gateway.jobs_for(7, (101, 220))
-    assert [(j.first_id, j.last_id) for j in jobs] == [(101, 150), (151, 200), (201, 220)]
+    jobs = gateway.jobs_for(7, 101, 120)
+    assert [(j.first_id, j.last_id) for j in jobs] == [(101, 150), (151, 200), (201, None)]
     assert all(j.batch_id == 7 for j in jobs)
-    whole = gateway_factory().jobs_for(7, (101, 220))
+    assert [(j.first_id, j.last_id) for j in gateway.jobs_for(7, 101, 50)] == [(None, None)]
+    whole = gateway_factory().jobs_for(7, 101, 120)
     assert [(j.first_id, j.last_id) for j in whole] == [(None, None)]
+
+
+async def test_requeued_batch_is_split_like_an_accepted_one(gateway_factory):
+    """A batch stored without a queued job (crash between commit and put) gets the same jobs."""
+    from postgate.batching import build_batch
+    from postgate.housekeeping import requeue_unenqueued
+
+    gateway = gateway_factory(gateway={"job_size": 100})
+    await gateway.start()
+    message = Message(domain="mg.example.com", sender="a@mg.example.com",
+                      to=[f"m{i}@example.com" for i in range(250)], subject="s", text="t",
+                      recipient_variables={})
+    created = await gateway.storage.create_batch(*build_batch(message))
+    assert await gateway.queue.depth() == 0
+    assert await requeue_unenqueued(gateway, older_than=0) == 1
+    assert await gateway.queue.depth() == 3
+    assert await requeue_unenqueued(gateway, older_than=0) == 0  # marked as queued now
+    jobs = await gateway.queue.receive(max_jobs=10, wait=1)
+    first = created.recipient_ids[0]
+    assert sorted((j.first_id, j.last_id) for j in jobs) == [
+        (first, first + 99), (first + 100, first + 199), (first + 200, None)]

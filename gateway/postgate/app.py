@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from .backends import Delivery, EventSource, Queue, Storage
 from .batching import build_batch
-from .domain import Event, Job, Message
+from .domain import Batch, Event, Job, Message
 from .errors import BadRequest
 from .health import HealthCheck, run_checks
 from .plugins import build_plugin_manager, call_all, resolve
@@ -22,8 +22,9 @@ from .settings import ConfigError, Settings, describe_validation_error
 
 log = logging.getLogger("postgate")
 
-#: Seconds after which a stored batch whose job was never confirmed is queued again.
-REQUEUE_AFTER = 10.0
+#: Seconds after which a stored batch whose job was never confirmed is queued again, by a
+#: re-POST of it or by housekeeping (a crash or a queue outage between commit and put).
+REQUEUE_AFTER = 30.0
 
 
 class Gateway:
@@ -220,7 +221,7 @@ class Gateway:
         if created.created or (not stored.enqueued and time.time() - stored.created_at > REQUEUE_AFTER):
             # A re-POST queues a batch again only when its first job evidently never made it
             # (the queue failed during the first call); housekeeping does the same on its own.
-            await self.enqueue(stored.id, stored.deliver_at, created.recipient_ids)
+            await self.enqueue(stored, created.recipient_ids[0] if created.recipient_ids else None)
         if created.created:
             for result in self.pm.hook.message_accepted(gateway=self, message=message,
                                                         message_id=stored.response_id):
@@ -230,24 +231,33 @@ class Gateway:
                     log.exception("message_accepted listener failed")
         return stored.response_id
 
-    async def enqueue(self, batch_id: int, deliver_at: float | None,
-                      id_range: tuple[int, int] | None = None) -> None:
-        """Queue the job for a stored batch, then mark the batch as queued.
+    async def enqueue(self, batch: Batch, first_id: int | None = None) -> None:
+        """Queue the jobs of a stored batch, then mark the batch as queued.
 
-        The job is visible at once even for a scheduled batch: the worker records the
+        The jobs are visible at once even for a scheduled batch: the worker records the
         ``accepted`` events right away (as Mailgun does) and holds delivery until ``deliver_at``.
+        ``first_id`` is the batch's lowest ledger id, looked up when needed and not given.
         """
-        await self.queue.put(self.jobs_for(batch_id, id_range))
-        await self.storage.mark_batch(batch_id, enqueued=True)
-
-    def jobs_for(self, batch_id: int, id_range: tuple[int, int] | None) -> list[Job]:
-        """One job per batch, or per ``gateway.job_size`` ledger ids when that is set."""
         size = self.settings.gateway.job_size
-        if not size or id_range is None:
+        if size and first_id is None and batch.recipient_count > size:
+            rows = await self.storage.list_recipients(batch.id, 0, 1)
+            first_id = rows[0].id if rows else None
+        await self.queue.put(self.jobs_for(batch.id, first_id, batch.recipient_count))
+        await self.storage.mark_batch(batch.id, enqueued=True)
+
+    def jobs_for(self, batch_id: int, first_id: int | None, count: int) -> list[Job]:
+        """One job per batch, or one per ``gateway.job_size`` ledger ids from ``first_id``.
+
+        The last job is open-ended, so it covers every later row of the batch even where
+        ledger ids are not contiguous (concurrent inserts on MySQL).
+        """
+        size = self.settings.gateway.job_size
+        if not size or first_id is None or count <= size:
             return [Job(batch_id=batch_id)]
-        first, last = id_range
-        return [Job(batch_id=batch_id, first_id=start, last_id=min(start + size - 1, last))
-                for start in range(first, last + 1, size)]
+        jobs = [Job(batch_id=batch_id, first_id=start, last_id=start + size - 1)
+                for start in range(first_id, first_id + count, size)]
+        jobs[-1].last_id = None
+        return jobs
 
     async def record_events(self, events: Sequence[Event]) -> list[Event]:
         """Store events (duplicates by key are dropped) and notify ``events_recorded`` listeners."""

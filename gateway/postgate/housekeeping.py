@@ -10,8 +10,6 @@ from typing import Any
 
 log = logging.getLogger("postgate.housekeeping")
 
-#: A batch stored this long ago without a confirmed job lost it (a crash between commit and put).
-UNENQUEUED_AFTER = 30.0
 #: Seconds between rounds.
 INTERVAL = 10.0
 #: Seconds between retention purges.
@@ -21,14 +19,18 @@ PURGE_BATCH = 1000
 REQUEUE_BATCH = 100
 
 
-async def requeue_unenqueued(gateway: Any, older_than: float = UNENQUEUED_AFTER) -> int:
-    """Queue the job of every batch stored more than ``older_than`` seconds ago without one."""
+async def requeue_unenqueued(gateway: Any, older_than: float | None = None) -> int:
+    """Queue the jobs of every batch stored more than ``older_than`` seconds ago
+    (default: :data:`postgate.app.REQUEUE_AFTER`) without a confirmed job."""
+    from .app import REQUEUE_AFTER
+
+    older_than = REQUEUE_AFTER if older_than is None else older_than
     count = 0
     cutoff = time.time() - older_than
     while True:
         batches = await gateway.storage.unenqueued_batches(cutoff, REQUEUE_BATCH)
         for batch in batches:
-            await gateway.enqueue(batch.id, batch.deliver_at)
+            await gateway.enqueue(batch)
             log.warning("re-queued batch %s (%s): its job was never confirmed", batch.id, batch.message_id)
         count += len(batches)
         if len(batches) < REQUEUE_BATCH:
