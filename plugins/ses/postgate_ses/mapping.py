@@ -45,6 +45,8 @@ stored once. (An SNS ``MessageId`` would only catch SNS redeliveries, not a seco
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import json
 import logging
@@ -260,7 +262,8 @@ class EventMapper:
         batch = await self.gateway.storage.get_batch(batch_id)
         if batch is None:
             return None
-        builder = EventBuilder(batch, decode_message(batch.content), public_url=self.public_url)
+        message = await asyncio.to_thread(decode_message, batch.content)  # up to ~1 MB of JSON
+        builder = EventBuilder(batch, message, public_url=self.public_url)
         self._builders[batch_id] = builder
         while len(self._builders) > self.cache_size:
             self._builders.popitem(last=False)
