@@ -11,6 +11,7 @@ from email.policy import default
 import pytest
 
 import postgate.render as render_module
+from postgate.headers import UnsafeHeaderValue
 from postgate.domain import Attachment, Batch, Message, Recipient, RecipientStatus
 from postgate.render import Renderer, render
 
@@ -172,10 +173,14 @@ def test_header_values_cannot_inject_lines():
     message = ghost_message(headers=[("X-Note", "%recipient.note%")])
     evil = row(4, "eve@example.com", variables={"name": "Eve\r\nBcc: victim@example.com",
                                                "note": "a\r\nBcc: victim@example.com"})
+    with pytest.raises(UnsafeHeaderValue, match="Subject header .* after substitution"):
+        render(make_batch(message), message, evil)
+    evil.variables["name"] = "Eve"
+    with pytest.raises(UnsafeHeaderValue, match="X-Note header .* after substitution"):
+        render(make_batch(message), message, evil)
+    evil.variables["note"] = "a\r\n b"  # RFC 5322 folding unfolds
     mail = parse(render(make_batch(message), message, evil).raw)
-    assert "Bcc" not in mail
-    assert mail["X-Note"] == "a Bcc: victim@example.com"
-    assert mail["Subject"] == "Hello Eve Bcc: victim@example.com"
+    assert "Bcc" not in mail and mail["X-Note"] == "a b"
 
 
 def test_x_mailgun_variables_header_merges_into_user_variables():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import json
 import re
 import secrets
 import time
@@ -33,6 +32,7 @@ from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 
 from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
+from .headers import check_headers, clean_value, header_block, json_value
 from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
 
 #: Headers the renderer sets itself; ``h:`` values with these names are not copied.
@@ -113,11 +113,6 @@ def _encode_body(content: str, cte: str) -> bytes:
     return content.replace("\n", "\r\n").encode("ascii")
 
 
-def _one_line(value: str) -> str:
-    """Header values never carry line breaks (no header injection through variables)."""
-    return " ".join(value.splitlines()) if ("\n" in value or "\r" in value) else value
-
-
 def _cte(text: str) -> str:
     """7bit when the text allows it, else base64 (C-fast; the stdlib would try quoted-printable
     in pure Python first, which costs more than the rest of a render)."""
@@ -190,10 +185,12 @@ class Renderer:
         self.fast = not self._too_many_headers()
         self.mime_headers: list[tuple[str, str]] = []
         self.mime_has_id = False
+        self.mime_eol = b"\r\n"
         if message.mime is not None:
             parsed = BytesHeaderParser(policy=POLICY).parsebytes(message.mime)
             self.mime_headers = [(k, str(v)) for k, v in parsed.items()]
             self.mime_has_id = "message-id" in {k.lower() for k, _ in self.mime_headers}
+            self.mime_eol = header_block(message.mime)[1]  # an added line ends as the others do
             if not message.sender:
                 self.envelope_from = parseaddr(str(parsed.get("From", "")))[1]
 
@@ -219,10 +216,10 @@ class Renderer:
     def _mime(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         if self.mime_has_id:
             return list(self.mime_headers), self.message.mime or b""
-        line = f"Message-ID: <{recipient.message_id}>"
-        return [("Message-ID", f"<{recipient.message_id}>"), *self.mime_headers], (
-            line.encode("ascii", "replace") + b"\r\n" + (self.message.mime or b"")
-        )
+        headers = [("Message-ID", f"<{recipient.message_id}>"), *self.mime_headers]
+        check_headers(headers[:1])
+        line = f"Message-ID: <{recipient.message_id}>".encode("ascii", "replace")
+        return headers, line + self.mime_eol + (self.message.mime or b"")
 
     def _headers(self, recipient: Recipient, substitute: Substituter) -> list[tuple[str, str]]:
         message = self.message
@@ -232,7 +229,8 @@ class Renderer:
         if message.cc:
             headers.append(("Cc", ", ".join(message.cc)))
         if message.subject is not None:
-            headers.append(("Subject", _one_line(substitute(message.subject) or "")))
+            headers.append(("Subject", clean_value("Subject", substitute(message.subject) or "",
+                                                   after_substitution=True)))
         headers.append(("Date", formatdate(time.time(), usegmt=True)))
         headers.append(("Message-ID", f"<{recipient.message_id}>"))
         for name, value in self.extra_headers:
@@ -242,12 +240,13 @@ class Renderer:
                     continue
             else:
                 value = substitute(value) or ""
-            headers.append((name, _one_line(value)))
+            headers.append((name, clean_value(name, value, after_substitution=True)))
         variables = user_variables(message.variables, self.variables_header, substitute)
         if variables:
-            headers.append(("X-Mailgun-Variables", json.dumps(variables, ensure_ascii=False)))
+            headers.append(("X-Mailgun-Variables", json_value(variables)))
         headers.extend(("X-Mailgun-Tag", tag) for tag in self.batch.tags)
         headers.append(("X-Postgate-Id", self.batch.message_id))
+        check_headers(headers)  # the one rule, after substitution: this recipient fails, not the batch
         return headers
 
     def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:

@@ -10,20 +10,24 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import time
 from collections.abc import Iterable
 from email.parser import BytesHeaderParser
+from email.policy import SMTP
 from email.policy import default as default_policy
-from email.utils import getaddresses
 from typing import Any, Protocol
 
-from ..addresses import PLAIN_ADDRESS
+from ..addresses import strict_entry, valid_address
 from ..domain import Attachment, Message
 from ..errors import BadRequest
+from ..headers import HEADER_NAME, UnsafeHeaderValue, UnsafeMime, check_mime, clean_tag, clean_value
 from .parsing import parse_bool, parse_date
 
 MAX_RECIPIENTS = 1000
 MAX_OPTIONS_BYTES = 16 * 1024
 MAX_TAG_LENGTH = 128
+#: Mailgun schedules at most 3 days ahead, or 7 on plans with longer storage: the larger bound.
+MAX_SCHEDULE_DAYS = 7
 FILE_FIELDS = ("attachment", "inline")
 #: Yes/no switches validated here; ``o:tracking-clicks`` also takes ``htmlonly``.
 YES_NO_OPTIONS = (
@@ -39,14 +43,11 @@ YES_NO_OPTIONS = (
 TEMPLATE_FIELDS = ("template",)
 URLENCODED = ("application/x-www-form-urlencoded", "application/x-url-encoded")
 
-LOCAL_ATOM = r"[^\s\"(),.:;<>@\[\]\\]+"
-LOCAL_PART = rf"(?:{LOCAL_ATOM}(?:\.{LOCAL_ATOM})*|\"(?:[^\"\\\r\n]|\\.)*\")"
-LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
-DOMAIN_PART = rf"(?:{LABEL}(?:\.{LABEL})*|\[[^\[\]\s\\]+\])"
-ADDRESS = re.compile(rf"{LOCAL_PART}@{DOMAIN_PART}")
-#: RFC 5322 field names: printable ASCII except the colon.
-HEADER_NAME = re.compile(r"[!-9;-~]+")
-LINE_BREAK = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]*")
+#: A MIME type as the renderer needs it: ``type/subtype`` tokens, optionally with parameters.
+MIME_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+CONTENT_TYPE = re.compile(rf"({MIME_TOKEN})/({MIME_TOKEN})(?:\s*;[ -~\t]*)?")
+#: Top-level types whose parts are containers, never a file's bytes.
+CONTAINER_TYPES = frozenset({"multipart", "message"})
 
 
 class Fields(Protocol):
@@ -96,7 +97,7 @@ def parse_message(fields: Fields, files: Fields, domain: str) -> Message:
         to=to,
         cc=cc,
         bcc=bcc,
-        subject=first(fields, "subject"),
+        subject=parse_subject(first(fields, "subject")),
         text=text or None,
         html=html or None,
         amp_html=first(fields, "amp-html") or None,
@@ -116,6 +117,10 @@ def parse_mime_message(fields: Fields, files: Fields, domain: str) -> Message:
             raise BadRequest("'message' parameter is not a file")
         raise BadRequest("message parameter is missing")
     raw = uploads[0].read()
+    try:
+        check_mime(raw)
+    except UnsafeMime as exc:
+        raise BadRequest(f"'message' parameter is not a valid MIME message: {exc}") from None
     headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
     return Message(
         domain=domain,
@@ -163,20 +168,17 @@ def split_entries(value: str) -> list[str]:
 
 
 def is_valid_address(address: str) -> bool:
-    """Whether ``address`` is a plain addr-spec (``local@domain``)."""
-    return bool(address) and ADDRESS.fullmatch(address) is not None
+    """Whether ``address`` is an addr-spec (``local@domain``) delivery can send to."""
+    return valid_address(address)
 
 
 def parse_address_field(values: Iterable[str], name: str) -> list[str]:
-    """Entries (``"Name" <addr>`` or bare, as sent) of every value of field ``name``, validated."""
+    """Entries (``"Name" <addr>`` or bare, as sent) of every value of field ``name``, each checked
+    by the strict grammar (:func:`postgate.addresses.strict_entry`)."""
     entries: list[str] = []
     for value in values:
         for entry in split_entries(value):
-            if PLAIN_ADDRESS.fullmatch(entry) and is_valid_address(entry):
-                entries.append(entry)  # the common case, without RFC 5322 parsing
-                continue
-            parsed = [pair for pair in getaddresses([entry]) if pair != ("", "")]
-            if len(parsed) != 1 or not is_valid_address(parsed[0][1]):
+            if not strict_entry(entry):
                 raise BadRequest(f"{name} parameter is not a valid address. please check documentation")
             entries.append(entry)
     return entries
@@ -253,18 +255,28 @@ def parse_switch(options: dict[str, str], name: str, *, default: Any = None,
     return parse_bool(options.get(name), default=default, field=name, allow_htmlonly=allow_htmlonly)
 
 
-def parse_delivery_time(value: str) -> float:
+def parse_delivery_time(value: str, now: float | None = None) -> float:
+    """An RFC 2822 date or epoch seconds (ASCII digits), at most :data:`MAX_SCHEDULE_DAYS` ahead.
+    A past time means "now", as for Mailgun; it is kept as sent (stored as a float)."""
     try:
-        return parse_date(value)
+        when = parse_date(value)
     except (ValueError, OverflowError):
         raise BadRequest(f"{value} is not an RFC-2822 compliant date") from None
+    if not -1e12 < when < 1e12:  # not a date (±31,000 years)
+        raise BadRequest(f"{value} is not an RFC-2822 compliant date")
+    if when - (time.time() if now is None else now) > MAX_SCHEDULE_DAYS * 86400:
+        raise BadRequest(f"{value} is too far in the future: delivery can be scheduled at most "
+                         f"{MAX_SCHEDULE_DAYS} days ahead")
+    return when
 
 
 def parse_headers(fields: Fields) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """``h:`` fields in order, and the variables of ``h:X-Mailgun-Variables``.
 
-    Line breaks inside values are folded into spaces so a value cannot add headers; a header
-    whose value is empty is left out, as if it had not been sent.
+    Values follow the header rule (:func:`postgate.headers.clean_value`: folding is unfolded, any
+    other line break or control character is refused); a header whose value is empty is left out,
+    as if it had not been sent. A value without variables must parse as its header (an address
+    header, a Message-ID…) the way rendering will parse it.
     """
     headers: list[tuple[str, str]] = []
     variables: dict[str, str] = {}
@@ -279,10 +291,32 @@ def parse_headers(fields: Fields) -> tuple[list[tuple[str, str]], dict[str, str]
         if name.lower() == "x-mailgun-variables":
             variables.update(parse_json_object(value, key, stringify=True))
             continue
-        value = LINE_BREAK.sub(" ", value).strip()
+        value = header_value(f"'{key}' parameter", value).strip()
         if value:
+            if "%" not in value:
+                check_parses(key, name, value)
             headers.append((name, value))
     return headers, variables
+
+
+def header_value(what: str, value: str) -> str:
+    """``value`` by the header rule, or a 400 in Mailgun's shape naming ``what``."""
+    try:
+        return clean_value(what, value)
+    except UnsafeHeaderValue:
+        raise BadRequest(f"{what} must not contain line breaks or control characters") from None
+
+
+def check_parses(field: str, name: str, value: str) -> None:
+    """The standard library's header parser (rendering's) must read ``value``."""
+    try:
+        SMTP.header_factory(name, value)
+    except Exception:  # noqa: BLE001 - the parser raises more than HeaderParseError on bad input
+        raise BadRequest(f"'{field}' parameter is not a valid {name} header value") from None
+
+
+def parse_subject(value: str | None) -> str | None:
+    return None if value is None else header_value("'subject' parameter", value)
 
 
 def parse_variables(fields: Fields) -> dict[str, str]:
@@ -315,12 +349,13 @@ def parse_json_object(value: str, name: str, *, stringify: bool = False) -> dict
 
 
 def parse_tags(values: Iterable[str]) -> list[str]:
-    """Tags as sent, never split: non-ASCII stripped, empty ones dropped, at most 128 characters,
-    case-insensitive duplicates dropped. The count is never a reason to refuse a send."""
+    """Tags as sent, never split: non-ASCII and control characters stripped (as Mailgun strips
+    non-ASCII), empty ones dropped, at most 128 characters, case-insensitive duplicates dropped.
+    Neither a tag's characters nor the count is a reason to refuse a send."""
     tags: list[str] = []
     seen: set[str] = set()
     for value in values:
-        tag = "".join(ch for ch in value if ch.isascii()).strip()[:MAX_TAG_LENGTH].strip()
+        tag = clean_tag(value)[:MAX_TAG_LENGTH].strip()
         if tag and tag.lower() not in seen:
             seen.add(tag.lower())
             tags.append(tag)
@@ -337,17 +372,31 @@ def parse_attachments(fields: Fields, files: Fields) -> list[Attachment]:
         if present(fields, name):
             raise BadRequest(f"'{name}' parameter is not a file")
         for upload in files.getlist(name):
-            filename = upload.filename or name
-            content_type = upload.content_type or mimetypes.guess_type(filename)[0]
+            filename = header_value(f"'{name}' file name", upload.filename or name).strip() or name
             attachments.append(
                 Attachment(
                     filename=filename,
-                    content_type=content_type or "application/octet-stream",
+                    content_type=attachment_type(name, upload.content_type, filename),
                     data=upload.read(),
                     inline=name == "inline",
                 )
             )
     return attachments
+
+
+def attachment_type(field: str, sent: str | None, filename: str) -> str:
+    """The part's content type as sent when it is a ``type/subtype`` (with parameters) for a file,
+    else guessed from the file name; line breaks and control characters are refused."""
+    content_type = header_value(f"'{field}' content type", sent or "").strip()
+    match = CONTENT_TYPE.fullmatch(content_type)
+    if match and match.group(1).lower() not in CONTAINER_TYPES:
+        try:
+            SMTP.header_factory("Content-Type", content_type)
+        except Exception:  # noqa: BLE001 - the parser raises more than HeaderParseError on bad input
+            pass
+        else:
+            return content_type
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
 # -- small helpers ----------------------------------------------------------------------------

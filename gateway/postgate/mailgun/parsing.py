@@ -35,8 +35,11 @@ def parse_bool(value: str | None, *, default: bool = False, field: str = "value"
 
 
 def parse_date(value: str) -> float:
-    """An RFC 2822 date (``GMT``, ``UTC``, ``+0000``…) or epoch seconds (may be fractional)."""
+    """An RFC 2822 date (``GMT``, ``UTC``, ``+0000``…) or epoch seconds (may be fractional).
+    ASCII only: ``int()`` and ``\\d`` would also read other scripts' digits."""
     text = value.strip()
+    if not text.isascii():
+        raise ValueError(f"{value} is not an RFC-2822 compliant date")
     if NUMBER.match(text):
         return float(text)
     text = re.sub(r"\bUTC$", "GMT", text)

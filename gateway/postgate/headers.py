@@ -1,0 +1,132 @@
+"""The one rule for every header value Postgate writes, whatever its origin.
+
+A header line ends at a line break, so a value holding one could add headers or push them into
+the body. The rule: CR, LF, NUL, every other C0 control except the tab, DEL, and every other
+character :meth:`str.splitlines` breaks at (U+0085, U+2028, U+2029) never reach a header.
+
+- Values a client writes (``subject``, ``h:*`` values, display names, attachment file names and
+  content types) may carry RFC 5322 folding (a line break followed by a space or a tab), which is
+  unfolded, and line breaks at either end, which are dropped; anything else forbidden is refused
+  at accept (:class:`UnsafeHeaderValue`, turned into a 400 there). Rendering checks every header
+  again after per-recipient substitution: a recipient whose variables make a value unsafe fails.
+- Tags are cleaned, not refused: Mailgun strips what a tag cannot hold (non-ASCII) and never
+  refuses a send because of a tag, so control characters are stripped the same way.
+- ``v:`` values are data, not header text: they reach ``X-Mailgun-Variables`` JSON-escaped
+  (:func:`json_value`), which round-trips every character.
+- Uploaded MIME (``messages.mime``) is sent as stored, so its header block must already be clean:
+  :func:`check_mime` refuses NUL and bare CR anywhere, lines that are neither ``name: value`` nor a
+  continuation, mixed line ends and forbidden characters in the header block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+#: What never reaches a header unencoded (see the module docstring).
+FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+#: RFC 5322 folding: CRLF (or LF) before white space; unfolding removes the line break.
+FOLDING = re.compile(r"\r?\n(?=[ \t])")
+#: RFC 5322 field names: printable ASCII except the colon.
+HEADER_NAME = re.compile(r"[!-9;-~]+")
+#: Characters a tag keeps: printable ASCII (Mailgun: tags are ASCII only).
+TAG_DROPPED = re.compile(r"[^\x20-\x7e]+")
+#: JSON leaves these unescaped with ``ensure_ascii=False``; they are line breaks or controls.
+_JSON_UNSAFE = re.compile("[\x7f\x85\u2028\u2029]")
+
+
+class UnsafeHeaderValue(ValueError):
+    """A header value that would hold a line break or control character."""
+
+    def __init__(self, name: str, value: str, *, after_substitution: bool = False) -> None:
+        self.name = name
+        self.value = value
+        found = FORBIDDEN.search(value)
+        char = f"U+{ord(found.group()):04X}" if found else "?"
+        where = " after substitution" if after_substitution else ""
+        super().__init__(f"the {name} header would hold a line break or control character ({char}){where}")
+
+
+def is_safe(value: str) -> bool:
+    """Whether ``value`` can be written into a header as it is."""
+    return FORBIDDEN.search(value) is None
+
+
+def clean_value(name: str, value: str, *, after_substitution: bool = False) -> str:
+    """``value`` unfolded and without line breaks at either end; raises :class:`UnsafeHeaderValue`
+    when a forbidden character remains."""
+    if FORBIDDEN.search(value) is None:
+        return value
+    cleaned = FOLDING.sub("", value).strip("\r\n")
+    if FORBIDDEN.search(cleaned) is not None:
+        raise UnsafeHeaderValue(name, cleaned, after_substitution=after_substitution)
+    return cleaned
+
+
+def check_headers(headers: list[tuple[str, str]]) -> None:
+    """Raise :class:`UnsafeHeaderValue` for the first unsafe value (rendering's last check)."""
+    for name, value in headers:
+        if FORBIDDEN.search(value) is not None:
+            raise UnsafeHeaderValue(name, value, after_substitution=True)
+
+
+def clean_tag(value: str) -> str:
+    """A tag as Mailgun keeps it: printable ASCII only (controls stripped like non-ASCII), trimmed."""
+    return TAG_DROPPED.sub("", value).strip()
+
+
+def json_value(data: Any) -> str:
+    """``data`` as JSON for a header: every control and line break escaped, non-ASCII kept."""
+    text = json.dumps(data, ensure_ascii=False)
+    if _JSON_UNSAFE.search(text) is None:
+        return text
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+# -- uploaded MIME ----------------------------------------------------------------------------
+
+#: A header line: a field name, a colon, a value; or a continuation (starts with white space).
+_FIELD_LINE = re.compile(rb"[!-9;-~]+:[^\r\n]*")
+_CONTINUATION = re.compile(rb"[ \t][^\r\n]*")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+class UnsafeMime(ValueError):
+    """An uploaded MIME message whose header block is not safe to send as stored."""
+
+
+def header_block(raw: bytes) -> tuple[bytes, bytes]:
+    """The header block of ``raw`` (without the empty line) and its line end (CRLF or LF)."""
+    crlf, lf = raw.find(b"\r\n\r\n"), raw.find(b"\n\n")
+    first_end = raw.find(b"\n")
+    eol = b"\r\n" if first_end > 0 and raw[first_end - 1:first_end] == b"\r" else b"\n"
+    end = crlf if eol == b"\r\n" else lf
+    if end < 0:
+        return raw, eol
+    return raw[:end], eol
+
+
+def check_mime(raw: bytes) -> None:
+    """Raise :class:`UnsafeMime` unless ``raw``'s header block is one a parser cannot misread."""
+    if b"\x00" in raw:
+        raise UnsafeMime("it contains a NUL byte")
+    if _BARE_CR.search(raw):
+        raise UnsafeMime("it contains a CR that is not followed by LF")
+    block, eol = header_block(raw)
+    if not block.strip():
+        raise UnsafeMime("it has no header")
+    lines = block.split(eol)
+    if lines[-1] == b"" and len(lines) > 1 and block.endswith(eol):
+        lines.pop()
+    for index, line in enumerate(lines):
+        if eol == b"\r\n" and b"\n" in line:
+            raise UnsafeMime("its header lines mix CRLF and LF line ends")
+        if _FIELD_LINE.fullmatch(line) is None and (index == 0 or _CONTINUATION.fullmatch(line) is None):
+            raise UnsafeMime(f"header line {index + 1} is not 'name: value'")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsafeMime(f"header line {index + 1} is not UTF-8") from None
+        if FORBIDDEN.search(text) is not None:
+            raise UnsafeMime(f"header line {index + 1} holds a control character or line break")
