@@ -25,8 +25,9 @@ PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-#: A plain ASCII address within RFC 5321's limits: local part 64, whole address 254 octets.
-ASCII_ADDRESS = re.compile(rf"(?=[^@]{{1,64}}@)(?=.{{3,254}}\Z){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+#: A plain ASCII address within RFC 5321's limits: local part 64, whole address 254 octets. A
+#: domain holding ``--`` (punycode ``xn--`` labels, reserved ``ab--`` ones) takes the full check.
+ASCII_ADDRESS = re.compile(rf"(?=[^@]{{1,64}}@)(?=.{{3,254}}\Z)(?![^@]*@.*--){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 
 #: ``Name Words <addr>`` or ``"Quoted Name" <addr>`` with a plain ASCII address: the common named
 #: form, which both parsers read alike (checked without RFC 5322 parsing).
@@ -64,7 +65,7 @@ def strict_entry(entry: str) -> bool:
     if ASCII_ADDRESS.fullmatch(entry):
         return True  # the common case, without RFC 5322 parsing
     named = NAMED_ADDRESS.fullmatch(entry)
-    if named and ASCII_ADDRESS.fullmatch(named.group(1)):
+    if named and ASCII_ADDRESS.fullmatch(named.group(1)) and "=?" not in entry:  # no encoded words
         return True
     if FORBIDDEN.search(entry):
         return False
@@ -77,4 +78,18 @@ def strict_entry(entry: str) -> bool:
     if defects or len(addresses) != 1 or len(groups) != 1 or groups[0].display_name is not None:
         return False
     address = addresses[0].addr_spec
+    if FORBIDDEN.search(addresses[0].display_name):  # an encoded word may decode to anything
+        return False
     return parse_entry(entry)[1] == address and valid_address(address)
+
+
+def valid_address_list(value: str) -> bool:
+    """Whether an address header's value (``Reply-To``, ``Sender``…) lists only valid addresses, as
+    the header parser rendering uses reads them."""
+    try:
+        header = _REGISTRY("To", value)
+        addresses = header.addresses
+        defects = [d for d in header.defects if type(d).__name__ != "NonASCIILocalPartDefect"]
+    except Exception:  # noqa: BLE001 - the stdlib parser raises more than HeaderParseError
+        return False
+    return bool(addresses) and not defects and all(valid_address(a.addr_spec) for a in addresses)

@@ -10,9 +10,14 @@ character :meth:`str.splitlines` breaks at (U+0085, U+2028, U+2029) never reach 
   at accept (:class:`UnsafeHeaderValue`, turned into a 400 there). Rendering checks every header
   again after per-recipient substitution: a recipient whose variables make a value unsafe fails.
 - Tags are cleaned, not refused: Mailgun strips what a tag cannot hold (non-ASCII) and never
-  refuses a send because of a tag, so control characters are stripped the same way.
+  refuses a send because of a tag, so control characters are stripped the same way (and the ``?``
+  of ``=?``, which would start an RFC 2047 encoded word).
 - ``v:`` values are data, not header text: they reach ``X-Mailgun-Variables`` JSON-escaped
-  (:func:`json_value`), which round-trips every character.
+  (:func:`json_value`: printable ASCII, ``=?`` escaped too so that no parser takes the text for
+  an RFC 2047 encoded word), which round-trips every character.
+- Encoded words a client wrote (``=?utf-8?q?...?=``) are passed on, but their decoded text follows
+  the same rule; and every header the standard library folds must come out as exactly one field
+  (:func:`check_folded`).
 - Uploaded MIME (``messages.mime``) is sent as stored, so its header block must already be clean:
   :func:`check_mime` refuses NUL and bare CR anywhere, lines that are neither ``name: value`` nor a
   continuation, mixed line ends and forbidden characters in the header block.
@@ -32,20 +37,22 @@ FOLDING = re.compile(r"\r?\n(?=[ \t])")
 HEADER_NAME = re.compile(r"[!-9;-~]+")
 #: Characters a tag keeps: printable ASCII (Mailgun: tags are ASCII only).
 TAG_DROPPED = re.compile(r"[^\x20-\x7e]+")
-#: JSON leaves these unescaped with ``ensure_ascii=False``; they are line breaks or controls.
-_JSON_UNSAFE = re.compile("[\x7f\x85\u2028\u2029]")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+#: A Message-ID between its brackets, RFC 5322's ``id-left "@" id-right`` (7-bit, no obsolete forms).
+MESSAGE_ID = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@(?:{_ATEXT}(?:\.{_ATEXT})*|\[[!-Z^-~]*\])")
 
 
 class UnsafeHeaderValue(ValueError):
     """A header value that would hold a line break or control character."""
 
-    def __init__(self, name: str, value: str, *, after_substitution: bool = False) -> None:
+    def __init__(self, name: str, value: str, *, after_substitution: bool = False, problem: str = "") -> None:
         self.name = name
         self.value = value
-        found = FORBIDDEN.search(value)
-        char = f"U+{ord(found.group()):04X}" if found else "?"
+        if not problem:
+            found = FORBIDDEN.search(value)
+            problem = f"hold a line break or control character (U+{ord(found.group()) if found else 0:04X})"
         where = " after substitution" if after_substitution else ""
-        super().__init__(f"the {name} header would hold a line break or control character ({char}){where}")
+        super().__init__(f"the {name} header would {problem}{where}")
 
 
 def is_safe(value: str) -> bool:
@@ -71,17 +78,41 @@ def check_headers(headers: list[tuple[str, str]]) -> None:
             raise UnsafeHeaderValue(name, value, after_substitution=True)
 
 
+def check_message_id(bare: str) -> None:
+    """Raise :class:`UnsafeHeaderValue` unless ``<bare>`` is a Message-ID a 7-bit header can carry."""
+    if MESSAGE_ID.fullmatch(bare) is None:
+        raise UnsafeHeaderValue("Message-ID", bare, after_substitution=True,
+                                problem="not be a valid message id (RFC 5322 id-left@id-right, ASCII)")
+
+
+#: One folded 7-bit header: ``Name: value`` and continuation lines (white space first), CRLF ends.
+FOLDED_FIELD = re.compile(rb"[!-9;-~]+:[\t -~]*(?:\r\n[ \t][\t -~]*)*\r\n")
+
+
+def check_folded(name: str, folded: bytes) -> None:
+    """Raise :class:`UnsafeHeaderValue` unless ``folded`` is exactly one header field.
+
+    The last line of defence: the standard library decodes encoded words (``=?utf-8?q?=0A?=``) in
+    a value it is given and, before Python 3.13, may write the decoded line breaks out raw."""
+    if FOLDED_FIELD.fullmatch(folded) is None:
+        raise UnsafeHeaderValue(name, folded.decode("ascii", "replace"), problem="not fold into one header field")
+
+
+def decoded_is_safe(header: Any) -> bool:
+    """Whether a parsed header's value (encoded words decoded) is free of forbidden characters."""
+    return FORBIDDEN.search(str(header)) is None
+
+
 def clean_tag(value: str) -> str:
-    """A tag as Mailgun keeps it: printable ASCII only (controls stripped like non-ASCII), trimmed."""
-    return TAG_DROPPED.sub("", value).strip()
+    """A tag as Mailgun keeps it: printable ASCII only (controls stripped like non-ASCII), trimmed;
+    never holding ``=?`` (the ``?`` is dropped), so no header parser decodes it as an encoded word."""
+    return TAG_DROPPED.sub("", value).replace("=?", "=").strip()
 
 
 def json_value(data: Any) -> str:
-    """``data`` as JSON for a header: every control and line break escaped, non-ASCII kept."""
-    text = json.dumps(data, ensure_ascii=False)
-    if _JSON_UNSAFE.search(text) is None:
-        return text
-    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    """``data`` as JSON for a header, in printable ASCII: controls, line breaks and non-ASCII
+    escaped, and ``=?`` too (never an encoded word), so folding cannot change a string in it."""
+    return json.dumps(data).replace("\x7f", "\\u007f").replace("=?", "=\\u003f")
 
 
 # -- uploaded MIME ----------------------------------------------------------------------------

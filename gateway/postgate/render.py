@@ -32,7 +32,9 @@ from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 
 from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
-from .headers import check_headers, clean_value, header_block, json_value
+from .addresses import valid_address_list
+from .headers import (UnsafeHeaderValue, check_folded, check_headers, check_message_id, clean_value, header_block,
+                      json_value)
 from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
 
 #: Headers the renderer sets itself; ``h:`` values with these names are not copied.
@@ -73,6 +75,7 @@ class _Policy(EmailPolicy):
                 folded = f"{name}: {key[1]}{self.linesep}".encode("ascii")
             else:
                 folded = super().fold_binary(name, value)
+                check_folded(name, folded)
             if len(_FOLDED) >= _FOLDED_MAX:
                 _FOLDED.clear()
             _FOLDED[key] = folded
@@ -188,11 +191,14 @@ class Renderer:
         self.mime_eol = b"\r\n"
         if message.mime is not None:
             parsed = BytesHeaderParser(policy=POLICY).parsebytes(message.mime)
-            self.mime_headers = [(k, str(v)) for k, v in parsed.items()]
+            try:
+                self.mime_headers = [(k, str(v)) for k, v in parsed.items()]
+            except Exception:  # noqa: BLE001 - stored before accept parsed every header: raw values
+                self.mime_headers = [(k, str(v)) for k, v in parsed.raw_items()]
             self.mime_has_id = "message-id" in {k.lower() for k, _ in self.mime_headers}
             self.mime_eol = header_block(message.mime)[1]  # an added line ends as the others do
             if not message.sender:
-                self.envelope_from = parseaddr(str(parsed.get("From", "")))[1]
+                self.envelope_from = parseaddr(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))[1]
 
     def __call__(self, recipient: Recipient) -> RenderedMessage:
         if self.message.mime is not None:
@@ -216,8 +222,8 @@ class Renderer:
     def _mime(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         if self.mime_has_id:
             return list(self.mime_headers), self.message.mime or b""
+        check_message_id(recipient.message_id)
         headers = [("Message-ID", f"<{recipient.message_id}>"), *self.mime_headers]
-        check_headers(headers[:1])
         line = f"Message-ID: <{recipient.message_id}>".encode("ascii", "replace")
         return headers, line + self.mime_eol + (self.message.mime or b"")
 
@@ -232,6 +238,7 @@ class Renderer:
             headers.append(("Subject", clean_value("Subject", substitute(message.subject) or "",
                                                    after_substitution=True)))
         headers.append(("Date", formatdate(time.time(), usegmt=True)))
+        check_message_id(recipient.message_id)
         headers.append(("Message-ID", f"<{recipient.message_id}>"))
         for name, value in self.extra_headers:
             if name.lower() == "list-unsubscribe":
@@ -239,7 +246,10 @@ class Renderer:
                 if not value:
                     continue
             else:
-                value = substitute(value) or ""
+                template, value = value, substitute(value) or ""
+                if value != template and _KINDS.get(name.lower()) is AddressHeader and not valid_address_list(value):
+                    raise UnsafeHeaderValue(name, value, after_substitution=True,
+                                            problem="not be a valid address list")
             headers.append((name, clean_value(name, value, after_substitution=True)))
         variables = user_variables(message.variables, self.variables_header, substitute)
         if variables:

@@ -12,15 +12,17 @@ import mimetypes
 import re
 import time
 from collections.abc import Iterable
+from email.headerregistry import AddressHeader
 from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.policy import default as default_policy
 from typing import Any, Protocol
 
-from ..addresses import strict_entry, valid_address
+from ..addresses import strict_entry, valid_address, valid_address_list
 from ..domain import Attachment, Message
 from ..errors import BadRequest
-from ..headers import HEADER_NAME, UnsafeHeaderValue, UnsafeMime, check_mime, clean_tag, clean_value
+from ..ids import strip_brackets
+from ..headers import HEADER_NAME, MESSAGE_ID, UnsafeHeaderValue, decoded_is_safe, UnsafeMime, check_mime, clean_tag, clean_value
 from .parsing import parse_bool, parse_date
 
 MAX_RECIPIENTS = 1000
@@ -122,6 +124,12 @@ def parse_mime_message(fields: Fields, files: Fields, domain: str) -> Message:
     except UnsafeMime as exc:
         raise BadRequest(f"'message' parameter is not a valid MIME message: {exc}") from None
     headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    for name, value in headers.raw_items():  # each value as rendering's header parser reads it
+        try:
+            str(default_policy.header_fetch_parse(name, value))
+        except Exception:  # noqa: BLE001 - the parser raises more than HeaderParseError on bad input
+            raise BadRequest(f"'message' parameter is not a valid MIME message: its {name} header "
+                             "cannot be parsed") from None
     return Message(
         domain=domain,
         sender=mime_header(headers, "From") or mime_header(headers, "Sender") or "",
@@ -276,10 +284,12 @@ def parse_headers(fields: Fields) -> tuple[list[tuple[str, str]], dict[str, str]
     Values follow the header rule (:func:`postgate.headers.clean_value`: folding is unfolded, any
     other line break or control character is refused); a header whose value is empty is left out,
     as if it had not been sent. A value without variables must parse as its header (an address
-    header, a Message-ID…) the way rendering will parse it.
+    header, a Message-ID…) the way rendering will parse it. Of a header RFC 5322 allows once per
+    message (``Reply-To``, ``Sender``…) the first value counts, as for repeated ``o:`` options.
     """
     headers: list[tuple[str, str]] = []
     variables: dict[str, str] = {}
+    counts: dict[str, int] = {}
     for key, value in fields.items(multi=True):
         if not key.startswith("h:"):
             continue
@@ -292,9 +302,13 @@ def parse_headers(fields: Fields) -> tuple[list[tuple[str, str]], dict[str, str]
             variables.update(parse_json_object(value, key, stringify=True))
             continue
         value = header_value(f"'{key}' parameter", value).strip()
-        if value:
+        limit = SMTP.header_max_count(name)
+        if value and (limit is None or counts.get(name.lower(), 0) < limit):
+            counts[name.lower()] = counts.get(name.lower(), 0) + 1
             if "%" not in value:
                 check_parses(key, name, value)
+                if name.lower() == "message-id" and not MESSAGE_ID.fullmatch(strip_brackets(value)):
+                    raise BadRequest(f"'{key}' parameter is not a valid Message-Id")
             headers.append((name, value))
     return headers, variables
 
@@ -308,15 +322,25 @@ def header_value(what: str, value: str) -> str:
 
 
 def check_parses(field: str, name: str, value: str) -> None:
-    """The standard library's header parser (rendering's) must read ``value``."""
+    """The standard library's header parser (rendering's) must read ``value``; an address header
+    must list valid addresses only."""
     try:
-        SMTP.header_factory(name, value)
+        header = SMTP.header_factory(name, value)
     except Exception:  # noqa: BLE001 - the parser raises more than HeaderParseError on bad input
         raise BadRequest(f"'{field}' parameter is not a valid {name} header value") from None
+    if not decoded_is_safe(header):
+        raise BadRequest(f"'{field}' parameter must not contain line breaks or control characters")
+    if isinstance(header, AddressHeader) and not valid_address_list(value):
+        raise BadRequest(f"'{field}' parameter is not a valid address. please check documentation")
 
 
 def parse_subject(value: str | None) -> str | None:
-    return None if value is None else header_value("'subject' parameter", value)
+    if value is None:
+        return None
+    value = header_value("'subject' parameter", value)
+    if "=?" in value and "%" not in value:  # encoded words are passed on; what they hold follows the rule
+        check_parses("subject", "Subject", value)
+    return value
 
 
 def parse_variables(fields: Fields) -> dict[str, str]:
