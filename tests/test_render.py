@@ -11,8 +11,8 @@ from email.policy import default
 import pytest
 
 import postgate.render as render_module
-from postgate.headers import UnsafeHeaderValue
 from postgate.domain import Attachment, Batch, Message, Recipient, RecipientStatus
+from postgate.headers import UnsafeHeaderValue
 from postgate.render import Renderer, render
 
 DOMAIN = "mg.example.com"

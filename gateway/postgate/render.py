@@ -31,8 +31,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 
-from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
 from .addresses import valid_address_list
+from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
 from .headers import (UnsafeHeaderValue, check_folded, check_headers, check_message_id, clean_value, header_block,
                       json_value)
 from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
