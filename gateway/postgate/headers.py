@@ -98,6 +98,24 @@ def check_folded(name: str, folded: bytes) -> None:
         raise UnsafeHeaderValue(name, folded.decode("ascii", "replace"), problem="not fold into one header field")
 
 
+def fold_ascii(name: str, value: str, width: int = 78) -> bytes:
+    """``Name: value`` folded by inserting CRLF before spaces only, so unfolding gives ``value``
+    back character for character (the standard library's folder may add or drop a space). Lines
+    stay within ``width`` where a space allows, and never hold only white space. ``value`` must be
+    printable ASCII (as :func:`json_value` writes)."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in value.split(" "):
+        piece = " " + word
+        if len(line) + len(piece) > width and line.strip(" \t") and line.rstrip(" ") != f"{name}:":
+            lines.append(line)
+            line = piece
+        else:
+            line += piece
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
 def decoded_is_safe(header: Any) -> bool:
     """Whether a parsed header's value (encoded words decoded) is free of forbidden characters."""
     return FORBIDDEN.search(str(header)) is None

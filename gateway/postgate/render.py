@@ -33,8 +33,8 @@ from email.utils import formatdate, parseaddr
 
 from .addresses import valid_address_list
 from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
-from .headers import (UnsafeHeaderValue, check_folded, check_headers, check_message_id, clean_value, header_block,
-                      json_value)
+from .headers import (UnsafeHeaderValue, check_folded, check_headers, check_message_id, clean_value, fold_ascii,
+                      header_block, json_value)
 from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
 
 #: Headers the renderer sets itself; ``h:`` values with these names are not copied.
@@ -73,6 +73,8 @@ class _Policy(EmailPolicy):
         if folded is None:
             if name.lower() == "message-id" and key[1].isascii():  # one line, as MTAs expect
                 folded = f"{name}: {key[1]}{self.linesep}".encode("ascii")
+            elif name.lower() == "x-mailgun-variables" and key[1].isascii() and key[1].isprintable():
+                folded = fold_ascii(name, key[1])  # JSON: the stdlib's fold may change its strings
             else:
                 folded = super().fold_binary(name, value)
                 check_folded(name, folded)
@@ -295,6 +297,8 @@ class Renderer:
         parsed = self.parsed.get(key)
         if parsed:  # a constant, parsed once per batch
             return parsed
+        if name == "X-Mailgun-Variables":  # printable ASCII JSON (json_value): folded exactly
+            return fold_ascii(name, value)
         kind = _KINDS.get(name.lower(), UnstructuredHeader) if name.isascii() else object
         if kind is UnstructuredHeader:
             if len(name) <= 52 and _SAFE_TEXT.fullmatch(value) and "=?" not in value:
