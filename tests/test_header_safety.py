@@ -445,3 +445,68 @@ async def test_mime_smuggling_is_refused(api, raw):
     response = await api.send([("to", "a@example.com"), ("message", ("MimeMessage", raw, None))], path=MIME_PATH)
     assert (await error(response, 400)).startswith("'message' parameter is not a valid MIME message")
     await api.assert_nothing_stored()
+
+
+# -- through the worker: one bad recipient fails, the rest of the batch goes ------------------------
+
+
+async def test_a_recipient_whose_variables_break_a_header_fails_alone(gateway_factory):
+    import asyncio
+
+    from postgate.domain import EventQuery
+    from postgate.worker import Worker
+
+    gateway = gateway_factory(gateway={"lease_seconds": 1.0, "retry_delays": [0.2, 0.4, 0.8]})
+    await gateway.start()
+    addresses = ["ok@example.com", "crlf@example.com", "sep@example.com"]
+    fields = MultiDict([
+        ("from", "Blog <noreply@mg.example.com>"), *(("to", a) for a in addresses),
+        ("subject", "Hello %recipient.name%"), ("text", "Hi %recipient.name%"),
+        ("h:Message-Id", "<%recipient.message_id%>"), ("o:tag", "t"),
+        ("recipient-variables", json.dumps({
+            "ok@example.com": {"name": "Ok", "message_id": f"m1@{DOMAIN}"},
+            "crlf@example.com": {"name": "Crlf", "message_id": f"m2@{DOMAIN}>\r\nBcc: evil@example.com\r\nX: <"},
+            "sep@example.com": {"name": "Sep\u2028Bcc: evil@example.com", "message_id": f"m3@{DOMAIN}"},
+        })),
+    ])
+    await gateway.accept(parse_message(fields, MultiDict(), DOMAIN))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(Worker(gateway, "w").run(stop))
+    deadline = time.monotonic() + 20
+    while await gateway.queue.depth():  # drains: the bad recipients do not wedge the job
+        assert time.monotonic() < deadline, "the queue did not drain"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await worker
+    events = await gateway.storage.page_events(EventQuery(domain=DOMAIN, ascending=True, limit=100))
+    outcome = {e.recipient: e for e in events if e.event != "accepted"}
+    assert outcome["ok@example.com"].event == "delivered"
+    for address, header in (("crlf@example.com", "Message-ID"), ("sep@example.com", "Subject")):
+        failed = outcome[address].to_mailgun()
+        assert failed["event"] == "failed" and failed["severity"] == "permanent"
+        assert f"the {header} header would" in failed["delivery-status"]["message"]
+    files = list((gateway.delivery.folder / DOMAIN).glob("*.eml"))
+    assert len(files) == 1 and b"Bcc" not in files[0].read_bytes()
+
+
+@pytest.mark.parametrize("content_type,filename", [("text/plain\u2028x", "a.txt"), ("text/plain", "a\u2028b.txt"),
+                                                   ("text/plain\x85", "a.txt"), ("multipart/mixed", "a.txt")])
+async def test_attachment_names_and_types_are_refused_or_neutralised(api, content_type, filename):
+    boundary = "pgtestboundaryattach"
+    body = bytearray()
+    for name, value in SIMPLE:
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="{filename}"\r\n'
+             f"Content-Type: {content_type}\r\n\r\nhello\r\n--{boundary}--\r\n").encode()
+    headers = {**basic_auth(), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = await api.client.post(PATH, data=bytes(body), headers=headers)
+    if response.status_code == 400:
+        assert "must not contain line breaks or control characters" in await error(response, 400)
+        await api.assert_nothing_stored()
+        return
+    await ok(response)
+    stored = decode_message((await api.batch(1)).content)
+    (attachment,) = stored.attachments
+    assert FORBIDDEN.search(attachment.filename) is None
+    assert re.fullmatch(r"[!-~]+/[!-~]+(;[ -~]*)?", attachment.content_type)
+    assert attachment.content_type.split("/")[0] not in ("multipart", "message")
