@@ -87,14 +87,15 @@ def send_forms(draw):
         fields.append(("o:tag", draw(hostile_text(6))))
     for index in range(draw(st.integers(0, 2))):
         fields.append((f"v:{draw(st.sampled_from(['k', 'email-id', 'x' + str(index)]))}", draw(hostile_text(6))))
-    variables = {address: {"x": draw(sometimes_clean(6)), "mid": f"{draw(st.one_of(st.just('m'), sometimes_clean(4)))}.{i}@{DOMAIN}"}
+    ids = st.one_of(st.just("m"), sometimes_clean(4))
+    variables = {address: {"x": draw(sometimes_clean(6)), "mid": f"{draw(ids)}.{i}@{DOMAIN}"}
                  for i, address in enumerate(recipients)}
     fields.append(("recipient-variables", json.dumps(variables)))
     files = []
     for _ in range(draw(st.integers(0, 2))):
         headers = Headers()
-        content_type = draw(st.one_of(st.none(), st.just("text/plain"), sometimes_clean(4).map(  # HTTP cannot carry CR/LF
-            lambda t: "text/" + t.replace("\r", "").replace("\n", ""))))
+        content_type = draw(st.one_of(st.none(), st.just("text/plain"), sometimes_clean(4).map(
+            lambda t: "text/" + t.replace("\r", "").replace("\n", ""))))  # HTTP cannot carry CR/LF here
         if content_type is not None:
             headers.add("Content-Type", content_type)
         filename = draw(st.one_of(st.just("a.txt"), sometimes_clean(6)))

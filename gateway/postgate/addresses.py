@@ -27,7 +27,8 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 #: A plain ASCII address within RFC 5321's limits: local part 64, whole address 254 octets. A
 #: domain holding ``--`` (punycode ``xn--`` labels, reserved ``ab--`` ones) takes the full check.
-ASCII_ADDRESS = re.compile(rf"(?=[^@]{{1,64}}@)(?=.{{3,254}}\Z)(?![^@]*@.*--){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+ASCII_ADDRESS = re.compile(rf"(?=[^@]{{1,64}}@)(?=.{{3,254}}\Z)(?![^@]*@.*--)"
+                           rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 
 #: ``Name Words <addr>`` or ``"Quoted Name" <addr>`` with a plain ASCII address: the common named
 #: form, which both parsers read alike (checked without RFC 5322 parsing).

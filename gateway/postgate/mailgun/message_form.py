@@ -21,8 +21,9 @@ from typing import Any, Protocol
 from ..addresses import strict_entry, valid_address, valid_address_list
 from ..domain import Attachment, Message
 from ..errors import BadRequest
+from ..headers import (HEADER_NAME, MESSAGE_ID, UnsafeHeaderValue, UnsafeMime, check_mime, clean_tag, clean_value,
+                       decoded_is_safe)
 from ..ids import strip_brackets
-from ..headers import HEADER_NAME, MESSAGE_ID, UnsafeHeaderValue, decoded_is_safe, UnsafeMime, check_mime, clean_tag, clean_value
 from .parsing import parse_bool, parse_date
 
 MAX_RECIPIENTS = 1000
