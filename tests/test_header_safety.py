@@ -511,3 +511,13 @@ async def test_attachment_names_and_types_are_refused_or_neutralised(api, conten
     assert FORBIDDEN.search(attachment.filename) is None
     assert re.fullmatch(r"[!-~]+/[!-~]+(;[ -~]*)?", attachment.content_type)
     assert attachment.content_type.split("/")[0] not in ("multipart", "message")
+
+
+def test_a_batch_stored_before_the_rule_fails_each_recipient_with_a_reason():
+    """Values accepted by older versions (a tag with a line break) fail recipients, never the job."""
+    message = Message(domain=DOMAIN, sender="Blog <noreply@mg.example.com>", to=["a@example.com"], text="t",
+                      tags=["news\r\nBcc: evil@example.com"])
+    batch, rows, stored = to_batch(message)
+    renderer = Renderer(batch, stored)  # building the renderer must not raise: the worker would retry forever
+    with pytest.raises(UnsafeHeaderValue, match="X-Mailgun-Tag header would hold a line break"):
+        renderer(rows[0])

@@ -71,11 +71,11 @@ def clean_value(name: str, value: str, *, after_substitution: bool = False) -> s
     return cleaned
 
 
-def check_headers(headers: list[tuple[str, str]]) -> None:
-    """Raise :class:`UnsafeHeaderValue` for the first unsafe value (rendering's last check)."""
+def check_headers(headers: list[tuple[str, str]], *, after_substitution: bool = True) -> None:
+    """Raise :class:`UnsafeHeaderValue` for the first unsafe value (rendering's check)."""
     for name, value in headers:
         if FORBIDDEN.search(value) is not None:
-            raise UnsafeHeaderValue(name, value, after_substitution=True)
+            raise UnsafeHeaderValue(name, value, after_substitution=after_substitution)
 
 
 def check_message_id(bare: str) -> None:

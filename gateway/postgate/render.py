@@ -34,7 +34,7 @@ from email.utils import formatdate, parseaddr
 from .addresses import valid_address_list
 from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
 from .headers import (UnsafeHeaderValue, check_folded, check_headers, check_message_id, clean_value, fold_ascii,
-                      header_block, json_value)
+                      header_block, is_safe, json_value)
 from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
 
 #: Headers the renderer sets itself; ``h:`` values with these names are not copied.
@@ -176,8 +176,14 @@ class Renderer:
         constant = [("From", message.sender), ("Cc", ", ".join(message.cc)), ("X-Postgate-Id", batch.message_id),
                     *(("X-Mailgun-Tag", tag) for tag in batch.tags),
                     *((k, v) for k, v in self.extra_headers if "%" not in v and "\n" not in v and "\r" not in v)]
+        #: Why every recipient of this batch must fail (a stored value breaks the header rule).
+        self.unsafe: UnsafeHeaderValue | None = None
+        try:
+            check_headers([*constant, ("To", ", ".join(message.to))], after_substitution=False)
+        except UnsafeHeaderValue as exc:
+            self.unsafe = exc
         #: Headers every recipient shares, parsed once per batch.
-        self.parsed = {(k, v): POLICY.header_factory(k, v) for k, v in constant if v}
+        self.parsed = {(k, v): POLICY.header_factory(k, v) for k, v in constant if v and is_safe(v)}
         self._prepare_parts()
         #: Folded header lines, by ``(name, value)``: the constant ones and recent others.
         self.lines: dict[tuple[str, str], bytes] = {}
@@ -230,8 +236,14 @@ class Renderer:
         return headers, line + self.mime_eol + (self.message.mime or b"")
 
     def _headers(self, recipient: Recipient, substitute: Substituter) -> list[tuple[str, str]]:
+        """The recipient's header values; each follows the header rule (constants were checked
+        once per batch), else :class:`UnsafeHeaderValue` fails this recipient."""
+        if self.unsafe is not None:
+            raise self.unsafe
         message = self.message
         entry = recipient_entry(recipient.name, recipient.address)
+        if message.batch_mode:
+            check_headers([("To", entry)])
         headers: list[tuple[str, str]] = [("From", message.sender)]
         headers.append(("To", entry if message.batch_mode else ", ".join(message.to)))
         if message.cc:
@@ -258,7 +270,6 @@ class Renderer:
             headers.append(("X-Mailgun-Variables", json_value(variables)))
         headers.extend(("X-Mailgun-Tag", tag) for tag in self.batch.tags)
         headers.append(("X-Postgate-Id", self.batch.message_id))
-        check_headers(headers)  # the one rule, after substitution: this recipient fails, not the batch
         return headers
 
     def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
@@ -298,7 +309,10 @@ class Renderer:
         if parsed:  # a constant, parsed once per batch
             return parsed
         if name == "X-Mailgun-Variables":  # printable ASCII JSON (json_value): folded exactly
-            return fold_ascii(name, value)
+            if len(self.lines) >= _LINE_CACHE_MAX:
+                self.lines = {}
+            line = self.lines[key] = fold_ascii(name, value)
+            return line
         kind = _KINDS.get(name.lower(), UnstructuredHeader) if name.isascii() else object
         if kind is UnstructuredHeader:
             if len(name) <= 52 and _SAFE_TEXT.fullmatch(value) and "=?" not in value:
