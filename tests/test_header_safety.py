@@ -25,7 +25,7 @@ from postgate.batching import build_batch
 from postgate.codec import decode_message, encode_message
 from postgate.domain import Batch, Message, Recipient, RecipientStatus
 from postgate.errors import BadRequest
-from postgate.headers import FORBIDDEN, UnsafeHeaderValue, check_mime, clean_tag
+from postgate.headers import FORBIDDEN, UnsafeHeaderValue, clean_tag
 from postgate.mailgun.message_form import MAX_SCHEDULE_DAYS, parse_delivery_time, parse_message, parse_mime_message
 from postgate.render import OWN_HEADERS, Renderer
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth

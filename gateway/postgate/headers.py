@@ -7,8 +7,9 @@ character :meth:`str.splitlines` breaks at (U+0085, U+2028, U+2029) never reach 
 - Values a client writes (``subject``, ``h:*`` values, display names, attachment file names and
   content types) may carry RFC 5322 folding (a line break followed by a space or a tab), which is
   unfolded, and line breaks at either end, which are dropped; anything else forbidden is refused
-  at accept (:class:`UnsafeHeaderValue`, turned into a 400 there). Rendering checks every header
-  again after per-recipient substitution: a recipient whose variables make a value unsafe fails.
+  at accept (:class:`UnsafeHeaderValue`, turned into a 400 there). Rendering checks again (the
+  batch-wide values once per batch, the others after per-recipient substitution): a recipient
+  whose variables make a value unsafe fails, the rest of the batch goes.
 - Tags are cleaned, not refused: Mailgun strips what a tag cannot hold (non-ASCII) and never
   refuses a send because of a tag, so control characters are stripped the same way (and the ``?``
   of ``=?``, which would start an RFC 2047 encoded word).
