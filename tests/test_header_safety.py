@@ -57,6 +57,7 @@ def sometimes_clean(max_size: int = 12) -> st.SearchStrategy[str]:
     return st.integers(0, 5).flatmap(lambda n: hostile if n == 0 else clean)
 
 
+NAME_WORDS = st.sampled_from(["J.", "Smith", "Dr.", "O'Neil", "Zoë", "(x)"]).map(lambda w: w + " ")
 HEADER_NAMES = st.sampled_from(["X-Note", "Reply-To", "Sender", "List-Unsubscribe", "X-Campaign", "Message-Id",
                                 "Keywords", "Comments", "In-Reply-To"])
 
@@ -70,6 +71,9 @@ def send_forms(draw):
     recipients = ["alice@example.com", "bob@example.com"]
     for address in recipients:
         name = draw(st.one_of(st.none(), sometimes_clean(6)))
+        if name is not None and draw(st.booleans()):  # unquoted, words and periods as people write them
+            fields.append(("to", "".join(draw(st.lists(NAME_WORDS, min_size=1, max_size=3))) + f"<{address}>"))
+            continue
         fields.append(("to", address if name is None else f'"{name}" <{address}>'))
     if draw(st.booleans()):
         fields.append(("cc", draw(st.one_of(st.just("c@example.com"),
@@ -339,7 +343,8 @@ def test_addresses_delivery_cannot_use_are_refused(entry):
 
 
 @pytest.mark.parametrize("entry", ["jörg@exämple.de", "Jörg <jörg@exämple.de>", "a@xn--bcher-kva.ch",
-                                   '"john doe"@example.com', "u@[192.0.2.1]", "x" * 64 + "@example.com"])
+                                   '"john doe"@example.com', "u@[192.0.2.1]", "x" * 64 + "@example.com",
+                                   "J. Smith <j@example.com>", "Dr. A.B. O'Neil <o@example.com>"])
 def test_international_and_quoted_addresses_are_kept(entry):
     message = parse_message(MultiDict([("from", "a@mg.example.com"), ("to", entry), ("text", "t")]),
                             MultiDict(), DOMAIN)
