@@ -526,3 +526,18 @@ def test_a_batch_stored_before_the_rule_fails_each_recipient_with_a_reason():
     renderer = Renderer(batch, stored)  # building the renderer must not raise: the worker would retry forever
     with pytest.raises(UnsafeHeaderValue, match="X-Mailgun-Tag header would hold a line break"):
         renderer(rows[0])
+
+
+@pytest.mark.parametrize("entry,kept", [
+    ("Tech: Weekly <noreply@mg.example.com>", '"Tech: Weekly" <noreply@mg.example.com>'),
+    ("Blog [News] <noreply@mg.example.com>", '"Blog [News]" <noreply@mg.example.com>'),
+    ("Blog @ Home <noreply@mg.example.com>", '"Blog @ Home" <noreply@mg.example.com>'),
+])
+def test_a_display_name_written_without_its_quotes_is_quoted(entry, kept):
+    """Ghost writes the site title unquoted; every parser must read that title, not a group."""
+    message = parse_message(MultiDict([("from", entry), ("to", "a@example.com"), ("text", "t")]), MultiDict(), DOMAIN)
+    assert message.sender == kept
+    batch, rows, stored = to_batch(message)
+    mail = BytesParser(policy=default).parsebytes(Renderer(batch, stored)(rows[0]).raw)
+    (address,) = mail["From"].addresses
+    assert (address.display_name, address.addr_spec) == (entry.split(" <")[0], "noreply@mg.example.com")

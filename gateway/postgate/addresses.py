@@ -36,6 +36,9 @@ _NAME_WORD = r'[^\x00-\x20\x7f-\x9f()<>@,;:\\".\[\]\u2028\u2029]+'
 _QUOTED_NAME = r'"[^"\\\x00-\x1f\x7f\x85\u2028\u2029]*"'
 NAMED_ADDRESS = re.compile(rf"(?:{_NAME_WORD}(?: {_NAME_WORD})*|{_QUOTED_NAME}) ?<([^<>]*)>")
 
+#: ``Any name text <addr>`` without quotes or angle brackets in the name.
+_UNQUOTED_NAME = re.compile(r'([^<>"]*?)\s*<([^<>"]*)>')
+
 _REGISTRY = HeaderRegistry()
 
 
@@ -68,16 +71,35 @@ def valid_address(address: str) -> bool:
     return True
 
 
-def strict_entry(entry: str) -> bool:
-    """Whether ``entry`` (``"Name" <addr>`` or bare, as sent) holds exactly one valid address, with a
-    display name free of control characters, read the same by the header parser and the ledger."""
+def strict_entry(entry: str) -> str | None:
+    """``entry`` (``"Name" <addr>`` or bare, as sent) when it holds exactly one valid address, with a
+    display name free of control characters, read the same by the header parser and the ledger;
+    ``None`` when it does not.
+
+    A display name written without the quotes RFC 5322 wants (``Tech: Weekly <a@example.com>``,
+    as Ghost writes a site title) comes back quoted, so that every parser reads the name that was
+    meant instead of a group or a second address."""
     if ASCII_ADDRESS.fullmatch(entry):
-        return True  # the common case, without RFC 5322 parsing
+        return entry  # the common case, without RFC 5322 parsing
     named = NAMED_ADDRESS.fullmatch(entry)
     if named and ASCII_ADDRESS.fullmatch(named.group(1)) and "=?" not in entry:  # no encoded words
-        return True
+        return entry
     if FORBIDDEN.search(entry):
-        return False
+        return None
+    if _parses_alike(entry):
+        return entry
+    loose = _UNQUOTED_NAME.fullmatch(entry)
+    if loose and loose.group(1) and "=?" not in loose.group(1):
+        name, address = loose.group(1), loose.group(2)
+        quoted = '"' + name.replace("\\", "\\\\") + f'" <{address}>'
+        if _parses_alike(quoted) and _REGISTRY("To", quoted).addresses[0].display_name == name:
+            return quoted
+    return None
+
+
+def _parses_alike(entry: str) -> bool:
+    """Whether the header parser reads one valid address (and a clean name) in ``entry``, the same
+    address as the ledger's parser."""
     try:
         header = _REGISTRY("To", entry)
         addresses, groups = header.addresses, header.groups

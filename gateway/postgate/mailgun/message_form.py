@@ -183,13 +183,15 @@ def is_valid_address(address: str) -> bool:
 
 def parse_address_field(values: Iterable[str], name: str) -> list[str]:
     """Entries (``"Name" <addr>`` or bare, as sent) of every value of field ``name``, each checked
-    by the strict grammar (:func:`postgate.addresses.strict_entry`)."""
+    by the strict grammar (:func:`postgate.addresses.strict_entry`, which quotes a display name
+    written without its quotes)."""
     entries: list[str] = []
     for value in values:
         for entry in split_entries(value):
-            if not strict_entry(entry):
+            checked = strict_entry(entry)
+            if checked is None:
                 raise BadRequest(f"{name} parameter is not a valid address. please check documentation")
-            entries.append(entry)
+            entries.append(checked)
     return entries
 
 
