@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..addresses import PLAIN_ADDRESS
 from ..domain import Attachment, Message
 from ..errors import BadRequest
+from ..limits import load_json
 from .parsing import parse_bool, parse_date
 
 MAX_RECIPIENTS = 1000
@@ -304,7 +305,7 @@ def parse_recipient_variables(fields: Fields) -> dict[str, dict[str, Any]] | Non
 
 def parse_json_object(value: str, name: str, *, stringify: bool = False) -> dict[str, Any]:
     try:
-        data = json.loads(value)
+        data = load_json(value)
     except (TypeError, ValueError):
         data = None
     if not isinstance(data, dict):
