@@ -425,15 +425,6 @@ def stream_size(stream: IO[bytes]) -> int:
     return size
 
 
-def parse_csv(domain: str, list_name: str, data: bytes, now: float) -> list[Suppression]:
-    """Entries from a whole import file held in memory (later rows win); any bad row is a 400."""
-    entries: dict[str, Suppression] = {}
-    for entry in csv_entries(io.BytesIO(data), domain, list_name, now):
-        entries.pop(entry.address.lower(), None)
-        entries[entry.address.lower()] = entry
-    return list(entries.values())
-
-
 def validate_csv(stream: IO[bytes], domain: str, list_name: str, now: float) -> None:
     """Read the whole file once, keeping nothing; raises the 400 of its first bad row."""
     for _entry in csv_entries(stream, domain, list_name, now):
