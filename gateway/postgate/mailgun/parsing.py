@@ -22,8 +22,8 @@ NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 #: Latest date accepted anywhere (9999-12-31 23:59:59 UTC): what RFC 2822 dates, ``time.gmtime``
 #: and every storage can hold and give back. Dates before the epoch are refused too.
 MAX_TIMESTAMP = 253402300799.0
-#: Longest date text read (an RFC 2822 date is about 31 characters).
-MAX_DATE_TEXT = 64
+#: Longest date text read (an RFC 2822 date is about 31 characters, 60 with a zone comment).
+MAX_DATE_TEXT = 128
 
 
 def parse_bool(value: str | None, *, default: bool = False, field: str = "value",
