@@ -371,3 +371,10 @@ def test_printable_names_are_unchanged_by_the_bounds(driver):
     assert reply.status == 200
     got = driver.request("get", f"{ROOT}/unsubscribes/plain@example.com")
     assert got.body["created_at"] == "Thu, 13 Oct 2011 18:02:00 UTC" and got.body["tags"] == list("abcde")
+
+
+def test_a_tag_description_is_bounded(driver):
+    driver.run(driver.gateway.storage.touch_tags(TEST_DOMAIN, ["news"], 1_700_000_000.0))
+    reply = driver.request("put", f"{ROOT}/tags/news", form={"description": "x" * 5000})
+    assert reply.status == 400 and "4096" in reply.body["message"]
+    assert driver.request("put", f"{ROOT}/tags/news", form={"description": "é" * 4096}).status == 200
