@@ -32,8 +32,8 @@ class Reply:
 class AppDriver:
     """A gateway app driven in-process on its own event loop, from synchronous hypothesis tests."""
 
-    def __init__(self, data_dir: Path) -> None:
-        settings = make_settings(data_dir, domains={OTHER_DOMAIN: {"api_key": OTHER_KEY}})
+    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+        settings = make_settings(data_dir, domains={OTHER_DOMAIN: {"api_key": OTHER_KEY}}, **overrides)
         self.gateway = Gateway(settings, load_entrypoints=False)
         self.app = create_app(self.gateway, background=False)
         self.loop = asyncio.new_event_loop()

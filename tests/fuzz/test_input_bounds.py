@@ -348,10 +348,17 @@ def test_send_forms_never_fail(driver, fields):
     assert_mailgun_answer(reply, repr(fields)[:200])
 
 
-def test_a_message_over_25_mb_is_a_413(driver):
-    big = FileStorage(io.BytesIO(b"x" * (25 * 1024 * 1024 + 1)), filename="big.bin")
-    reply = driver.request("post", f"{ROOT}/messages", form=message_form(), files={"attachment": big})
-    assert reply.status == 413 and "25 MB" in reply.body["message"]
+def test_a_message_over_the_message_limit_is_a_413(driver, monkeypatch):
+    from postgate.mailgun import messages_api
+
+    assert messages_api.MAX_MESSAGE_BYTES == 25 * 1024 * 1024  # Mailgun's limit; scaled down below
+    monkeypatch.setattr(messages_api, "MAX_MESSAGE_BYTES", 1024 * 1024)
+    big = FileStorage(io.BytesIO(b"x" * (1024 * 1024 - 100)), filename="big.bin")
+    reply = driver.request("post", f"{ROOT}/messages", form=message_form(("h:X-Pad", "y" * 200)),
+                           files={"attachment": big})
+    assert reply.status == 413 and "at most 1 MB" in reply.body["message"]
+    small = FileStorage(io.BytesIO(b"x" * 1000), filename="small.bin")
+    assert driver.request("post", f"{ROOT}/messages", form=message_form(), files={"attachment": small}).status == 200
 
 
 @FUZZ
@@ -378,3 +385,19 @@ def test_a_tag_description_is_bounded(driver):
     reply = driver.request("put", f"{ROOT}/tags/news", form={"description": "x" * 5000})
     assert reply.status == 400 and "4096" in reply.body["message"]
     assert driver.request("put", f"{ROOT}/tags/news", form={"description": "é" * 4096}).status == 200
+
+
+def test_a_body_over_the_request_limit_is_a_413_in_mailgun_shape(tmp_path):
+    small = AppDriver(tmp_path, gateway={"max_request_mb": 1})
+    try:
+        big = b"x" * (1024 * 1024 + 10)
+        for path, kwargs in [
+            (f"{ROOT}/messages", {"form": message_form(("text", big.decode()))}),
+            (f"{ROOT}/bounces", {"data": b"[" + big + b"]", "headers": {"Content-Type": "application/json"}}),
+            (f"{ROOT}/bounces/import", {"files": {"file": FileStorage(io.BytesIO(big), filename="x.csv")}}),
+        ]:
+            reply = small.request("post", path, **kwargs)
+            assert reply.status == 413, (path, reply.text[:200])
+            assert reply.body["message"].startswith("Request too large"), reply.text[:200]
+    finally:
+        small.close()
