@@ -3,10 +3,11 @@
 :func:`load_json` is the one way Postgate parses JSON that came from a client (form fields,
 request bodies, page tokens, provider notifications). It refuses, with a :class:`JsonRefused`
 (a ``ValueError``), what would make :func:`json.loads` or later code fail in ways a caller
-cannot answer with a 400: text longer than ``max_bytes``, nesting deeper than ``max_depth``
-(checked without recursion, before parsing, so ``[[[[…`` never reaches the recursive decoder),
-``NaN``/``Infinity`` and numbers that overflow to infinity, and strings holding lone UTF-16
-surrogates (``"\\ud800"``), which no database can store as UTF-8.
+cannot answer with a 400: text longer than ``max_bytes``; nesting deeper than ``max_depth``
+(the decoder's own recursion guard turns ``[[[[…`` into a refusal, and the parsed value is then
+measured without recursion, so nothing deeper than ``max_depth`` reaches ``json.dumps`` or other
+recursive code); ``NaN``/``Infinity`` and numbers that overflow to infinity; and strings holding
+lone UTF-16 surrogates (``"\\ud800"``), which no database can store as UTF-8.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 #: Deepest nesting of arrays and objects accepted by default.
 MAX_JSON_DEPTH = 32
 
-#: Strings (with their escapes) and brackets: enough to measure nesting without parsing.
-_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
@@ -30,19 +29,17 @@ class JsonRefused(ValueError):
     """JSON text refused before or while parsing; ``str()`` says why, for a 400."""
 
 
-def json_depth(text: str) -> int:
-    """The deepest nesting of arrays/objects in ``text`` (brackets inside strings do not count).
-
-    Iterative, so any input is measured in time linear in its length and constant stack.
-    """
-    depth = deepest = 0
-    for match in _STRUCTURE.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in "]}":
-            depth -= 1
+def json_depth(data: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (0 for a scalar), measured
+    without recursion."""
+    deepest = 0
+    pending = [(data, 1)] if isinstance(data, (dict, list)) else []
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        for value in item.values() if isinstance(item, dict) else item:
+            if isinstance(value, (dict, list)):
+                pending.append((value, depth + 1))
     return deepest
 
 
@@ -87,12 +84,12 @@ def load_json(text: str | bytes, *, max_bytes: int = MAX_JSON_BYTES, max_depth: 
         raise JsonRefused(f"JSON longer than {max_bytes} bytes")
     elif len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise JsonRefused(f"JSON longer than {max_bytes} bytes")
-    if json_depth(text) > max_depth:
-        raise JsonRefused(f"JSON nested deeper than {max_depth} levels")
     try:
         data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
-    except RecursionError:  # unreachable after the depth check; kept as a last line of defence
+    except RecursionError:  # the decoder bounds its own recursion; deeper than any max_depth
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels") from None
+    if json_depth(data) > max_depth:
+        raise JsonRefused(f"JSON nested deeper than {max_depth} levels")
     if _SURROGATE.search(text):
         try:
             _check_strings(data)
