@@ -401,3 +401,12 @@ def test_a_body_over_the_request_limit_is_a_413_in_mailgun_shape(tmp_path):
             assert reply.body["message"].startswith("Request too large"), reply.text[:200]
     finally:
         small.close()
+
+
+@pytest.mark.parametrize("path,auth,status", [
+    ("/v3/domains", False, 401), ("/v3/nope.example/events", True, 404), ("/v3/domains", True, 200),
+    ("/no/such/route", False, 404),
+])
+def test_every_kind_of_answer_carries_the_request_id(driver, path, auth, status):
+    reply = driver.request("get", path, auth=auth, headers={"X-Request-Id": "abc-123"})
+    assert (reply.status, reply.headers.get("X-Request-Id")) == (status, "abc-123")
