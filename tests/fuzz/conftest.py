@@ -32,9 +32,9 @@ class Reply:
 class AppDriver:
     """A gateway app driven in-process on its own event loop, from synchronous hypothesis tests."""
 
-    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+    def __init__(self, data_dir: Path, plugins: tuple[object, ...] = (), **overrides: Any) -> None:
         settings = make_settings(data_dir, domains={OTHER_DOMAIN: {"api_key": OTHER_KEY}}, **overrides)
-        self.gateway = Gateway(settings, load_entrypoints=False)
+        self.gateway = Gateway(settings, plugins=plugins, load_entrypoints=False)
         self.app = create_app(self.gateway, background=False)
         self.loop = asyncio.new_event_loop()
         self._context = self.app.test_app()
