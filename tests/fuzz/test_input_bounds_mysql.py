@@ -77,3 +77,30 @@ def test_a_long_tag_description_is_a_400(driver):
     assert driver.request("put", f"{ROOT}/tags/news", form={"description": "\U0001f600" * 4097}).status == 400
     assert driver.request("put", f"{ROOT}/tags/news", form={"description": "\U0001f600" * 4096}).status == 200
     assert driver.request("get", f"{ROOT}/tags/news").body["description"] == "\U0001f600" * 4096
+
+
+@pytest.mark.parametrize("extra,text", [
+    ({"to": "a" * 400 + "@example.com"}, "address"),
+    ({"to": '"' + "N" * 300 + '" <n@example.com>'}, "display name"),
+    ({"v:email-id": "e" * 200}, "v:email-id"),
+    ({"h:Message-Id": "<" + "m" * 300 + "@x>"}, "Message-Id"),
+    ({"h:Message-Id": "<%recipient.id%@x>", "to": "r@example.com",
+      "recipient-variables": json.dumps({"r@example.com": {"id": "i" * 300}})}, "Message-Id"),
+])
+def test_send_fields_longer_than_their_columns_are_a_400(driver, extra, text):
+    form = {"from": "s@mg.example.com", "to": "x@example.com", "subject": "s", "text": "t", **extra}
+    reply = driver.request("post", f"{ROOT}/messages", form=form)
+    assert reply.status == 400 and text in reply.body["message"], reply.text[:200]
+
+
+@FUZZ
+@given(to=st.lists(st.one_of(st.text(max_size=400), st.just("a" * 330 + "@example.com")).map(
+           lambda s: s + "@example.com"), min_size=1, max_size=3),
+       email_id=st.one_of(st.none(), st.text(max_size=200)), message_id=st.one_of(st.none(), st.text(max_size=600)))
+def test_sends_are_refused_or_stored(driver, to, email_id, message_id):
+    form = {"from": "s@mg.example.com", "to": to, "subject": "s", "text": "t"}
+    if email_id is not None:
+        form["v:email-id"] = email_id
+    if message_id is not None:
+        form["h:Message-Id"] = message_id
+    assert_mailgun_answer(driver.request("post", f"{ROOT}/messages", form=form), repr(form)[:200])
