@@ -103,19 +103,7 @@ class Exploding:
 
 @pytest.fixture(scope="module")
 def exploding(tmp_path_factory):
-    made = AppDriver.__new__(AppDriver)
-    from postgate.app import Gateway
-    from postgate.testing.fixtures import make_settings
-    from postgate.web import create_app
-    import asyncio
-
-    made.gateway = Gateway(make_settings(tmp_path_factory.mktemp("boom")), plugins=[Exploding()],
-                           load_entrypoints=False)
-    made.app = create_app(made.gateway, background=False)
-    made.loop = asyncio.new_event_loop()
-    made._context = made.app.test_app()
-    made.loop.run_until_complete(made._context.__aenter__())
-    made.client = made._context.test_client()
+    made = AppDriver(tmp_path_factory.mktemp("boom"), plugins=(Exploding(),))
     yield made
     made.close()
 
