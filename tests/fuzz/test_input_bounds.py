@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from quart import Blueprint
 from quart.datastructures import FileStorage
 
-from conftest import TEST_DOMAIN, AppDriver, assert_mailgun_answer
+from fuzz_harness import TEST_DOMAIN, AppDriver, assert_mailgun_answer
 from postgate.errors import BadRequest
 from postgate.hookspecs import hookimpl
 from postgate.limits import MAX_JSON_DEPTH, load_json

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from quart.datastructures import FileStorage
 
-from conftest import TEST_DOMAIN, AppDriver, assert_mailgun_answer
+from fuzz_harness import TEST_DOMAIN, AppDriver, assert_mailgun_answer
 from postgate.testing.mariadb import create_database, drop_database
 from strategies import any_value, filter_expressions, huge_numbers, json_values, nasty_text
 

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import OTHER_DOMAIN, OTHER_KEY
+from fuzz_harness import OTHER_DOMAIN, OTHER_KEY
 from postgate.app import Gateway
 from postgate.testing.fixtures import TEST_DOMAIN, LiveServer, basic_auth, make_settings
 
