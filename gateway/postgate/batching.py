@@ -7,8 +7,17 @@ import time
 from .addresses import parse_entry
 from .codec import encode_message
 from .domain import Message, NewBatch, NewRecipient
+from .errors import BadRequest
 from .ids import mailgun_message_id, strip_brackets
 from .substitution import Substituter, lookup_variables
+
+#: Sizes of the ledger and batch columns (storage/models.py): a longer value cannot be stored
+#: on MySQL/MariaDB, so the send is refused with a 400 before anything is stored.
+MAX_ADDRESS = 320
+MAX_NAME = 255
+MAX_EMAIL_ID = 128
+MAX_MESSAGE_ID = 255
+MAX_RESPONSE_ID = 512
 
 
 def split_entry(entry: str) -> tuple[str | None, str]:
@@ -66,6 +75,22 @@ def build_batch(message: Message, now: float | None = None) -> tuple[NewBatch, l
         deliver_at=message.deliver_at,
         created_at=now,
     )
+    check_storable(batch, recipients)
     return batch, recipients
+
+
+def check_storable(batch: NewBatch, recipients: list[NewRecipient]) -> None:
+    """Refuse (400) a batch with a value longer than the column that would hold it."""
+    if batch.email_id and len(batch.email_id) > MAX_EMAIL_ID:
+        raise BadRequest(f"'v:email-id' is longer than {MAX_EMAIL_ID} characters")
+    if len(batch.response_id) > MAX_RESPONSE_ID:
+        raise BadRequest(f"'h:Message-Id' is longer than {MAX_RESPONSE_ID} characters")
+    for recipient in recipients:
+        if len(recipient.address) > MAX_ADDRESS:
+            raise BadRequest(f"recipient address longer than {MAX_ADDRESS} characters: {recipient.address[:64]}…")
+        if recipient.name and len(recipient.name) > MAX_NAME:
+            raise BadRequest(f"recipient display name longer than {MAX_NAME} characters: {recipient.address}")
+        if len(recipient.message_id) > MAX_MESSAGE_ID:
+            raise BadRequest(f"'h:Message-Id' renders longer than {MAX_MESSAGE_ID} characters for {recipient.address}")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .addresses import parse_entry
+from .limits import load_json
 
 RECIPIENT_VAR = re.compile(r"%recipient\.([^%\s]+)%")
 BUILTIN_VAR = re.compile(
@@ -92,7 +93,7 @@ def user_variables(variables: Mapping[str, str], header: str | None,
     merged: dict[str, str] = {}
     if header:
         try:
-            extra = json.loads(substitute(header) or "")
+            extra = load_json(substitute(header) or "")
         except ValueError:
             extra = None
         if isinstance(extra, dict):

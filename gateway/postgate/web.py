@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
+import sys
+import uuid
 from typing import Any
 
 from quart import Blueprint, Quart, Response, current_app, g, jsonify, request
@@ -23,6 +27,25 @@ RESERVED_PREFIXES = ("/v3", "/v4")
 
 #: Form parts a 1000-recipient Ghost batch needs (to x1000, plus every other field), with room.
 MAX_FORM_PARTS = 5000
+#: An ``X-Request-Id`` sent by the client is kept when it looks like this; else one is made.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}$")
+REQUEST_ID_HEADER = "X-Request-Id"
+#: Longest ``Authorization`` header read; a longer one is a bad key (401), never parsed.
+MAX_AUTHORIZATION = 4096
+INTERNAL_ERROR = "Internal server error"
+
+
+class GatewayApp(Quart):
+    """Quart with one last guard: any exception no handler answered (including one raised by an
+    error handler itself) is logged once with the request id and becomes a JSON 500 that says
+    nothing about the failure."""
+
+    async def handle_exception(self, error: Exception) -> Any:
+        propagate = self.config["PROPAGATE_EXCEPTIONS"]
+        if propagate or (propagate is None and (self.testing or self.debug)):
+            raise error
+        log_unexpected(error)
+        return await self.finalize_request(internal_error_response(), from_error_handler=True)
 
 
 def current_gateway() -> Gateway:
@@ -33,7 +56,7 @@ def current_gateway() -> Gateway:
 def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     """A Quart app serving ``gateway``. ``background``: also run workers and event sources in
     this process (default: when ``gateway.workers`` > 0)."""
-    app = Quart("postgate")
+    app = GatewayApp("postgate")
     max_bytes = int(gateway.settings.gateway.max_request_mb * 1024 * 1024)
     app.config.update(
         MAX_CONTENT_LENGTH=max_bytes,
@@ -51,10 +74,11 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
         if isinstance(door, Blueprint):
             app.register_blueprint(door)
     _register_plugin_routes(app, gateway)
+    app.before_request(assign_request_id)
     app.before_request(authenticate)
+    app.after_request(echo_request_id)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
 
     run_background = gateway.settings.gateway.workers > 0 if background is None else background
 
@@ -100,13 +124,49 @@ def forbidden() -> Response:
     return Response("Forbidden", status=401, content_type="text/plain; charset=utf-8")
 
 
+def request_id() -> str:
+    """The current request's id (made on first use if the request has none yet)."""
+    current = getattr(g, "request_id", None)
+    if current is None:
+        current = g.request_id = uuid.uuid4().hex
+    return current
+
+
+async def assign_request_id() -> None:
+    """Keep a well-formed ``X-Request-Id`` from the client, or make one."""
+    sent = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
+
+
+async def echo_request_id(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    return response
+
+
+def basic_api_key(header: str | None) -> str | None:
+    """The key of an ``Authorization: Basic base64(api:<key>)`` header, or ``None`` for anything
+    else: another scheme or user, bad base64, no colon, not UTF-8, non-ASCII, too long."""
+    if not header or len(header) > MAX_AUTHORIZATION or not header.isascii():
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, colon, key = decoded.partition(":")
+    if not colon or user != "api":
+        return None
+    return key or None
+
+
 async def authenticate() -> Response | None:
     """HTTP Basic ``api:<key>`` on every ``/v3`` and ``/v4`` path; unknown domains are 404."""
     if not API_PATH.match(request.path):
         return None
     gateway = current_gateway()
-    auth = request.authorization
-    key = auth.password if auth is not None and auth.type == "basic" and auth.username == "api" else None
+    key = basic_api_key(request.headers.get("Authorization"))
     if not key:
         return forbidden()
     allowed = [name for name in gateway.domains if gateway.check_api_key(name, key)]
@@ -143,6 +203,9 @@ HTTP_MESSAGES = {
 
 async def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
+    if status >= 500:
+        log_unexpected(exc)
+        return internal_error_response()
     if status == 413:
         return error_response(413, "Request too large")
     if status == 400:
@@ -150,6 +213,12 @@ async def _http_error(exc: HTTPException) -> Response:
     return error_response(status, HTTP_MESSAGES.get(status, exc.name))
 
 
-async def _unexpected_error(exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return error_response(500, "Internal server error")
+def log_unexpected(error: BaseException) -> None:
+    """One log line with the traceback, the request id, method and path (quoted: it is client text)."""
+    log.error("unhandled error [request %s] on %s %r", request_id(), request.method, request.path,
+              exc_info=(type(error), error, error.__traceback__) if error.__traceback__ else sys.exc_info())
+
+
+def internal_error_response() -> Response:
+    """The JSON 500 every unexpected failure gets: a fixed text and the id to find it in the log."""
+    return error_response(500, INTERNAL_ERROR, request_id=request_id())

@@ -26,7 +26,7 @@ from werkzeug.datastructures import MultiDict
 from ..errors import BadRequest
 from ..web import current_gateway
 from .events_paging import MAX_LIMIT, PageState
-from .filters import FILTER_FIELDS, UNSUPPORTED_FIELDS, parse_filter
+from .filters import FILTER_FIELDS, MAX_FILTER_PARAMS, UNSUPPORTED_FIELDS, all_of, parse_filter
 from .parsing import NUMBER, base_url, parse_bool, parse_date
 
 DEFAULT_LIMIT = 100
@@ -84,8 +84,10 @@ def parse_query(args: MultiDict[str, str], domain: str) -> PageState:
         for text in args.getlist(name):
             if text.strip() in ABSENT:
                 continue
-            parse_filter(name, text)
+            if len(filters) >= MAX_FILTER_PARAMS:
+                raise BadRequest(f"too many filter parameters: at most {MAX_FILTER_PARAMS}")
             filters.append((name, text))
+    all_of(parse_filter(name, text) for name, text in filters)  # each valid, and few enough terms
     return PageState(
         domain=domain.lower(),
         ascending=ascending,

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..domain import Event, EventQuery, Filter
 from ..errors import BadRequest
-from .filters import FILTER_FIELDS, all_of, parse_filter
+from ..limits import load_json
+from .filters import FILTER_FIELDS, MAX_FILTER_PARAMS, all_of, parse_filter
 
 VERSION = 1
 MAX_LIMIT = 300
@@ -31,6 +32,10 @@ MAX_TOKEN = 2000
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,4096}$")
 
 INVALID_TOKEN = "invalid page token"
+#: Largest integer a token may carry (times in microseconds, ids): what a SQL BIGINT holds.
+MAX_TOKEN_INT = 2**63 - 1
+#: Latest begin/end a token may carry, in microseconds (the events API's own bound, year 5138).
+MAX_TOKEN_TIME = 10**17
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +123,7 @@ class PageState:
             raise BadRequest(INVALID_TOKEN)
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            data = json.loads(raw.decode("utf-8"))
+            data = load_json(raw, max_bytes=MAX_TOKEN * 2, max_depth=3)
         except (binascii.Error, ValueError):
             raise BadRequest(INVALID_TOKEN) from None
         state = _from_list(data)
@@ -135,7 +140,8 @@ def _key(event: Event) -> tuple[int, int]:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A non-negative integer that fits a SQL BIGINT (a larger one would overflow the driver)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_INT
 
 
 def _is_flag(value: Any) -> bool:
@@ -149,11 +155,11 @@ def _from_list(data: Any) -> PageState | None:
     _, domain, ascending, begin, end, filters, limit, reverse, cursor = data
     if not isinstance(domain, str) or not _is_flag(ascending) or not _is_flag(reverse):
         return None
-    if any(value is not None and not _is_int(value) for value in (begin, end)):
+    if any(value is not None and not (_is_int(value) and value <= MAX_TOKEN_TIME) for value in (begin, end)):
         return None
     if not _is_int(limit) or not 1 <= limit <= MAX_LIMIT:
         return None
-    if not isinstance(filters, list) or not all(
+    if not isinstance(filters, list) or len(filters) > MAX_FILTER_PARAMS or not all(
         isinstance(pair, list) and len(pair) == 2 and pair[0] in FILTER_FIELDS and isinstance(pair[1], str)
         for pair in filters
     ):

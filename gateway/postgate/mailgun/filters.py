@@ -30,6 +30,12 @@ UNSUPPORTED_FIELDS = frozenset({"list", "attachment", "from", "subject", "to", "
 LOWERCASE_FIELDS = frozenset({"event", "severity", "reason"})
 #: Longest expression accepted for one field (the source text travels inside page tokens).
 MAX_EXPRESSION = 1000
+#: Deepest nesting of parentheses and of ``NOT``s in one expression (the parser recurses).
+MAX_DEPTH = 8
+#: Most terms in one query, every filter parameter together (each is one SQL condition).
+MAX_TERMS = 64
+#: Most filter parameters in one query (``event=…&event=…`` repeated counts each time).
+MAX_FILTER_PARAMS = 16
 
 OPERATORS = frozenset({"AND", "OR", "NOT"})
 TOKEN = re.compile(r'\s+|\(|\)|"[^"]*"|"|[^\s()"]+')
@@ -55,17 +61,42 @@ def all_of(filters: Iterable[Filter]) -> Filter | None:
         parts.extend(item.parts if isinstance(item, And) else (item,))
     if not parts:
         return None
+    if sum(count_terms(part) for part in parts) > MAX_TERMS:
+        raise BadRequest(f"invalid filter expression: more than {MAX_TERMS} terms in one query")
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
+def count_terms(node: Filter) -> int:
+    """How many terms a filter tree holds (walked without recursion)."""
+    count, pending = 0, [node]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Term):
+            count += 1
+        elif isinstance(item, Not):
+            pending.append(item.part)
+        else:
+            pending.extend(item.parts)
+    return count
+
+
 def _tokenize(field: str, text: str) -> list[str]:
+    """The tokens of ``text``; refuses nesting deeper than :data:`MAX_DEPTH` before any parsing."""
     tokens = []
+    parens = nots = terms = 0
     for match in TOKEN.finditer(text):
         token = match.group()
         if token.isspace():
             continue
         if token == '"':
             raise BadRequest(f"invalid filter expression for '{field}': unterminated quote")
+        parens += 1 if token == "(" else -1 if token == ")" else 0
+        nots = nots + 1 if token == "NOT" else 0 if token != "(" else nots
+        terms += token not in OPERATORS and token not in "()"
+        if parens > MAX_DEPTH or nots > MAX_DEPTH:
+            raise BadRequest(f"invalid filter expression for '{field}': nested deeper than {MAX_DEPTH} levels")
+        if terms > MAX_TERMS:
+            raise BadRequest(f"invalid filter expression for '{field}': more than {MAX_TERMS} terms")
         tokens.append(token)
     if not tokens:
         raise BadRequest(f"invalid filter expression for '{field}': empty")

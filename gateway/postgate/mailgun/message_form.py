@@ -24,6 +24,7 @@ from ..errors import BadRequest
 from ..headers import (HEADER_NAME, MESSAGE_ID, UnsafeHeaderValue, UnsafeMime, check_mime, clean_tag, clean_value,
                        decoded_is_safe)
 from ..ids import strip_brackets
+from ..limits import load_json
 from .parsing import parse_bool, parse_date
 
 MAX_RECIPIENTS = 1000
@@ -365,7 +366,7 @@ def parse_recipient_variables(fields: Fields) -> dict[str, dict[str, Any]] | Non
 
 def parse_json_object(value: str, name: str, *, stringify: bool = False) -> dict[str, Any]:
     try:
-        data = json.loads(value)
+        data = load_json(value)
     except (TypeError, ValueError):
         data = None
     if not isinstance(data, dict):

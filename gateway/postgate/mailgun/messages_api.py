@@ -14,6 +14,8 @@ from .message_form import check_content_type, parse_message, parse_mime_message
 from .parsing import read_fields
 
 QUEUED = "Queued. Thank you."
+#: Mailgun's limit on one message: every field and attachment of the send call together.
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
 Parser = Callable[..., Message]
 
@@ -28,10 +30,23 @@ async def accept_with(parse: Parser, domain: str):
         raise TooLarge(
             f"Request too large: the limit is {limit:g} MB and {parts} form parts per request"
         ) from None
+    if message_size(fields, files) > MAX_MESSAGE_BYTES:
+        raise TooLarge(f"Request too large: a message may hold at most {MAX_MESSAGE_BYTES // (1024 * 1024)} MB")
     check_content_type(request.mimetype, fields)
     message = parse(fields, files, domain.lower())
     message_id = await current_gateway().accept(message)
     return jsonify({"id": message_id, "message": QUEUED})
+
+
+def message_size(fields, files) -> int:
+    """Bytes of every field value and uploaded file of a send call (files are measured, not read)."""
+    size = sum(len(value.encode("utf-8", "surrogatepass")) for _, value in fields.items(multi=True))
+    for _, upload in files.items(multi=True):
+        stream = upload.stream
+        position = stream.tell()
+        size += stream.seek(0, 2) - position
+        stream.seek(position)
+    return size
 
 
 async def send_message(domain: str):

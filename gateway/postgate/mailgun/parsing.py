@@ -5,18 +5,25 @@ from __future__ import annotations
 import calendar
 import email.utils
 import json
+import math
 import re
 import time
 from typing import Any
 
-from quart import request
+from quart import current_app, request
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from ..errors import BadRequest
+from ..errors import BadRequest, TooLarge
+from ..limits import JsonRefused, load_json
 
 TRUE_WORDS = frozenset({"yes", "true"})
 FALSE_WORDS = frozenset({"no", "false"})
 NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
+#: Latest date accepted anywhere (9999-12-31 23:59:59 UTC): what RFC 2822 dates, ``time.gmtime``
+#: and every storage can hold and give back. Dates before the epoch are refused too.
+MAX_TIMESTAMP = 253402300799.0
+#: Longest date text read (an RFC 2822 date is about 31 characters, 60 with a zone comment).
+MAX_DATE_TEXT = 128
 
 
 def parse_bool(value: str | None, *, default: bool = False, field: str = "value",
@@ -35,18 +42,32 @@ def parse_bool(value: str | None, *, default: bool = False, field: str = "value"
 
 
 def parse_date(value: str) -> float:
-    """An RFC 2822 date (``GMT``, ``UTC``, ``+0000``…) or epoch seconds (may be fractional).
-    ASCII only: ``int()`` and ``\\d`` would also read other scripts' digits."""
+    """An RFC 2822 date (``GMT``, ``UTC``, ``+0000``…) or epoch seconds (may be fractional),
+    between the epoch and the end of year 9999; ``ValueError`` for anything else. ASCII only:
+    ``int()`` and ``\\d`` would also read other scripts' digits."""
     text = value.strip()
+    if len(text) > MAX_DATE_TEXT:
+        raise ValueError(f"{value[:MAX_DATE_TEXT]}… is not an RFC-2822 compliant date")
     if not text.isascii():
         raise ValueError(f"{value} is not an RFC-2822 compliant date")
     if NUMBER.match(text):
-        return float(text)
+        return checked_timestamp(float(text), value)
     text = re.sub(r"\bUTC$", "GMT", text)
-    parsed = email.utils.parsedate_tz(text)
-    if parsed is None:
+    try:
+        parsed = email.utils.parsedate_tz(text)
+        seconds = float(email.utils.mktime_tz(parsed)) if parsed is not None else None
+    except (ValueError, OverflowError, TypeError):
+        seconds = None
+    if seconds is None:
         raise ValueError(f"{value} is not an RFC-2822 compliant date")
-    return float(email.utils.mktime_tz(parsed))
+    return checked_timestamp(seconds, value)
+
+
+def checked_timestamp(seconds: float, shown: object = None) -> float:
+    """``seconds`` if it is a date Postgate can store and show (see :data:`MAX_TIMESTAMP`)."""
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_TIMESTAMP):
+        raise ValueError(f"{seconds if shown is None else shown} is out of the supported date range")
+    return seconds
 
 
 def format_date(ts: float) -> str:
@@ -63,16 +84,32 @@ async def read_fields() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage
     """Body fields (multipart, urlencoded or JSON object) and file parts. Repeated keys are kept."""
     content_type = (request.mimetype or "").lower()
     if content_type == "application/json":
-        data = await request.get_json(force=True, silent=True)
+        data = await json_body()
         fields: MultiDict[str, str] = MultiDict()
         if isinstance(data, dict):
             for key, value in data.items():
                 for item in value if isinstance(value, list) else [value]:
                     fields.add(key, item if isinstance(item, str) else json.dumps(item))
+        if len(fields) > current_app.config["MAX_FORM_PARTS"]:
+            raise TooLarge(f"Request too large: at most {current_app.config['MAX_FORM_PARTS']} fields")
         return fields, MultiDict()
     form = await request.form
     files = await request.files
     return MultiDict(form), MultiDict(files)
+
+
+async def json_body() -> Any:
+    """The request body as JSON within :mod:`postgate.limits`'s bounds; ``None`` when it is empty
+    or malformed (callers say what they expected); a 400 when it is refused for its size or depth."""
+    raw = await request.get_data()
+    if not raw.strip():
+        return None
+    try:
+        return load_json(raw)
+    except JsonRefused as exc:
+        raise BadRequest(f"the JSON body is refused: {exc}") from None
+    except ValueError:
+        return None
 
 
 def query_arg(name: str) -> str | None:

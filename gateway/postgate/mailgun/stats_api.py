@@ -23,7 +23,8 @@ from .parsing import format_date, parse_date, query_arg
 
 STAT_EVENTS = ("accepted", "delivered", "failed", "opened", "clicked", "unsubscribed", "complained", "stored")
 RESOLUTIONS = {"hour": 3600, "day": 86400, "month": 86400}  # months are summed from days
-DURATION = re.compile(r"^(\d+)([hdm])$")
+#: ``duration``: a count (at most 7 digits) and a unit; the bucket limit then bounds the span.
+DURATION = re.compile(r"^(\d{1,7})([hdm])$")
 DURATION_SECONDS = {"h": 3600, "d": 86400, "m": 30 * 86400}
 DEFAULT_SPAN = 7 * 86400
 MAX_BUCKETS = 10_000
@@ -101,6 +102,8 @@ def time_range(start: str | None, end: str | None, duration: str | None, now: fl
         start_ts = end_ts - DEFAULT_SPAN
     if start_ts > end_ts:
         raise BadRequest("'start' must not be after 'end'")
+    if start_ts < 0:
+        raise BadRequest("'start' is before the epoch: shorten 'duration'")
     return start_ts, end_ts
 
 

@@ -20,11 +20,12 @@ Decisions where Mailgun's behaviour is not documented:
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import IO, Any, TypeVar
 from urllib.parse import urlencode
 
 from quart import g, jsonify, request
@@ -34,7 +35,9 @@ from ..domain import Suppression
 from ..errors import BadRequest, NotFound
 from ..suppression_rules import ALL_TAGS
 from ..web import current_gateway
-from .parsing import base_url, format_date, parse_date, query_arg, read_fields
+from .parsing import base_url, checked_timestamp, format_date, json_body, parse_date, query_arg, read_fields
+
+T = TypeVar("T")
 
 LISTS = ("bounces", "complaints", "unsubscribes", "whitelists")
 LIST_RULE = "any(bounces, complaints, unsubscribes, whitelists)"
@@ -43,6 +46,15 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_RECORDS = 1000
 MAX_CSV_BYTES = 25 * 1024 * 1024
+#: Longest physical line of an import file read at once (a cell may span lines when quoted).
+MAX_CSV_LINE = 256 * 1024
+#: Entries validated and stored per step of an import: one INSERT batch, one hop to a thread.
+IMPORT_BATCH = 200
+#: Storage bounds: the address column holds 320 characters; texts and tags are kept short.
+MAX_ADDRESS = 320
+MAX_TEXT = 4096
+MAX_TAGS = 100
+MAX_TAG = 128
 DEFAULT_BOUNCE_CODE = 550
 
 NOT_FOUND = {
@@ -64,7 +76,7 @@ CLEARED = {
     "whitelists": "Whitelist addresses/domains for this domain have been removed",
 }
 
-ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
+ADDRESS = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*$")
 INTEGER = re.compile(r"^\s*\d{1,9}\s*$")
 
@@ -95,27 +107,33 @@ def text_value(record: Mapping[str, Any], name: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise BadRequest(f"'{name}' parameter must be a string")
-    return str(value).strip()
+    text = str(value).strip()
+    if len(text) > MAX_TEXT:
+        raise BadRequest(f"'{name}' parameter is longer than {MAX_TEXT} characters")
+    return text
 
 
 def parse_address(value: str | None, name: str = "address") -> str:
     if not value:
         raise BadRequest(f"'{name}' parameter is missing")
-    if not ADDRESS.match(value):
+    if len(value) > MAX_ADDRESS or not ADDRESS.match(value):
         raise BadRequest(f"'{name}' parameter is not a valid email address: {value}")
     return value
 
 
 def parse_created_at(record: Mapping[str, Any], now: float) -> float:
+    """``created_at`` as epoch seconds: a number or an RFC 2822 date, from the epoch to year 9999
+    (a date the list endpoint could not show again is refused, never stored)."""
     value = record.get("created_at")
     if value is None or value == "":
         return now
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
     try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return checked_timestamp(float(value))
         return parse_date(str(value))
-    except ValueError:
-        raise BadRequest(f"'created_at' parameter is not a valid RFC 2822 date: {value}") from None
+    except (ValueError, OverflowError):
+        shown = str(value)[:64] if isinstance(value, str) else "a number out of range"
+        raise BadRequest(f"'created_at' parameter is not a valid RFC 2822 date: {shown}") from None
 
 
 def parse_tags(record: Mapping[str, Any]) -> list[str]:
@@ -131,8 +149,12 @@ def parse_tags(record: Mapping[str, Any]) -> list[str]:
         if not isinstance(value, str):
             raise BadRequest("'tags' parameter must be a list of strings")
         tag = value.strip()
+        if len(tag) > MAX_TAG:
+            raise BadRequest(f"'tags' parameter: a tag is at most {MAX_TAG} characters")
         if tag and tag.lower() not in {t.lower() for t in tags}:
             tags.append(tag)
+        if len(tags) > MAX_TAGS:
+            raise BadRequest(f"'tags' parameter: at most {MAX_TAGS} tags")
     if not tags or ALL_TAGS in tags:
         return [ALL_TAGS]
     return tags
@@ -306,7 +328,7 @@ async def create_entries(domain: str, list_name: str):
     domain = sending_domain(domain)
     now = gateway.now()
     if (request.mimetype or "").lower() == "application/json":
-        data = await request.get_json(force=True, silent=True)
+        data = await json_body()
         if isinstance(data, list):
             if not data:
                 raise BadRequest("the JSON array holds no records")
@@ -379,46 +401,97 @@ async def clear_entries(domain: str, list_name: str):
 
 
 async def import_entries(domain: str, list_name: str):
+    """CSV import, off the event loop: the upload is spooled to disk while it arrives; the file is
+    read twice in a worker thread, :data:`IMPORT_BATCH` rows per step: once to validate every row
+    (any bad row is a 400 and nothing is stored), once to store the entries batch by batch. Memory
+    stays flat whatever the file's size."""
     gateway = current_gateway()
     domain = sending_domain(domain)
     _fields, files = await read_fields()
     upload = files.get("file")
     if upload is None:
         raise BadRequest("'file' parameter is missing: upload the CSV as a multipart part named 'file'")
-    data = upload.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
-        raise BadRequest("the CSV file must be 25MB or under")
-    entries = parse_csv(domain, list_name, data, gateway.now())
-    if entries:
-        await gateway.storage.add_suppressions(entries)
+    stream = upload.stream
+    try:
+        if await asyncio.to_thread(stream_size, stream) > MAX_CSV_BYTES:
+            raise BadRequest("the CSV file must be 25MB or under")
+        now = gateway.now()
+        async for _batch in thread_steps(csv_batches(stream, domain, list_name, now)):
+            pass  # first pass: every row valid, or the 400 of the first bad one and nothing stored
+        async for batch in thread_steps(csv_batches(stream, domain, list_name, now)):
+            await gateway.storage.add_suppressions(batch)
+    finally:
+        await asyncio.to_thread(stream.close)
     return jsonify({"message": "file uploaded successfully"})
 
 
-def parse_csv(domain: str, list_name: str, data: bytes, now: float) -> list[Suppression]:
-    """Entries from an import file (columns per §4.5); any bad row is a 400 and nothing is stored."""
+def stream_size(stream: IO[bytes]) -> int:
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    return size
+
+
+async def thread_steps(steps: Iterator[T]) -> AsyncIterator[T]:
+    """Run a generator one short step per hop to a worker thread (the loop runs between steps),
+    so the blocking reads and the parsing never run on the event loop."""
+    while (item := await asyncio.to_thread(next, steps, None)) is not None:
+        yield item
+
+
+def csv_batches(stream: IO[bytes], domain: str, list_name: str, now: float) -> Iterator[list[Suppression]]:
+    """The file's entries in file order, :data:`IMPORT_BATCH` at a time (a later duplicate
+    overwrites an earlier one when stored, as in one request)."""
+    batch: list[Suppression] = []
+    for entry in csv_entries(stream, domain, list_name, now):
+        batch.append(entry)
+        if len(batch) >= IMPORT_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def csv_lines(text: IO[str]) -> Iterator[str]:
+    """Physical lines of at most :data:`MAX_CSV_LINE` characters (a longer one is a 400)."""
+    while line := text.readline(MAX_CSV_LINE + 1):
+        if len(line) > MAX_CSV_LINE:
+            raise BadRequest(f"the CSV file has a line longer than {MAX_CSV_LINE} characters")
+        yield line
+
+
+def csv_entries(stream: IO[bytes], domain: str, list_name: str, now: float) -> Iterator[Suppression]:
+    """Entries of an import file (columns per §4.5), read incrementally from ``stream``'s start."""
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadRequest("the CSV file must be UTF-8 encoded") from None
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-    columns = [name.strip().lower() for name in next(reader, None) or []]
-    required = ("address", "domain") if list_name == "whitelists" else ("address",)
-    if not any(name in columns for name in required):
-        names = " or ".join(repr(name) for name in required)
-        raise BadRequest(f"the CSV file needs a header row with an {names} column")
-    entries: dict[str, Suppression] = {}
-    for row in reader:
-        cells = {name: cell.strip() for name, cell in zip(columns, row) if name and cell.strip()}
-        if not cells:
-            continue
-        for record in csv_records(list_name, cells):
-            try:
-                entry = parse_record(domain, list_name, record, now)
-            except BadRequest as exc:
-                raise BadRequest(f"CSV line {reader.line_num}: {exc.message}") from None
-            entries.pop(entry.address.lower(), None)
-            entries[entry.address.lower()] = entry
-    return list(entries.values())
+        reader = csv.reader(csv_lines(text), skipinitialspace=True)
+        try:
+            columns = [name.strip().lower() for name in next(reader, None) or []]
+            required = ("address", "domain") if list_name == "whitelists" else ("address",)
+            if not any(name in columns for name in required):
+                names = " or ".join(repr(name) for name in required)
+                raise BadRequest(f"the CSV file needs a header row with an {names} column")
+            for row in reader:
+                cells = {name: cell.strip() for name, cell in zip(columns, row) if name and cell.strip()}
+                if not cells:
+                    continue
+                for record in csv_records(list_name, cells):
+                    try:
+                        yield parse_record(domain, list_name, record, now)
+                    except BadRequest as exc:
+                        raise BadRequest(f"CSV line {reader.line_num}: {exc.message}") from None
+        except UnicodeDecodeError:
+            raise BadRequest("the CSV file must be UTF-8 encoded") from None
+        except csv.Error as exc:
+            raise BadRequest(f"CSV line {reader.line_num}: {csv_error_text(exc)}") from None
+    finally:
+        text.detach()  # leave the upload open: it is read again, and closed with the request
+
+
+def csv_error_text(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell is longer than {csv.field_size_limit()} characters"
+    return "not valid CSV"
 
 
 def csv_records(list_name: str, cells: dict[str, str]) -> list[dict[str, Any]]:

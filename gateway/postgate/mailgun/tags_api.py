@@ -20,6 +20,8 @@ from .stats_api import stats_body
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: Longest tag description stored (a TEXT column holds 64 KiB; four bytes a character at most).
+MAX_DESCRIPTION = 4096
 AGGREGATES = {"countries": "country", "providers": "provider", "devices": "device"}
 
 
@@ -111,6 +113,8 @@ async def tag_update(domain: str, tag: str):
         description = request.args.get("description")
     if description is None:
         raise BadRequest("'description' parameter is missing")
+    if len(description) > MAX_DESCRIPTION:
+        raise BadRequest(f"'description' parameter is longer than {MAX_DESCRIPTION} characters")
     if not await current_gateway().storage.update_tag(g.domain, tag, description):
         raise NotFound("Tag not found")
     return jsonify({"message": "Tag updated"})
