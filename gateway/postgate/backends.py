@@ -105,6 +105,10 @@ class Queue(Backend):
         """Up to ``limit`` dead-lettered jobs, oldest first."""
         raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
 
+    async def get_dead(self, dead_id: str) -> DeadJob | None:
+        """The dead letter ``dead_id`` (a :attr:`DeadJob.id`), or ``None`` if there is none."""
+        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+
     async def redrive(self, dead_id: str) -> DeadJob | None:
         """Put the dead letter ``dead_id`` (a :attr:`DeadJob.id`) back on the queue with its failure
         count reset; return it, or ``None`` if there is no such dead letter."""
@@ -349,6 +353,10 @@ class Storage(Backend):
     @abc.abstractmethod
     async def dead_jobs(self, queue: str, limit: int) -> list[DeadJob]:
         """Up to ``limit`` dead-lettered jobs of ``queue``, oldest ``dead_at`` first."""
+
+    @abc.abstractmethod
+    async def find_dead_job(self, queue: str, job_id: str) -> DeadJob | None:
+        """The dead job ``job_id`` of ``queue``, or ``None`` (unknown id, or not dead)."""
 
     @abc.abstractmethod
     async def revive_job(self, queue: str, job_id: str, now: float) -> DeadJob | None:

@@ -87,6 +87,9 @@ class LocalQueue(Queue):
     async def list_dead(self, limit: int = 100) -> list[DeadJob]:
         return await self.storage.dead_jobs(self.queue_name, limit)
 
+    async def get_dead(self, dead_id: str) -> DeadJob | None:
+        return await self.storage.find_dead_job(self.queue_name, dead_id)
+
     async def redrive(self, dead_id: str) -> DeadJob | None:
         return await self.storage.revive_job(self.queue_name, dead_id, time.time())
 

@@ -968,8 +968,19 @@ class TortoiseStorage(Storage):
             )
         return [_dead_job(row) for row in rows]
 
+    async def find_dead_job(self, queue: str, job_id: str) -> DeadJob | None:
+        if not _is_row_id(job_id):
+            return None
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_JOB_COLS}, error, dead_at FROM queue_jobs WHERE id = ? AND queue = ? "
+                "AND dead_at IS NOT NULL",
+                (int(job_id), queue),
+            )
+        return _dead_job(rows[0]) if rows else None
+
     async def revive_job(self, queue: str, job_id: str, now: float) -> DeadJob | None:
-        if not job_id.isascii() or not job_id.isdigit() or len(job_id) > 18:
+        if not _is_row_id(job_id):
             return None
         async with self.session(write=True) as db:
             rows = await db.fetch(
@@ -1093,6 +1104,11 @@ def _reason(payload: Mapping[str, Any]) -> str | None:
 
 def _int(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _is_row_id(text: str) -> bool:
+    """Whether ``text`` is a decimal id a BIGINT column can hold."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _dead_job(row: Sequence[Any]) -> DeadJob:

@@ -628,9 +628,12 @@ class StorageContract:
         assert (dead.failures, dead.reason, dead.dead_at) == (2, "gave up after 2 failures: TypeError: boom",
                                                               160.0)
         assert await storage.dead_jobs("other", 10) == []
+        assert await storage.find_dead_job("q", dead.id) == dead
+        assert await storage.find_dead_job("q", second.id) is None  # alive
         assert await storage.revive_job("other", dead.id, now=200.0) is None  # another queue's
-        for bogus in ("nope", "-1", "99999999999999999999999", "１"):
+        for bogus in ("nope", "-1", "99999999999999999999999", "１", ""):
             assert await storage.revive_job("q", bogus, now=200.0) is None
+            assert await storage.find_dead_job("q", bogus) is None
         revived = await storage.revive_job("q", dead.id, now=200.0)
         assert revived is not None and revived.failures == 2 and revived.job.batch_id == 1
         assert await storage.revive_job("q", dead.id, now=200.0) is None  # no longer dead
