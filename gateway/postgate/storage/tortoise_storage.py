@@ -1130,10 +1130,19 @@ def _batch(row: Sequence[Any]) -> Batch:
      created_at, enqueued, accepted_logged, recipient_count) = row
     return Batch(
         id=int(row_id), domain=domain, message_id=message_id, response_id=response_id,
-        email_id=email_id, tags=_json(tags), content=zlib.decompress(content), testmode=bool(testmode),
+        email_id=email_id, tags=_json(tags), content=_inflate(content), testmode=bool(testmode),
         deliver_at=deliver_at, created_at=float(created_at), enqueued=bool(enqueued),
         accepted_logged=bool(accepted_logged), recipient_count=int(recipient_count),
     )
+
+
+def _inflate(content: bytes) -> bytes:
+    """A batch's stored content; a damaged blob is returned as it is, so the batch can still be
+    read (its decoding fails in the worker, which then dead-letters the job)."""
+    try:
+        return zlib.decompress(content)
+    except zlib.error:
+        return bytes(content)
 
 
 def _recipient(row: Sequence[Any]) -> Recipient:
