@@ -93,3 +93,47 @@ def test_seen_once_is_bounded():
     assert seen.first(("a", 1))  # forgotten: the memory stays bounded
     seen.forget("a")
     assert seen.first(("a", 1))
+
+
+async def test_an_outage_is_retried_with_backoff_and_never_dead_lettered(gateway_factory, caplog):
+    """The local queue on SQLite with an injected outage of its lease renewal (the call a worker
+    makes after every chunk): the job fails more often than ``job_max_failures``, but transiently,
+    so it is retried with backoff and every recipient is delivered once."""
+    from postgate import hookimpl
+    from postgate.builtin.local_queue import LocalQueue
+    from postgate.domain import RecipientStatus
+    from postgate.testing.dead_letters import accept_batch, run_workers_until, tracebacks
+
+    outages = MAX_FAILURES + 3
+
+    class FlakyQueue(LocalQueue):
+        renewals = 0
+
+        async def extend(self, job):
+            FlakyQueue.renewals += 1
+            if FlakyQueue.renewals <= outages:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            await super().extend(job)
+
+    class FlakyPlugin:
+        @hookimpl
+        def register_queues(self, register):
+            register("flaky", FlakyQueue)
+
+    gateway = gateway_factory(plugins=[FlakyPlugin()], backends={"queue": "flaky"},
+                              gateway={**FAST, "chunk_size": 1})
+    await gateway.start()
+    caplog.set_level("INFO", logger="postgate.worker")
+    batch_id, _ = await accept_batch(gateway, outages + 2)
+
+    async def delivered() -> bool:
+        rows = await gateway.storage.list_recipients(batch_id, 0, 100)
+        return all(r.status is RecipientStatus.DELIVERED for r in rows)
+
+    await run_workers_until(gateway, delivered)
+    assert await gateway.queue.list_dead() == []
+    lines = [r.getMessage() for r in caplog.records if "failed (transient" in r.getMessage()]
+    assert len(lines) == outages and all("ConnectionResetError" in line for line in lines)
+    assert f"{outages} in a row" in lines[-1]
+    assert tracebacks(caplog) == 1
+    assert len(list((gateway.settings.data_dir / "outbox").rglob("*.eml"))) == outages + 2
