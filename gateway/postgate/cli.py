@@ -241,7 +241,9 @@ def jobs_dead(config: str | None, limit: int, as_json: bool) -> None:
         return
     click.echo("ID\tBATCH\tDOMAIN\tATTEMPTS\tWHEN\tREASON")
     for row in rows:
-        batch = str(row["batch"]) if row["first_id"] is None else f"{row['batch']}:{row['first_id']}-{row['last_id'] or ''}"
+        batch = str(row["batch"])
+        if row["first_id"] is not None:
+            batch += f":{row['first_id']}-{row['last_id'] or ''}"
         click.echo(f"{row['id']}\t{batch}\t{row['domain'] or '?'}\t{row['attempts']}\t"
                    f"{_when(row['dead_at'])}\t{row['reason']}")
 

@@ -69,7 +69,9 @@ class GatewaySettings(Strict):
     job_max_failures: int = Field(
         5, ge=1, description="failed attempts after which a job is dead-lettered (its unsent recipients fail)"
     )
-    job_backoff: float = Field(5.0, ge=0, description="seconds before retrying a failed job; doubles per failure")
+    job_backoff: float = Field(
+        5.0, ge=0, description="seconds before retrying a failed job; doubles per failure"
+    )
     job_backoff_max: float = Field(600.0, ge=0, description="longest wait between attempts of a failed job")
 
 

@@ -55,6 +55,8 @@ from .suppression_rules import drops_for
 log = logging.getLogger("postgate.worker")
 
 ACCEPTED_PAGE = 500
+#: Jobs whose transient failures in a row a worker remembers (for their backoff).
+MAX_TRACKED_JOBS = 4096
 
 
 class ChunkOutcome:
@@ -92,7 +94,7 @@ class Worker:
         self.job_max_failures = settings.job_max_failures
         self.job_backoff = settings.job_backoff
         self.job_backoff_max = settings.job_backoff_max
-        self._tracebacks = SeenOnce()  # (job key, type, message) already logged with a traceback
+        self._tracebacks = SeenOnce()  # (job key, "Type: message") already logged with a traceback
         self._outages: dict[tuple[int, int | None, int | None], int] = {}  # transient failures in a row
 
     # -- the loop ---------------------------------------------------------------------------
@@ -157,9 +159,11 @@ class Worker:
         kind = failure_kind(exc)
         reason = describe(exc)
         where = _job_name(job)
-        traceback = exc if self._tracebacks.first((key, type(exc), str(exc))) else None
+        traceback = exc if self._tracebacks.first((key, reason)) else None
         if kind == "transient":
-            outages = self._outages[key] = self._outages.get(key, 0) + 1
+            outages = self._outages[key] = self._outages.pop(key, 0) + 1
+            if len(self._outages) > MAX_TRACKED_JOBS:  # jobs that moved to other workers
+                self._outages.pop(next(iter(self._outages)))
             delay = backoff(outages, self.job_backoff, self.job_backoff_max)
             log.warning("%s: %s failed (transient, %d in a row): %s; retrying in %.1f s", self.name, where,
                         outages, reason, delay, exc_info=traceback)

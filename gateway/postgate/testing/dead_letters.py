@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..app import Gateway
@@ -23,7 +23,7 @@ from ..worker import Worker
 from .fixtures import TEST_DOMAIN, basic_auth
 
 #: ``run_cli(args) -> (exit_code, output)``: the ``postgate`` command on the gateway's settings.
-RunCli = Callable[[list[str]], "asyncio.Future[tuple[int, str]] | Any"]
+RunCli = Callable[[list[str]], Awaitable[tuple[int, str]]]
 
 
 async def accept_batch(gateway: Gateway, count: int, prefix: str = "member") -> tuple[int, bytes]:

@@ -141,7 +141,8 @@ def decode_dead(message: dict[str, Any]) -> DeadJob:
     reason = data.get("reason")
     dead_at = data.get("dead_at")
     if not isinstance(reason, str):
-        reason = "moved by the SQS redrive policy: received too often without completion (a worker died or hung)"
+        reason = ("moved by the SQS redrive policy: received too often without completion "
+                  "(a worker died or hung)")
     if not isinstance(dead_at, (int, float)) or isinstance(dead_at, bool):
         dead_at = None
     return DeadJob(id=str(message.get("MessageId")), job=job, failures=job.failures, reason=reason,

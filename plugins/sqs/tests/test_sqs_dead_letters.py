@@ -19,7 +19,8 @@ MAX_FAILURES = 3
 async def test_dead_letters_on_sqs(aws, gateway_factory, caplog):
     sqs = aws.client("sqs")
     dlq_url = sqs.create_queue(QueueName="postgate-jobs-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url,
+                                       AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(QueueName="postgate-jobs", Attributes={
         "VisibilityTimeout": "30",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10})})["QueueUrl"]
