@@ -137,3 +137,10 @@ async def test_an_outage_is_retried_with_backoff_and_never_dead_lettered(gateway
     assert f"{outages} in a row" in lines[-1]
     assert tracebacks(caplog) == 1
     assert len(list((gateway.settings.data_dir / "outbox").rglob("*.eml"))) == outages + 2
+
+
+def test_the_dead_jobs_table_escapes_what_a_terminal_would_act_on():
+    from postgate.cli import _printable
+
+    assert _printable("boom\x1b[2J\r\nBcc: x\u2028\t") == "boom\\x1b[2J\\r\\nBcc: x\\u2028\\t"
+    assert _printable("plain: é ü 1") == "plain: é ü 1"

@@ -213,6 +213,11 @@ async def _dead_rows(gateway: Gateway, dead_jobs) -> list[dict]:
     return rows
 
 
+def _printable(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (no terminal tricks)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return "unknown"
@@ -244,8 +249,8 @@ def jobs_dead(config: str | None, limit: int, as_json: bool) -> None:
         batch = str(row["batch"])
         if row["first_id"] is not None:
             batch += f":{row['first_id']}-{row['last_id'] or ''}"
-        click.echo(f"{row['id']}\t{batch}\t{row['domain'] or '?'}\t{row['attempts']}\t"
-                   f"{_when(row['dead_at'])}\t{row['reason']}")
+        cells = [row["id"], batch, row["domain"] or "?", str(row["attempts"]), _when(row["dead_at"]), row["reason"]]
+        click.echo("\t".join(_printable(cell) for cell in cells))
 
 
 @jobs.command("show")
