@@ -89,11 +89,11 @@ async def reset_dead_lettered(gateway: Gateway, dead: DeadJob) -> int:
     return reset
 
 
-async def ledger_summary(gateway: Gateway, job_batch: int, first_id: int | None,
+async def ledger_summary(gateway: Gateway, batch_id: int, first_id: int | None,
                          last_id: int | None) -> dict[str, int]:
     """How many of the job's rows are in each status (for ``postgate jobs show``)."""
     counts: dict[str, int] = {}
-    async for rows in _pages(gateway, job_batch, first_id, last_id):
+    async for rows in _pages(gateway, batch_id, first_id, last_id):
         for row in rows:
             counts[row.status.value] = counts.get(row.status.value, 0) + 1
     return counts
