@@ -8,6 +8,7 @@ from .backends import Backend, Delivery, EventSink, EventSource, Queue, Storage
 from .domain import (
     Attachment,
     Batch,
+    DeadJob,
     DeliveryResult,
     Event,
     EventQuery,
@@ -27,7 +28,7 @@ from .settings import ConfigError, Settings, load_settings
 __version__ = "0.1.0"
 
 __all__ = [
-    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ConfigError", "Delivery",
+    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
     "Job", "Message", "NotFound", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
     "RenderedMessage", "Settings", "Storage", "Suppression", "create_gateway", "hookimpl", "hookspec",

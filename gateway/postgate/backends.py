@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .domain import (
     Batch,
     BatchCreated,
+    DeadJob,
     DeliveryResult,
     Event,
     EventCount,
@@ -85,6 +86,33 @@ class Queue(Backend):
     async def depth(self) -> int | None:
         """Jobs waiting, if the backend can tell cheaply."""
         return None
+
+    # -- failed jobs and dead letters (see docs/operations-jobs.md) ----------------------------
+
+    async def fail(self, job: Job, delay: float, reason: str) -> None:
+        """Release a job whose attempt failed, to be received again after ``delay`` seconds, and
+        count the failure durably: the next receive of the job has ``failures`` one higher.
+
+        The default only releases (a backend that cannot count never dead-letters by count)."""
+        await self.nack(job, delay)
+
+    async def dead_letter(self, job: Job, reason: str) -> None:
+        """Move a leased job to the dead-letter place with ``reason``: it is not received again
+        until :meth:`redrive`. ``job.failures`` is kept with it."""
+        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        """Up to ``limit`` dead-lettered jobs, oldest first."""
+        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+
+    async def get_dead(self, dead_id: str) -> DeadJob | None:
+        """The dead letter ``dead_id`` (a :attr:`DeadJob.id`), or ``None`` if there is none."""
+        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+
+    async def redrive(self, dead_id: str) -> DeadJob | None:
+        """Put the dead letter ``dead_id`` (a :attr:`DeadJob.id`) back on the queue with its failure
+        count reset; return it, or ``None`` if there is no such dead letter."""
+        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
 
 
 class Delivery(Backend):
@@ -309,7 +337,31 @@ class Storage(Backend):
     async def release_job(self, job: Job, available_at: float) -> None: ...
 
     @abc.abstractmethod
-    async def count_jobs(self, queue: str) -> int: ...
+    async def count_jobs(self, queue: str) -> int:
+        """Jobs of ``queue`` that are not dead-lettered."""
+
+    @abc.abstractmethod
+    async def fail_job(self, job: Job, available_at: float, error: str) -> int:
+        """Release a leased job after a failed attempt: add one to its ``failures``, keep ``error``,
+        make it visible at ``available_at``; return the new failure count."""
+
+    @abc.abstractmethod
+    async def bury_job(self, job: Job, error: str, now: float) -> None:
+        """Dead-letter a job (``dead_at = now``, ``failures = job.failures``): never leased again
+        until :meth:`revive_job`."""
+
+    @abc.abstractmethod
+    async def dead_jobs(self, queue: str, limit: int) -> list[DeadJob]:
+        """Up to ``limit`` dead-lettered jobs of ``queue``, oldest ``dead_at`` first."""
+
+    @abc.abstractmethod
+    async def find_dead_job(self, queue: str, job_id: str) -> DeadJob | None:
+        """The dead job ``job_id`` of ``queue``, or ``None`` (unknown id, or not dead)."""
+
+    @abc.abstractmethod
+    async def revive_job(self, queue: str, job_id: str, now: float) -> DeadJob | None:
+        """Make a dead job of ``queue`` visible at ``now`` with ``failures`` reset; return it as it
+        was, or ``None`` if ``job_id`` names no dead job of that queue."""
 
     # -- shared rate budget -------------------------------------------------------------------
 

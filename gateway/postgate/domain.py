@@ -210,6 +210,18 @@ class Job:
     id: str | None = None
     receipt: Any = None
     attempts: int = 0
+    failures: int = 0  # failed attempts so far, counted durably by the queue (``Queue.fail``)
+
+
+@dataclass(slots=True)
+class DeadJob:
+    """A dead-lettered job, as an operator lists, inspects and re-drives it."""
+
+    id: str  # the queue's id of the dead letter (what ``Queue.redrive`` takes)
+    job: Job
+    failures: int
+    reason: str
+    dead_at: float | None  # None when the queue cannot tell (moved by an SQS redrive policy)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,6 +66,13 @@ class GatewaySettings(Strict):
     retention_days: float = Field(30, ge=1, description="events and batches older than this are purged")
     migrate_on_start: bool = Field(True, description="apply storage migrations when the gateway starts")
     max_request_mb: float = Field(52.4, gt=0, description="largest request body accepted (413 above)")
+    job_max_failures: int = Field(
+        5, ge=1, description="failed attempts after which a job is dead-lettered (its unsent recipients fail)"
+    )
+    job_backoff: float = Field(
+        5.0, ge=0, description="seconds before retrying a failed job; doubles per failure"
+    )
+    job_backoff_max: float = Field(600.0, ge=0, description="longest wait between attempts of a failed job")
 
 
 class BackendSettings(Strict):

@@ -34,17 +34,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from .codec import decode_message
+from .dead_letters import fail_unsent
 from .domain import (
     Batch,
     DeliveryResult,
     Event,
     Job,
+    Message,
     Recipient,
     RecipientStatus,
     RecipientUpdate,
     RenderedMessage,
 )
 from .events import EventBuilder
+from .job_failures import BatchUnreadable, SeenOnce, backoff, describe, failure_kind
 from .plugins import resolve
 from .render import Renderer, with_changed_headers
 from .suppression_rules import drops_for
@@ -52,6 +55,8 @@ from .suppression_rules import drops_for
 log = logging.getLogger("postgate.worker")
 
 ACCEPTED_PAGE = 500
+#: Jobs whose transient failures in a row a worker remembers (for their backoff).
+MAX_TRACKED_JOBS = 4096
 
 
 class ChunkOutcome:
@@ -69,7 +74,7 @@ class Worker:
 
     #: Longest wait of one ``queue.receive`` call (the loop checks ``stop`` in between).
     receive_wait = 10.0  # a long poll; stopping interrupts it at once
-    #: Delay before a job that raised is received again.
+    #: Pause after ``queue.receive`` failed (failed jobs back off by ``gateway.job_backoff``).
     error_delay = 5.0
     #: Seconds past a batch's retry schedule after which an unsettled in-doubt row is parked.
     in_doubt_horizon = 86400.0
@@ -86,6 +91,11 @@ class Worker:
         self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
         self._slots: asyncio.Semaphore | None = None
         self._stop = asyncio.Event()
+        self.job_max_failures = settings.job_max_failures
+        self.job_backoff = settings.job_backoff
+        self.job_backoff_max = settings.job_backoff_max
+        self._tracebacks = SeenOnce()  # (job key, "Type: message") already logged with a traceback
+        self._outages: dict[tuple[int, int | None, int | None], int] = {}  # transient failures in a row
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -131,16 +141,71 @@ class Worker:
             return []
 
     async def process(self, job: Job) -> None:
-        """Work on one job; on an unexpected error release it for a later attempt."""
+        """Work on one job; a failure is retried with backoff or, when it cannot succeed or has
+        failed ``job_max_failures`` times, ends in the dead-letter place (see ``job_failures``)."""
         try:
             await self._process(job)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the job is retried, never dropped
-            log.exception("%s: job for batch %s failed; retrying in %.0f s", self.name, job.batch_id,
-                          self.error_delay)
+        except Exception as exc:  # noqa: BLE001 - the job is retried or dead-lettered, never dropped
+            await self._job_failed(job, exc)
+        else:
+            self._outages.pop(_job_key(job), None)
+
+    async def _job_failed(self, job: Job, exc: Exception) -> None:
+        """One log line for the attempt (a traceback only the first time this failure is seen
+        for this job in this process), then retry with backoff or dead-letter."""
+        key = _job_key(job)
+        kind = failure_kind(exc)
+        reason = describe(exc)
+        where = _job_name(job)
+        traceback = exc if self._tracebacks.first((key, reason)) else None
+        if kind == "transient":
+            outages = self._outages[key] = self._outages.pop(key, 0) + 1
+            if len(self._outages) > MAX_TRACKED_JOBS:  # jobs that moved to other workers
+                self._outages.pop(next(iter(self._outages)))
+            delay = backoff(outages, self.job_backoff, self.job_backoff_max)
+            log.warning("%s: %s failed (transient, %d in a row): %s; retrying in %.1f s", self.name, where,
+                        outages, reason, delay, exc_info=traceback)
             with contextlib.suppress(Exception):
-                await self.gateway.queue.nack(job, self.error_delay)
+                await self.gateway.queue.nack(job, delay)
+            return
+        self._outages.pop(key, None)
+        failures = job.failures + 1
+        if kind == "permanent" or failures >= self.job_max_failures:
+            why = reason if kind == "permanent" else f"failed {failures} times, last: {reason}"
+            log.error("%s: %s failed (attempt %d of %d): %s; giving up: dead-lettered", self.name, where,
+                      failures, self.job_max_failures, reason, exc_info=traceback)
+            await self._dead_letter(job, failures, why)
+            return
+        delay = backoff(failures, self.job_backoff, self.job_backoff_max)
+        log.warning("%s: %s failed (attempt %d of %d): %s; retrying in %.1f s", self.name, where, failures,
+                    self.job_max_failures, reason, delay, exc_info=traceback)
+        try:
+            await self.gateway.queue.fail(job, delay, reason)
+        except Exception as error:  # noqa: BLE001 - the job reappears when its lease runs out
+            log.warning("%s: could not release %s after its failure: %s", self.name, where, describe(error))
+
+    async def _dead_letter(self, job: Job, failures: int, reason: str) -> None:
+        """Fail the job's unsent rows with ``failed`` events, then move the job to the dead-letter
+        place. If either step fails, the job is released and the next attempt gives up again."""
+        where = _job_name(job)
+        job.failures = failures
+        try:
+            failed, in_doubt = await fail_unsent(self.gateway, job.batch_id, job.first_id, job.last_id,
+                                                 reason, public_url=self.public_url)
+            await self.gateway.queue.dead_letter(job, reason)
+        except Exception as exc:  # noqa: BLE001 - e.g. storage down: try again later
+            delay = backoff(failures, self.job_backoff, self.job_backoff_max)
+            log.warning("%s: could not dead-letter %s: %s; trying again in %.1f s", self.name, where,
+                        describe(exc), delay)
+            with contextlib.suppress(Exception):
+                await self.gateway.queue.nack(job, delay)
+            return
+        self._tracebacks.forget(_job_key(job))
+        doubt = f"; {in_doubt} recipients in doubt left as they are" if in_doubt else ""
+        log.error("%s: %s dead-lettered: %d recipients failed%s (list: postgate jobs dead; "
+                  "retry: postgate jobs retry ID)", self.name, where, failed, doubt)
 
     async def _process(self, job: Job) -> None:
         gateway = self.gateway
@@ -148,7 +213,7 @@ class Worker:
         if batch is None:  # purged: nothing left to do
             await gateway.queue.ack([job])
             return
-        message = await asyncio.to_thread(decode_message, batch.content)
+        message = await asyncio.to_thread(_decode_batch, batch)
         events = EventBuilder(batch, message, public_url=self.public_url)
         if not batch.accepted_logged:
             await self._log_accepted(batch, events, job.first_id, job.last_id)
@@ -385,6 +450,24 @@ class Worker:
                                                error=error))
         else:
             self._fail(events, row, out, code=421, reason="old", error=error, text=error)
+
+
+def _decode_batch(batch: Batch) -> Message:
+    """The batch's stored message; :class:`BatchUnreadable` if it cannot be decoded."""
+    try:
+        return decode_message(batch.content)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, no attempt can succeed
+        raise BatchUnreadable(f"the stored message of batch {batch.id} cannot be decoded ({describe(exc)})") \
+            from exc
+
+
+def _job_key(job: Job) -> tuple[int, int | None, int | None]:
+    return (job.batch_id, job.first_id, job.last_id)
+
+
+def _job_name(job: Job) -> str:
+    rows = "" if job.first_id is None else f" rows {job.first_id}-{job.last_id}"
+    return f"job {job.id} (batch {job.batch_id}{rows})"
 
 
 def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedMessage | Exception]:

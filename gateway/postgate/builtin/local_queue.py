@@ -3,7 +3,8 @@
 Jobs are rows of the storage's queue table, so they are as durable as the storage and every worker
 loop and process sharing that storage shares the queue. A received job is leased for
 ``visibility_timeout`` seconds (default: the gateway's ``lease_seconds``); a worker renews the lease
-with :meth:`~LocalQueue.extend` and an expired lease makes the job visible again.
+with :meth:`~LocalQueue.extend` and an expired lease makes the job visible again. A dead-lettered
+job stays in the table with ``dead_at`` set until it is re-driven.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..backends import Queue
-from ..domain import Job
+from ..domain import DeadJob, Job
 from ..hookspecs import hookimpl
 
 
@@ -76,6 +77,21 @@ class LocalQueue(Queue):
 
     async def depth(self) -> int | None:
         return await self.storage.count_jobs(self.queue_name)
+
+    async def fail(self, job: Job, delay: float, reason: str) -> None:
+        job.failures = await self.storage.fail_job(job, time.time() + max(0.0, delay), reason)
+
+    async def dead_letter(self, job: Job, reason: str) -> None:
+        await self.storage.bury_job(job, reason, time.time())
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        return await self.storage.dead_jobs(self.queue_name, limit)
+
+    async def get_dead(self, dead_id: str) -> DeadJob | None:
+        return await self.storage.find_dead_job(self.queue_name, dead_id)
+
+    async def redrive(self, dead_id: str) -> DeadJob | None:
+        return await self.storage.revive_job(self.queue_name, dead_id, time.time())
 
 
 @hookimpl(trylast=True)

@@ -120,7 +120,7 @@ class TagRow(Model):
 
 
 class QueueJobRow(Model):
-    """A job of the local queue, leased by workers."""
+    """A job of the local queue, leased by workers; ``dead_at`` set means dead-lettered."""
 
     id = fields.BigIntField(primary_key=True)
     queue = fields.CharField(max_length=64)
@@ -132,10 +132,13 @@ class QueueJobRow(Model):
     lease_until = fields.FloatField(null=True)
     attempts = fields.IntField(default=0)
     created_at = fields.FloatField()
+    failures = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+    dead_at = fields.FloatField(null=True)
 
     class Meta:
         table = "queue_jobs"
-        indexes = (("queue", "available_at", "id"),)
+        indexes = (("queue", "available_at", "id"), ("queue", "dead_at"))
 
 
 class RateBucketRow(Model):

@@ -49,6 +49,7 @@ from ..domain import (
     And,
     Batch,
     BatchCreated,
+    DeadJob,
     Event,
     EventCount,
     EventQuery,
@@ -87,7 +88,7 @@ _EVENT_COLS = (
     "severity, event_key, payload"
 )
 _SUPPRESSION_COLS = "domain, list_name, address, code, error, tags, kind, reason, created_at"
-_JOB_COLS = "id, batch_id, first_id, last_id, available_at, attempts"
+_JOB_COLS = "id, batch_id, first_id, last_id, available_at, attempts, failures"
 
 #: Event filter fields mapped to columns (``tags`` and ``recipient`` are handled apart).
 FILTER_COLUMNS = {
@@ -892,7 +893,7 @@ class TortoiseStorage(Storage):
         async with self.session(write=True) as db:
             rows = await db.fetch(
                 f"SELECT {_JOB_COLS} FROM queue_jobs WHERE queue = ? AND available_at <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ?) "
+                "AND (lease_until IS NULL OR lease_until <= ?) AND dead_at IS NULL "
                 f"ORDER BY available_at, id LIMIT ?{self.lock_rows}",
                 (queue, now, now, max_jobs),
             )
@@ -907,8 +908,8 @@ class TortoiseStorage(Storage):
         return [
             Job(batch_id=int(batch_id), first_id=_int(first_id), last_id=_int(last_id),
                 not_before=float(available_at) or None, id=str(row_id), receipt=owner,
-                attempts=int(attempts) + 1)
-            for row_id, batch_id, first_id, last_id, available_at, attempts in rows
+                attempts=int(attempts) + 1, failures=int(failures))
+            for row_id, batch_id, first_id, last_id, available_at, attempts, failures in rows
         ]
 
     async def extend_job(self, job: Job, owner: str, lease_seconds: float, now: float) -> None:
@@ -936,8 +937,65 @@ class TortoiseStorage(Storage):
 
     async def count_jobs(self, queue: str) -> int:
         async with self.session() as db:
-            rows = await db.fetch("SELECT COUNT(*) FROM queue_jobs WHERE queue = ?", (queue,))
+            rows = await db.fetch("SELECT COUNT(*) FROM queue_jobs WHERE queue = ? AND dead_at IS NULL",
+                                  (queue,))
         return int(rows[0][0])
+
+    async def fail_job(self, job: Job, available_at: float, error: str) -> int:
+        async with self.session(write=True) as db:
+            await db.execute(
+                "UPDATE queue_jobs SET failures = failures + 1, error = ?, available_at = ?, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (error, available_at, _job_id(job)),
+            )
+            rows = await db.fetch("SELECT failures FROM queue_jobs WHERE id = ?", (_job_id(job),))
+        return int(rows[0][0]) if rows else job.failures + 1
+
+    async def bury_job(self, job: Job, error: str, now: float) -> None:
+        async with self.session(write=True) as db:
+            await db.execute(
+                "UPDATE queue_jobs SET dead_at = ?, error = ?, failures = ?, lease_owner = NULL, "
+                "lease_until = NULL WHERE id = ?",
+                (now, error, job.failures, _job_id(job)),
+            )
+
+    async def dead_jobs(self, queue: str, limit: int) -> list[DeadJob]:
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_JOB_COLS}, error, dead_at FROM queue_jobs WHERE queue = ? AND dead_at IS NOT NULL "
+                "ORDER BY dead_at, id LIMIT ?",
+                (queue, limit),
+            )
+        return [_dead_job(row) for row in rows]
+
+    async def find_dead_job(self, queue: str, job_id: str) -> DeadJob | None:
+        if not _is_row_id(job_id):
+            return None
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT {_JOB_COLS}, error, dead_at FROM queue_jobs WHERE id = ? AND queue = ? "
+                "AND dead_at IS NOT NULL",
+                (int(job_id), queue),
+            )
+        return _dead_job(rows[0]) if rows else None
+
+    async def revive_job(self, queue: str, job_id: str, now: float) -> DeadJob | None:
+        if not _is_row_id(job_id):
+            return None
+        async with self.session(write=True) as db:
+            rows = await db.fetch(
+                f"SELECT {_JOB_COLS}, error, dead_at FROM queue_jobs WHERE id = ? AND queue = ? "
+                f"AND dead_at IS NOT NULL{self.for_update}",
+                (int(job_id), queue),
+            )
+            if not rows:
+                return None
+            await db.execute(
+                "UPDATE queue_jobs SET dead_at = NULL, failures = 0, available_at = ?, lease_owner = NULL, "
+                "lease_until = NULL WHERE id = ?",
+                (now, int(job_id)),
+            )
+        return _dead_job(rows[0])
 
     # -- shared rate budget -------------------------------------------------------------------
 
@@ -1048,6 +1106,19 @@ def _int(value: Any) -> int | None:
     return int(value) if value is not None else None
 
 
+def _is_row_id(text: str) -> bool:
+    """Whether ``text`` is a decimal id a BIGINT column can hold."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def _dead_job(row: Sequence[Any]) -> DeadJob:
+    row_id, batch_id, first_id, last_id, available_at, attempts, failures, error, dead_at = row
+    job = Job(batch_id=int(batch_id), first_id=_int(first_id), last_id=_int(last_id), id=str(row_id),
+              attempts=int(attempts), failures=int(failures))
+    return DeadJob(id=str(row_id), job=job, failures=int(failures), reason=error or "",
+                   dead_at=float(dead_at))
+
+
 def _job_id(job: Job) -> int:
     if job.id is None:
         raise ValueError("the job was never leased from the local queue")
@@ -1059,10 +1130,19 @@ def _batch(row: Sequence[Any]) -> Batch:
      created_at, enqueued, accepted_logged, recipient_count) = row
     return Batch(
         id=int(row_id), domain=domain, message_id=message_id, response_id=response_id,
-        email_id=email_id, tags=_json(tags), content=zlib.decompress(content), testmode=bool(testmode),
+        email_id=email_id, tags=_json(tags), content=_inflate(content), testmode=bool(testmode),
         deliver_at=deliver_at, created_at=float(created_at), enqueued=bool(enqueued),
         accepted_logged=bool(accepted_logged), recipient_count=int(recipient_count),
     )
+
+
+def _inflate(content: bytes) -> bytes:
+    """A batch's stored content; a damaged blob is returned as it is, so the batch can still be
+    read (its decoding fails in the worker, which then dead-letters the job)."""
+    try:
+        return zlib.decompress(content)
+    except zlib.error:
+        return bytes(content)
 
 
 def _recipient(row: Sequence[Any]) -> Recipient:

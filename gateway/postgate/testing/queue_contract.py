@@ -21,7 +21,8 @@ from ..domain import Job
 
 
 class QueueContract:
-    """put / receive / extend / ack / nack / ``not_before`` / visibility / exclusive leases."""
+    """put / receive / extend / ack / nack / ``not_before`` / visibility / exclusive leases /
+    fail / dead_letter / list_dead / get_dead / redrive."""
 
     #: Lease of a received job, in seconds, as configured by the ``queue`` fixture.
     visibility: float = 1.0
@@ -110,3 +111,51 @@ class QueueContract:
         await queue.put([Job(batch_id=5)])
         depth = await queue.depth()
         assert depth is None or depth == 1
+
+    # -- failed jobs and dead letters ----------------------------------------------------------
+
+    async def test_fail_counts_failures_durably_and_releases_after_the_delay(self, queue):
+        await queue.put([Job(batch_id=1, first_id=3, last_id=4)])
+        [job] = await queue.receive(max_jobs=1, wait=1.0)
+        assert job.failures == 0
+        await queue.fail(job, 0, "TypeError: boom")
+        [again] = await queue.receive(max_jobs=1, wait=2.0)
+        assert (again.batch_id, again.first_id, again.last_id, again.failures) == (1, 3, 4, 1)
+        await queue.fail(again, 1.0, "TypeError: boom")
+        assert await queue.receive(max_jobs=1, wait=0.3) == []
+        [third] = await queue.receive(max_jobs=1, wait=3.0)
+        assert third.failures == 2
+        await queue.nack(third, 0)  # a deliberate release is not a failure
+        [fourth] = await queue.receive(max_jobs=1, wait=2.0)
+        assert fourth.failures == 2
+
+    async def test_dead_letter_then_list_inspect_and_redrive(self, queue):
+        await queue.put([Job(batch_id=7, first_id=10, last_id=19), Job(batch_id=8)])
+        jobs = await queue.receive(max_jobs=2, wait=1.0)
+        if len(jobs) < 2:
+            jobs += await queue.receive(max_jobs=1, wait=1.0)
+        doomed = next(j for j in jobs if j.batch_id == 7)
+        await queue.ack([j for j in jobs if j.batch_id == 8])
+        await queue.fail(doomed, 0, "ValueError: bad")
+        [doomed] = await queue.receive(max_jobs=1, wait=2.0)
+        assert doomed.failures == 1
+        await queue.dead_letter(doomed, "batch content cannot be decoded: ValueError: bad")
+        await asyncio.sleep(self.visibility + 0.3)
+        # Dead: never received again, even after its lease would have run out.
+        assert await queue.receive(max_jobs=5, wait=0.3) == []
+        depth = await queue.depth()
+        assert depth is None or depth == 0  # a dead letter is not waiting work
+        [dead] = await queue.list_dead(10)
+        assert (dead.job.batch_id, dead.job.first_id, dead.job.last_id) == (7, 10, 19)
+        assert dead.failures == 1 and dead.reason == "batch content cannot be decoded: ValueError: bad"
+        assert dead.dead_at is not None and abs(dead.dead_at - time.time()) < 60
+        assert await queue.list_dead(10) == [dead]  # listing changes nothing
+        assert await queue.get_dead(dead.id) == dead
+        assert await queue.get_dead("no-such-dead-letter") is None
+        assert await queue.redrive("no-such-dead-letter") is None
+        redriven = await queue.redrive(dead.id)
+        assert redriven is not None and redriven.job.batch_id == 7
+        assert await queue.list_dead(10) == []
+        assert await queue.redrive(dead.id) is None
+        [back] = await queue.receive(max_jobs=1, wait=2.0)
+        assert (back.batch_id, back.first_id, back.last_id, back.failures) == (7, 10, 19, 0)

@@ -608,6 +608,40 @@ class StorageContract:
         await storage.delete_jobs([])
         assert await storage.count_jobs("other") == 1
 
+    async def test_failed_and_dead_jobs(self, storage: Storage) -> None:
+        await storage.enqueue_jobs("q", [Job(batch_id=1, first_id=5, last_id=9), Job(batch_id=2)])
+        await storage.enqueue_jobs("other", [Job(batch_id=3)])
+        first, second = await storage.lease_jobs("q", "w1", 10, 300, now=100.0)
+        assert (first.failures, second.failures) == (0, 0)
+        assert await storage.fail_job(first, 150.0, "TypeError: boom") == 1
+        assert await storage.lease_jobs("q", "w2", 10, 30, now=140.0) == []  # failed: back at 150
+        [again] = await storage.lease_jobs("q", "w2", 10, 30, now=150.0)
+        assert (again.batch_id, again.failures, again.attempts) == (1, 1, 2)
+        assert await storage.fail_job(again, 150.0, "TypeError: boom") == 2
+        [again] = await storage.lease_jobs("q", "w2", 10, 30, now=150.0)
+        await storage.bury_job(again, "gave up after 2 failures: TypeError: boom", now=160.0)
+        # A dead job is never leased (not even when its lease or its release time has passed).
+        assert [j.batch_id for j in await storage.lease_jobs("q", "w3", 10, 30, now=1e6)] == [2]
+        assert await storage.count_jobs("q") == 1
+        [dead] = await storage.dead_jobs("q", 10)
+        assert (dead.id, dead.job.batch_id, dead.job.first_id, dead.job.last_id) == (first.id, 1, 5, 9)
+        assert (dead.failures, dead.reason, dead.dead_at) == (2, "gave up after 2 failures: TypeError: boom",
+                                                              160.0)
+        assert await storage.dead_jobs("other", 10) == []
+        assert await storage.find_dead_job("q", dead.id) == dead
+        assert await storage.find_dead_job("q", second.id) is None  # alive
+        assert await storage.revive_job("other", dead.id, now=200.0) is None  # another queue's
+        for bogus in ("nope", "-1", "99999999999999999999999", "１", ""):
+            assert await storage.revive_job("q", bogus, now=200.0) is None
+            assert await storage.find_dead_job("q", bogus) is None
+        revived = await storage.revive_job("q", dead.id, now=200.0)
+        assert revived is not None and revived.failures == 2 and revived.job.batch_id == 1
+        assert await storage.revive_job("q", dead.id, now=200.0) is None  # no longer dead
+        assert await storage.dead_jobs("q", 10) == []
+        assert await storage.lease_jobs("q", "w4", 10, 30, now=199.0) == []
+        [back] = await storage.lease_jobs("q", "w4", 10, 30, now=200.0)
+        assert (back.batch_id, back.failures) == (1, 0)
+
     async def test_concurrent_leases_never_overlap(self, storage: Storage, second_storage: Storage) -> None:
         await storage.enqueue_jobs("q", [Job(batch_id=i) for i in range(60)])
         results = await asyncio.gather(

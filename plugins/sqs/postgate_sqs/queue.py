@@ -20,6 +20,14 @@ retry later, a scheduled batch) must come back instead, so when another visibili
 bring it near ``maxReceiveCount``, or the delay exceeds SQS's 12-hour visibility limit, the job is
 re-posted as a fresh message (sent first, then the old one deleted) carrying its ``not_before``.
 
+Failed attempts (:meth:`SqsQueue.fail`) are counted in the body (``failures``): the job is re-posted
+with the count one higher, so the count survives any number of receives and re-posts. A job the
+worker gives up on (:meth:`SqsQueue.dead_letter`) is sent to the dead-letter queue with its reason
+and time, then deleted from the jobs queue. :meth:`SqsQueue.list_dead` peeks at the dead-letter
+queue (each message is hidden for ``dead_letter_peek_seconds`` while the scan runs, then released),
+and :meth:`SqsQueue.redrive` puts one back on the jobs queue with its count reset. Jobs moved there
+by the redrive policy are listed too (without a reason of their own).
+
 Every boto3 call runs in the plugin's :class:`~postgate.blocking.BlockingPool`, never on the loop.
 """
 
@@ -35,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from postgate import ConfigError, Job, Queue
+from postgate import ConfigError, DeadJob, Job, Queue
 from postgate.blocking import BlockingPool
 
 from .settings import SqsSettings
@@ -81,8 +89,10 @@ class _Lease:
     heartbeat: asyncio.Task[None] | None = None
 
 
-def encode_job(job: Job, previous_attempts: int = 0) -> str:
-    """The message body for ``job``: a reference to stored rows, never their content."""
+def encode_job(job: Job, previous_attempts: int = 0, **extra: Any) -> str:
+    """The message body for ``job``: a reference to stored rows, never their content.
+
+    ``extra`` adds fields (a dead letter's ``reason`` and ``dead_at``)."""
     body: dict[str, Any] = {
         "batch_id": job.batch_id,
         "first_id": job.first_id,
@@ -91,6 +101,9 @@ def encode_job(job: Job, previous_attempts: int = 0) -> str:
     }
     if previous_attempts:
         body["previous_attempts"] = previous_attempts
+    if job.failures:
+        body["failures"] = job.failures
+    body.update(extra)
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -112,11 +125,28 @@ def decode_job(body: str) -> tuple[Job, int]:
     not_before = data.get("not_before")
     if not_before is not None and not isinstance(not_before, (int, float)):
         raise ValueError("not_before must be a number")
-    previous = data.get("previous_attempts") or 0
+    previous = optional_int("previous_attempts") or 0
     job = Job(batch_id=data["batch_id"], first_id=optional_int("first_id"),
               last_id=optional_int("last_id"),
-              not_before=None if not_before is None else float(not_before))
+              not_before=None if not_before is None else float(not_before),
+              failures=max(0, optional_int("failures") or 0))
     return job, int(previous)
+
+
+def decode_dead(message: dict[str, Any]) -> DeadJob:
+    """A message of the dead-letter queue as a :class:`DeadJob` (``ValueError`` if foreign)."""
+    job, _ = decode_job(message.get("Body", ""))
+    data = json.loads(message["Body"])
+    job.id = message.get("MessageId")
+    reason = data.get("reason")
+    dead_at = data.get("dead_at")
+    if not isinstance(reason, str):
+        reason = ("moved by the SQS redrive policy: received too often without completion "
+                  "(a worker died or hung)")
+    if not isinstance(dead_at, (int, float)) or isinstance(dead_at, bool):
+        dead_at = None
+    return DeadJob(id=str(message.get("MessageId")), job=job, failures=job.failures, reason=reason,
+                   dead_at=None if dead_at is None else float(dead_at))
 
 
 def _groups(items: Sequence[Any], size: int = MAX_BATCH) -> Iterable[Sequence[Any]]:
@@ -161,6 +191,8 @@ class SqsQueue(Queue):
         self._leases: dict[str, _Lease] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._dead_letters_seen: int | None = None
+        self._dead_letter_arn: str | None = None
+        self._dead_letter_url: str | None = self.settings.dead_letter_queue_url
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -237,8 +269,10 @@ class SqsQueue(Queue):
         policy = response.get("Attributes", {}).get("RedrivePolicy")
         count = None
         if policy:
-            with contextlib.suppress(ValueError, TypeError):
-                count = int(json.loads(policy)["maxReceiveCount"])
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                parsed = json.loads(policy)
+                self._dead_letter_arn = str(parsed.get("deadLetterTargetArn") or "") or None
+                count = int(parsed["maxReceiveCount"])
         self.max_receive_count = count
         self._policy_read = True
 
@@ -476,7 +510,7 @@ class SqsQueue(Queue):
         entries = []
         for index, (job, due, previous) in enumerate(zip(jobs, not_before, previous_attempts, strict=True)):
             fresh = Job(batch_id=job.batch_id, first_id=job.first_id, last_id=job.last_id,
-                        not_before=due if due > now else None)
+                        not_before=due if due > now else None, failures=job.failures)
             entries.append(self._entry(str(index), fresh, now, previous))
         for group in _groups(entries):
             await self._send_batch(list(group))
@@ -528,6 +562,111 @@ class SqsQueue(Queue):
         # A deliberate release must not count towards the dead-letter queue, and SQS cannot hide
         # a message past 12 hours from its receive: post a fresh copy that knows when it is due.
         await self._repost([job], [due], [job.attempts])
+
+    # -- failures and dead letters ----------------------------------------------------------
+
+    async def fail(self, job: Job, delay: float, reason: str) -> None:
+        """Re-post the job with ``failures`` one higher, due after ``delay`` (send, then delete)."""
+        await self._end_lease(job)
+        if job.receipt is None:
+            raise ValueError("fail() needs a job received from this queue")
+        job.failures += 1
+        await self._repost([job], [time.time() + max(0.0, delay)], [job.attempts])
+
+    async def dead_letter(self, job: Job, reason: str) -> None:
+        """Send the job to the dead-letter queue with ``reason``, then delete it here."""
+        await self._end_lease(job)
+        if job.receipt is None:
+            raise ValueError("dead_letter() needs a job received from this queue")
+        url = await self.dead_letter_url()
+        fresh = Job(batch_id=job.batch_id, first_id=job.first_id, last_id=job.last_id, failures=job.failures)
+        await self._call("send_message", QueueUrl=url,
+                         MessageBody=encode_job(fresh, reason=reason, dead_at=time.time()))
+        await self._delete([job.receipt])
+
+    async def list_dead(self, limit: int = 100) -> list[DeadJob]:
+        found, handles = await self._scan_dead(limit=limit)
+        await self._release_dead(handles)
+        return sorted(found.values(), key=lambda dead: (dead.dead_at is not None, dead.dead_at or 0.0))
+
+    async def get_dead(self, dead_id: str) -> DeadJob | None:
+        found, handles = await self._scan_dead(wanted=dead_id)
+        await self._release_dead(handles)
+        return found.get(dead_id)
+
+    async def redrive(self, dead_id: str) -> DeadJob | None:
+        """Send the dead letter back to the jobs queue (failures reset), then delete it there."""
+        found, handles = await self._scan_dead(wanted=dead_id)
+        dead = found.get(dead_id)
+        try:
+            if dead is not None:
+                job = dead.job
+                await self.put([Job(batch_id=job.batch_id, first_id=job.first_id, last_id=job.last_id)])
+                handle = handles.pop(dead_id)
+                await self._call("delete_message_batch", QueueUrl=await self.dead_letter_url(),
+                                 Entries=[{"Id": "0", "ReceiptHandle": handle}])
+        finally:
+            await self._release_dead(handles)
+        return dead
+
+    async def dead_letter_url(self) -> str:
+        """``dead_letter_queue_url``, else the target of the jobs queue's redrive policy."""
+        if self._dead_letter_url:
+            return self._dead_letter_url
+        if self._dead_letter_arn is None:
+            await self._read_redrive_policy()
+        arn = self._dead_letter_arn
+        if not arn or arn.count(":") < 5:
+            raise SqsQueueError(
+                f"the SQS queue {self.queue_url} has no dead-letter queue: give it a redrive policy "
+                "(postgate ses bootstrap does) or set dead_letter_queue_url in [plugins.sqs]"
+            )
+        account, name = arn.split(":")[4:6]
+        response = await self._call("get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account)
+        self._dead_letter_url = str(response["QueueUrl"])
+        return self._dead_letter_url
+
+    async def _scan_dead(self, *, limit: int | None = None,
+                         wanted: str | None = None) -> tuple[dict[str, DeadJob], dict[str, str]]:
+        """Receive from the dead-letter queue (hiding what is seen) until it runs dry, ``limit``
+        jobs are found or ``wanted`` is; return the jobs and the receipts to release, by id."""
+        url = await self.dead_letter_url()
+        found: dict[str, DeadJob] = {}
+        handles: dict[str, str] = {}
+        try:
+            while (limit is None or len(found) < limit) and (wanted is None or wanted not in found):
+                response = await self._call(
+                    "receive_message", QueueUrl=url, MaxNumberOfMessages=MAX_BATCH, WaitTimeSeconds=0,
+                    VisibilityTimeout=self.settings.dead_letter_peek_seconds,
+                )
+                messages = response.get("Messages") or []
+                if not messages:
+                    break
+                for message in messages:
+                    handles[str(message.get("MessageId"))] = message["ReceiptHandle"]
+                    try:
+                        dead = decode_dead(message)
+                    except (ValueError, TypeError):
+                        log.warning("dead-letter message %s is not a Postgate job; left alone",
+                                    message.get("MessageId"))
+                        continue
+                    found[dead.id] = dead
+        except BaseException:
+            await self._release_dead(handles)
+            raise
+        if limit is not None and len(found) > limit:
+            found = dict(list(found.items())[:limit])
+        return found, handles
+
+    async def _release_dead(self, handles: dict[str, str]) -> None:
+        if not handles:
+            return
+        url = await self.dead_letter_url()
+        for group in _groups(list(handles.values())):
+            entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                       for i, handle in enumerate(group)]
+            with contextlib.suppress(Exception):  # they reappear after the peek anyway
+                await self._call("change_message_visibility_batch", QueueUrl=url, Entries=entries)
 
     # -- operations -------------------------------------------------------------------------
 

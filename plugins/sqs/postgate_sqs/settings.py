@@ -38,7 +38,12 @@ class SqsSettings(BaseModel):
         description="seconds after which the automatic heartbeat of one lease gives up (SQS: < 12 h)",
     )
     dead_letter_queue_url: str | None = Field(
-        None, description="the queue's dead-letter queue, for depth reporting in readiness and doctor"
+        None, description="the queue's dead-letter queue (default: its redrive policy's target); "
+        "dead-lettered jobs go there and its depth is reported by readiness and doctor"
+    )
+    dead_letter_peek_seconds: int = Field(
+        30, ge=1, le=43200,
+        description="seconds a dead letter stays hidden while `postgate jobs` lists or re-drives",
     )
     max_receive_count_warning: int = Field(
         3, ge=1, description="log a warning when a job has been received this many times"

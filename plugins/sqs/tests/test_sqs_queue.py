@@ -53,13 +53,16 @@ def queue_arn(aws, url: str) -> str:
 class TestSqsQueue(QueueContract):
     """The contract every queue passes. SQS counts whole seconds; leases last 3 s here, enough
     for two receivers to drain 40 jobs from a busy moto before any lease runs out. The automatic
-    heartbeat is off because the contract watches leases run out."""
+    heartbeat is off because the contract watches leases run out. The queue has a dead-letter
+    queue through its redrive policy (found from it: no ``dead_letter_queue_url``)."""
 
     visibility = 3.0
 
     @pytest_asyncio.fixture
     async def queue(self, aws, sqs_queues):
-        url = create_queue(aws, visibility=int(self.visibility))
+        dlq_arn = queue_arn(aws, create_queue(aws, "postgate-jobs-dlq", visibility=30))
+        url = create_queue(aws, visibility=int(self.visibility),
+                           RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 100}))
         yield await sqs_queues(url, visibility_timeout=int(self.visibility), heartbeat=False)
 
 
@@ -274,6 +277,56 @@ async def test_redrive_moves_a_job_nobody_finishes_to_the_dead_letter_queue(aws,
     assert "1 jobs wait in the SQS dead-letter queue" in caplog.text
     [dead] = sqs.receive_message(QueueUrl=dlq_url)["Messages"]
     assert decode_job(dead["Body"])[0].batch_id == 7
+
+
+async def test_jobs_moved_by_the_redrive_policy_are_listed_and_redriven(aws, sqs_queues):
+    dlq_url = create_queue(aws, "postgate-jobs-dlq", visibility=30)
+    url = create_queue(aws, visibility=1, RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": queue_arn(aws, dlq_url), "maxReceiveCount": 1}))
+    queue = await sqs_queues(url, visibility_timeout=1, heartbeat=False)
+    await queue.put([Job(batch_id=7, first_id=1, last_id=50)])
+    [job] = await queue.receive(max_jobs=1, wait=2.0)  # its worker dies
+    await asyncio.sleep(1.2)
+    assert await queue.receive(max_jobs=1, wait=1.0) == []
+    [dead] = await queue.list_dead()
+    assert (dead.job.batch_id, dead.job.first_id, dead.dead_at) == (7, 1, None)
+    assert "redrive policy" in dead.reason
+    assert await queue.redrive(dead.id) == dead
+    [back] = await queue.receive(max_jobs=1, wait=2.0)
+    assert (back.batch_id, back.first_id, back.last_id, back.failures) == (7, 1, 50, 0)
+    assert await queue.list_dead() == []
+
+
+async def test_failures_survive_a_repost_and_dead_letters_carry_their_reason(aws, sqs_queues):
+    sqs = aws.client("sqs")
+    dlq_url = create_queue(aws, "postgate-jobs-dlq", visibility=30)
+    url = create_queue(aws, visibility=5, RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": queue_arn(aws, dlq_url), "maxReceiveCount": 2}))
+    queue = await sqs_queues(url, visibility_timeout=5, dead_letter_queue_url=dlq_url)
+    await queue.put([Job(batch_id=3)])
+    [job] = await queue.receive(max_jobs=1, wait=2.0)
+    await queue.fail(job, 0, "TypeError: x")
+    for _ in range(3):  # deliberate releases near maxReceiveCount re-post the message
+        [job] = await queue.receive(max_jobs=1, wait=2.0)
+        assert job.failures == 1
+        await queue.nack(job, 0)
+    [job] = await queue.receive(max_jobs=1, wait=2.0)
+    await queue.dead_letter(job, "gave up: TypeError: x")
+    assert await queue.depth() == 0
+    [message] = sqs.receive_message(QueueUrl=dlq_url, VisibilityTimeout=0)["Messages"]
+    body = json.loads(message["Body"])
+    assert (body["batch_id"], body["failures"], body["reason"]) == (3, 1, "gave up: TypeError: x")
+    assert abs(body["dead_at"] - time.time()) < 60
+
+
+async def test_dead_letters_need_a_dead_letter_queue(aws, sqs_queues):
+    queue = await sqs_queues(create_queue(aws, visibility=5), visibility_timeout=5)
+    await queue.put([Job(batch_id=3)])
+    [job] = await queue.receive(max_jobs=1, wait=2.0)
+    with pytest.raises(SqsQueueError, match="no dead-letter queue"):
+        await queue.dead_letter(job, "x")
+    with pytest.raises(SqsQueueError, match="redrive policy"):
+        await queue.list_dead()
 
 
 async def test_a_released_job_never_goes_to_the_dead_letter_queue(aws, sqs_queues):
