@@ -201,15 +201,15 @@ async def test_signature_version_1_notifications_are_accepted(aws, make_push):
     assert [(i["event"], i["url"]) for i in items] == [("clicked", "https://news.example.com/2024/05/this-week/")]
 
 
-async def test_unmatched_push_answers_500_so_sns_retries(aws, make_push, caplog):
+async def test_unmatched_push_answers_503_so_sns_retries(aws, make_push, caplog):
     caplog.set_level(logging.INFO, logger="postgate.ses")
     signer = SnsSigner()
     push = await make_push([TOPIC], FakeFetcher(signer))
     (row, ses_id), = await sent_rows(push.gateway, aws, ["late@example.com"], commit=False)
     record = ses_record("Delivery", ses_id, row.address, notification=True)  # no tags: by SES id only
-    await push.post(signer.notification(TOPIC, record, "n-1"), 500)
+    await push.post(signer.notification(TOPIC, record, "n-1"), 503)
     assert await push.events() == []
-    assert any("answered 500 so SNS retries" in r.getMessage() and ses_id in r.getMessage() for r in caplog.records)
+    assert any("answered 503 so SNS retries" in r.getMessage() and ses_id in r.getMessage() for r in caplog.records)
     await push.gateway.storage.record_provider_ids([(row.id, ses_id)])  # the worker's commit
     await push.post(signer.notification(TOPIC, record, "n-1"), 200)  # SNS's retry
     assert [i["event"] for i in await push.events()] == ["delivered"]
