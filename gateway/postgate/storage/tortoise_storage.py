@@ -698,10 +698,11 @@ class TortoiseStorage(Storage):
             )
         return [_event(row) for row in rows]
 
-    async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,
-                           resolution: int, tag: str | None = None) -> list[EventCount]:
-        if not events:
-            return []
+    def count_events_statement(self, domain: str, events: Sequence[str], start: float, end: float,
+                               resolution: int, tag: str | None = None, *,
+                               hint: str = "") -> tuple[str, list[Any]]:
+        """The ``/stats`` query: a range of the ``(domain, recorded_at, id)`` index (``hint``
+        forces it where the planner would not pick it, as for event pages)."""
         step = int(resolution) * 1_000_000
         where = (
             f"domain = ? AND recorded_at >= ? AND recorded_at < ? AND event IN ({_marks(len(events))})"
@@ -710,14 +711,22 @@ class TortoiseStorage(Storage):
         if tag is not None:
             where += " AND tags_search LIKE ? ESCAPE '!'"
             args.append(f"%|{like_escape(tag.lower())}|%")
+        statement = (
+            "SELECT bucket, event, severity, reason, COUNT(*) FROM ("
+            f"SELECT recorded_at - (recorded_at % ?) AS bucket, event, severity, reason "
+            f"FROM events{hint} WHERE {where}) AS picked "
+            "GROUP BY bucket, event, severity, reason ORDER BY bucket, event, severity, reason"
+        )
+        return statement, args
+
+    async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,
+                           resolution: int, tag: str | None = None) -> list[EventCount]:
+        if not events:
+            return []
         async with self.session() as db:
-            rows = await db.fetch(
-                "SELECT bucket, event, severity, reason, COUNT(*) FROM ("
-                f"SELECT recorded_at - (recorded_at % ?) AS bucket, event, severity, reason "
-                f"FROM events WHERE {where}) AS picked "
-                "GROUP BY bucket, event, severity, reason ORDER BY bucket, event, severity, reason",
-                args,
-            )
+            statement, args = self.count_events_statement(
+                domain, events, start, end, resolution, tag, hint=await self.events_index_hint(db))
+            rows = await db.fetch(statement, args)
         return [
             EventCount(bucket=int(b) // 1_000_000, event=e, severity=s, reason=r, count=int(n))
             for b, e, s, r, n in rows
