@@ -19,3 +19,14 @@ def parse_entry(entry: str) -> tuple[str, str]:
     if PLAIN_ADDRESS.fullmatch(stripped):
         return "", stripped
     return parseaddr(stripped)
+
+
+def address_key(address: str) -> str:
+    """The form in which addresses are compared: suppressions, whitelists, event filters.
+
+    Mailgun compares suppression entries case-insensitively as a whole (``Bob@Example.COM`` is
+    ``bob@example.com``: the domain part is case-insensitive by RFC 5321, and Mailgun folds the
+    local part too), so the key is the trimmed address, lower-cased. Storage compares keys
+    exactly (binary collation on MariaDB/MySQL, SQLite's default), so both back ends agree.
+    """
+    return address.strip().lower()

@@ -34,6 +34,7 @@ import secrets
 import shutil
 import sqlite3
 import time
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import OperationalError
 
+from ..addresses import address_key
 from ..backends import Storage
 from ..domain import (
     And,
@@ -216,6 +218,8 @@ class TortoiseStorage(Storage):
     lock_rows = ""
     #: Appended to a SELECT that reads a row it will update.
     for_update = ""
+    #: Appended to a text parameter to compare it byte for byte (SQLite's default already).
+    exact_collation = ""
     #: Errors a unique-constraint violation raises.
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
@@ -234,6 +238,7 @@ class TortoiseStorage(Storage):
         self.migrations = Path(migrations)
         self.options = dict(options or {})
         self._ctx: TortoiseContext | None = None
+        self._with_functions: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # -- dialect ----------------------------------------------------------------------------
 
@@ -307,6 +312,10 @@ class TortoiseStorage(Storage):
         client = self._ctx.db()
         async with client.acquire_connection() as connection:
             if self.dialect == "sqlite":
+                if connection not in self._with_functions:
+                    # SQLite's LOWER() folds ASCII only; this one folds like address_key.
+                    await connection.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
+                    self._with_functions.add(connection)
                 db: Db = SqliteDb(self, connection)
                 begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
                 if not write:
@@ -686,7 +695,8 @@ class TortoiseStorage(Storage):
             where.append(f"recorded_at {before} ?")
             args.append(query.end)
         if query.filter is not None:
-            clause, clause_args = filter_sql(query.filter)
+            clause, clause_args = filter_sql(query.filter, exact=self.exact_collation,
+                                             lower=SQLITE_LOWER if self.dialect == "sqlite" else "LOWER")
             where.append(clause)
             args.extend(clause_args)
         async with self.session() as db:
@@ -770,7 +780,7 @@ class TortoiseStorage(Storage):
         async with self.session(write=True) as db:
             await db.executemany(statement, [
                 (s.domain, s.list, s.address, s.code, s.error, json.dumps(s.tags), s.kind, s.reason,
-                 s.created_at, s.address.lower())
+                 s.created_at, address_key(s.address))
                 for s in items
             ])
 
@@ -779,7 +789,7 @@ class TortoiseStorage(Storage):
             rows = await db.fetch(
                 f"SELECT {_SUPPRESSION_COLS} FROM suppressions "
                 "WHERE domain = ? AND list_name = ? AND address_key = ?",
-                (domain, list_name, address.lower()),
+                (domain, list_name, address_key(address)),
             )
         return _suppression(rows[0]) if rows else None
 
@@ -787,7 +797,7 @@ class TortoiseStorage(Storage):
         async with self.session(write=True) as db:
             count, _ = await db.execute(
                 "DELETE FROM suppressions WHERE domain = ? AND list_name = ? AND address_key = ?",
-                (domain, list_name, address.lower()),
+                (domain, list_name, address_key(address)),
             )
         return count > 0
 
@@ -803,13 +813,13 @@ class TortoiseStorage(Storage):
                                 term: str | None = None) -> list[Suppression]:
         rows = await self._pivot_page(
             f"SELECT {_SUPPRESSION_COLS}, address_key FROM suppressions WHERE domain = ? AND list_name = ?",
-            [domain, list_name], "address_key", limit, pivot and pivot.lower(), forward,
-            term and term.lower(),
+            [domain, list_name], "address_key", limit, pivot and address_key(pivot), forward,
+            term and address_key(term),
         )
         return [_suppression(row) for row in rows]
 
     async def find_suppressions(self, domain: str, addresses: Sequence[str]) -> list[Suppression]:
-        keys = sorted({a.lower() for a in addresses})
+        keys = sorted({address_key(a) for a in addresses})
         if not keys:
             return []
         domains = sorted({k.rpartition("@")[2] for k in keys if "@" in k})
@@ -976,6 +986,13 @@ class TortoiseStorage(Storage):
 # -- helpers ------------------------------------------------------------------------------------
 
 
+SQLITE_LOWER = "postgate_lower"
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _reset_aerich() -> None:
     """Forget what an earlier aerich run in this process left on its ``Migrate`` class (aerich
     expects one run per process: pending operators would leak into the next diff)."""
@@ -997,20 +1014,22 @@ async def _applied_migrations() -> list[str]:
         return []
 
 
-def filter_sql(node: Filter) -> tuple[str, list[Any]]:
-    """Translate an events filter tree to a SQL condition (never NULL) and its arguments."""
+def filter_sql(node: Filter, *, exact: str = "", lower: str = "LOWER") -> tuple[str, list[Any]]:
+    """Translate an events filter tree to a SQL condition (never NULL) and its arguments.
+    ``exact`` (the dialect's binary collation clause) and ``lower`` (a Unicode lower-casing SQL
+    function) make recipients compare by :func:`~postgate.addresses.address_key` on every database."""
     if isinstance(node, Term):
         value = node.value
         if node.field == "tags":
             return "tags_search LIKE ? ESCAPE '!'", [f"%|{like_escape(value.lower())}|%"]
         if node.field == "recipient":
-            return "(recipient IS NOT NULL AND LOWER(recipient) = ?)", [value.lower()]
+            return f"(recipient IS NOT NULL AND {lower}(TRIM(recipient)) = ?{exact})", [address_key(value)]
         column = FILTER_COLUMNS.get(node.field)
         if column is None:
             raise ValueError(f"cannot filter events by {node.field!r}")
         return f"({column} IS NOT NULL AND {column} = ?)", [value]
     if isinstance(node, Not):
-        clause, args = filter_sql(node.part)
+        clause, args = filter_sql(node.part, exact=exact, lower=lower)
         return f"NOT {clause}", args
     if isinstance(node, And | Or):
         if not node.parts:
@@ -1018,7 +1037,7 @@ def filter_sql(node: Filter) -> tuple[str, list[Any]]:
         joiner = " AND " if isinstance(node, And) else " OR "
         clauses, args = [], []
         for part in node.parts:
-            clause, part_args = filter_sql(part)
+            clause, part_args = filter_sql(part, exact=exact, lower=lower)
             clauses.append(clause)
             args.extend(part_args)
         return f"({joiner.join(clauses)})", args

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from postgate.backends import Storage
+from postgate.suppression_rules import drops_for
 from postgate.domain import (
     And,
     Event,
@@ -32,6 +33,15 @@ from postgate.domain import (
 )
 
 DOMAIN = "mg.example.com"
+
+
+def case_variants(address: str, count: int = 12) -> list[str]:
+    """``count`` spellings of ``address`` with the case of its letters flipped at random (seeded)."""
+    import random
+
+    rng = random.Random(address)
+    return [address.upper(), address.title()] + [
+        "".join(c.upper() if rng.random() < 0.5 else c for c in address) for _ in range(count - 2)]
 
 
 def new_batch(key: str | None = None, email_id: str | None = "email-1", domain: str = DOMAIN,
@@ -558,6 +568,58 @@ class StorageContract:
         assert await storage.find_suppressions(DOMAIN, []) == []
         many = [f"n{i}@example.org" for i in range(2000)] + ["angry@example.org"]
         assert len(await storage.find_suppressions(DOMAIN, many)) == 2
+
+    # -- address comparison: the same rule on every store (postgate.addresses.address_key) -----
+
+    async def test_suppressions_compare_addresses_case_insensitively_and_exactly_otherwise(
+            self, storage: Storage) -> None:
+        await storage.add_suppressions([
+            Suppression(DOMAIN, "bounces", "Bob@Example.COM", code=550),
+            Suppression(DOMAIN, "complaints", "Carol@Example.COM"),
+        ])
+        for variant in case_variants("bob@example.com") + [" bob@example.com ", "BOB@EXAMPLE.COM"]:
+            found = await storage.get_suppression(DOMAIN, "bounces", variant)
+            assert found is not None and found.address == "Bob@Example.COM", variant
+        # Nothing else is folded: accents, other characters and spaces inside stay distinct
+        # (MariaDB's default collation would have matched the first two).
+        for other in ("bób@example.com", "bob@exämple.com", "bob @example.com", "bob@example.co", "bob@example.com.x"):
+            assert await storage.get_suppression(DOMAIN, "bounces", other) is None, other
+            assert await storage.find_suppressions(DOMAIN, [other]) == [], other
+        # ... so an accented address is an entry of its own, not an update of Bob's
+        await storage.add_suppressions([Suppression(DOMAIN, "bounces", "Bób@example.com", code=551)])
+        listed = await storage.list_suppressions(DOMAIN, "bounces", limit=10)
+        assert sorted((s.address, s.code) for s in listed) == [("Bob@Example.COM", 550), ("Bób@example.com", 551)]
+        assert [s.address for s in await storage.list_suppressions(DOMAIN, "bounces", limit=10, term="BÓ")] == [
+            "Bób@example.com"]
+        # Adding the same address in another case updates the one entry
+        await storage.add_suppressions([Suppression(DOMAIN, "bounces", "BOB@example.com", code=552)])
+        assert len(await storage.list_suppressions(DOMAIN, "bounces", limit=10)) == 2
+        # Send time: the 605/607 drops follow the same rule, keyed by the addresses as given
+        sending = ["bob@example.com", "BOB@EXAMPLE.COM", "carol@example.com", "bób@EXAMPLE.com", "bob@exämple.com",
+                   "caröl@example.com"]
+        drops = drops_for(await storage.find_suppressions(DOMAIN, sending), sending, [])
+        assert {address: drop.code for address, drop in drops.items()} == {
+            "bob@example.com": 605, "BOB@EXAMPLE.COM": 605, "carol@example.com": 607, "bób@EXAMPLE.com": 605}
+        assert await storage.delete_suppression(DOMAIN, "bounces", "bÓb@example.com")
+        assert await storage.get_suppression(DOMAIN, "bounces", "BOB@example.com") is not None
+
+    async def test_event_recipient_filter_compares_like_suppressions(self, storage: Storage) -> None:
+        await storage.save_events([event(recipient="Bob@Example.COM", key="e1"), event(recipient="bób@example.com", key="e2"),
+                                   event(recipient="bob@example.com.x", key="e3"), event(recipient="ÉVE@Example.com", key="e4")])
+
+        async def recipients(value: str, negate: bool = False) -> list[str]:
+            term = Term("recipient", value)
+            query = EventQuery(domain=DOMAIN, ascending=True, filter=Not(term) if negate else term, limit=10)
+            return sorted(e.recipient or "" for e in await storage.page_events(query))
+
+        for variant in case_variants("bob@example.com"):
+            assert await recipients(variant) == ["Bob@Example.COM"], variant
+        assert await recipients("BÓB@example.com") == ["bób@example.com"]
+        assert await recipients("bob@exämple.com") == []
+        assert await recipients("éve@example.com") == await recipients("Éve@EXAMPLE.com") == ["ÉVE@Example.com"]
+        assert await recipients("eve@example.com") == []
+        assert await recipients("bob@example.com", negate=True) == ["bob@example.com.x", "bób@example.com",
+                                                                   "ÉVE@Example.com"]
 
     # -- tags ---------------------------------------------------------------------------------
 
