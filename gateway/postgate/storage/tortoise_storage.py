@@ -983,10 +983,47 @@ class TortoiseStorage(Storage):
         return wait
 
 
+    async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
+                          lease: float) -> tuple[float, int | None]:
+        async with self.session(write=True) as db:
+            # The bucket's row is the lock that serialises grants of every worker and process.
+            await db.execute(
+                self.upsert("rate_buckets", "name, tokens, updated_at", "name", {"tokens": "tokens"}),
+                (bucket, 0, now),
+            )
+            await db.fetch(f"SELECT name FROM rate_buckets WHERE name = ?{self.for_update}", (bucket,))
+            await db.execute(
+                "DELETE FROM rate_grants WHERE bucket = ? AND "
+                "(released_at <= ? OR (released_at IS NULL AND granted_at < ?))",
+                (bucket, now - window, now - lease),
+            )
+            live = await db.fetch("SELECT sends, released_at FROM rate_grants WHERE bucket = ?", (bucket,))
+            excess = sum(int(sends) for sends, _ in live) + count - budget
+            if excess <= 0 or not live:
+                _, grant_id = await db.execute(
+                    "INSERT INTO rate_grants (bucket, sends, granted_at) VALUES (?, ?, ?)", (bucket, count, now)
+                )
+                return 0.0, int(grant_id) if grant_id is not None else None
+        freed = 0
+        for sends, released_at in sorted((row for row in live if row[1] is not None), key=lambda row: float(row[1])):
+            freed += int(sends)
+            if freed >= excess:
+                return max(GRANT_MIN_WAIT, float(released_at) + window - now), None
+        return min(GRANT_POLL, window), None  # open grants free their sends only once released
+
+    async def release_sends(self, grant_id: int, now: float) -> None:
+        async with self.session(write=True) as db:
+            await db.execute("UPDATE rate_grants SET released_at = ? WHERE id = ?", (now, grant_id))
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
 SQLITE_LOWER = "postgate_lower"
+#: Shortest wait :meth:`TortoiseStorage.grant_sends` returns, and its wait while only open grants
+#: (sends in flight) fill the window.
+GRANT_MIN_WAIT = 0.001
+GRANT_POLL = 0.05
 
 
 def _unicode_lower(value: Any) -> Any:

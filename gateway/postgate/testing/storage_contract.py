@@ -692,6 +692,36 @@ class StorageContract:
         assert await storage.take_tokens("ses", 1, rate=2, capacity=10, now=10_000.0) == pytest.approx(0.5)
         assert await storage.take_tokens("other", 1, rate=1, capacity=1, now=0.0) == 0
 
+    async def test_grant_sends_keeps_every_window_within_the_budget(self, storage: Storage) -> None:
+        def grant(count: int, now: float, budget: int = 10):
+            return storage.grant_sends("ses", count, budget, 1.0, now, lease=120.0)
+
+        wait, first = await grant(8, 100.0)
+        assert wait == 0 and first is not None
+        wait, none = await grant(4, 100.2)
+        assert none is None and 0 < wait <= 0.05  # only sends in flight: poll
+        wait, second = await grant(2, 100.2)
+        assert wait == 0 and second is not None  # 8 + 2 fill the window exactly
+        await storage.release_sends(first, 100.5)
+        await storage.release_sends(second, 100.7)
+        # Released sends count for one more second: 8 free at 101.5, 2 more at 101.7.
+        assert await grant(4, 101.0) == (pytest.approx(0.5), None)
+        assert await grant(9, 101.0) == (pytest.approx(0.7), None)
+        wait, third = await grant(4, 101.5)
+        assert wait == 0 and third is not None
+        assert (await grant(7, 101.6))[1] is None
+        assert (await grant(6, 101.7))[1] is not None
+        # A part bigger than the budget (the rate dropped) goes alone into an empty window.
+        assert (await grant(30, 150.0, budget=10))[1] is None  # third and the last are still open
+        assert (await grant(30, 400.0, budget=10))[1] is not None  # their lease (120 s) ended
+        assert (await storage.grant_sends("other", 1, 1, 1.0, 400.0, lease=120.0))[1] is not None
+
+    async def test_concurrent_grants_share_one_window(self, storage: Storage, second_storage: Storage) -> None:
+        results = await asyncio.gather(
+            *(s.grant_sends("shared", 1, 10, 1.0, 50.0, lease=120.0) for s in [storage, second_storage] * 10)
+        )
+        assert sum(1 for _, grant in results if grant is not None) == 10
+
     async def test_concurrent_takes_share_one_budget(self, storage: Storage, second_storage: Storage) -> None:
         results = await asyncio.gather(
             *(s.take_tokens("shared", 1, rate=0.001, capacity=10, now=50.0)
