@@ -716,6 +716,41 @@ class StorageContract:
         assert (await grant(30, 400.0, budget=10))[1] is not None  # their lease (120 s) ended
         assert (await storage.grant_sends("other", 1, 1, 1.0, 400.0, lease=120.0))[1] is not None
 
+    async def test_granted_sends_never_exceed_the_budget_in_any_window(self, storage: Storage) -> None:
+        """Workers in virtual time: random part sizes, calls that start late and take long, a
+        worker that dies holding a grant. Every send time is recorded; no window of one second
+        (half-open) may hold more than the budget."""
+        import heapq
+        import random
+
+        rng = random.Random(7)
+        budget, window, lease = 10, 1.0, 5.0
+        sends: list[float] = []
+        queue = [(rng.random() * 0.1, worker) for worker in range(4)]  # (time, worker) to ask again
+        heapq.heapify(queue)
+        grants = 0
+        while queue and grants < 120:
+            now, worker = heapq.heappop(queue)
+            count = rng.randint(1, budget)
+            wait, grant = await storage.grant_sends("sim", count, budget, window, now, lease)
+            if grant is None:
+                heapq.heappush(queue, (now + wait, worker))
+                continue
+            grants += 1
+            start = now + rng.random() * 0.2  # the call may wait for a thread
+            made = sorted(start + rng.random() * 0.6 for _ in range(count))
+            sends.extend(made)
+            if rng.random() < 0.03:
+                continue  # the worker died: never released, its lease ends the grant
+            done = made[-1] + rng.random() * 0.05
+            await storage.release_sends(grant, done)
+            heapq.heappush(queue, (done, worker))
+        assert grants == 120
+        sends.sort()
+        busiest = max(sum(1 for t in sends if start <= t < start + window) for start in sends)
+        assert busiest <= budget
+        assert len(sends) / (sends[-1] - sends[0]) > budget / 4  # and it does send
+
     async def test_concurrent_grants_share_one_window(self, storage: Storage, second_storage: Storage) -> None:
         results = await asyncio.gather(
             *(s.grant_sends("shared", 1, 10, 1.0, 50.0, lease=120.0) for s in [storage, second_storage] * 10)
