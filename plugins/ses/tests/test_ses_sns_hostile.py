@@ -211,8 +211,18 @@ def test_any_body_gets_a_4xx_never_a_5xx(endpoint, body):
 
 
 def test_huge_bodies_are_refused_before_they_are_read(endpoint):
-    status, answer = endpoint.post(b"{" + b" " * (2 * 1024 * 1024) + b"}")
-    assert status == 413 and answer == {"message": "body too large"}
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(endpoint.server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection.putrequest("POST", "/ses/sns")
+    connection.putheader("Content-Type", "text/plain; charset=UTF-8")
+    connection.putheader("Content-Length", str(2 * 1024 * 1024))
+    connection.endheaders()  # no body sent: the answer must come from the declared length alone
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())) == (413, {"message": "body too large"})
+    connection.close()
     assert endpoint.certs.hits == []
 
 
@@ -264,3 +274,29 @@ def mutated_record(key: str, value: Any) -> dict[str, Any]:
     else:
         record["mail"][key] = value
     return record
+
+
+def test_a_signed_confirmation_for_another_region_is_refused_before_any_request(endpoint):
+    signer = endpoint.signer
+    for url in ("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=" + TOPIC + "&Token=t",
+                "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn="
+                "arn:aws:sns:us-east-1:123456789012:another-topic&Token=t"):
+        confirmation = signer.sign(dict(signer.confirmation(TOPIC, "c"), SubscribeURL=url))
+        status, answer = endpoint.post(confirmation)
+        assert (status, answer) == (403, {"message": "Forbidden"})
+    assert endpoint.certs.hits == []  # neither the certificate nor the SubscribeURL was fetched
+
+
+def test_timestamps_are_checked_in_both_directions(endpoint):
+    signer = endpoint.signer
+    record = ses_record("Open", "ses-1", "a@example.com")
+    def at(offset: float) -> dict[str, Any]:
+        return signer.sign(dict(signer.notification(TOPIC, record, "n"), Timestamp=iso(offset=offset)))
+
+    assert endpoint.post(at(-MAX_AGE - 5))[0] == 403
+    assert endpoint.post(at(SKEW + 5))[0] == 403
+    assert endpoint.post(at(365 * 86400))[0] == 403
+    assert endpoint.certs.hits == []
+    assert endpoint.post(at(SKEW - 30))[0] == 503  # a little ahead is fine (clock skew): genuine, not in the ledger
+    assert endpoint.post(at(-MAX_AGE + 30))[0] == 503
+    assert endpoint.certs.certificate_fetches() == 1
