@@ -407,17 +407,18 @@ class TortoiseStorage(Storage):
             fresh = list(recipients)
             if batch.email_id is not None and recipients:
                 taken: set[str] = set()
-                addresses = list({r.address for r in recipients})
+                # Stripped too: MariaDB's collations ignore trailing spaces, SQLite's do not.
+                addresses = list({r.address for r in recipients} | {r.address.strip() for r in recipients})
                 for part in _chunks(addresses):
                     rows = await db.fetch(
                         "SELECT address FROM recipients WHERE domain = ? AND email_id = ? "
                         f"AND address IN ({_marks(len(part))})",
                         (batch.domain, batch.email_id, *part),
                     )
-                    taken.update(row[0].lower() for row in rows)
+                    taken.update(address_key(row[0]) for row in rows)
                 fresh = []
                 for recipient in recipients:
-                    key = recipient.address.lower()
+                    key = address_key(recipient.address)
                     if key in taken:
                         skipped.append(recipient.address)
                     else:

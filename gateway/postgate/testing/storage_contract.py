@@ -603,6 +603,15 @@ class StorageContract:
         assert await storage.delete_suppression(DOMAIN, "bounces", "bÓb@example.com")
         assert await storage.get_suppression(DOMAIN, "bounces", "BOB@example.com") is not None
 
+    async def test_ledger_addresses_differing_only_in_accents_are_two_recipients(self, storage: Storage) -> None:
+        rows = [NewRecipient(address=a, name="", message_id=f"m{i}@{DOMAIN}", variables={})
+                for i, a in enumerate(["bob@example.com", "bób@example.com", "BOB@example.com", "bob@example.com "])]
+        created = await storage.create_batch(new_batch("accents"), rows)
+        assert len(created.recipient_ids or []) == 2 and created.skipped == ["BOB@example.com", "bob@example.com "]
+        again = await storage.create_batch(new_batch("accents-2"), [
+            NewRecipient(address="bób@example.com", name="", message_id=f"m9@{DOMAIN}", variables={})])
+        assert again.skipped == ["bób@example.com"] and not again.recipient_ids
+
     async def test_event_recipient_filter_compares_like_suppressions(self, storage: Storage) -> None:
         await storage.save_events([event(recipient="Bob@Example.COM", key="e1"), event(recipient="bób@example.com", key="e2"),
                                    event(recipient="bob@example.com.x", key="e3"), event(recipient="ÉVE@Example.com", key="e4")])

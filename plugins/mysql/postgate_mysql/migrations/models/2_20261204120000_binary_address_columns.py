@@ -1,11 +1,14 @@
-"""Suppression keys compare byte for byte on MariaDB/MySQL, as on SQLite.
+"""Address columns compare byte for byte on MariaDB/MySQL, as on SQLite.
 
 ``suppressions.address_key`` is written by :func:`postgate.addresses.address_key` (trimmed,
-lower-cased). Under the table's default ``utf8mb4`` collation MariaDB also folded accents and
-ignored trailing spaces, so ``bób@example.com`` found (and overwrote) ``bob@example.com``; SQLite
-never did. A binary collation makes both stores agree. Existing keys need no rewrite: they were
-already lower-cased by the same rule, and a stricter collation cannot make two keys collide.
-The models are unchanged (a collation is not part of the tortoise model), hence the same state.
+lower-cased). Under the tables' default ``utf8mb4`` collation MariaDB also folded accents and
+ignored trailing spaces, so ``bób@example.com`` found (and overwrote) ``bob@example.com``, and a
+Ghost batch holding both addresses failed on the ledger's unique key
+``(domain, email_id, address)``; SQLite never did either. A binary collation makes both stores
+agree. Existing rows need no rewrite: keys were already lower-cased by the same rule, and a
+stricter collation cannot make two values collide. (``recipients`` is rebuilt by the ALTER: on a
+large ledger, run ``postgate migrate`` in a quiet hour.) The models are unchanged (a collation is
+not part of the tortoise model), hence the same state.
 """
 
 from tortoise import BaseDBAsyncClient
@@ -15,12 +18,14 @@ RUN_IN_TRANSACTION = True
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
     return """
-        ALTER TABLE `suppressions` MODIFY `address_key` VARCHAR(320) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;"""
+        ALTER TABLE `suppressions` MODIFY `address_key` VARCHAR(320) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
+        ALTER TABLE `recipients` MODIFY `address` VARCHAR(320) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;"""
 
 
 async def downgrade(db: BaseDBAsyncClient) -> str:
     return """
-        ALTER TABLE `suppressions` MODIFY `address_key` VARCHAR(320) CHARACTER SET utf8mb4 NOT NULL;"""
+        ALTER TABLE `suppressions` MODIFY `address_key` VARCHAR(320) CHARACTER SET utf8mb4 NOT NULL;
+        ALTER TABLE `recipients` MODIFY `address` VARCHAR(320) CHARACTER SET utf8mb4 NOT NULL;"""
 
 
 MODELS_STATE = (
