@@ -314,12 +314,6 @@ class Storage(Backend):
     # -- shared rate budget -------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def take_tokens(self, bucket: str, count: float, rate: float, capacity: float,
-                          now: float) -> float:
-        """Token bucket shared by every worker: take ``count`` tokens if available and return 0,
-        or take none and return the seconds to wait until they would be."""
-
-    @abc.abstractmethod
     async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
                           lease: float) -> tuple[float, int | None]:
         """Sliding-window rate shared by every worker: grant ``count`` sends if the grants that

@@ -961,29 +961,6 @@ class TortoiseStorage(Storage):
 
     # -- shared rate budget -------------------------------------------------------------------
 
-    async def take_tokens(self, bucket: str, count: float, rate: float, capacity: float,
-                          now: float) -> float:
-        async with self.session(write=True) as db:
-            # Create the bucket full, or lock the existing row for this transaction.
-            await db.execute(
-                self.upsert("rate_buckets", "name, tokens, updated_at", "name", {"tokens": "tokens"}),
-                (bucket, capacity, now),
-            )
-            tokens, updated_at = (await db.fetch(
-                f"SELECT tokens, updated_at FROM rate_buckets WHERE name = ?{self.for_update}", (bucket,)
-            ))[0]
-            tokens = min(capacity, float(tokens) + rate * max(0.0, now - float(updated_at)))
-            if tokens >= count:
-                tokens, wait = tokens - count, 0.0
-            else:
-                wait = (count - tokens) / rate if rate > 0 else float("inf")
-            await db.execute(
-                "UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE name = ?",
-                (tokens, max(now, float(updated_at)), bucket),
-            )
-        return wait
-
-
     async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
                           lease: float) -> tuple[float, int | None]:
         async with self.session(write=True) as db:

@@ -690,17 +690,6 @@ class StorageContract:
 
     # -- rate budget --------------------------------------------------------------------------
 
-    async def test_take_tokens(self, storage: Storage) -> None:
-        assert await storage.take_tokens("ses", 8, rate=2, capacity=10, now=100.0) == 0
-        assert await storage.take_tokens("ses", 4, rate=2, capacity=10, now=100.0) == pytest.approx(1.0)
-        assert await storage.take_tokens("ses", 2, rate=2, capacity=10, now=100.0) == 0
-        assert await storage.take_tokens("ses", 2, rate=2, capacity=10, now=100.5) == pytest.approx(0.5)
-        assert await storage.take_tokens("ses", 2, rate=2, capacity=10, now=101.0) == 0
-        # Refill never exceeds capacity.
-        assert await storage.take_tokens("ses", 10, rate=2, capacity=10, now=10_000.0) == 0
-        assert await storage.take_tokens("ses", 1, rate=2, capacity=10, now=10_000.0) == pytest.approx(0.5)
-        assert await storage.take_tokens("other", 1, rate=1, capacity=1, now=0.0) == 0
-
     async def test_grant_sends_keeps_every_window_within_the_budget(self, storage: Storage) -> None:
         def grant(count: int, now: float, budget: int = 10):
             return storage.grant_sends("ses", count, budget, 1.0, now, lease=120.0)
@@ -766,9 +755,3 @@ class StorageContract:
         )
         assert sum(1 for _, grant in results if grant is not None) == 10
 
-    async def test_concurrent_takes_share_one_budget(self, storage: Storage, second_storage: Storage) -> None:
-        results = await asyncio.gather(
-            *(s.take_tokens("shared", 1, rate=0.001, capacity=10, now=50.0)
-              for s in [storage, second_storage] * 10)
-        )
-        assert sum(1 for r in results if r == 0) == 10
