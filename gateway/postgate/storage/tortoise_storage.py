@@ -987,7 +987,8 @@ class TortoiseStorage(Storage):
             freed += int(sends)
             if freed >= excess:
                 return max(GRANT_MIN_WAIT, float(released_at) + window - now), None
-        return min(GRANT_POLL, window), None  # open grants free their sends only once released
+        # Sends still in flight count until a window after they end: not before a window from now.
+        return window, None
 
     async def release_sends(self, grant_id: int, now: float) -> None:
         async with self.session(write=True) as db:
@@ -998,10 +999,8 @@ class TortoiseStorage(Storage):
 
 
 SQLITE_LOWER = "postgate_lower"
-#: Shortest wait :meth:`TortoiseStorage.grant_sends` returns, and its wait while only open grants
-#: (sends in flight) fill the window.
+#: Shortest wait :meth:`TortoiseStorage.grant_sends` returns.
 GRANT_MIN_WAIT = 0.001
-GRANT_POLL = 0.05
 
 
 def _unicode_lower(value: Any) -> Any:

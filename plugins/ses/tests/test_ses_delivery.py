@@ -311,6 +311,5 @@ async def test_the_token_bucket_is_shared_by_two_gateways_on_one_database(aws, g
         return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
     # Every sliding window, as SES sees the calls arrive (at the proxies), including the first.
-    print(f"span {times[-1] - times[0]:.2f} s, busiest 1 s window {busiest(1.0)}, 3 s {busiest(3.0)}")
     assert busiest(1.0) <= 20
     assert busiest(3.0) <= 60
