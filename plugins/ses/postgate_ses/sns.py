@@ -378,9 +378,9 @@ def sns_blueprint(gateway: Any, *, fetcher: Any = None, name: str = "ses_sns") -
         url = envelope["SubscribeURL"]  # checked by the verifier (host, region, topic)
         try:
             await asyncio.to_thread(fetcher.confirm, url)
-        except Exception as exc:  # noqa: BLE001 - SNS sends the confirmation again
+        except Exception as exc:  # noqa: BLE001 - SNS sends the confirmation again after a 5xx
             log.error("confirming the SNS subscription to %s failed: %s", envelope.get("TopicArn"), exc)
-            return _refuse(502, "confirmation failed", envelope)
+            return _retry_later("confirmation failed; retry later")
         log.info("confirmed the SNS subscription to %s", envelope.get("TopicArn"))
         return jsonify({"message": "subscription confirmed"})
 
