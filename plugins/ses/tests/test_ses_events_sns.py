@@ -227,3 +227,15 @@ async def test_signed_notifications_that_are_not_ses_events_are_acknowledged(mak
     await push.post(test_message, 200)
     assert await push.events() == []
     assert any("not an SES event" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_confirmation_that_cannot_be_fetched_is_answered_503_for_sns_to_retry(make_push, caplog):
+    class Unreachable(FakeFetcher):
+        def confirm(self, url: str) -> None:
+            raise OSError("connection refused")
+
+    signer = SnsSigner()
+    push = await make_push([TOPIC], Unreachable(signer))
+    response = await push.client.post("/ses/sns", data=json.dumps(signer.confirmation(TOPIC, "c")), headers=TEXT)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "20"
+    assert await response.get_json() == {"message": "confirmation failed; retry later"}
