@@ -124,3 +124,12 @@ def valid_address_list(value: str) -> bool:
     except Exception:  # noqa: BLE001 - the stdlib parser raises more than HeaderParseError
         return False
     return bool(addresses) and not defects and all(valid_address(a.addr_spec) for a in addresses)
+def address_key(address: str) -> str:
+    """The form in which addresses are compared: suppressions, whitelists, event filters.
+
+    Mailgun compares suppression entries case-insensitively as a whole (``Bob@Example.COM`` is
+    ``bob@example.com``: the domain part is case-insensitive by RFC 5321, and Mailgun folds the
+    local part too), so the key is the trimmed address, lower-cased. Storage compares keys
+    exactly (binary collation on MariaDB/MySQL, SQLite's default), so both back ends agree.
+    """
+    return address.strip().lower()

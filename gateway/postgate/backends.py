@@ -366,7 +366,14 @@ class Storage(Backend):
     # -- shared rate budget -------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def take_tokens(self, bucket: str, count: float, rate: float, capacity: float,
-                          now: float) -> float:
-        """Token bucket shared by every worker: take ``count`` tokens if available and return 0,
-        or take none and return the seconds to wait until they would be."""
+    async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
+                          lease: float) -> tuple[float, int | None]:
+        """Sliding-window rate shared by every worker: grant ``count`` sends if the grants that
+        still count (open ones, and released ones until ``window`` seconds after their release)
+        plus ``count`` stay within ``budget``, and return ``(0, grant id)``; else grant nothing
+        and return ``(seconds to wait, None)``. A grant left open longer than ``lease`` (its worker
+        died) stops counting. ``count > budget`` is granted only into an empty window."""
+
+    @abc.abstractmethod
+    async def release_sends(self, grant_id: int, now: float) -> None:
+        """The granted sends were all made by ``now``: they count until ``now + window``."""

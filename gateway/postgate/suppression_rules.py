@@ -15,7 +15,8 @@ Rules (contract §4.6):
 - When several lists match, the first of bounce, complaint, unsubscribe wins: a bounce says the
   mailbox does not exist, a complaint is the strongest recipient signal, then unsubscribes.
 
-Addresses compare case-insensitively; the result is keyed by the addresses as given.
+Addresses compare by :func:`~postgate.addresses.address_key` (trimmed, case-insensitive as a
+whole, as Mailgun does); the result is keyed by the addresses as given.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .addresses import address_key
 from .domain import Suppression
 
 ALL_TAGS = "*"
@@ -50,10 +52,10 @@ def domain_part(address: str) -> str:
 
 def is_whitelisted(address: str, whitelist: Iterable[Suppression]) -> bool:
     """Whether ``address`` or its domain is on the given whitelist entries."""
-    key = address.strip().lower()
+    key = address_key(address)
     domain = domain_part(address)
     for entry in whitelist:
-        value = entry.address.strip().lower()
+        value = address_key(entry.address)
         if entry.kind == "domain" and value == domain:
             return True
         if entry.kind != "domain" and value == key:
@@ -81,13 +83,13 @@ def drops_for(suppressions: Sequence[Suppression], addresses: Sequence[str],
         if entry.list == "whitelists":
             whitelist.append(entry)
         else:
-            by_list.setdefault(entry.list, {}).setdefault(entry.address.strip().lower(), []).append(entry)
+            by_list.setdefault(entry.list, {}).setdefault(address_key(entry.address), []).append(entry)
     bounces = by_list.get("bounces", {})
     complaints = by_list.get("complaints", {})
     unsubscribes = by_list.get("unsubscribes", {})
     drops: dict[str, Drop] = {}
     for address in addresses:
-        key = address.strip().lower()
+        key = address_key(address)
         if key in bounces and not is_whitelisted(address, whitelist):
             drops[address] = BOUNCE
         elif key in complaints:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
@@ -379,21 +380,35 @@ class Worker:
         delivery = self.gateway.delivery
         if self._slots is None:
             self._slots = asyncio.Semaphore(max(1, delivery.concurrency))
-        if delivery.max_rate:
-            await self._take_tokens(len(part), delivery.max_rate)
         async with self._slots:
-            results = await delivery.send([message for _, message in part])
+            grant = await self._grant_sends(len(part), delivery.max_rate) if delivery.max_rate else None
+            try:
+                results = await delivery.send([message for _, message in part])
+            finally:
+                if grant is not None:
+                    await self._release_sends(grant)
         if len(results) != len(part):
             raise RuntimeError(f"delivery returned {len(results)} results for {len(part)} messages")
         return results
 
-    async def _take_tokens(self, count: int, rate: float) -> None:
+    async def _release_sends(self, grant: int) -> None:
+        try:
+            await asyncio.shield(self.gateway.storage.release_sends(grant, time.time()))
+        except Exception:  # noqa: BLE001 - never lose send results over it; the grant's lease ends it
+            log.warning("could not release rate grant %s; it holds the rate until its lease ends", grant,
+                        exc_info=True)
+
+    async def _grant_sends(self, count: int, rate: float) -> int | None:
+        """Wait until ``count`` sends fit the delivery's rate in every one-second window, across
+        every worker and process (the storage keeps the window); returns the grant to release
+        once the sends were made."""
         bucket = f"delivery:{self.gateway.settings.backends.delivery}"
-        capacity = max(float(rate), float(count))
+        budget, window = send_window(rate)
         while True:
-            wait = await self.gateway.storage.take_tokens(bucket, count, rate, capacity, time.time())
-            if wait <= 0:
-                return
+            wait, grant = await self.gateway.storage.grant_sends(bucket, count, budget, window, time.time(),
+                                                                 GRANT_LEASE_SECONDS)
+            if grant is not None:
+                return grant
             await asyncio.sleep(wait)
 
     # -- outcomes ---------------------------------------------------------------------------
@@ -478,6 +493,17 @@ def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedM
         except Exception as exc:  # noqa: BLE001 - one bad recipient must not stall the chunk
             results.append(exc)
     return results
+
+
+#: A grant whose worker died (never released) stops holding the rate after this long.
+GRANT_LEASE_SECONDS = 120.0
+
+
+def send_window(rate: float) -> tuple[int, float]:
+    """``(sends, seconds)``: at most ``sends`` in any window of ``seconds`` keeps every one-second
+    window at or under ``rate`` (whole sends: below 1/s, one send per ``1/rate`` seconds)."""
+    budget = max(1, math.floor(rate))
+    return budget, max(1.0, budget / rate)
 
 
 def _part_limit(max_rate: float | None) -> int | None:

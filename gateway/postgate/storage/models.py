@@ -150,3 +150,16 @@ class RateBucketRow(Model):
 
     class Meta:
         table = "rate_buckets"
+
+
+class RateGrantRow(Model):
+    """Sends granted from a shared rate, counted until a window after they were made."""
+
+    id = fields.BigIntField(primary_key=True)
+    bucket = fields.CharField(max_length=128, db_index=True)
+    sends = fields.IntField()
+    granted_at = fields.FloatField()
+    released_at = fields.FloatField(null=True)
+
+    class Meta:
+        table = "rate_grants"

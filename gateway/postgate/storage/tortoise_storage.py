@@ -34,6 +34,7 @@ import secrets
 import shutil
 import sqlite3
 import time
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import OperationalError
 
+from ..addresses import address_key
 from ..backends import Storage
 from ..domain import (
     And,
@@ -217,6 +219,8 @@ class TortoiseStorage(Storage):
     lock_rows = ""
     #: Appended to a SELECT that reads a row it will update.
     for_update = ""
+    #: Appended to a text parameter to compare it byte for byte (SQLite's default already).
+    exact_collation = ""
     #: Errors a unique-constraint violation raises.
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
@@ -235,6 +239,7 @@ class TortoiseStorage(Storage):
         self.migrations = Path(migrations)
         self.options = dict(options or {})
         self._ctx: TortoiseContext | None = None
+        self._with_functions: weakref.WeakSet[Any] = weakref.WeakSet()
 
     # -- dialect ----------------------------------------------------------------------------
 
@@ -308,6 +313,10 @@ class TortoiseStorage(Storage):
         client = self._ctx.db()
         async with client.acquire_connection() as connection:
             if self.dialect == "sqlite":
+                if connection not in self._with_functions:
+                    # SQLite's LOWER() folds ASCII only; this one folds like address_key.
+                    await connection.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
+                    self._with_functions.add(connection)
                 db: Db = SqliteDb(self, connection)
                 begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
                 if not write:
@@ -399,17 +408,18 @@ class TortoiseStorage(Storage):
             fresh = list(recipients)
             if batch.email_id is not None and recipients:
                 taken: set[str] = set()
-                addresses = list({r.address for r in recipients})
+                # Stripped too: MariaDB's collations ignore trailing spaces, SQLite's do not.
+                addresses = list({r.address for r in recipients} | {r.address.strip() for r in recipients})
                 for part in _chunks(addresses):
                     rows = await db.fetch(
                         "SELECT address FROM recipients WHERE domain = ? AND email_id = ? "
                         f"AND address IN ({_marks(len(part))})",
                         (batch.domain, batch.email_id, *part),
                     )
-                    taken.update(row[0].lower() for row in rows)
+                    taken.update(address_key(row[0]) for row in rows)
                 fresh = []
                 for recipient in recipients:
-                    key = recipient.address.lower()
+                    key = address_key(recipient.address)
                     if key in taken:
                         skipped.append(recipient.address)
                     else:
@@ -687,7 +697,8 @@ class TortoiseStorage(Storage):
             where.append(f"recorded_at {before} ?")
             args.append(query.end)
         if query.filter is not None:
-            clause, clause_args = filter_sql(query.filter)
+            clause, clause_args = filter_sql(query.filter, exact=self.exact_collation,
+                                             lower=SQLITE_LOWER if self.dialect == "sqlite" else "LOWER")
             where.append(clause)
             args.extend(clause_args)
         async with self.session() as db:
@@ -699,10 +710,11 @@ class TortoiseStorage(Storage):
             )
         return [_event(row) for row in rows]
 
-    async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,
-                           resolution: int, tag: str | None = None) -> list[EventCount]:
-        if not events:
-            return []
+    def count_events_statement(self, domain: str, events: Sequence[str], start: float, end: float,
+                               resolution: int, tag: str | None = None, *,
+                               hint: str = "") -> tuple[str, list[Any]]:
+        """The ``/stats`` query: a range of the ``(domain, recorded_at, id)`` index (``hint``
+        forces it where the planner would not pick it, as for event pages)."""
         step = int(resolution) * 1_000_000
         where = (
             f"domain = ? AND recorded_at >= ? AND recorded_at < ? AND event IN ({_marks(len(events))})"
@@ -711,14 +723,22 @@ class TortoiseStorage(Storage):
         if tag is not None:
             where += " AND tags_search LIKE ? ESCAPE '!'"
             args.append(f"%|{like_escape(tag.lower())}|%")
+        statement = (
+            "SELECT bucket, event, severity, reason, COUNT(*) FROM ("
+            f"SELECT recorded_at - (recorded_at % ?) AS bucket, event, severity, reason "
+            f"FROM events{hint} WHERE {where}) AS picked "
+            "GROUP BY bucket, event, severity, reason ORDER BY bucket, event, severity, reason"
+        )
+        return statement, args
+
+    async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,
+                           resolution: int, tag: str | None = None) -> list[EventCount]:
+        if not events:
+            return []
         async with self.session() as db:
-            rows = await db.fetch(
-                "SELECT bucket, event, severity, reason, COUNT(*) FROM ("
-                f"SELECT recorded_at - (recorded_at % ?) AS bucket, event, severity, reason "
-                f"FROM events WHERE {where}) AS picked "
-                "GROUP BY bucket, event, severity, reason ORDER BY bucket, event, severity, reason",
-                args,
-            )
+            statement, args = self.count_events_statement(
+                domain, events, start, end, resolution, tag, hint=await self.events_index_hint(db))
+            rows = await db.fetch(statement, args)
         return [
             EventCount(bucket=int(b) // 1_000_000, event=e, severity=s, reason=r, count=int(n))
             for b, e, s, r, n in rows
@@ -762,7 +782,7 @@ class TortoiseStorage(Storage):
         async with self.session(write=True) as db:
             await db.executemany(statement, [
                 (s.domain, s.list, s.address, s.code, s.error, json.dumps(s.tags), s.kind, s.reason,
-                 s.created_at, s.address.lower())
+                 s.created_at, address_key(s.address))
                 for s in items
             ])
 
@@ -771,7 +791,7 @@ class TortoiseStorage(Storage):
             rows = await db.fetch(
                 f"SELECT {_SUPPRESSION_COLS} FROM suppressions "
                 "WHERE domain = ? AND list_name = ? AND address_key = ?",
-                (domain, list_name, address.lower()),
+                (domain, list_name, address_key(address)),
             )
         return _suppression(rows[0]) if rows else None
 
@@ -779,7 +799,7 @@ class TortoiseStorage(Storage):
         async with self.session(write=True) as db:
             count, _ = await db.execute(
                 "DELETE FROM suppressions WHERE domain = ? AND list_name = ? AND address_key = ?",
-                (domain, list_name, address.lower()),
+                (domain, list_name, address_key(address)),
             )
         return count > 0
 
@@ -795,13 +815,13 @@ class TortoiseStorage(Storage):
                                 term: str | None = None) -> list[Suppression]:
         rows = await self._pivot_page(
             f"SELECT {_SUPPRESSION_COLS}, address_key FROM suppressions WHERE domain = ? AND list_name = ?",
-            [domain, list_name], "address_key", limit, pivot and pivot.lower(), forward,
-            term and term.lower(),
+            [domain, list_name], "address_key", limit, pivot and address_key(pivot), forward,
+            term and address_key(term),
         )
         return [_suppression(row) for row in rows]
 
     async def find_suppressions(self, domain: str, addresses: Sequence[str]) -> list[Suppression]:
-        keys = sorted({a.lower() for a in addresses})
+        keys = sorted({address_key(a) for a in addresses})
         if not keys:
             return []
         domains = sorted({k.rpartition("@")[2] for k in keys if "@" in k})
@@ -999,30 +1019,50 @@ class TortoiseStorage(Storage):
 
     # -- shared rate budget -------------------------------------------------------------------
 
-    async def take_tokens(self, bucket: str, count: float, rate: float, capacity: float,
-                          now: float) -> float:
+    async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
+                          lease: float) -> tuple[float, int | None]:
         async with self.session(write=True) as db:
-            # Create the bucket full, or lock the existing row for this transaction.
+            # The bucket's row is the lock that serialises grants of every worker and process.
             await db.execute(
                 self.upsert("rate_buckets", "name, tokens, updated_at", "name", {"tokens": "tokens"}),
-                (bucket, capacity, now),
+                (bucket, 0, now),
             )
-            tokens, updated_at = (await db.fetch(
-                f"SELECT tokens, updated_at FROM rate_buckets WHERE name = ?{self.for_update}", (bucket,)
-            ))[0]
-            tokens = min(capacity, float(tokens) + rate * max(0.0, now - float(updated_at)))
-            if tokens >= count:
-                tokens, wait = tokens - count, 0.0
-            else:
-                wait = (count - tokens) / rate if rate > 0 else float("inf")
+            await db.fetch(f"SELECT name FROM rate_buckets WHERE name = ?{self.for_update}", (bucket,))
             await db.execute(
-                "UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE name = ?",
-                (tokens, max(now, float(updated_at)), bucket),
+                "DELETE FROM rate_grants WHERE bucket = ? AND "
+                "(released_at <= ? OR (released_at IS NULL AND granted_at < ?))",
+                (bucket, now - window, now - lease),
             )
-        return wait
+            live = await db.fetch("SELECT sends, released_at FROM rate_grants WHERE bucket = ?", (bucket,))
+            excess = sum(int(sends) for sends, _ in live) + count - budget
+            if excess <= 0 or not live:
+                _, grant_id = await db.execute(
+                    "INSERT INTO rate_grants (bucket, sends, granted_at) VALUES (?, ?, ?)", (bucket, count, now)
+                )
+                return 0.0, int(grant_id) if grant_id is not None else None
+        freed = 0
+        for sends, released_at in sorted((row for row in live if row[1] is not None), key=lambda row: float(row[1])):
+            freed += int(sends)
+            if freed >= excess:
+                return max(GRANT_MIN_WAIT, float(released_at) + window - now), None
+        # Sends still in flight count until a window after they end: not before a window from now.
+        return window, None
+
+    async def release_sends(self, grant_id: int, now: float) -> None:
+        async with self.session(write=True) as db:
+            await db.execute("UPDATE rate_grants SET released_at = ? WHERE id = ?", (now, grant_id))
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+SQLITE_LOWER = "postgate_lower"
+#: Shortest wait :meth:`TortoiseStorage.grant_sends` returns.
+GRANT_MIN_WAIT = 0.001
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _reset_aerich() -> None:
@@ -1046,20 +1086,22 @@ async def _applied_migrations() -> list[str]:
         return []
 
 
-def filter_sql(node: Filter) -> tuple[str, list[Any]]:
-    """Translate an events filter tree to a SQL condition (never NULL) and its arguments."""
+def filter_sql(node: Filter, *, exact: str = "", lower: str = "LOWER") -> tuple[str, list[Any]]:
+    """Translate an events filter tree to a SQL condition (never NULL) and its arguments.
+    ``exact`` (the dialect's binary collation clause) and ``lower`` (a Unicode lower-casing SQL
+    function) make recipients compare by :func:`~postgate.addresses.address_key` on every database."""
     if isinstance(node, Term):
         value = node.value
         if node.field == "tags":
             return "tags_search LIKE ? ESCAPE '!'", [f"%|{like_escape(value.lower())}|%"]
         if node.field == "recipient":
-            return "(recipient IS NOT NULL AND LOWER(recipient) = ?)", [value.lower()]
+            return f"(recipient IS NOT NULL AND {lower}(TRIM(recipient)) = ?{exact})", [address_key(value)]
         column = FILTER_COLUMNS.get(node.field)
         if column is None:
             raise ValueError(f"cannot filter events by {node.field!r}")
         return f"({column} IS NOT NULL AND {column} = ?)", [value]
     if isinstance(node, Not):
-        clause, args = filter_sql(node.part)
+        clause, args = filter_sql(node.part, exact=exact, lower=lower)
         return f"NOT {clause}", args
     if isinstance(node, And | Or):
         if not node.parts:
@@ -1067,7 +1109,7 @@ def filter_sql(node: Filter) -> tuple[str, list[Any]]:
         joiner = " AND " if isinstance(node, And) else " OR "
         clauses, args = [], []
         for part in node.parts:
-            clause, part_args = filter_sql(part)
+            clause, part_args = filter_sql(part, exact=exact, lower=lower)
             clauses.append(clause)
             args.extend(part_args)
         return f"({joiner.join(clauses)})", args

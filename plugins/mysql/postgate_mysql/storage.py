@@ -31,6 +31,9 @@ class MysqlStorage(TortoiseStorage):
     name = "mysql"
     lock_rows = " FOR UPDATE SKIP LOCKED"
     for_update = " FOR UPDATE"
+    # The tables' default collation folds case *and accents* (and pads spaces): keys are already
+    # normalised by address_key, so compare them byte for byte, as SQLite does.
+    exact_collation = " COLLATE utf8mb4_bin"
     integrity_errors = (IntegrityError,)
     greatest = "GREATEST"
 

@@ -33,7 +33,7 @@ the table of Mailgun codes):
   from SES events (the event source records SES's message id on the row) or, when no event at
   all arrived within ``in_doubt_grace_seconds``, declares it not accepted so it is sent again.
 
-Rate: :attr:`SesDelivery.max_rate` feeds the worker's token bucket, which every worker of every
+Rate: :attr:`SesDelivery.max_rate` feeds the worker's sliding send window, which every worker of every
 process shares through storage. It is ``max_send_rate`` when configured, else ``rate_fraction`` x
 ``MaxSendRate`` from ``GetAccount`` (SES v1 ``GetSendQuota`` where ``GetAccount`` is missing, as
 in moto), read again every ``quota_refresh_seconds``, times the AIMD factor.

@@ -63,6 +63,8 @@ from postgate.domain import And, Event, EventQuery, Recipient, Suppression, Term
 from postgate.events import EventBuilder
 from postgate.suppression_rules import is_whitelisted
 
+from .safejson import MAX_DEPTH, UnsafeJson, depth_exceeds, load_json
+
 log = logging.getLogger("postgate.ses.events")
 
 #: Key of the per-event object in a record, by event type.
@@ -98,6 +100,17 @@ SUPPRESSED_SUBTYPES = frozenset({"suppressed", "onaccountsuppressionlist"})
 DEFAULT_CACHE_SIZE = 64
 
 Status = Literal["handled", "ignored", "unmatched"]
+
+
+#: JSON types of the record fields the mapper reads (``mail.*`` first), checked by :func:`parse_body`
+#: so that a record of the wrong shape is refused as malformed instead of failing mid-mapping.
+RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "tags": dict, "destination": list, "timestamp": str,
+    **{key: dict for key in OBJECT_KEYS.values()},
+}
+MAIL_KEYS = frozenset({"tags", "destination", "timestamp"})
+#: SNS and SQS carry at most 1 MiB; an SES record is a few KB.
+MAX_RECORD_BYTES = 1024 * 1024
 
 
 class MalformedRecord(ValueError):
@@ -171,9 +184,9 @@ def parse_body(body: str | bytes | dict[str, Any]) -> SesRecord | None:
         doc: Any = body
     else:
         try:
-            doc = json.loads(body)
-        except (TypeError, ValueError) as exc:
-            raise MalformedRecord(f"body is not JSON: {exc}") from None
+            doc = load_json(body, max_bytes=MAX_RECORD_BYTES)
+        except UnsafeJson as exc:
+            raise MalformedRecord(str(exc)) from None
     if not isinstance(doc, dict):
         raise MalformedRecord("body is not a JSON object")
     sns_id = topic = None
@@ -187,9 +200,9 @@ def parse_body(body: str | bytes | dict[str, Any]) -> SesRecord | None:
         message = doc["Message"]
         if isinstance(message, str):
             try:
-                doc = json.loads(message)
-            except ValueError:
-                raise MalformedRecord("SNS Message is not JSON") from None
+                doc = load_json(message, max_bytes=MAX_RECORD_BYTES)
+            except UnsafeJson as exc:
+                raise MalformedRecord(f"SNS Message: {exc}") from None
         else:
             doc = message
         if not isinstance(doc, dict):
@@ -200,8 +213,18 @@ def parse_body(body: str | bytes | dict[str, Any]) -> SesRecord | None:
     if kind in IGNORED_NOTIFICATIONS:
         return None
     mail = doc.get("mail")
-    if not isinstance(mail, dict) or not mail.get("messageId"):
-        raise MalformedRecord(f"{kind} record without mail.messageId")
+    if not isinstance(mail, dict) or not isinstance(mail.get("messageId"), str) or not mail["messageId"]:
+        raise MalformedRecord(f"{kind} record without a mail.messageId string")
+    if depth_exceeds(doc, MAX_DEPTH):
+        raise MalformedRecord(f"{kind} record nested deeper than {MAX_DEPTH} levels")
+    for key, expected in RECORD_TYPES.items():
+        value = mail.get(key) if key in MAIL_KEYS else doc.get(key)
+        if value is not None and not isinstance(value, expected):
+            raise MalformedRecord(f"{kind} record: {key} is a {type(value).__name__}")
+    list_key = RECIPIENT_LISTS.get(kind, (None, None))[0]
+    detail = doc.get(OBJECT_KEYS.get(kind, ""))
+    if list_key and isinstance(detail, dict) and not isinstance(detail.get(list_key, []), list):
+        raise MalformedRecord(f"{kind} record: {list_key} is not a list")
     return SesRecord(kind=kind, record=doc, mail=mail, sns_message_id=sns_id, topic_arn=topic)
 
 

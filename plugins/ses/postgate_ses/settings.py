@@ -58,6 +58,9 @@ class SesSettings(BaseModel):
     sns_max_age_seconds: float = Field(
         3600, gt=0, description="SNS HTTPS messages whose signed Timestamp is older than this are refused (replays)"
     )
+    sns_clock_skew_seconds: float = Field(
+        300, ge=0, description="SNS HTTPS messages whose signed Timestamp is further in the future than this are refused"
+    )
 
     # -- set-up (postgate aws bootstrap) ------------------------------------------------------
     topic_name: str = Field("postgate-ses-events", description="SNS topic SES publishes events to")

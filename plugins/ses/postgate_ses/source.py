@@ -34,7 +34,7 @@ from postgate.backends import EventSink, EventSource
 from postgate.blocking import BlockingPool
 
 from .aws import sqs_client
-from .mapping import EventMapper, MalformedRecord, SesRecord, parse_body
+from .mapping import EventMapper, MalformedRecord, Outcome, SesRecord, parse_body
 
 log = logging.getLogger("postgate.ses.events")
 
@@ -156,7 +156,7 @@ class SesEventSource(EventSource):
                 record = parse_body(body)
             except MalformedRecord as exc:
                 log.warning("ses event source: malformed message %s deleted (%s): %s",
-                            message.get("MessageId"), exc, body[:LOGGED_BODY_CHARS])
+                            message.get("MessageId"), exc, str(body)[:LOGGED_BODY_CHARS])
                 counts["malformed"] += 1
                 done.append(message)
                 continue
@@ -166,7 +166,7 @@ class SesEventSource(EventSource):
                 continue
             records.append(record)
             owners.append(message)
-        outcomes = await self.mapper.map(records)
+        outcomes = await self.map_isolated(records)
         events = [event for outcome in outcomes for event in outcome.events]
         if events:
             await sink(events)
@@ -201,6 +201,29 @@ class SesEventSource(EventSource):
         await self.delete(done)
         await self.postpone([(m, d) for m, d in delays if d > self.settings.events_visibility_timeout])
         return counts
+
+    async def map_isolated(self, records: Sequence[SesRecord]) -> list[Outcome]:
+        """Map ``records`` in one go; if that fails, one by one, so that one record that breaks
+        the mapper cannot hold the others back: it is treated as unmatched (retried, then parked).
+        If every record fails alone too, the error is re-raised (storage trouble: redelivered)."""
+        try:
+            return await self.mapper.map(records)
+        except Exception:  # noqa: BLE001 - narrowed down below
+            if len(records) <= 1:
+                raise
+        outcomes: list[Outcome] = []
+        failures: list[BaseException] = []
+        for record in records:
+            try:
+                outcomes.extend(await self.mapper.map([record]))
+            except Exception as exc:  # noqa: BLE001 - isolated: this record only
+                failures.append(exc)
+                log.exception("ses event source: %s could not be mapped; kept for retry, then parked: %s",
+                              record.summary(), json.dumps(record.record)[:LOGGED_BODY_CHARS])
+                outcomes.append(Outcome("unmatched", note=f"mapping failed: {exc!r}"))
+        if len(failures) == len(records):
+            raise failures[0]
+        return outcomes
 
     @staticmethod
     def _sent_at(message: dict[str, Any], now: float) -> float:

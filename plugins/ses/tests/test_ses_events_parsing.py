@@ -131,3 +131,32 @@ def test_string_to_sign_follows_the_documented_key_order():
         f"Message\nm\nMessageId\ni\nSubscribeURL\nu\nTimestamp\nt\nToken\nk\nTopicArn\n{TOPIC}\n"
         "Type\nSubscriptionConfirmation\n"
     ).encode()
+
+
+def test_sns_timestamps_and_subscribe_urls():
+    from datetime import datetime, timezone
+
+    from postgate_ses.sns import parse_timestamp, subscribe_url_problem
+
+    assert parse_timestamp("2024-05-06T09:00:03.512Z") == datetime(2024, 5, 6, 9, 0, 3, 512000, tzinfo=timezone.utc)
+    assert parse_timestamp("2024-05-06T09:00:03Z") == datetime(2024, 5, 6, 9, 0, 3, tzinfo=timezone.utc)
+    for bad in ("2024-05-06T09:00:03", "2024-05-06T09:00:03+01:00", "٢٠٢٤-05-06T09:00:03Z", "2024-02-30T00:00:00Z",
+                "2024-05-06 09:00:03Z", "", "2024-05-06T09:00:03.Z"):
+        assert parse_timestamp(bad) is None, bad
+    good = f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={TOPIC}&Token=abc"
+    assert subscribe_url_problem(good, TOPIC) is None
+    assert "region" in subscribe_url_problem(good.replace("us-east-1.amazonaws", "eu-west-1.amazonaws"), TOPIC)
+    assert "untrusted" in subscribe_url_problem(good.replace("https:", "http:"), TOPIC)
+    assert "untrusted" in subscribe_url_problem(good.replace(".com/", ".com.evil.example/"), TOPIC)
+    assert "this topic" in subscribe_url_problem(good.replace("ConfirmSubscription", "Unsubscribe"), TOPIC)
+    assert "this topic" in subscribe_url_problem(good.replace(TOPIC, TOPIC + "-other"), TOPIC)
+
+
+def test_certificate_urls_have_sns_shape():
+    base = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
+    assert sns_host_region(base, pem=True) == "us-east-1"
+    assert sns_host_region(base.replace("us-east-1.amazonaws.com", "cn-north-1.amazonaws.com.cn"), pem=True) == "cn-north-1"
+    for bad in (base + "?x=1", base + "#f", base.replace("SimpleNotificationService-", ""),
+                base.replace("/Simple", "/a/Simple"), base.replace(".pem", ".pem/"), base.replace("https://", "https://u@"),
+                base.replace(".com/", ".com:443/")):
+        assert sns_host_region(bad, pem=True) is None, bad

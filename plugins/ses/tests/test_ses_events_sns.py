@@ -201,15 +201,15 @@ async def test_signature_version_1_notifications_are_accepted(aws, make_push):
     assert [(i["event"], i["url"]) for i in items] == [("clicked", "https://news.example.com/2024/05/this-week/")]
 
 
-async def test_unmatched_push_answers_500_so_sns_retries(aws, make_push, caplog):
+async def test_unmatched_push_answers_503_so_sns_retries(aws, make_push, caplog):
     caplog.set_level(logging.INFO, logger="postgate.ses")
     signer = SnsSigner()
     push = await make_push([TOPIC], FakeFetcher(signer))
     (row, ses_id), = await sent_rows(push.gateway, aws, ["late@example.com"], commit=False)
     record = ses_record("Delivery", ses_id, row.address, notification=True)  # no tags: by SES id only
-    await push.post(signer.notification(TOPIC, record, "n-1"), 500)
+    await push.post(signer.notification(TOPIC, record, "n-1"), 503)
     assert await push.events() == []
-    assert any("answered 500 so SNS retries" in r.getMessage() and ses_id in r.getMessage() for r in caplog.records)
+    assert any("answered 503 so SNS retries" in r.getMessage() and ses_id in r.getMessage() for r in caplog.records)
     await push.gateway.storage.record_provider_ids([(row.id, ses_id)])  # the worker's commit
     await push.post(signer.notification(TOPIC, record, "n-1"), 200)  # SNS's retry
     assert [i["event"] for i in await push.events()] == ["delivered"]
@@ -227,3 +227,15 @@ async def test_signed_notifications_that_are_not_ses_events_are_acknowledged(mak
     await push.post(test_message, 200)
     assert await push.events() == []
     assert any("not an SES event" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_confirmation_that_cannot_be_fetched_is_answered_503_for_sns_to_retry(make_push, caplog):
+    class Unreachable(FakeFetcher):
+        def confirm(self, url: str) -> None:
+            raise OSError("connection refused")
+
+    signer = SnsSigner()
+    push = await make_push([TOPIC], Unreachable(signer))
+    response = await push.client.post("/ses/sns", data=json.dumps(signer.confirmation(TOPIC, "c")), headers=TEXT)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "20"
+    assert await response.get_json() == {"message": "confirmation failed; retry later"}

@@ -515,3 +515,69 @@ async def test_unmatched_events_are_parked_before_the_dead_letter_queue_takes_th
     dlq = world.aws.client("sqs").get_queue_url(QueueName="postgate-ses-events-dlq")["QueueUrl"]
     assert await asyncio.to_thread(queue_depth, world.aws, dlq) == 0
     assert len(park_path(world.gateway).read_text().splitlines()) == 1
+
+
+async def test_hostile_bodies_never_stop_the_source(make_world, caplog):
+    """Deep JSON, wrong JSON types in the envelope and in the SES record: logged and deleted, and
+    the good event in the same batches is stored."""
+    caplog.set_level(logging.INFO, logger="postgate.ses")
+    world = await make_world(start=False)
+    (row, ses_id), = await world.rows(["fine@example.com"])
+    good = ses_record("Open", ses_id, row.address, rcpt_id=row.id, batch_id=row.batch_id)
+    envelope = {"Type": "Notification", "MessageId": "m", "TopicArn": world.topic, "Timestamp": "2024-05-06T09:00:03Z"}
+    deep = "[" * 50_000 + "]" * 50_000
+    bodies = [
+        deep,
+        json.dumps(dict(envelope, Message=5)),
+        json.dumps(dict(envelope, Message=deep)),
+        json.dumps(dict(envelope, Message=json.dumps(dict(good, mail=dict(good["mail"], tags=7))))),
+        json.dumps(dict(good, mail=dict(good["mail"], destination="fine@example.com"))),
+        json.dumps(dict(good, mail=dict(good["mail"], messageId=["x"]))),
+        json.dumps(dict(good, open=[1, 2])),
+        json.dumps(dict(ses_record("Bounce", ses_id, row.address), bounce={"bouncedRecipients": "x@example.com"})),
+        '{"eventType": "Open", "mail": {"messageId": "\\ud800"}}',
+        '{"eventType": NaN}',
+    ]
+    sqs = world.aws.client("sqs")
+    for body in bodies:
+        sqs.send_message(QueueUrl=world.queue, MessageBody=body)
+    world.publish(good)
+    world.start()
+    await world.drained()
+    assert not world.task.done()
+    assert [i["event"] for i in await world.events()] == ["opened"]
+    malformed = [r.getMessage() for r in caplog.records if "malformed message" in r.getMessage()]
+    assert len(malformed) == len(bodies)
+
+
+async def test_a_record_that_breaks_the_mapper_does_not_hold_back_its_batch(make_world, caplog):
+    caplog.set_level(logging.INFO, logger="postgate.ses")
+    world = await make_world(start=False, unmatched_retry_seconds=0.5)
+    (row, ses_id), (other, other_id) = await world.rows(["fine@example.com", "poison@example.com"])
+    mapper = world.source.mapper
+    real_events = mapper._events
+
+    def events_or_fault(record, rows, builders):  # a mapper bug that only this record triggers
+        if record.ses_message_id == other_id:
+            raise KeyError("mapper bug")
+        return real_events(record, rows, builders)
+
+    mapper._events = events_or_fault
+    original_map = mapper.map
+
+    async def strict_map(records):  # let the fault escape instead of being caught per record
+        outcomes = await original_map(records)
+        if any(r.ses_message_id == other_id for r in records):
+            raise KeyError("mapper bug")
+        return outcomes
+
+    mapper.map = strict_map
+    world.publish(ses_record("Open", ses_id, row.address, rcpt_id=row.id, batch_id=row.batch_id))
+    world.publish(ses_record("Open", other_id, other.address, rcpt_id=other.id, batch_id=other.batch_id))
+    messages = await world.source.receive()
+    while len(messages) < 2:
+        messages += await world.source.receive()
+    counts = await world.source.handle(messages, world.gateway.record_events)
+    assert counts["handled"] == 1 and counts["unmatched"] + counts["parked"] == 1
+    assert [i["recipient"] for i in await world.events()] == ["fine@example.com"]
+    assert any("could not be mapped" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,65 @@
+"""JSON from untrusted bodies (SNS POSTs, SQS messages): bounded size and depth, strict UTF-8.
+
+Postgate's own limits module is for the Mailgun surface; the SES plugin keeps this small loader
+so that a hostile body becomes :class:`UnsafeJson` (a ``ValueError``) and never a
+``RecursionError`` or ``UnicodeDecodeError`` deep inside a handler.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: SNS envelopes and SES records nest a handful of levels; real ones stay under 10.
+MAX_DEPTH = 32
+
+
+class UnsafeJson(ValueError):
+    """A body that is not JSON we are willing to hold: not UTF-8, not JSON, too deep or too big."""
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def load_json(data: str | bytes | bytearray, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse ``data`` (bytes must be UTF-8) or raise :class:`UnsafeJson` saying why."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UnsafeJson(f"body larger than {max_bytes} bytes")
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsafeJson("body is not UTF-8") from None
+    if not isinstance(data, str):
+        raise UnsafeJson(f"body is a {type(data).__name__}, not text")
+    try:
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise UnsafeJson(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as exc:
+        raise UnsafeJson(f"body is not JSON: {exc}") from None
+    if depth_exceeds(value, max_depth):
+        raise UnsafeJson(f"JSON nested deeper than {max_depth} levels")
+    try:  # "\\ud800" escapes decode to lone surrogates, which no database or log can take
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeJson("JSON string with a lone surrogate") from None
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnsafeJson(f"{name} is not JSON")
