@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from postgate.builtin.sqlite_storage import sqlite_storage
+from postgate.domain import EventQuery
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
 from postgate.testing.ghost_cursor import (
     GhostAnalytics,
@@ -167,3 +169,50 @@ async def served_with_clock(served):
     gateway, get, _ = served
     clock = gateway.storage.clock = ManualClock(float(math.floor(time.time())))
     yield gateway, get, clock, [0]
+
+
+async def test_event_pages_stay_index_searches(tmp_path):
+    """With the visibility bound and the seal, SQLite still seeks the (domain, recorded_at, id)
+    index for every page, also inside runs of one second (no scan, no temporary sort)."""
+    storage = sqlite_storage(tmp_path / "plan.sqlite3")
+    await storage.migrate()
+    await storage.start()
+    statements = []
+    session = storage.session
+
+    @asynccontextmanager
+    async def recording(write: bool = False):
+        async with session(write) as db:
+            fetch = db.fetch
+
+            async def fetch_and_record(sql, args=()):
+                if sql.startswith("SELECT id, event_id"):
+                    statements.append((sql, list(args)))
+                return await fetch(sql, args)
+
+            db.fetch = fetch_and_record
+            yield db
+
+    try:
+        for second in range(4):
+            storage.clock = lambda second=second: 1_800_000_000 + second + 0.5
+            await storage.save_events([ghost_event(TEST_DOMAIN, "delivered", f"{second}.{i}") for i in range(200)])
+        storage.session = recording
+        page = await storage.page_events(EventQuery(domain=TEST_DOMAIN, ascending=True, limit=50))
+        cursor = (page[-1].recorded_at, page[-1].id)
+        for query in (
+            EventQuery(domain=TEST_DOMAIN, ascending=True, limit=50, after=cursor),
+            EventQuery(domain=TEST_DOMAIN, ascending=True, begin=1_800_000_001_000_000,
+                       end=1_800_000_003_000_000, limit=300),
+            EventQuery(domain=TEST_DOMAIN, ascending=False, limit=50, after=cursor),
+        ):
+            await storage.page_events(query)
+        storage.session = session
+        assert len(statements) >= 4
+        async with storage.session() as db:
+            for sql, args in statements:
+                plan = " | ".join(str(row[3]) for row in await db.fetch("EXPLAIN QUERY PLAN " + sql, args))
+                assert plan.startswith("SEARCH events USING INDEX idx_events_domain") and "recorded_at" in plan \
+                    and "TEMP B-TREE" not in plan, (sql, plan)
+    finally:
+        await storage.stop()

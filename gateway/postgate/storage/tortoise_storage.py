@@ -687,16 +687,18 @@ class TortoiseStorage(Storage):
         # stopped after `limit` matches; filters are residual conditions on the rows read.
         # Events stamped after the current second are not shown yet (a seal can put a fresh
         # event up to one second ahead, see save_events).
-        visible_end = (math.floor(self.clock()) + 1) * SECOND
+        visible_end = None if query.live else (math.floor(self.clock()) + 1) * SECOND
         where, args = ["domain = ?"], [query.domain]
         begin, end, cursor = query.begin, query.end, query.after
         if query.ascending:
             direction, after, before = "ASC", ">", "<"
-            end = visible_end if end is None else min(end, visible_end)
+            if visible_end is not None:
+                end = visible_end if end is None else min(end, visible_end)
             cut_off = query.end is not None and end
         else:
             direction, after, before = "DESC", "<", ">"
-            begin = visible_end - 1 if begin is None else min(begin, visible_end - 1)
+            if visible_end is not None:
+                begin = visible_end - 1 if begin is None else min(begin, visible_end - 1)
             cut_off = query.begin is not None and begin + 1
         if begin is not None and cursor is not None:
             # Keep the one lower bound (in the direction of travel) that implies the other, so
@@ -734,7 +736,7 @@ class TortoiseStorage(Storage):
             )
             seal = await self._event_seal(db)
             rows = await db.fetch(statement, (*args, query.limit))
-        if seal_needed(rows) > seal:
+        if not query.live and seal_needed(rows) > seal:
             # Seal under the writers' lock: no writer is then between its stamp and its commit,
             # so the page read again is complete for every second it closes.
             async with self.session(write=True) as db:
