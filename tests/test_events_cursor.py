@@ -131,7 +131,7 @@ STEP = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=3, max_size=25))
 async def test_generated_schedules_fetch_every_event_once(served_with_clock, steps):
     gateway, get, clock, run = served_with_clock

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -487,6 +488,34 @@ class StorageContract:
                          end=int((start + 39.9) * SECOND))
         assert len(await storage.page_events(old)) == 1
         assert (await storage.save_events([event()]))[0].recorded_at == (start + 40) * SECOND
+
+    async def test_a_reader_closing_a_second_waits_for_a_writer_stamped_in_it(
+            self, storage: Storage, second_storage: Storage) -> None:
+        # A writer has stamped its events (second S) but not committed yet; a reader whose ``end``
+        # reaches into S must not answer without them (it could then never be given them).
+        start = 1_800_000_000
+        storage.clock = second_storage.clock = ManualClock(start + 0.5)
+        stamped, release = asyncio.Event(), asyncio.Event()
+        session = second_storage.session  # type: ignore[attr-defined]
+
+        @asynccontextmanager
+        async def slow_to_commit(write: bool = False):
+            async with session(write) as db:
+                yield db
+                if write:
+                    stamped.set()
+                    await release.wait()
+
+        second_storage.session = slow_to_commit  # type: ignore[attr-defined]
+        writing = asyncio.create_task(second_storage.save_events([event(key="slow")]))
+        await stamped.wait()
+        reading = asyncio.create_task(storage.page_events(EventQuery(
+            domain=DOMAIN, ascending=True, begin=(start - 5) * SECOND, end=int((start + 0.9) * SECOND))))
+        await asyncio.sleep(0.3)
+        assert not reading.done()
+        release.set()
+        written, page = await writing, await reading
+        assert [e.id for e in page] == [e.id for e in written] and written[0].recorded_at == start * SECOND
 
     async def test_page_events_filters(self, storage: Storage) -> None:
         saved = await storage.save_events([
