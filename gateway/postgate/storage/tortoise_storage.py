@@ -694,12 +694,12 @@ class TortoiseStorage(Storage):
             direction, after, before = "ASC", ">", "<"
             if visible_end is not None:
                 end = visible_end if end is None else min(end, visible_end)
-            cut_off = query.end is not None and end
+            cut_off = end if query.end is not None else None  # the caller's own bound, capped
         else:
             direction, after, before = "DESC", "<", ">"
             if visible_end is not None:
                 begin = visible_end - 1 if begin is None else min(begin, visible_end - 1)
-            cut_off = query.begin is not None and begin + 1
+            cut_off = begin + 1 if query.begin is not None and begin is not None else None
         if begin is not None and cursor is not None:
             # Keep the one lower bound (in the direction of travel) that implies the other, so
             # the range starts there (given both, SQLite seeks to the first one written).
@@ -726,7 +726,7 @@ class TortoiseStorage(Storage):
             # Every second the page shows, and every second before the caller's own cut-off,
             # must be closed to writers before the caller can move past it.
             shown = max((int(row[3]) for row in rows), default=-1) // SECOND + 1
-            return max(shown, _ceil_second(int(cut_off)) if cut_off else 0)
+            return max(shown, _ceil_second(cut_off) if cut_off is not None else 0)
 
         async with self.session() as db:
             hint = await self.events_index_hint(db)
