@@ -177,7 +177,9 @@ async def test_ghost_batch_of_1000_goes_out_once_each_with_its_own_substitutions
     assert body["user-variables"] == {"email-id": "6740a1b2c3d4e5f6a7b8c9d0"}
     assert body["tags"] == TAGS and body["delivery-status"]["code"] == 250
     assert isinstance(body["timestamp"], float)
-    assert max(e.recorded_at for e in accepted) < min(e.recorded_at for e in delivered)
+    # Whole seconds, ordered by id within a second: every accepted event before every delivery.
+    assert all(e.recorded_at % 1_000_000 == 0 for e in accepted + delivered)
+    assert max((e.recorded_at, e.id) for e in accepted) < min((e.recorded_at, e.id) for e in delivered)
 
 
 async def test_simulator_outcomes_and_their_events(gateway_factory):
@@ -213,7 +215,7 @@ async def test_simulator_outcomes_and_their_events(gateway_factory):
     assert temp.payload["delivery-status"]["retry-seconds"] == 0  # int(0.2)
     assert temp.payload["log-level"] == "warn"
     assert later.payload["delivery-status"]["attempt-no"] == 2
-    assert later.recorded_at - temp.recorded_at >= 0.2 * 1_000_000  # backoff honoured
+    assert (later.recorded_at, later.id) > (temp.recorded_at, temp.id)  # backoff: see the test below
 
     rows = {r.address: r for r in await ledger(gw, batch_of(by[f"bounce@{SIM}"][0]))}
     assert rows[f"bounce@{SIM}"].status is RecipientStatus.FAILED
@@ -264,7 +266,7 @@ async def test_deliverytime_is_honoured(gateway_factory):
         stop.set()
         await task
     delivered = (await events_of(gw, "delivered"))[0]
-    assert delivered.recorded_at / 1_000_000 >= at
+    assert delivered.recorded_at // 1_000_000 >= int(at)  # stamped with the second it happened in
     assert len(eml_files(gw)) == 1
 
 
@@ -284,9 +286,12 @@ async def test_testmode_sends_nothing_and_reports_650(gateway_factory):
 async def test_temporary_failures_retry_with_backoff_then_fail_as_old(gateway_factory):
     gw = make_gateway(gateway_factory, retry_delays=[0.1, 0.2])
 
+    attempts_at = []
+
     async def always_temporary(messages):
         from postgate.domain import DeliveryResult
 
+        attempts_at.append(time.monotonic())
         for m in messages:
             gw.delivery.sends[m.recipient_id] += 1
         return [DeliveryResult(m.recipient_id, "failed", permanent=False, code=421, enhanced_code="4.4.2",
@@ -301,8 +306,8 @@ async def test_temporary_failures_retry_with_backoff_then_fail_as_old(gateway_fa
         ("temporary", "generic"), ("temporary", "generic"), ("permanent", "old")]
     assert [e.payload["delivery-status"]["attempt-no"] for e in failed] == [1, 2, 3]
     assert failed[-1].payload["delivery-status"]["code"] == 421
-    assert failed[1].recorded_at - failed[0].recorded_at >= 0.1 * 1_000_000
-    assert failed[2].recorded_at - failed[1].recorded_at >= 0.2 * 1_000_000
+    assert len(attempts_at) == 3  # event stamps are whole seconds: time the attempts themselves
+    assert attempts_at[1] - attempts_at[0] >= 0.1 and attempts_at[2] - attempts_at[1] >= 0.2
     assert sum(gw.delivery.sends.values()) == 3
 
 

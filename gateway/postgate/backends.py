@@ -248,13 +248,19 @@ class Storage(Backend):
     async def save_events(self, events: Sequence[Event]) -> list[Event]:
         """Store events; return the ones stored now, with ``id``, ``event_id`` and ``recorded_at`` set.
 
-        Events whose ``key`` is already stored are skipped. ``recorded_at`` is the storage's
-        clock in microseconds; ids ascend with it.
+        Events whose ``key`` is already stored are skipped. ``recorded_at`` is a whole second of
+        the storage's clock (in microseconds) that never goes backwards, never falls in a second a
+        reader has already been shown (see :meth:`page_events`), and ascends with the ids.
         """
 
     @abc.abstractmethod
     async def page_events(self, query: EventQuery) -> list[Event]:
-        """One page of events, ordered by ``(recorded_at, id)`` in the query's direction."""
+        """One page of events, ordered by ``(recorded_at, id)`` in the query's direction.
+
+        A page never shows an event stamped after the current second, and once a page has shown a
+        second (or reached a cut-off in it), no event is stored in that second afterwards: a
+        reader that moves on past a second it has seen, or past its ``end``, misses nothing.
+        """
 
     @abc.abstractmethod
     async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,

@@ -364,6 +364,9 @@ class EventQuery:
     filter: Filter | None = None
     limit: int = 100
     after: tuple[int, int] | None = None
+    #: Every event committed now, for the gateway's own look-ups (counting bounces, say): none
+    #: held back and no second closed. Never for a client that moves on past what it was shown.
+    live: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

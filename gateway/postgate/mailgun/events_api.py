@@ -10,9 +10,11 @@ A token in the path wins over every query parameter: mailgun.js re-sends the fir
 parameters with each page, and they must not restart the traversal. ``page`` is ignored
 (mailgun.js 10 sends ``page=undefined``).
 
-Event times are the storage's clock at recording. A bounded query (Ghost always sends ``end`` =
-its now − 1 minute) therefore only returns events older than the caller's job start, as long as
-the two clocks agree to within that minute.
+Event times are whole seconds of the storage's clock at recording, and a second a reader has been
+shown is closed to later events (see ``TortoiseStorage.page_events``), so no cut-off a client has
+moved past can gain an event. A bounded query (Ghost always sends ``end`` = its now − 1 minute)
+only returns events older than the caller's job start, as long as the two clocks agree to within
+that minute.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The models define tables, columns and indexes for aerich, which keeps one migration history per
 dialect. :class:`~postgate.storage.tortoise_storage.TortoiseStorage` queries these tables with
 plain SQL through the context's connection (see its module docstring for why). Times are float
-epoch seconds, except ``events.recorded_at`` (integer microseconds).
+epoch seconds, except ``events.recorded_at`` (integer microseconds, holding whole seconds).
 """
 
 from __future__ import annotations

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import json
+import math
 import secrets
 import shutil
 import sqlite3
@@ -89,6 +91,13 @@ _EVENT_COLS = (
     "id, event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
     "severity, event_key, payload"
 )
+#: The ``rate_buckets`` row of the events clock. Its ``updated_at`` is the seal: the first whole
+#: second (epoch) in which events may still be stamped, because readers have been shown every
+#: earlier one. MySQL-like servers also lock it to queue event writers.
+EVENTS_CLOCK = "postgate:events"
+#: Microseconds in a second: events are stamped with whole seconds, stored in microseconds.
+SECOND = 1_000_000
+
 _SUPPRESSION_COLS = "domain, list_name, address, code, error, tags, kind, reason, created_at"
 _JOB_COLS = "id, batch_id, first_id, last_id, available_at, attempts, failures"
 
@@ -240,6 +249,8 @@ class TortoiseStorage(Storage):
         self.options = dict(options or {})
         self._ctx: TortoiseContext | None = None
         self._with_functions: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: The clock events are stamped with (epoch seconds); tests may replace it.
+        self.clock = time.time
 
     # -- dialect ----------------------------------------------------------------------------
 
@@ -322,7 +333,14 @@ class TortoiseStorage(Storage):
                 if not write:
                     yield db
                     return
-                await connection.execute(begin)
+                try:
+                    await connection.execute(begin)
+                except asyncio.CancelledError:
+                    # aiosqlite still runs the queued BEGIN on its thread: queue the undo behind
+                    # it, or the shared connection stays inside a transaction (holding the lock).
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        await asyncio.shield(connection.execute(rollback))
+                    raise
                 try:
                     yield db
                 except BaseException:
@@ -640,9 +658,14 @@ class TortoiseStorage(Storage):
                 fresh.append(event)
             if not fresh:
                 return []
+            # One whole second for the call, under the writers' lock: never before the last
+            # stamp (the clock never goes backwards) nor before the seal (a second some reader
+            # has been shown is closed), so (recorded_at, id) ascends in commit order.
+            seal = await self._event_seal(db)
             last = await db.fetch("SELECT id, recorded_at FROM events ORDER BY id DESC LIMIT 1")
             last_id, last_recorded = (int(last[0][0]), int(last[0][1])) if last else (0, 0)
-            recorded_at = max(time.time_ns() // 1000, last_recorded)
+            second = max(math.floor(self.clock()), _ceil_second(last_recorded), seal)
+            recorded_at = second * SECOND
             stored = [
                 dataclasses.replace(e, event_id=secrets.token_urlsafe(16), recorded_at=recorded_at)
                 for e in fresh
@@ -673,12 +696,21 @@ class TortoiseStorage(Storage):
     async def page_events(self, query: EventQuery) -> list[Event]:
         # A keyset page: one range of the (domain, recorded_at, id) index, read in its order and
         # stopped after `limit` matches; filters are residual conditions on the rows read.
+        # Events stamped after the current second are not shown yet (a seal can put a fresh
+        # event up to one second ahead, see save_events).
+        visible_end = None if query.live else (math.floor(self.clock()) + 1) * SECOND
         where, args = ["domain = ?"], [query.domain]
+        begin, end, cursor = query.begin, query.end, query.after
         if query.ascending:
             direction, after, before = "ASC", ">", "<"
+            if visible_end is not None:
+                end = visible_end if end is None else min(end, visible_end)
+            cut_off = end if query.end is not None else None  # the caller's own bound, capped
         else:
             direction, after, before = "DESC", "<", ">"
-        begin, cursor = query.begin, query.after
+            if visible_end is not None:
+                begin = visible_end - 1 if begin is None else min(begin, visible_end - 1)
+            cut_off = begin + 1 if query.begin is not None and begin is not None else None
         if begin is not None and cursor is not None:
             # Keep the one lower bound (in the direction of travel) that implies the other, so
             # the range starts there (given both, SQLite seeks to the first one written).
@@ -693,22 +725,46 @@ class TortoiseStorage(Storage):
             clause, clause_args = self.past_cursor(after, *cursor)
             where.append(clause)
             args.extend(clause_args)
-        if query.end is not None:
+        if end is not None:
             where.append(f"recorded_at {before} ?")
-            args.append(query.end)
+            args.append(end)
         if query.filter is not None:
             clause, clause_args = filter_sql(query.filter, exact=self.exact_collation,
                                              lower=SQLITE_LOWER if self.dialect == "sqlite" else "LOWER")
             where.append(clause)
             args.extend(clause_args)
+
+        def seal_needed(rows: list[Sequence[Any]]) -> int:
+            # Every second the page shows, and every second before the caller's own cut-off,
+            # must be closed to writers before the caller can move past it.
+            shown = max((int(row[3]) for row in rows), default=-1) // SECOND + 1
+            return max(shown, _ceil_second(cut_off) if cut_off is not None else 0)
+
         async with self.session() as db:
             hint = await self.events_index_hint(db)
-            rows = await db.fetch(
+            statement = (
                 f"SELECT {_EVENT_COLS} FROM events{hint} WHERE {' AND '.join(where)} "
-                f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?",
-                (*args, query.limit),
+                f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?"
             )
+            seal = await self._event_seal(db)
+            rows = await db.fetch(statement, (*args, query.limit))
+        if not query.live and seal_needed(rows) > seal:
+            # Seal under the writers' lock: no writer is then between its stamp and its commit,
+            # so the page read again is complete for every second it closes.
+            async with self.session(write=True) as db:
+                await self.serialize_event_writers(db)
+                rows = await db.fetch(statement, (*args, query.limit))
+                await db.execute(
+                    self.upsert("rate_buckets", "name, tokens, updated_at", "name",
+                                {"updated_at": f"{self.greatest}(updated_at, NEW.updated_at)"}),
+                    (EVENTS_CLOCK, 0, seal_needed(rows)),
+                )
         return [_event(row) for row in rows]
+
+    async def _event_seal(self, db: Db) -> int:
+        """The events clock's seal (see :data:`EVENTS_CLOCK`), 0 before the first."""
+        rows = await db.fetch("SELECT updated_at FROM rate_buckets WHERE name = ?", (EVENTS_CLOCK,))
+        return int(float(rows[0][0])) if rows else 0
 
     def count_events_statement(self, domain: str, events: Sequence[str], start: float, end: float,
                                resolution: int, tag: str | None = None, *,
@@ -1137,6 +1193,11 @@ def _range(where: str, args: list[Any], first_id: int | None, last_id: int | Non
         where += " AND id <= ?"
         args = [*args, last_id]
     return where, args
+
+
+def _ceil_second(micros: int) -> int:
+    """The first whole second (epoch seconds) at or after ``micros`` microseconds."""
+    return -(-micros // SECOND)
 
 
 def _reason(payload: Mapping[str, Any]) -> str | None:

@@ -5,6 +5,10 @@ Subclass :class:`StorageContract` in a test module and provide two async fixture
 * ``storage``: a started, migrated, empty storage (stopped afterwards);
 * ``second_storage``: another started instance on the same database, as a second process would
   open it (used to prove that claims and leases never overlap across instances).
+
+Events are stamped from the storage's ``clock`` attribute (a callable returning epoch seconds);
+tests that need distinct or exact seconds replace it with :class:`SteppingClock` or
+:class:`ManualClock`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -33,6 +38,7 @@ from postgate.domain import (
 )
 
 DOMAIN = "mg.example.com"
+SECOND = 1_000_000
 
 
 def case_variants(address: str, count: int = 12) -> list[str]:
@@ -67,6 +73,27 @@ def event(kind: str = "delivered", recipient: str = "a@example.org", key: str | 
     payload.update(extra.pop("payload", {}))
     return Event(domain=extra.pop("domain", DOMAIN), event=kind, recipient=recipient,
                  message_id=extra.pop("message_id", "m1@x"), payload=payload, key=key, **extra)
+
+
+class SteppingClock:
+    """An event clock one second further on at each reading, so each call gets a second of its own."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = float(start if start is not None else int(time.time()))
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class ManualClock:
+    """An event clock that shows ``now`` until a test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class StorageContract:
@@ -341,6 +368,7 @@ class StorageContract:
         assert [e.recorded_at for e in page] == sorted(e.recorded_at for e in page)
 
     async def test_page_events_keyset(self, storage: Storage) -> None:
+        storage.clock = SteppingClock()
         saved = []
         for i in range(7):
             saved += await storage.save_events([event(recipient=f"r{i}@x.org"), event(recipient=f"s{i}@x.org")])
@@ -376,6 +404,7 @@ class StorageContract:
     async def test_page_events_cursor_inside_runs_of_equal_times(self, storage: Storage) -> None:
         # One save_events call stamps all its events with one recorded_at: pages end inside such
         # runs, and the next page must go on after the cursor's id within the run.
+        storage.clock = SteppingClock()
         saved = []
         for i in range(6):
             saved += await storage.save_events([
@@ -423,6 +452,80 @@ class StorageContract:
         page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, begin=times[-1],
                                                     after=(mid.recorded_at, mid.id), limit=100))
         assert [e.id for e in page] == [e.id for e in saved[:12]][::-1]
+
+    async def test_events_get_whole_seconds_that_never_go_back(self, storage: Storage) -> None:
+        start = 1_800_000_000
+        clock = storage.clock = ManualClock(start + 0.7)
+        first = await storage.save_events([event(), event()])
+        assert [e.recorded_at for e in first] == [start * SECOND] * 2
+        assert first[0].to_mailgun()["timestamp"] == float(start)
+        clock.now = start - 5.0  # the clock steps back; stamps do not
+        again = await storage.save_events([event()])
+        assert again[0].recorded_at == start * SECOND and again[0].id > first[-1].id
+        clock.now = start + 3.99
+        assert (await storage.save_events([event()]))[0].recorded_at == (start + 3) * SECOND
+
+    async def test_a_second_shown_to_a_reader_is_closed(self, storage: Storage) -> None:
+        # Ghost's rule: after a page, go on from the last event's second + 1. No event may
+        # appear later in a second already shown, nor before an ``end`` already read up to.
+        start = 1_800_000_000
+        clock = storage.clock = ManualClock(start + 0.3)
+        a = await storage.save_events([event(recipient="a@x.org")])
+        since = EventQuery(domain=DOMAIN, ascending=True, begin=(start - 60) * SECOND)
+        assert [e.id for e in await storage.page_events(since)] == [a[0].id]
+        clock.now = start + 0.6
+        b = await storage.save_events([event(recipient="b@x.org")])
+        assert b[0].recorded_at == (start + 1) * SECOND
+        assert [e.id for e in await storage.page_events(since)] == [a[0].id]  # not before its second
+        clock.now = start + 1.1
+        then = EventQuery(domain=DOMAIN, ascending=True, begin=(start + 1) * SECOND)
+        assert [e.id for e in await storage.page_events(then)] == [b[0].id]
+        # Newest first, open-ended: the newest second shown is closed too.
+        clock.now = start + 7.2
+        c = await storage.save_events([event(recipient="c@x.org")])
+        newest = await storage.page_events(EventQuery(domain=DOMAIN, ascending=False, limit=1))
+        assert [e.id for e in newest] == [c[0].id]
+        assert (await storage.save_events([event()]))[0].recorded_at == (start + 8) * SECOND
+        # An ``end`` inside the current second closes it, even when the window shows nothing.
+        clock.now = start + 20.2
+        window = EventQuery(domain=DOMAIN, ascending=True, begin=(start + 10) * SECOND,
+                            end=int((start + 20.5) * SECOND))
+        assert await storage.page_events(window) == []
+        assert (await storage.save_events([event()]))[0].recorded_at == (start + 21) * SECOND
+        # An ``end`` in the past (Ghost's: a minute ago) leaves the current second open.
+        clock.now = start + 40.4
+        old = EventQuery(domain=DOMAIN, ascending=True, begin=(start + 10) * SECOND,
+                         end=int((start + 39.9) * SECOND))
+        assert len(await storage.page_events(old)) == 1
+        assert (await storage.save_events([event()]))[0].recorded_at == (start + 40) * SECOND
+
+    async def test_a_reader_closing_a_second_waits_for_a_writer_stamped_in_it(
+            self, storage: Storage, second_storage: Storage) -> None:
+        # A writer has stamped its events (second S) but not committed yet; a reader whose ``end``
+        # reaches into S must not answer without them (it could then never be given them).
+        start = 1_800_000_000
+        storage.clock = second_storage.clock = ManualClock(start + 0.5)
+        stamped, release = asyncio.Event(), asyncio.Event()
+        session = second_storage.session  # type: ignore[attr-defined]
+
+        @asynccontextmanager
+        async def slow_to_commit(write: bool = False):
+            async with session(write) as db:
+                yield db
+                if write:
+                    stamped.set()
+                    await release.wait()
+
+        second_storage.session = slow_to_commit  # type: ignore[attr-defined]
+        writing = asyncio.create_task(second_storage.save_events([event(key="slow")]))
+        await stamped.wait()
+        reading = asyncio.create_task(storage.page_events(EventQuery(
+            domain=DOMAIN, ascending=True, begin=(start - 5) * SECOND, end=int((start + 0.9) * SECOND))))
+        await asyncio.sleep(0.3)
+        assert not reading.done()
+        release.set()
+        written, page = await writing, await reading
+        assert [e.id for e in page] == [e.id for e in written] and written[0].recorded_at == start * SECOND
 
     async def test_page_events_filters(self, storage: Storage) -> None:
         saved = await storage.save_events([

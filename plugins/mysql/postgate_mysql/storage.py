@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from asyncmy.constants import CLIENT
 from asyncmy.errors import IntegrityError
 
-from postgate.storage.tortoise_storage import Db, TortoiseStorage
+from postgate.storage.tortoise_storage import EVENTS_CLOCK, Db, TortoiseStorage
 
 from .settings import MysqlSettings
 
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 #: The aerich history of the MySQL schema (files live in its ``models/`` folder).
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-#: The ``rate_buckets`` row whose lock queues up concurrent event writers.
-EVENTS_LOCK = "postgate:events"
+#: The ``rate_buckets`` row whose lock queues up concurrent event writers (and sealing readers).
+EVENTS_LOCK = EVENTS_CLOCK
 #: The columns of the index that events are paged on.
 EVENTS_PAGE_INDEX = "domain,recorded_at,id"
 
@@ -69,7 +69,7 @@ class MysqlStorage(TortoiseStorage):
 
     async def serialize_event_writers(self, db: Db) -> None:
         # An upsert takes an exclusive row lock held until commit: event writers commit in the
-        # order they stamp recorded_at, so readers never page past a later-committing event.
+        # order they stamp recorded_at, and a reader sealing a second waits for them.
         await db.execute(
             "INSERT INTO rate_buckets (name, tokens, updated_at) VALUES (?, 0, 0) "
             "ON DUPLICATE KEY UPDATE tokens = tokens",

@@ -520,7 +520,7 @@ async def transient_suppressions(gateway: Any, events: Sequence[Event], threshol
             domain=domain, ascending=True, begin=int((now - TRANSIENT_WINDOW_SECONDS) * 1_000_000),
             filter=And((Term("event", "failed"), Term("severity", "temporary"), Term("reason", "bounce"),
                         Term("recipient", address))),
-            limit=threshold,
+            limit=threshold, live=True,
         )
         found = await storage.page_events(query)
         if len(found) < threshold:
