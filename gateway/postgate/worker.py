@@ -33,6 +33,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .backends import IN_FLIGHT
 from .codec import decode_message
 from .domain import (
     Batch,
@@ -46,12 +47,16 @@ from .domain import (
 )
 from .events import EventBuilder
 from .plugins import resolve
+from .recorder import OutcomeRecorder
 from .render import Renderer, with_changed_headers
 from .suppression_rules import drops_for
 
 log = logging.getLogger("postgate.worker")
 
 ACCEPTED_PAGE = 500
+#: Tests only: a worker process ends itself (``os._exit``) right after this many send results
+#: arrived, before the ledger has them (the crash between the provider's answer and the write).
+FAULT_EXIT_AFTER_RESULTS = "PGFAULT_EXIT_AFTER_RESULTS"
 
 
 class ChunkOutcome:
@@ -84,7 +89,10 @@ class Worker:
         self.retry_delays = list(settings.retry_delays)
         self.jobs_per_worker = settings.jobs_per_worker
         self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        self.in_doubt = settings.in_doubt
         self._slots: asyncio.Semaphore | None = None
+        self._recorder: OutcomeRecorder | None = None
+        self._exit_after = int(os.environ.get(FAULT_EXIT_AFTER_RESULTS) or 0)
         self._stop = asyncio.Event()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -196,6 +204,11 @@ class Worker:
     async def _chunk(self, batch: Batch, events: EventBuilder, renderer: Renderer,
                      rows: list[Recipient]) -> None:
         out = ChunkOutcome()
+        delivery, storage = self.gateway.delivery, self.gateway.storage
+        if storage.marks_dispatch and not delivery.resend_in_doubt:
+            for row in rows:  # claimed by a worker that died before handing it over: not in doubt
+                if row.in_doubt and row.error != IN_FLIGHT:
+                    row.in_doubt = False
         to_send = [row for row in rows if not row.in_doubt]
         doubtful = [row for row in rows if row.in_doubt]
         if doubtful and batch.testmode:
@@ -214,25 +227,47 @@ class Worker:
 
     async def _settle(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
                       out: ChunkOutcome) -> list[Recipient]:
-        """Apply what the backend knows about in-doubt rows; return the rows to send again."""
+        """Apply what the backend knows about in-doubt rows; return the rows to send again.
+
+        ``unsent`` rows go again at once, with no event. Rows nobody can tell about (``unknown``
+        from the backend, or still unsettled once the batch is older than its retry schedule
+        plus :attr:`in_doubt_horizon`) follow ``gateway.in_doubt``: ``hold`` records them as
+        ``sent`` (no event: Ghost sees neither a delivery nor a false failure) and never sends
+        them again; ``resend`` sends them again. A false ``failed`` is never recorded for them.
+        """
         delivery = self.gateway.delivery
         settled = await delivery.settle(rows)
-        resend = []
+        resend: list[Recipient] = []
+        unknown: list[Recipient] = []
         start = max(batch.created_at, batch.deliver_at or 0.0)
         give_up = start + sum(self.retry_delays) + self.in_doubt_horizon
         for row in rows:
             result = settled.get(row.id)
-            if result is not None:
-                self._apply(events, row, result, out)
-            elif delivery.resend_in_doubt:
+            if result is None and delivery.resend_in_doubt:
                 resend.append(row)
-            elif time.time() > give_up:
-                log.warning("recipient %s of batch %s stayed in doubt; parked as failed", row.id, batch.id)
-                self._fail(events, row, out, code=421, reason="old", error="in doubt",
-                           text="Delivery outcome unknown: the sending worker stopped before the provider "
-                                "answered, and the message was not sent again to avoid a duplicate")
-            else:
+            elif result is None and time.time() > give_up:
+                unknown.append(row)
+            elif result is None:
                 log.info("recipient %s of batch %s is in doubt; asking again later", row.id, batch.id)
+            elif result.outcome == "unsent":
+                resend.append(row)
+            elif result.outcome == "unknown":
+                unknown.append(row)
+            else:
+                self._apply(events, row, result, out)
+        if unknown and self.in_doubt == "resend":
+            log.warning("%d recipient(s) of batch %s stayed in doubt (no provider answer, no event): sending "
+                        "them again (gateway.in_doubt = resend; a recipient may get the message twice)",
+                        len(unknown), batch.id)
+            resend.extend(unknown)
+        elif unknown:
+            log.warning("%d recipient(s) of batch %s stayed in doubt (no provider answer, no event): recorded as "
+                        "sent and not sent again (gateway.in_doubt = hold); no event is recorded for them",
+                        len(unknown), batch.id)
+            for row in unknown:
+                out.updates.append(RecipientUpdate(
+                    row.id, RecipientStatus.SENT, attempts=row.attempts + 1,
+                    error="in doubt: the provider's answer was lost; held, not sent again (gateway.in_doubt = hold)"))
         return resend
 
     async def _drop_and_test(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
@@ -296,31 +331,45 @@ class Worker:
 
     async def _deliver(self, events: EventBuilder, rendered: list[tuple[Recipient, RenderedMessage]],
                        out: ChunkOutcome) -> None:
+        """Send the rendered messages; each answer is recorded as it arrives (group commits)."""
         delivery = self.gateway.delivery
         parts = _split(rendered, max(1, delivery.concurrency), _part_limit(delivery.max_rate))
-        outcomes = await asyncio.gather(*(self._send_part(part) for part in parts), return_exceptions=True)
-        for part, outcome in zip(parts, outcomes):
+        done = await asyncio.gather(*(self._send_part(events, part, out) for part in parts), return_exceptions=True)
+        for outcome in done:
             if isinstance(outcome, BaseException):
-                if isinstance(outcome, asyncio.CancelledError):
-                    raise outcome
-                log.warning("delivery send failed for %d messages: %r", len(part), outcome)
-                for row, _ in part:
-                    self._retry_or_fail(events, row, out, error=f"send: {outcome}")
-                continue
-            for (row, _), result in zip(part, outcome):
-                self._apply(events, row, result, out)
+                raise outcome
 
-    async def _send_part(self, part: list[tuple[Recipient, RenderedMessage]]) -> list[DeliveryResult]:
+    async def _send_part(self, events: EventBuilder, part: list[tuple[Recipient, RenderedMessage]],
+                         out: ChunkOutcome) -> None:
         delivery = self.gateway.delivery
         if self._slots is None:
             self._slots = asyncio.Semaphore(max(1, delivery.concurrency))
         if delivery.max_rate:
             await self._take_tokens(len(part), delivery.max_rate)
-        async with self._slots:
-            results = await delivery.send([message for _, message in part])
-        if len(results) != len(part):
-            raise RuntimeError(f"delivery returned {len(results)} results for {len(part)} messages")
-        return results
+        sink = _PartSink(self, events, [row for row, _ in part])
+        try:
+            async with self._slots:
+                await delivery.send_each([message for _, message in part], sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the unanswered messages are retried
+            missing = sink.unanswered()
+            log.warning("delivery send failed for %d messages: %r", len(missing), exc)
+            for row in missing:
+                self._retry_or_fail(events, row, out, error=f"send: {exc}")
+            return
+        missing = sink.unanswered()
+        if missing:
+            log.warning("delivery returned no result for %d of %d messages; they are retried", len(missing), len(part))
+            for row in missing:
+                self._retry_or_fail(events, row, out, error="send: no result from the delivery backend")
+
+    @property
+    def recorder(self) -> OutcomeRecorder:
+        if self._recorder is None:
+            self._recorder = OutcomeRecorder(self.gateway, self.owner, self.lease_seconds,
+                                             retry_for=max(1.0, self.lease_seconds / 2))
+        return self._recorder
 
     async def _take_tokens(self, count: int, rate: float) -> None:
         bucket = f"delivery:{self.gateway.settings.backends.delivery}"
@@ -339,6 +388,9 @@ class Worker:
         if result.outcome == "unknown":
             # Maybe sent: no ledger change, so the row stays leased and comes back in doubt.
             log.warning("recipient %s: outcome unknown (%s); settled before any resend", row.id, result.message)
+            return
+        if result.outcome == "unsent":
+            self._retry_or_fail(events, row, out, error=f"not sent: {result.message}")
             return
         if result.outcome == "delivered":
             out.updates.append(RecipientUpdate(row.id, RecipientStatus.DELIVERED, attempts=attempt,
@@ -385,6 +437,52 @@ class Worker:
                                                error=error))
         else:
             self._fail(events, row, out, code=421, reason="old", error=error, text=error)
+
+
+class _PartSink:
+    """The :class:`~postgate.backends.OutcomeSink` of one send call: each answer becomes a ledger
+    update and events at once, stored by the worker's :class:`OutcomeRecorder`."""
+
+    def __init__(self, worker: Worker, events: EventBuilder, rows: list[Recipient]) -> None:
+        self.worker = worker
+        self.events = events
+        self.rows = {row.id: row for row in rows}
+        self.answered: set[int] = set()
+        self.lost: set[int] = set()  # leases taken over by another worker: neither sent nor updated here
+        self.marks = worker.gateway.storage.marks_dispatch and not worker.gateway.delivery.resend_in_doubt
+
+    async def dispatching(self, recipient_ids: Sequence[int]) -> list[int]:
+        ids = [i for i in recipient_ids if i in self.rows]
+        if not self.marks:
+            return ids
+        cleared = await self.worker.recorder.dispatched(ids)
+        lost = set(ids) - set(cleared)
+        if lost:
+            self.lost |= lost
+            log.warning("%d recipient(s) not sent: their lease expired and another worker took them over "
+                        "(raise gateway.lease_seconds if this repeats)", len(lost))
+        return cleared
+
+    async def result(self, result: DeliveryResult) -> None:
+        row = self.rows.get(result.recipient_id)
+        if row is None or row.id in self.answered:
+            log.warning("delivery returned a result for recipient %s, which was not in the call (or twice); "
+                        "ignored", result.recipient_id)
+            return
+        self.answered.add(row.id)
+        worker = self.worker
+        if worker._exit_after:
+            worker._exit_after -= 1
+            if worker._exit_after == 0:
+                log.error("%s set: exiting right after a send result, before the ledger write", FAULT_EXIT_AFTER_RESULTS)
+                logging.shutdown()
+                os._exit(70)
+        out = ChunkOutcome()
+        worker._apply(self.events, row, result, out)
+        await worker.recorder.record(out.updates, out.events)
+
+    def unanswered(self) -> list[Recipient]:
+        return [row for row_id, row in self.rows.items() if row_id not in self.answered and row_id not in self.lost]
 
 
 def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedMessage | Exception]:

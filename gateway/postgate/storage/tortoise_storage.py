@@ -44,7 +44,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import OperationalError
 
-from ..backends import Storage
+from ..backends import IN_FLIGHT, Storage
 from ..domain import (
     And,
     Batch,
@@ -563,6 +563,23 @@ class TortoiseStorage(Storage):
                 )
                 changed += len(todo)
         return changed
+
+    marks_dispatch = True
+
+    async def mark_dispatched(self, ids: Sequence[int], owner: str, lease_until: float) -> list[int]:
+        wanted = list(dict.fromkeys(ids))
+        marked: list[int] = []
+        if not wanted:
+            return marked
+        async with self.session(write=True) as db:
+            for part in _chunks(wanted):
+                where = f"id IN ({_marks(len(part))}) AND status = 'sending' AND lease_owner = ?"
+                await db.execute(f"UPDATE recipients SET error = ?, lease_until = ? WHERE {where}",
+                                 (IN_FLIGHT, lease_until, *part, owner))
+                rows = await db.fetch(f"SELECT id FROM recipients WHERE {where} AND error = ?",
+                                      (*part, owner, IN_FLIGHT))
+                marked.extend(int(row[0]) for row in rows)
+        return marked
 
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
         latest = list({u.id: u for u in updates}.values())
