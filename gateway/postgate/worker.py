@@ -3,22 +3,30 @@
 One :class:`Worker` loop leases up to ``jobs_per_worker`` jobs and works on them concurrently. Per
 job it logs ``accepted`` for the whole batch once, waits for ``o:deliverytime``, then repeatedly
 claims a chunk of ledger rows under a lease and takes it through suppression, test mode,
-rendering, ``prepare_message`` hooks and ``Delivery.send``, writing one bulk ledger update and one
-batch of events per chunk. The job is acknowledged only when every row of it is terminal.
+rendering, ``prepare_message`` hooks and ``Delivery.send_each``. Each send's answer becomes its
+ledger update and events as soon as it arrives; the worker's :class:`~postgate.recorder.OutcomeRecorder`
+writes them from every concurrent send in one group every few milliseconds (no round trip per
+recipient). The job is acknowledged only when every row of it is terminal.
 
 Crash safety. Events are recorded before the ledger update that makes a row terminal, and every
-event has a deterministic key, so redoing a step after a crash stores nothing twice. A worker that
-dies leaves its rows ``sending``; when their lease expires another worker claims them *in doubt*
-and asks :meth:`Delivery.settle` first:
+event has a deterministic key, so redoing a step after a crash stores nothing twice. Right before
+a message reaches a provider that cannot tell later whether it got it (``resend_in_doubt`` off),
+its row is marked *in flight* (``Storage.mark_dispatched``, grouped too, and only while the lease
+is still this worker's). A worker that dies leaves its rows ``sending``; when their lease expires
+another worker claims them: rows never marked were not handed over and are simply sent; marked
+ones are *in doubt* — at most the calls that were in flight — and :meth:`Delivery.settle` is
+asked first:
 
 - an outcome the backend knows is applied as if ``send`` had returned it (no second send);
+- ``unsent`` (the provider never took it) is sent again at once, with no event;
 - an unknown outcome is sent again only when the backend allows it (``resend_in_doubt``, e.g. the
   outbox, which can tell a message it never wrote);
 - otherwise the row stays in doubt under a fresh lease and is asked about again when that lease
-  expires, so provider events arriving meanwhile can settle it. Never sending twice wins over
-  never losing: once the batch is older than its whole retry schedule plus
-  :attr:`Worker.in_doubt_horizon` the row is parked as a permanent ``failed`` (reason ``old``,
-  ledger error ``in doubt``) instead of being resent, so Ghost and operators see it.
+  expires, so provider events arriving meanwhile can settle it. When the backend gives up
+  (``unknown``) or the batch is older than its whole retry schedule plus
+  :attr:`Worker.in_doubt_horizon`, ``gateway.in_doubt`` decides: ``hold`` (default) records the
+  row as ``sent`` with no event and never sends it again; ``resend`` sends it again. A false
+  ``failed`` is never recorded for mail that may have gone out.
 """
 
 from __future__ import annotations
