@@ -263,6 +263,11 @@ class Worker:
                 unknown.append(row)
             else:
                 self._apply(events, row, result, out)
+        known = sum(1 for row in rows if row.id in settled and settled[row.id].outcome not in ("unsent", "unknown"))
+        if known or resend:
+            log.warning("%d recipient(s) of batch %s were in doubt after a stopped worker: %d settled from what "
+                        "the delivery backend knows, %d sent again (it never had them)", len(rows), batch.id,
+                        known, len(resend))
         if unknown and self.in_doubt == "resend":
             log.warning("%d recipient(s) of batch %s stayed in doubt (no provider answer, no event): sending "
                         "them again (gateway.in_doubt = resend; a recipient may get the message twice)",

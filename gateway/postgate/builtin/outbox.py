@@ -141,6 +141,9 @@ class Outbox(Delivery):
                 except BaseException:
                     tmp.unlink(missing_ok=True)
                     raise
+            else:
+                log.warning("outbox: recipient %s (%s) was sent again; %s exists and is kept (a provider "
+                            "would have delivered it twice)", rendered.recipient_id, rendered.recipient, path.name)
             result.recipient_id = rendered.recipient_id
             result.provider_id = f"outbox:{rendered.domain.lower()}/{path.name}"
             results.append(result)
