@@ -190,6 +190,11 @@ class Stack:
         marked = sum(1 for (error,) in rows if error == IN_FLIGHT)
         return marked, len(rows)
 
+    def in_flight_ids(self) -> set[int]:
+        """Rows marked in flight right now (handed over, answer not recorded)."""
+        return {row_id for row_id, in self.query("SELECT id FROM recipients WHERE status = 'sending' AND error = ?",
+                                                  (IN_FLIGHT,))}
+
     def wait_terminal(self, count: int, timeout: float) -> list[tuple[Any, ...]]:
         def done() -> list[tuple[Any, ...]] | None:
             rows = self.ledger()
