@@ -366,6 +366,10 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the unanswered messages are retried
+            if sink.failed is not None:
+                # The answers could not be recorded: unanswered rows may have gone out. They stay
+                # 'sending' and are settled in doubt after their lease, never blindly retried.
+                raise
             missing = sink.unanswered()
             log.warning("delivery send failed for %d messages: %r", len(missing), exc)
             for row in missing:
@@ -381,7 +385,7 @@ class Worker:
     def recorder(self) -> OutcomeRecorder:
         if self._recorder is None:
             self._recorder = OutcomeRecorder(self.gateway, self.owner, self.lease_seconds,
-                                             retry_for=max(1.0, self.lease_seconds / 2))
+                                             retry_for=max(30.0, self.lease_seconds))
         return self._recorder
 
     async def _take_tokens(self, count: int, rate: float) -> None:
@@ -462,13 +466,20 @@ class _PartSink:
         self.rows = {row.id: row for row in rows}
         self.answered: set[int] = set()
         self.lost: set[int] = set()  # leases taken over by another worker: neither sent nor updated here
+        self.failed: BaseException | None = None  # recording failed: nothing more may be sent
         self.marks = worker.gateway.storage.marks_dispatch and not worker.gateway.delivery.resend_in_doubt
 
     async def dispatching(self, recipient_ids: Sequence[int]) -> list[int]:
         ids = [i for i in recipient_ids if i in self.rows]
+        if self.failed is not None:
+            raise self.failed
         if not self.marks:
             return ids
-        cleared = await self.worker.recorder.dispatched(ids)
+        try:
+            cleared = await self.worker.recorder.dispatched(ids)
+        except Exception as exc:
+            self.failed = exc
+            raise
         lost = set(ids) - set(cleared)
         if lost:
             self.lost |= lost
@@ -492,7 +503,11 @@ class _PartSink:
                 os._exit(70)
         out = ChunkOutcome()
         worker._apply(self.events, row, result, out)
-        await worker.recorder.record(out.updates, out.events)
+        try:
+            await worker.recorder.record(out.updates, out.events)
+        except Exception as exc:
+            self.failed = exc
+            raise
 
     def unanswered(self) -> list[Recipient]:
         return [row for row_id, row in self.rows.items() if row_id not in self.answered and row_id not in self.lost]

@@ -305,7 +305,7 @@ class PrivateMariadb:
 
     def install(self) -> None:
         done = subprocess.run(
-            ["mariadb-install-db", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
+            ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
              "--skip-test-db", "--user=root"], capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stdout + done.stderr
 
