@@ -308,15 +308,28 @@ class _ProcAdapter:
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MB tmpfs (needs root); unmounted afterwards."""
+def small_disk(tmp_path, request):
+    """A small tmpfs (``size`` from the test's parameter, default 8m; needs root); unmounted after."""
+    size = getattr(request, "param", "8m")
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(path: Path, leave: int = 0) -> None:
+    """Fill the file system of ``path`` with one file, then give ``leave`` bytes back."""
+    with path.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+        except OSError:
+            pass
+    if leave:
+        os.truncate(path, max(0, path.stat().st_size - leave))
 
 
 def test_outbox_disk_full_keeps_rows_pending_and_finishes_once_space_is_back(tmp_path, small_disk, stacks):
@@ -329,14 +342,7 @@ def test_outbox_disk_full_keeps_rows_pending_and_finishes_once_space_is_back(tmp
     stack.start_api()
     expected = addresses("d", 600)
     assert stack.post(expected, "email-d") == 200
-    with filler.open("wb") as handle:  # leave room for a few messages only
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
-            pass
-    os.truncate(filler, max(0, filler.stat().st_size - 64 * 1024))
+    fill(filler, leave=64 * 1024)  # room for a few messages only
     stack.start_worker()
     stack.wait_for(lambda: "disk full" in stack.logs("worker"), timeout=60, what="the disk-full log line")
     rows = stack.ledger()
@@ -344,35 +350,36 @@ def test_outbox_disk_full_keeps_rows_pending_and_finishes_once_space_is_back(tmp
     written_while_full = len(list(stack.outbox.glob("*/*.eml")))
     filler.unlink()
     rows = stack.wait_terminal(len(expected), timeout=120)
-    assert {r[2] for r in rows} == {"delivered"}
+    assert {r[2] for r in rows} == {"delivered"}, [r for r in rows if r[2] != "delivered"][:3]
     assert_once(stack.outbox_sends(), expected)
     assert not list(stack.outbox.glob("*/.*.tmp")), "half-written files left behind"
     figures("outbox-disk-full", recipients=len(expected), written_while_full=written_while_full, lost=0, twice=0)
 
 
-def test_sqlite_disk_full_keeps_rows_pending_and_finishes_once_space_is_back(tmp_path, small_disk, stacks):
+@pytest.mark.parametrize("small_disk", ["64m"], indirect=True)
+def test_sqlite_disk_full_mid_send_keeps_rows_pending_and_finishes_once_space_is_back(tmp_path, small_disk, stacks):
     stack = Stack(tmp_path, gateway={"chunk_size": 50, "lease_seconds": 3.0},
                   plugins={"sqlite": {"path": str(small_disk / "postgate.sqlite3")}})
     stack.data = small_disk  # where the ledger is read from
     stacks.append(stack)
     stack.migrate()
     stack.start_api()
-    expected = addresses("q", 300)
-    assert stack.post(expected, "email-q") == 200
-    filler = small_disk / "filler"
-    with filler.open("wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
-            pass
+    expected = addresses("q", 1000)
+    for start in range(0, len(expected), 1000):
+        assert stack.post(expected[start:start + 1000], f"email-q{start}") == 200
     stack.start_worker()
+    stack.wait_for(lambda: len(list(stack.outbox.glob("*/*.eml"))) >= 100, timeout=60, what="sends")
+    filler = small_disk / "filler"
+    fill(filler)
     stack.wait_for(lambda: "disk full" in stack.logs("worker") or "database or disk is full" in stack.logs("worker"),
                    timeout=60, what="the disk-full log line")
+    pending = sum(1 for r in stack.ledger() if r[2] not in ("delivered",))
+    time.sleep(1.0)
     filler.unlink()
     rows = stack.wait_terminal(len(expected), timeout=120)
     assert {r[2] for r in rows} == {"delivered"}
     assert_once(stack.outbox_sends(), expected)
-    assert "was sent again" not in stack.logs("")
-    figures("sqlite-disk-full", recipients=len(expected), lost=0, twice=0)
+    logs = stack.logs("")
+    assert "was sent again" not in logs
+    assert "failed (disk full" in logs, "the recorder did not say the disk is full"
+    figures("sqlite-disk-full", recipients=len(expected), pending_while_full=pending, lost=0, twice=0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import json
@@ -318,7 +319,12 @@ class TortoiseStorage(Storage):
                 except BaseException:
                     await connection.execute(rollback)
                     raise
-                await connection.execute(commit)
+                try:
+                    await connection.execute(commit)
+                except BaseException:  # e.g. SQLITE_FULL: the transaction may still be open
+                    with contextlib.suppress(Exception):
+                        await connection.execute(rollback)
+                    raise
             else:
                 db = DbApiDb(self, connection)
                 if not write:
