@@ -12,6 +12,7 @@ A backend is built by the factory passed to ``register(name, factory)`` in the m
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -124,8 +125,7 @@ class Delivery(Backend):
         results = await self.send(messages)
         if len(results) != len(messages):
             raise RuntimeError(f"delivery returned {len(results)} results for {len(messages)} messages")
-        for result in results:
-            await sink.result(result)
+        await asyncio.gather(*(sink.result(result) for result in results))  # one group commit
 
     async def settle(self, recipients: Sequence[Recipient]) -> dict[int, DeliveryResult]:
         """Decide the outcome of rows left ``sending`` by a crash, where the backend can tell.

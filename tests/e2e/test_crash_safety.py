@@ -25,6 +25,8 @@ from crash_harness import DOMAIN, PrivateMariadb, SendEventPump, Stack, kill_at_
 
 SEED = int(os.environ.get("CRASH_SEED") or random.SystemRandom().randrange(1 << 30))
 SEND_THREADS = 8
+#: Multiplies trials and kills (``CRASH_SCALE=5`` for a measurement run; the suite uses 1).
+SCALE = max(1, int(os.environ.get("CRASH_SCALE") or 1))
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_api_killed_during_accept_then_reposted_sends_each_recipient_once(tmp_pa
     stack.migrate()
     api = stack.start_api()
     stack.start_worker()
-    trials, per_batch, threads = 3, 100, 4
+    trials, per_batch, threads = 3 * SCALE, 100, 4
     posts: dict[str, list[str]] = {}
     refused = cut = 0
 
@@ -108,10 +110,10 @@ def test_worker_killed_during_send_settles_from_the_outbox_never_twice(tmp_path,
     stacks.append(stack)
     stack.migrate()
     stack.start_api()
-    expected = addresses("w", 3000)
+    kills, doubts = 4 * SCALE, []
+    expected = addresses("w", 750 * kills)
     for start in range(0, len(expected), 1000):
         assert stack.post(expected[start:start + 1000], f"email-w{start}") == 200
-    kills, doubts = 4, []
     for kill in range(kills):
         worker = stack.start_worker(f"worker{kill}")
         kill_at_random(worker, 0.2, 1.2, rng)
@@ -131,9 +133,10 @@ def test_worker_exiting_between_the_answer_and_the_ledger_write(tmp_path, rng, s
     stacks.append(stack)
     stack.migrate()
     stack.start_api()
-    expected = addresses("x", 600)
-    assert stack.post(expected, "email-x") == 200
-    trials, exits = 3, []
+    trials, exits = 3 * SCALE, []
+    expected = addresses("x", 200 * trials)
+    for start in range(0, len(expected), 1000):
+        assert stack.post(expected[start:start + 1000], f"email-x{start}") == 200
     for trial in range(trials):
         after = rng.randint(1, 150)
         worker = stack.start_worker(f"worker{trial}", wait=False, PGFAULT_EXIT_AFTER_RESULTS=str(after))
@@ -183,9 +186,10 @@ def test_ses_worker_killed_during_send_leaves_at_most_send_threads_in_doubt(tmp_
     stacks.append(stack)
     stack.migrate()
     stack.start_api()
-    expected = addresses("s", 400)
-    assert stack.post(expected, "email-s") == 200
-    kills, marked, claimed = 3, [], []
+    kills, marked, claimed = 3 * SCALE, [], []
+    expected = addresses("s", 100 + 100 * kills)
+    for start in range(0, len(expected), 1000):
+        assert stack.post(expected[start:start + 1000], f"email-s{start}") == 200
     with contextlib.ExitStack() as running:
         if event_source:  # SES publishes Send events all along, whatever happens to the workers
             pump = running.enter_context(SendEventPump(stack, aws, topic))
@@ -228,9 +232,10 @@ def test_ses_worker_exiting_between_the_answer_and_the_ledger_write(tmp_path, aw
     stacks.append(stack)
     stack.migrate()
     stack.start_api()
-    expected = addresses("e", 200)
-    assert stack.post(expected, "email-e") == 200
-    trials, marked = 2, []
+    trials, marked = 2 * SCALE, []
+    expected = addresses("e", 100 * trials)
+    for start in range(0, len(expected), 1000):
+        assert stack.post(expected[start:start + 1000], f"email-e{start}") == 200
     with SendEventPump(stack, aws, topic) as pump:
         for trial in range(trials):
             worker = stack.start_worker(f"worker{trial}", wait=False,
@@ -267,13 +272,14 @@ def test_mariadb_killed_and_restarted_mid_send(tmp_path, rng, stacks):
         stacks.append(stack)
         stack.migrate()
         stack.start_api()
-        expected = addresses("m", 1500)
+        restarts = 2 * SCALE
+        expected = addresses("m", 750 * restarts)
         for start in range(0, len(expected), 500):
             assert stack.post(expected[start:start + 500], f"email-m{start}") == 200
         worker = stack.start_worker()
-        restarts = 2
-        for _ in range(restarts):
-            stack.wait_for(lambda: len(list(stack.outbox.glob("*/*.eml"))) > 100, timeout=60, what="sends")
+        for restart in range(restarts):
+            stack.wait_for(lambda: len(list(stack.outbox.glob("*/*.eml"))) > 100 + 500 * restart, timeout=60,
+                           what="sends")
             kill_at_random(_ProcAdapter(mariadb), 0.0, 0.5, rng)
             time.sleep(rng.uniform(0.5, 2.0))
             mariadb.start()
