@@ -29,6 +29,7 @@ class Streaming(Delivery):
     stalled: asyncio.Event
     slots: asyncio.Semaphore
     in_flight = 4
+    call_seconds = 0.002
 
     async def send(self, messages):  # pragma: no cover - send_each is used
         raise AssertionError("send_each streams")
@@ -42,7 +43,7 @@ class Streaming(Delivery):
                     Streaming.stalled.set()
                     await asyncio.sleep(3600)  # a call that never answers: the worker dies meanwhile
                 Streaming.sends.append(message.recipient)
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(Streaming.call_seconds)
                 await sink.result(DeliveryResult(message.recipient_id, "sent", provider_id=f"p-{message.recipient_id}"))
 
         await asyncio.gather(*(one(message) for message in messages))
@@ -65,6 +66,7 @@ def batch(count: int) -> Message:
 async def start(gateway_factory, **gateway):
     Streaming.sends = []
     Streaming.stall_after = None
+    Streaming.call_seconds = 0.002
     Streaming.stalled = asyncio.Event()
     Streaming.slots = asyncio.Semaphore(Streaming.in_flight)
     gw = gateway_factory(plugins=[StreamingPlugin()], backends={"delivery": "streaming"},
@@ -167,8 +169,29 @@ async def test_a_worker_that_lost_its_lease_does_not_send(gateway_factory):
     assert [r.id for r in taken] == [r.id for r in rows]
     assert all(r.in_doubt and r.error is None for r in taken)  # never marked: sent as usual by the new owner
     worker = Worker(gw, "w")
-    worker.owner = "old-owner"
-    assert await worker.recorder.dispatched([r.id for r in rows]) == []
+    assert await worker.recorder.dispatched([r.id for r in rows], "old-owner") == []
+    assert await worker.recorder.dispatched([rows[0].id], "new-owner") == [rows[0].id]
+
+
+async def test_a_job_back_at_the_same_worker_while_a_slow_pass_holds_it_sends_nothing_twice(gateway_factory):
+    gw = await start(gateway_factory, lease_seconds=0.3, jobs_per_worker=3, chunk_size=40)
+    Streaming.call_seconds = 0.05  # 40 rows, 4 at a time: a pass outlives the job's and rows' leases
+    owners = []
+    claim = gw.storage.claim_recipients
+
+    async def recorded_claim(batch_id, owner, *args, **kwargs):
+        owners.append(owner)
+        return await claim(batch_id, owner, *args, **kwargs)
+
+    gw.storage.claim_recipients = recorded_claim
+    await gw.accept(batch(40))
+    await drain(gw)
+    assert sorted(Streaming.sends) == sorted(f"r{i}@example.com" for i in range(40))
+    rows = await gw.storage.list_recipients(1, 0, 100)
+    assert all(r.status is RecipientStatus.SENT for r in rows)
+    # The job came back while the first pass still ran; each pass claimed under its own name, so
+    # a dispatch mark of one never passes for the other's (the same worker, the same rows).
+    assert len(set(owners)) >= 2 and len({o.rsplit("/", 1)[0] for o in owners}) == 1
 
 
 def test_orphaned_temporary_files_are_removed_and_live_ones_kept(tmp_path):

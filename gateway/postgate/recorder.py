@@ -27,15 +27,14 @@ log = logging.getLogger("postgate.worker")
 class OutcomeRecorder:
     """Collects what concurrent sends produce and writes it in one group every ``interval`` s."""
 
-    def __init__(self, gateway: Any, owner: str, lease_seconds: float, *, interval: float = 0.005,
+    def __init__(self, gateway: Any, lease_seconds: float, *, interval: float = 0.005,
                  max_rows: int = 500, retry_for: float = 60.0) -> None:
         self.gateway = gateway
-        self.owner = owner
         self.lease_seconds = lease_seconds
         self.interval = interval
         self.max_rows = max_rows
         self.retry_for = retry_for
-        self._marks: list[int] = []
+        self._marks: dict[str, list[int]] = {}  # by lease owner
         self._updates: list[RecipientUpdate] = []
         self._events: list[Event] = []
         self._waiters: list[asyncio.Future[set[int]]] = []
@@ -45,11 +44,12 @@ class OutcomeRecorder:
         self.groups = 0
         self.rows = 0
 
-    async def dispatched(self, ids: Sequence[int]) -> list[int]:
-        """Mark rows as handed to the provider; returns, once stored, the ids still ours to send."""
+    async def dispatched(self, ids: Sequence[int], owner: str) -> list[int]:
+        """Mark rows as handed to the provider; returns, once stored, the ids still leased by
+        ``owner`` (the others must not be sent)."""
         if not ids:
             return []
-        self._marks.extend(ids)
+        self._marks.setdefault(owner, []).extend(ids)
         marked = await self._commit()
         return [i for i in ids if i in marked]
 
@@ -62,7 +62,7 @@ class OutcomeRecorder:
 
     @property
     def pending(self) -> int:
-        return len(self._marks) + len(self._updates)
+        return sum(map(len, self._marks.values())) + len(self._updates)
 
     async def _commit(self) -> set[int]:
         waiter: asyncio.Future[set[int]] = asyncio.get_running_loop().create_future()
@@ -81,7 +81,7 @@ class OutcomeRecorder:
                     await asyncio.wait_for(self._full.wait(), self.interval)
                 except asyncio.TimeoutError:
                     pass
-            marks, self._marks = self._marks, []
+            marks, self._marks = self._marks, {}
             updates, self._updates = self._updates, []
             events, self._events = self._events, []
             waiters, self._waiters = self._waiters, []
@@ -94,21 +94,25 @@ class OutcomeRecorder:
                         waiter.exception()  # retrieved here, so an abandoned waiter stays quiet
                 continue
             self.groups += 1
-            self.rows += len(marks) + len(updates)
+            self.rows += sum(map(len, marks.values())) + len(updates)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(marked)
 
-    async def _write(self, marks: list[int], updates: list[RecipientUpdate], events: list[Event]) -> set[int]:
+    async def _write(self, marks: dict[str, list[int]], updates: list[RecipientUpdate],
+                     events: list[Event]) -> set[int]:
         storage = self.gateway.storage
         deadline = time.monotonic() + self.retry_for
         delay = 0.25
         done = {"marks": not marks, "events": not events, "updates": not updates}
         marked: set[int] = set()
+        count = sum(map(len, marks.values())) + len(updates)
         while True:
             try:
                 if not done["marks"]:
-                    marked = set(await storage.mark_dispatched(marks, self.owner, time.time() + self.lease_seconds))
+                    until = time.time() + self.lease_seconds
+                    for owner, ids in marks.items():  # one owner per pass over a job: one or two
+                        marked.update(await storage.mark_dispatched(ids, owner, until))
                     done["marks"] = True
                 if not done["events"]:
                     await self.gateway.record_events(events)
@@ -124,10 +128,10 @@ class OutcomeRecorder:
                 if left <= 0:
                     log.error("recording %d delivery outcome(s) and %d event(s) failed for %.0f s (%s); giving up: "
                               "those rows stay 'sending' and are settled in doubt after their lease",
-                              len(updates) + len(marks), len(events), self.retry_for, _describe(exc))
+                              count, len(events), self.retry_for, _describe(exc))
                     raise
                 log.error("recording %d delivery outcome(s) and %d event(s) failed (%s); sending waits, "
-                          "retrying in %.1f s", len(updates) + len(marks), len(events), _describe(exc),
+                          "retrying in %.1f s", count, len(events), _describe(exc),
                           min(delay, left))
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, 5.0)

@@ -100,6 +100,7 @@ class Worker:
         self.in_doubt = settings.in_doubt
         self._slots: asyncio.Semaphore | None = None
         self._recorder: OutcomeRecorder | None = None
+        self._passes = 0
         self._exit_after = int(os.environ.get(FAULT_EXIT_AFTER_RESULTS) or 0)
         self._stop = asyncio.Event()
 
@@ -175,9 +176,13 @@ class Worker:
             await gateway.queue.nack(job, batch.deliver_at - now)
             return
         renderer = Renderer(batch, message, public_url=self.public_url)
+        # Each pass over a job claims under its own name: if the job comes back to this worker
+        # while a slow pass still holds it, the passes never mistake each other's rows for their own.
+        self._passes += 1
+        owner = f"{self.owner}/{self._passes}"
         while not self._stop.is_set():
             rows = await gateway.storage.claim_recipients(
-                batch.id, self.owner, self.lease_seconds, self.chunk_size, time.time(),
+                batch.id, owner, self.lease_seconds, self.chunk_size, time.time(),
                 job.first_id, job.last_id,
             )
             if not rows:
@@ -384,7 +389,7 @@ class Worker:
     @property
     def recorder(self) -> OutcomeRecorder:
         if self._recorder is None:
-            self._recorder = OutcomeRecorder(self.gateway, self.owner, self.lease_seconds,
+            self._recorder = OutcomeRecorder(self.gateway, self.lease_seconds,
                                              retry_for=max(30.0, self.lease_seconds))
         return self._recorder
 
@@ -475,8 +480,13 @@ class _PartSink:
             raise self.failed
         if not self.marks:
             return ids
+        by_owner: dict[str, list[int]] = {}
+        for row_id in ids:  # the claim's lease owner (one per pass over a job)
+            by_owner.setdefault(self.rows[row_id].lease_owner or "", []).append(row_id)
+        cleared: list[int] = []
         try:
-            cleared = await self.worker.recorder.dispatched(ids)
+            for owner, group in by_owner.items():
+                cleared += await self.worker.recorder.dispatched(group, owner)
         except Exception as exc:
             self.failed = exc
             raise

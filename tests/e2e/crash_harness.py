@@ -236,6 +236,21 @@ def kill_at_random(proc: Proc, low: float, high: float, rng: random.Random) -> f
     return delay
 
 
+def moto_raw(aws: Any, attempts: int = 10) -> list[dict[str, Any]]:
+    """moto's stored raw messages; ``/moto-api/data.json`` sometimes answers 500 while moto is
+    busy storing (it iterates live dicts), so it is read again."""
+    import urllib.error
+
+    for attempt in range(attempts):
+        try:
+            return aws.raw_messages()
+        except urllib.error.HTTPError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    return []
+
+
 class SendEventPump:
     """Plays SES's ``Send`` event publishing: each message moto stored gets a realistic ``Send``
     record (its moto ``MessageId``, ``pg_batch``/``pg_rcpt`` tags from the ledger) on the SNS
@@ -262,7 +277,7 @@ class SendEventPump:
         sns = self.aws.client("sns")
         try:
             while not self._stop.is_set():
-                fresh = [m for m in self.aws.raw_messages() if m["id"] not in self.published]
+                fresh = [m for m in moto_raw(self.aws) if m["id"] not in self.published]
                 if fresh:
                     rows = {address.lower(): (row_id, batch_id) for row_id, batch_id, address in
                             self.stack.query("SELECT id, batch_id, address FROM recipients")}
