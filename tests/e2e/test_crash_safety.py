@@ -111,12 +111,12 @@ def test_worker_killed_during_send_settles_from_the_outbox_never_twice(tmp_path,
     stack.migrate()
     stack.start_api()
     kills, doubts = 4 * SCALE, []
-    expected = addresses("w", 750 * kills)
+    expected = addresses("w", 1000 * kills)
     for start in range(0, len(expected), 1000):
         assert stack.post(expected[start:start + 1000], f"email-w{start}") == 200
     for kill in range(kills):
         worker = stack.start_worker(f"worker{kill}")
-        kill_at_random(worker, 0.2, 1.2, rng)
+        kill_at_random(worker, 0.1, 0.8, rng)
         doubts.append(stack.in_doubt()[1])
     stack.start_worker("rescuer")
     rows = stack.wait_terminal(len(expected), timeout=90)
