@@ -12,8 +12,9 @@ A backend is built by the factory passed to ``register(name, factory)`` in the m
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .domain import (
     Batch,
@@ -35,6 +36,9 @@ from .domain import (
 
 if TYPE_CHECKING:
     from .app import Gateway
+
+#: ``error`` of a ``sending`` row whose message was handed to the provider (see ``mark_dispatched``).
+IN_FLIGHT = "in flight: handed to the provider, answer not recorded yet"
 
 
 class Backend(abc.ABC):
@@ -131,16 +135,49 @@ class Delivery(Backend):
         call (the provider is unreachable); every message of the call is then retried later.
         """
 
+    async def send_each(self, messages: Sequence[RenderedMessage], sink: OutcomeSink) -> None:
+        """Send each message once and hand each result to ``sink`` as soon as it is known.
+
+        Await ``sink.dispatching(ids)`` right before the provider can see those messages and send
+        only the ids it returns (the others were taken over by another worker: no call, no
+        result); await ``sink.result(result)`` for each answer. Both return once the ledger holds
+        it, so a crash leaves in doubt only the messages between the two. Raise like :meth:`send` for a failure
+        of the whole call (messages without a result are then retried). This default wraps
+        :meth:`send`; a backend that answers message by message overrides it so that only the
+        calls really in flight are ever in doubt.
+        """
+        cleared = set(await sink.dispatching([message.recipient_id for message in messages]))
+        messages = [message for message in messages if message.recipient_id in cleared]
+        if not messages:
+            return
+        results = await self.send(messages)
+        if len(results) != len(messages):
+            raise RuntimeError(f"delivery returned {len(results)} results for {len(messages)} messages")
+        await asyncio.gather(*(sink.result(result) for result in results))  # one group commit
+
     async def settle(self, recipients: Sequence[Recipient]) -> dict[int, DeliveryResult]:
         """Decide the outcome of rows left ``sending`` by a crash, where the backend can tell.
 
         Return results for the rows whose outcome is known; rows left out stay in doubt and are
-        retried only when the backend says it is safe (:attr:`resend_in_doubt`).
+        retried only when the backend says it is safe (:attr:`resend_in_doubt`). ``unsent``: the
+        provider never took it (send again, no event); ``unknown``: the backend has given up
+        finding out, and ``gateway.in_doubt`` decides (hold or resend).
         """
         return {}
 
     #: Whether a row whose outcome :meth:`settle` cannot tell may be sent again.
     resend_in_doubt: bool = False
+
+
+class OutcomeSink(Protocol):
+    """Where :meth:`Delivery.send_each` reports progress (the worker's outcome recorder)."""
+
+    async def dispatching(self, recipient_ids: Sequence[int]) -> Sequence[int]:
+        """These messages are about to reach the provider; returns, once the ledger knows, the
+        ids that may be sent (a row whose lease was lost meanwhile is left out)."""
+
+    async def result(self, result: DeliveryResult) -> None:
+        """One message's outcome; returns once the ledger holds it."""
 
 
 EventSink = Callable[[list[Event]], Awaitable[None]]
@@ -235,6 +272,19 @@ class Storage(Backend):
     @abc.abstractmethod
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
         """Apply ``updates`` in bulk and clear the leases of those rows."""
+
+    #: Whether :meth:`mark_dispatched` really marks rows (else every in-doubt row counts as handed over).
+    marks_dispatch: bool = False
+
+    async def mark_dispatched(self, ids: Sequence[int], owner: str, lease_until: float) -> list[int]:
+        """Mark rows still ``sending`` under ``owner``'s lease as handed to the provider (``error``
+        = :data:`IN_FLIGHT`) and renew their lease to ``lease_until``, in bulk; return the ids
+        marked. Rows claimed by another worker meanwhile are left alone and must not be sent.
+
+        A row claimed again in doubt without the mark never reached the provider and is sent as
+        usual; one with it is settled first. Storages that cannot mark keep this default.
+        """
+        return list(ids)
 
     @abc.abstractmethod
     async def pending_recipients(self, batch_id: int, first_id: int | None = None,

@@ -245,7 +245,7 @@ class RenderedMessage:
     tracking_clicks: bool | Literal["htmlonly"] = False
 
 
-DeliveryOutcome = Literal["sent", "delivered", "failed", "unknown"]
+DeliveryOutcome = Literal["sent", "delivered", "failed", "unknown", "unsent"]
 
 
 @dataclass(slots=True)
@@ -256,7 +256,9 @@ class DeliveryResult:
     ``delivered``: the backend knows the outcome already. ``failed``: ``permanent`` says whether
     Postgate may retry. ``unknown``: the provider may or may not have taken it (a timeout, a 5xx,
     a dropped connection): the row stays ``sending`` until its lease expires, is then claimed in
-    doubt and settled through :meth:`Delivery.settle` before any resend. ``followups`` names events the backend already knows will follow
+    doubt and settled through :meth:`Delivery.settle` before any resend. ``unsent`` (from
+    :meth:`Delivery.settle`): the provider never took the message, so it is sent again at once,
+    with no event. ``followups`` names events the backend already knows will follow
     (the outbox simulator's ``complained``).
     """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -59,6 +59,10 @@ class GatewaySettings(Strict):
     chunk_size: int = Field(100, ge=1, description="ledger rows claimed and sent per step")
     job_size: int = Field(0, ge=0, description="ledger rows per queue job; 0: one job per batch (use ~50 with SQS)")
     lease_seconds: float = Field(120.0, gt=0, description="how long a claimed row or job stays leased")
+    in_doubt: Literal["hold", "resend"] = Field(
+        "hold", description="a send whose outcome nobody can tell (no provider answer, no event): "
+                            "hold = record it as sent, never again; resend = send it again"
+    )
     retry_delays: list[float] = Field(
         default_factory=lambda: [60, 300, 600, 900, 1800, 3600, 7200, 14400],
         description="seconds before each retry of a temporary failure; after the last, the row fails",

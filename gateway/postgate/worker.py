@@ -3,22 +3,30 @@
 One :class:`Worker` loop leases up to ``jobs_per_worker`` jobs and works on them concurrently. Per
 job it logs ``accepted`` for the whole batch once, waits for ``o:deliverytime``, then repeatedly
 claims a chunk of ledger rows under a lease and takes it through suppression, test mode,
-rendering, ``prepare_message`` hooks and ``Delivery.send``, writing one bulk ledger update and one
-batch of events per chunk. The job is acknowledged only when every row of it is terminal.
+rendering, ``prepare_message`` hooks and ``Delivery.send_each``. Each send's answer becomes its
+ledger update and events as soon as it arrives; the worker's :class:`~postgate.recorder.OutcomeRecorder`
+writes them from every concurrent send in one group every few milliseconds (no round trip per
+recipient). The job is acknowledged only when every row of it is terminal.
 
 Crash safety. Events are recorded before the ledger update that makes a row terminal, and every
-event has a deterministic key, so redoing a step after a crash stores nothing twice. A worker that
-dies leaves its rows ``sending``; when their lease expires another worker claims them *in doubt*
-and asks :meth:`Delivery.settle` first:
+event has a deterministic key, so redoing a step after a crash stores nothing twice. Right before
+a message reaches a provider that cannot tell later whether it got it (``resend_in_doubt`` off),
+its row is marked *in flight* (``Storage.mark_dispatched``, grouped too, and only while the lease
+is still this worker's). A worker that dies leaves its rows ``sending``; when their lease expires
+another worker claims them: rows never marked were not handed over and are simply sent; marked
+ones are *in doubt* — at most the calls that were in flight — and :meth:`Delivery.settle` is
+asked first:
 
 - an outcome the backend knows is applied as if ``send`` had returned it (no second send);
+- ``unsent`` (the provider never took it) is sent again at once, with no event;
 - an unknown outcome is sent again only when the backend allows it (``resend_in_doubt``, e.g. the
   outbox, which can tell a message it never wrote);
 - otherwise the row stays in doubt under a fresh lease and is asked about again when that lease
-  expires, so provider events arriving meanwhile can settle it. Never sending twice wins over
-  never losing: once the batch is older than its whole retry schedule plus
-  :attr:`Worker.in_doubt_horizon` the row is parked as a permanent ``failed`` (reason ``old``,
-  ledger error ``in doubt``) instead of being resent, so Ghost and operators see it.
+  expires, so provider events arriving meanwhile can settle it. When the backend gives up
+  (``unknown``) or the batch is older than its whole retry schedule plus
+  :attr:`Worker.in_doubt_horizon`, ``gateway.in_doubt`` decides: ``hold`` (default) records the
+  row as ``sent`` with no event and never sends it again; ``resend`` sends it again. A false
+  ``failed`` is never recorded for mail that may have gone out.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .backends import IN_FLIGHT
 from .codec import decode_message
 from .dead_letters import fail_unsent
 from .domain import (
@@ -50,6 +59,7 @@ from .domain import (
 from .events import EventBuilder
 from .job_failures import BatchUnreadable, SeenOnce, backoff, describe, failure_kind
 from .plugins import resolve
+from .recorder import OutcomeRecorder
 from .render import Renderer, with_changed_headers
 from .suppression_rules import drops_for
 
@@ -58,6 +68,9 @@ log = logging.getLogger("postgate.worker")
 ACCEPTED_PAGE = 500
 #: Jobs whose transient failures in a row a worker remembers (for their backoff).
 MAX_TRACKED_JOBS = 4096
+#: Tests only: a worker process ends itself (``os._exit``) right after this many send results
+#: arrived, before the ledger has them (the crash between the provider's answer and the write).
+FAULT_EXIT_AFTER_RESULTS = "PGFAULT_EXIT_AFTER_RESULTS"
 
 
 class ChunkOutcome:
@@ -90,7 +103,11 @@ class Worker:
         self.retry_delays = list(settings.retry_delays)
         self.jobs_per_worker = settings.jobs_per_worker
         self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        self.in_doubt = settings.in_doubt
         self._slots: asyncio.Semaphore | None = None
+        self._recorder: OutcomeRecorder | None = None
+        self._passes = 0
+        self._exit_after = int(os.environ.get(FAULT_EXIT_AFTER_RESULTS) or 0)
         self._stop = asyncio.Event()
         self.job_max_failures = settings.job_max_failures
         self.job_backoff = settings.job_backoff
@@ -225,9 +242,13 @@ class Worker:
             await gateway.queue.nack(job, batch.deliver_at - now)
             return
         renderer = Renderer(batch, message, public_url=self.public_url)
+        # Each pass over a job claims under its own name: if the job comes back to this worker
+        # while a slow pass still holds it, the passes never mistake each other's rows for their own.
+        self._passes += 1
+        owner = f"{self.owner}/{self._passes}"
         while not self._stop.is_set():
             rows = await gateway.storage.claim_recipients(
-                batch.id, self.owner, self.lease_seconds, self.chunk_size, time.time(),
+                batch.id, owner, self.lease_seconds, self.chunk_size, time.time(),
                 job.first_id, job.last_id,
             )
             if not rows:
@@ -262,6 +283,11 @@ class Worker:
     async def _chunk(self, batch: Batch, events: EventBuilder, renderer: Renderer,
                      rows: list[Recipient]) -> None:
         out = ChunkOutcome()
+        delivery, storage = self.gateway.delivery, self.gateway.storage
+        if storage.marks_dispatch and not delivery.resend_in_doubt:
+            for row in rows:  # claimed by a worker that died before handing it over: not in doubt
+                if row.in_doubt and row.error != IN_FLIGHT:
+                    row.in_doubt = False
         to_send = [row for row in rows if not row.in_doubt]
         doubtful = [row for row in rows if row.in_doubt]
         if doubtful and batch.testmode:
@@ -280,25 +306,52 @@ class Worker:
 
     async def _settle(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
                       out: ChunkOutcome) -> list[Recipient]:
-        """Apply what the backend knows about in-doubt rows; return the rows to send again."""
+        """Apply what the backend knows about in-doubt rows; return the rows to send again.
+
+        ``unsent`` rows go again at once, with no event. Rows nobody can tell about (``unknown``
+        from the backend, or still unsettled once the batch is older than its retry schedule
+        plus :attr:`in_doubt_horizon`) follow ``gateway.in_doubt``: ``hold`` records them as
+        ``sent`` (no event: Ghost sees neither a delivery nor a false failure) and never sends
+        them again; ``resend`` sends them again. A false ``failed`` is never recorded for them.
+        """
         delivery = self.gateway.delivery
         settled = await delivery.settle(rows)
-        resend = []
+        resend: list[Recipient] = []
+        unknown: list[Recipient] = []
         start = max(batch.created_at, batch.deliver_at or 0.0)
         give_up = start + sum(self.retry_delays) + self.in_doubt_horizon
         for row in rows:
             result = settled.get(row.id)
-            if result is not None:
-                self._apply(events, row, result, out)
-            elif delivery.resend_in_doubt:
+            if result is None and delivery.resend_in_doubt:
                 resend.append(row)
-            elif time.time() > give_up:
-                log.warning("recipient %s of batch %s stayed in doubt; parked as failed", row.id, batch.id)
-                self._fail(events, row, out, code=421, reason="old", error="in doubt",
-                           text="Delivery outcome unknown: the sending worker stopped before the provider "
-                                "answered, and the message was not sent again to avoid a duplicate")
-            else:
+            elif result is None and time.time() > give_up:
+                unknown.append(row)
+            elif result is None:
                 log.info("recipient %s of batch %s is in doubt; asking again later", row.id, batch.id)
+            elif result.outcome == "unsent":
+                resend.append(row)
+            elif result.outcome == "unknown":
+                unknown.append(row)
+            else:
+                self._apply(events, row, result, out)
+        known = sum(1 for row in rows if row.id in settled and settled[row.id].outcome not in ("unsent", "unknown"))
+        if known or resend:
+            log.warning("%d recipient(s) of batch %s were in doubt after a stopped worker: %d settled from what "
+                        "the delivery backend knows, %d sent again (it never had them)", len(rows), batch.id,
+                        known, len(resend))
+        if unknown and self.in_doubt == "resend":
+            log.warning("%d recipient(s) of batch %s stayed in doubt (no provider answer, no event): sending "
+                        "them again (gateway.in_doubt = resend; a recipient may get the message twice)",
+                        len(unknown), batch.id)
+            resend.extend(unknown)
+        elif unknown:
+            log.warning("%d recipient(s) of batch %s stayed in doubt (no provider answer, no event): recorded as "
+                        "sent and not sent again (gateway.in_doubt = hold); no event is recorded for them",
+                        len(unknown), batch.id)
+            for row in unknown:
+                out.updates.append(RecipientUpdate(
+                    row.id, RecipientStatus.SENT, attempts=row.attempts + 1,
+                    error="in doubt: the provider's answer was lost; held, not sent again (gateway.in_doubt = hold)"))
         return resend
 
     async def _drop_and_test(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
@@ -362,34 +415,52 @@ class Worker:
 
     async def _deliver(self, events: EventBuilder, rendered: list[tuple[Recipient, RenderedMessage]],
                        out: ChunkOutcome) -> None:
+        """Send the rendered messages; each answer is recorded as it arrives (group commits)."""
         delivery = self.gateway.delivery
         parts = _split(rendered, max(1, delivery.concurrency), _part_limit(delivery.max_rate))
-        outcomes = await asyncio.gather(*(self._send_part(part) for part in parts), return_exceptions=True)
-        for part, outcome in zip(parts, outcomes):
+        done = await asyncio.gather(*(self._send_part(events, part, out) for part in parts), return_exceptions=True)
+        for outcome in done:
             if isinstance(outcome, BaseException):
-                if isinstance(outcome, asyncio.CancelledError):
-                    raise outcome
-                log.warning("delivery send failed for %d messages: %r", len(part), outcome)
-                for row, _ in part:
-                    self._retry_or_fail(events, row, out, error=f"send: {outcome}")
-                continue
-            for (row, _), result in zip(part, outcome):
-                self._apply(events, row, result, out)
+                raise outcome
 
-    async def _send_part(self, part: list[tuple[Recipient, RenderedMessage]]) -> list[DeliveryResult]:
+    async def _send_part(self, events: EventBuilder, part: list[tuple[Recipient, RenderedMessage]],
+                         out: ChunkOutcome) -> None:
         delivery = self.gateway.delivery
         if self._slots is None:
             self._slots = asyncio.Semaphore(max(1, delivery.concurrency))
-        async with self._slots:
-            grant = await self._grant_sends(len(part), delivery.max_rate) if delivery.max_rate else None
-            try:
-                results = await delivery.send([message for _, message in part])
-            finally:
-                if grant is not None:
-                    await self._release_sends(grant)
-        if len(results) != len(part):
-            raise RuntimeError(f"delivery returned {len(results)} results for {len(part)} messages")
-        return results
+        sink = _PartSink(self, events, [row for row, _ in part])
+        try:
+            async with self._slots:
+                grant = await self._grant_sends(len(part), delivery.max_rate) if delivery.max_rate else None
+                try:
+                    await delivery.send_each([message for _, message in part], sink)
+                finally:
+                    if grant is not None:
+                        await self._release_sends(grant)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the unanswered messages are retried
+            if sink.failed is not None:
+                # The answers could not be recorded: unanswered rows may have gone out. They stay
+                # 'sending' and are settled in doubt after their lease, never blindly retried.
+                raise
+            missing = sink.unanswered()
+            log.warning("delivery send failed for %d messages: %r", len(missing), exc)
+            for row in missing:
+                self._retry_or_fail(events, row, out, error=f"send: {exc}")
+            return
+        missing = sink.unanswered()
+        if missing:
+            log.warning("delivery returned no result for %d of %d messages; they are retried", len(missing), len(part))
+            for row in missing:
+                self._retry_or_fail(events, row, out, error="send: no result from the delivery backend")
+
+    @property
+    def recorder(self) -> OutcomeRecorder:
+        if self._recorder is None:
+            self._recorder = OutcomeRecorder(self.gateway, self.lease_seconds,
+                                             retry_for=max(30.0, self.lease_seconds))
+        return self._recorder
 
     async def _release_sends(self, grant: int) -> None:
         try:
@@ -419,6 +490,9 @@ class Worker:
         if result.outcome == "unknown":
             # Maybe sent: no ledger change, so the row stays leased and comes back in doubt.
             log.warning("recipient %s: outcome unknown (%s); settled before any resend", row.id, result.message)
+            return
+        if result.outcome == "unsent":
+            self._retry_or_fail(events, row, out, error=f"not sent: {result.message}")
             return
         if result.outcome == "delivered":
             out.updates.append(RecipientUpdate(row.id, RecipientStatus.DELIVERED, attempts=attempt,
@@ -483,6 +557,68 @@ def _job_key(job: Job) -> tuple[int, int | None, int | None]:
 def _job_name(job: Job) -> str:
     rows = "" if job.first_id is None else f" rows {job.first_id}-{job.last_id}"
     return f"job {job.id} (batch {job.batch_id}{rows})"
+
+
+class _PartSink:
+    """The :class:`~postgate.backends.OutcomeSink` of one send call: each answer becomes a ledger
+    update and events at once, stored by the worker's :class:`OutcomeRecorder`."""
+
+    def __init__(self, worker: Worker, events: EventBuilder, rows: list[Recipient]) -> None:
+        self.worker = worker
+        self.events = events
+        self.rows = {row.id: row for row in rows}
+        self.answered: set[int] = set()
+        self.lost: set[int] = set()  # leases taken over by another worker: neither sent nor updated here
+        self.failed: BaseException | None = None  # recording failed: nothing more may be sent
+        self.marks = worker.gateway.storage.marks_dispatch and not worker.gateway.delivery.resend_in_doubt
+
+    async def dispatching(self, recipient_ids: Sequence[int]) -> list[int]:
+        ids = [i for i in recipient_ids if i in self.rows]
+        if self.failed is not None:
+            raise self.failed
+        if not self.marks:
+            return ids
+        by_owner: dict[str, list[int]] = {}
+        for row_id in ids:  # the claim's lease owner (one per pass over a job)
+            by_owner.setdefault(self.rows[row_id].lease_owner or "", []).append(row_id)
+        cleared: list[int] = []
+        try:
+            for owner, group in by_owner.items():
+                cleared += await self.worker.recorder.dispatched(group, owner)
+        except Exception as exc:
+            self.failed = exc
+            raise
+        lost = set(ids) - set(cleared)
+        if lost:
+            self.lost |= lost
+            log.warning("%d recipient(s) not sent: their lease expired and another worker took them over "
+                        "(raise gateway.lease_seconds if this repeats)", len(lost))
+        return cleared
+
+    async def result(self, result: DeliveryResult) -> None:
+        row = self.rows.get(result.recipient_id)
+        if row is None or row.id in self.answered:
+            log.warning("delivery returned a result for recipient %s, which was not in the call (or twice); "
+                        "ignored", result.recipient_id)
+            return
+        self.answered.add(row.id)
+        worker = self.worker
+        if worker._exit_after:
+            worker._exit_after -= 1
+            if worker._exit_after == 0:
+                log.error("%s set: exiting right after a send result, before the ledger write", FAULT_EXIT_AFTER_RESULTS)
+                logging.shutdown()
+                os._exit(70)
+        out = ChunkOutcome()
+        worker._apply(self.events, row, result, out)
+        try:
+            await worker.recorder.record(out.updates, out.events)
+        except Exception as exc:
+            self.failed = exc
+            raise
+
+    def unanswered(self) -> list[Recipient]:
+        return [row for row_id, row in self.rows.items() if row_id not in self.answered and row_id not in self.lost]
 
 
 def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedMessage | Exception]:

@@ -20,13 +20,20 @@ anything else      delivered
 
 Every other domain is delivered. A row left in doubt by a crash is settled from the folder: an
 ``.eml`` on disk means the message went out (its outcome is simulated again); without one it was
-never written and may be sent again.
+never written and may be sent again. Temporary files are named after the writing process
+(``.<id>.eml.<pid>.<random>.tmp``); those of processes that no longer run (a killed worker) are
+removed when the backend starts. A full disk fails the send call with one clear log line; its
+rows are retried by the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
+import re
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +45,10 @@ from ..domain import DeliveryResult, Recipient, RenderedMessage
 from ..hookspecs import hookimpl
 
 SES_SIMULATOR = "simulator.amazonses.com"
+#: ``.<name>.<pid>.<hex>.tmp``, or the older ``.<name>.<hex>.tmp`` without the writer's pid.
+TEMPORARY = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{32}\.tmp$")
+
+log = logging.getLogger("postgate.outbox")
 
 
 class OutboxSettings(BaseModel):
@@ -91,13 +102,23 @@ class Outbox(Delivery):
 
     async def start(self) -> None:
         await asyncio.to_thread(self.folder.mkdir, parents=True, exist_ok=True)
+        removed = await asyncio.to_thread(remove_orphans, self.folder)
+        if removed:
+            log.warning("outbox %s: removed %d half-written temporary file(s) left by a stopped process",
+                        self.folder, removed)
 
     async def check(self) -> None:
         if not await asyncio.to_thread(os.access, self.folder, os.W_OK):
             raise RuntimeError(f"outbox folder {self.folder} is not writable")
 
     async def send(self, messages: Sequence[RenderedMessage]) -> list[DeliveryResult]:
-        return await asyncio.to_thread(self._send_all, list(messages))
+        try:
+            return await asyncio.to_thread(self._send_all, list(messages))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                log.error("outbox %s: disk full (%s); %d message(s) not written, retried later", self.folder,
+                          exc.strerror, len(messages))
+            raise
 
     def _send_all(self, messages: list[RenderedMessage]) -> list[DeliveryResult]:
         results = []
@@ -113,9 +134,16 @@ class Outbox(Delivery):
             if result.outcome == "failed" and not result.permanent:
                 marker.touch()
             elif not path.exists():
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-                tmp.write_bytes(rendered.raw)
-                os.replace(tmp, path)
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+                try:
+                    tmp.write_bytes(rendered.raw)
+                    os.replace(tmp, path)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+            else:
+                log.warning("outbox: recipient %s (%s) was sent again; %s exists and is kept (a provider "
+                            "would have delivered it twice)", rendered.recipient_id, rendered.recipient, path.name)
             result.recipient_id = rendered.recipient_id
             result.provider_id = f"outbox:{rendered.domain.lower()}/{path.name}"
             results.append(result)
@@ -134,6 +162,38 @@ class Outbox(Delivery):
                 result.provider_id = f"outbox:{row.domain.lower()}/{path.name}"
                 settled[row.id] = result
         return settled
+
+
+def remove_orphans(folder: Path) -> int:
+    """Delete temporary files whose writing process is gone (blocking); return how many."""
+    removed = 0
+    for path in folder.glob("*/.*.tmp"):
+        match = TEMPORARY.match(path.name)
+        if match is None or not _orphaned(match.group("pid"), path):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
+
+
+def _orphaned(pid: str | None, path: Path) -> bool:
+    if pid is None:  # no writer named: only if it is old enough that no write can still be going on
+        try:
+            return path.stat().st_mtime < time.time() - 600
+        except FileNotFoundError:
+            return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 @hookimpl(trylast=True)

@@ -48,7 +48,7 @@ from tortoise.context import TortoiseContext
 from tortoise.exceptions import OperationalError
 
 from ..addresses import address_key
-from ..backends import Storage
+from ..backends import IN_FLIGHT, Storage
 from ..domain import (
     And,
     Batch,
@@ -346,7 +346,12 @@ class TortoiseStorage(Storage):
                 except BaseException:
                     await connection.execute(rollback)
                     raise
-                await connection.execute(commit)
+                try:
+                    await connection.execute(commit)
+                except BaseException:  # e.g. SQLITE_FULL: the transaction may still be open
+                    with contextlib.suppress(Exception):
+                        await connection.execute(rollback)
+                    raise
             else:
                 db = DbApiDb(self, connection)
                 if not write:
@@ -592,6 +597,23 @@ class TortoiseStorage(Storage):
                 )
                 changed += len(todo)
         return changed
+
+    marks_dispatch = True
+
+    async def mark_dispatched(self, ids: Sequence[int], owner: str, lease_until: float) -> list[int]:
+        wanted = list(dict.fromkeys(ids))
+        marked: list[int] = []
+        if not wanted:
+            return marked
+        async with self.session(write=True) as db:
+            for part in _chunks(wanted):
+                where = f"id IN ({_marks(len(part))}) AND status = 'sending' AND lease_owner = ?"
+                await db.execute(f"UPDATE recipients SET error = ?, lease_until = ? WHERE {where}",
+                                 (IN_FLIGHT, lease_until, *part, owner))
+                rows = await db.fetch(f"SELECT id FROM recipients WHERE {where} AND error = ?",
+                                      (*part, owner, IN_FLIGHT))
+                marked.extend(int(row[0]) for row in rows)
+        return marked
 
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
         latest = list({u.id: u for u in updates}.values())

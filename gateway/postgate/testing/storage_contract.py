@@ -221,6 +221,27 @@ class StorageContract:
         assert [r.id for r in again] == [r.id for r in claimed]
         assert all(r.in_doubt and r.lease_owner == "w2" and r.lease_until == 160.0 for r in again)
 
+    async def test_dispatch_marks_only_rows_still_leased_by_the_owner(self, storage: Storage) -> None:
+        from postgate.backends import IN_FLIGHT
+
+        done = await storage.create_batch(new_batch("dm"), recipients(4))
+        ids = list(range(done.recipient_ids[0], done.recipient_ids[1] + 1))
+        mine = await storage.claim_recipients(done.batch.id, "w", 30, 3, now=100.0)
+        if not storage.marks_dispatch:  # the default: every id may be sent, nothing is marked
+            assert await storage.mark_dispatched([r.id for r in mine], "w", 200.0) == [r.id for r in mine]
+            return
+        assert await storage.mark_dispatched([ids[0], ids[1], ids[3]], "w", 200.0) == [ids[0], ids[1]]
+        assert await storage.mark_dispatched([ids[2]], "someone-else", 200.0) == []
+        # The lease is renewed by the mark: the unmarked row expires first.
+        again = await storage.claim_recipients(done.batch.id, "w2", 30, 10, now=131.0)
+        assert [(r.id, r.in_doubt, r.error) for r in again] == [(ids[2], True, None), (ids[3], False, None)]
+        assert await storage.mark_dispatched([ids[2]], "w", 300.0) == []  # taken over: not ours to send
+        later = await storage.claim_recipients(done.batch.id, "w3", 30, 10, now=201.0)
+        assert [(r.id, r.in_doubt, r.error) for r in later] == [
+            (ids[0], True, IN_FLIGHT), (ids[1], True, IN_FLIGHT), (ids[2], True, None), (ids[3], True, None)]
+        await storage.update_recipients([RecipientUpdate(ids[0], RecipientStatus.SENT, attempts=1, provider_id="p")])
+        assert (await storage.get_recipients([ids[0]]))[0].error is None
+
     async def test_retry_rows_wait_for_next_attempt(self, storage: Storage) -> None:
         done = await storage.create_batch(new_batch("t"), recipients(2))
         rows = await storage.claim_recipients(done.batch.id, "w", 30, 10, now=100.0)

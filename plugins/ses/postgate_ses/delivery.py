@@ -30,8 +30,15 @@ the table of Mailgun codes):
   ``/health/ready`` answers 503;
 - a read timeout, a dropped connection or a 5xx → outcome ``unknown``: SES may have taken the
   message. The row stays leased and comes back *in doubt*; :meth:`SesDelivery.settle` resolves it
-  from SES events (the event source records SES's message id on the row) or, when no event at
-  all arrived within ``in_doubt_grace_seconds``, declares it not accepted so it is sent again.
+  from SES events (the event source records SES's message id on the row from the ``Send``
+  event). When no event at all arrived within ``in_doubt_grace_seconds``: with the ``ses`` event
+  source configured, SES did not take it (``unsent``: sent again, no event); without one nobody
+  can tell (``unknown``), and ``gateway.in_doubt`` decides (``hold``, the default: recorded as
+  sent, never sent twice; ``resend``).
+
+Answers stream: :meth:`SesDelivery.send_each` marks each message dispatched right before its
+``SendEmail`` and hands its answer to the worker as soon as it arrives, with at most
+``send_threads`` calls in flight per process, so a crash leaves at most that many rows in doubt.
 
 Rate: :attr:`SesDelivery.max_rate` feeds the worker's sliding send window, which every worker of every
 process shares through storage. It is ``max_send_rate`` when configured, else ``rate_fraction`` x
@@ -50,7 +57,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from postgate import Delivery, DeliveryResult, Recipient, RenderedMessage
+from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedMessage
 from postgate.blocking import BlockingPool
 
 from . import aws
@@ -386,6 +393,8 @@ class SesDelivery(Delivery):
         self._unanswered: dict[int, float] = {}  # recipient id -> when its unanswered call started
         self._doubt_seen: dict[int, float] = {}  # recipient id -> first claim in doubt seen here
         self._bulk: Any = None
+        self._in_flight = asyncio.Semaphore(self.settings.send_threads)
+        self.event_source = "ses" in gateway.settings.backends.event_sources
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -402,10 +411,12 @@ class SesDelivery(Delivery):
             from .bulk import BulkSender
 
             self._bulk = BulkSender(self)
-        if "ses" not in self.gateway.settings.backends.event_sources:
+        if not self.event_source:
+            policy = self.gateway.settings.gateway.in_doubt
             log.warning("no 'ses' event source is configured: sends whose answer was lost cannot be settled "
-                        "from SES events and are sent again after in_doubt_grace_seconds (%.0f s)",
-                        settings.in_doubt_grace_seconds)
+                        "from SES events; after in_doubt_grace_seconds (%.0f s) they are %s (gateway.in_doubt = %s)",
+                        settings.in_doubt_grace_seconds,
+                        "recorded as sent, never sent twice" if policy == "hold" else "sent again", policy)
         await self.refresh_quota(max_age=0)
 
     async def stop(self) -> None:
@@ -514,7 +525,29 @@ class SesDelivery(Delivery):
         await self._before_send()
         if self._bulk is not None:
             return await self._bulk.send(list(messages))
-        return list(await asyncio.gather(*(self.send_one(m) for m in messages)))
+        return list(await asyncio.gather(*(self.send_one(m) for m in messages)))  # type: ignore[arg-type]
+
+    async def send_each(self, messages: Sequence[RenderedMessage], sink: OutcomeSink) -> None:
+        """Like :meth:`send`, answer by answer: each message is marked dispatched right before its
+        call and its result handed over as it arrives; at most ``send_threads`` are in between."""
+        if self._send_pool is None:
+            raise RuntimeError("the SES delivery backend is not started")
+        await self._before_send()
+        if self._bulk is not None:
+            await super().send_each(messages, sink)
+            return
+        try:
+            async with asyncio.TaskGroup() as group:  # a failing sink stops the calls not yet made
+                for message in messages:
+                    group.create_task(self._send_streamed(message, sink))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+
+    async def _send_streamed(self, message: RenderedMessage, sink: OutcomeSink) -> None:
+        async with self._in_flight:
+            result = await self.send_one(message, dispatching=sink.dispatching)
+            if result is not None:
+                await sink.result(result)
 
     def send_params(self, message: RenderedMessage) -> dict[str, Any]:
         """The ``SendEmail`` parameters for one message (raises ``ValueError`` for a bad address)."""
@@ -530,8 +563,11 @@ class SesDelivery(Delivery):
             params["ConfigurationOverrides"] = tracking_overrides(message)
         return params
 
-    async def send_one(self, message: RenderedMessage) -> DeliveryResult:
-        """One ``SendEmail`` call in the send pool, mapped to a result."""
+    async def send_one(self, message: RenderedMessage, dispatching: Any = None) -> DeliveryResult | None:
+        """One ``SendEmail`` call in the send pool, mapped to a result.
+
+        ``dispatching``: awaited with the recipient id right before the call (not for a message
+        refused before any call); when it does not clear the id, nothing is sent (``None``)."""
         held = self._held_result(message.recipient_id)
         if held is not None:
             return held
@@ -543,6 +579,8 @@ class SesDelivery(Delivery):
         if problem is not None:
             return verdict_result(message.recipient_id,
                                   Verdict("permanent", f"not sent: SES would refuse it: {problem}", 550, "5.6.0"))
+        if dispatching is not None and message.recipient_id not in await dispatching([message.recipient_id]):
+            return None  # another worker took the row over: not ours to send
         started = time.time()
         try:
             assert self._send_pool is not None
@@ -586,8 +624,10 @@ class SesDelivery(Delivery):
 
         A row with a provider id (written by the SES event source from a ``Send``, ``Delivery``,
         ``Bounce``… event tagged with its ``pg_rcpt``) was accepted: ``sent``. A row without one
-        whose unanswered call is older than ``in_doubt_grace_seconds`` was not accepted: a
-        temporary failure, so the worker sends it again. Others stay in doubt.
+        whose unanswered call is older than ``in_doubt_grace_seconds``: with the ``ses`` event
+        source configured, SES would have published its ``Send`` event by then, so it was not
+        accepted (``unsent``: the worker sends it again, no event); without an event source
+        nobody can tell (``unknown``: ``gateway.in_doubt`` decides). Others stay in doubt.
 
         When the call started is known exactly if this process made it; otherwise the first
         time this process saw the row claimed in doubt stands in for it (the row's previous lease
@@ -607,9 +647,14 @@ class SesDelivery(Delivery):
             first = self._doubt_seen.setdefault(row.id, claimed)
             started = min(first, self._unanswered.get(row.id, first))
             if now - started >= grace:
-                settled[row.id] = verdict_result(row.id, Verdict(
-                    "temporary", f"not accepted by SES: no SES event within {grace:.0f} s of a send that got "
-                                 "no answer", 451, "4.4.1"))
+                if self.event_source:
+                    settled[row.id] = DeliveryResult(
+                        row.id, "unsent", message=f"not accepted by SES: no SES event within {grace:.0f} s "
+                                                  "of a send that got no answer")
+                else:
+                    settled[row.id] = DeliveryResult(
+                        row.id, "unknown", message=f"no answer from SES within {grace:.0f} s and no event "
+                                                   "source to ask")
                 self._forget(row.id)
         self._trim()
         return settled

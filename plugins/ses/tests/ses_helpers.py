@@ -56,10 +56,11 @@ def setup_ses(aws: Any, identity: bool = True) -> None:
 
 
 def ses_gateway(gateway_factory: Any, endpoint: str, *, gateway: dict[str, Any] | None = None,
-                plugin_settings: dict[str, Any] | None = None, **ses: Any) -> Any:
+                plugin_settings: dict[str, Any] | None = None, backends: dict[str, Any] | None = None,
+                **ses: Any) -> Any:
     settings = {"endpoint_url": endpoint, "max_send_rate": 500, "in_doubt_grace_seconds": 60,
                 "paused_retry_seconds": 60, **ses}
-    return gateway_factory(**plugin_kwargs(), backends={"delivery": "ses"},
+    return gateway_factory(**plugin_kwargs(), backends=backends or {"delivery": "ses"},
                            plugin_settings={"ses": settings, **(plugin_settings or {})},
                            gateway={**FAST, **(gateway or {})})
 

@@ -145,7 +145,10 @@ async def test_a_5xx_is_in_doubt_then_settled_as_not_accepted_and_sent_once(aws,
     setup_ses(aws)
     with FaultProxy(aws.url) as proxy:
         proxy.inject(Fault.server_error(), action="SendEmail", nth=1)
-        gw = ses_gateway(gateway_factory, proxy.url, in_doubt_grace_seconds=0.5)
+        # The SES event source is configured (with no queue to read): no Send event within the
+        # grace means SES never took the message.
+        gw = ses_gateway(gateway_factory, proxy.url, in_doubt_grace_seconds=0.5,
+                         backends={"delivery": "ses", "event_sources": ["ses"]})
         await gw.start()
         await gw.accept(simple_batch(["x@example.com"]))
         await drain(gw)
@@ -154,8 +157,30 @@ async def test_a_5xx_is_in_doubt_then_settled_as_not_accepted_and_sent_once(aws,
     assert [mail["To"] for _, mail, _ in sent_mail(aws)] == ["x@example.com"]
     (row,) = await ledger(gw)
     assert row.status is RecipientStatus.SENT and row.provider_id == aws.raw_messages()[0]["id"]
-    (failed,) = await events_of(gw, "failed")
-    assert failed.severity == "temporary" and "not accepted by SES" in failed.payload["delivery-status"]["message"]
+    assert not await events_of(gw, "failed")  # no false failure on the way
+
+
+@pytest.mark.parametrize("policy", ["hold", "resend"])
+async def test_without_an_event_source_a_lost_answer_follows_the_in_doubt_setting(aws, gateway_factory, policy,
+                                                                                  caplog):
+    setup_ses(aws)
+    with FaultProxy(aws.url) as proxy:
+        proxy.inject(Fault.server_error(500, forward=True), action="SendEmail", nth=1)  # SES took it
+        gw = ses_gateway(gateway_factory, proxy.url, in_doubt_grace_seconds=0.5, gateway={"in_doubt": policy})
+        await gw.start()
+        await gw.accept(simple_batch(["x@example.com"]))
+        await drain(gw)
+        outcomes = [s.outcome for s in proxy.seen("SendEmail")]
+    (row,) = await ledger(gw)
+    assert row.status is RecipientStatus.SENT
+    assert not await events_of(gw, "failed")
+    if policy == "hold":  # the default: never twice, no event either way
+        assert outcomes == ["http_500"] and len(aws.raw_messages()) == 1
+        assert row.provider_id is None and "held" in row.error
+        assert any("gateway.in_doubt = hold" in r.getMessage() for r in caplog.records)
+    else:
+        assert outcomes == ["http_500", "forwarded"] and len(aws.raw_messages()) == 2
+        assert any("gateway.in_doubt = resend" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("fault", [Fault.drop_after_forward(), Fault.slow(2.0)], ids=["dropped", "read-timeout"])

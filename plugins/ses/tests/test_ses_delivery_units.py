@@ -147,12 +147,16 @@ async def test_settle_uses_provider_ids_and_the_grace_period(aws, gateway_factor
     settled = await delivery.settle([row(1, "ses-id-1"), row(2), row(3)])
     assert settled[1].outcome == "sent" and settled[1].provider_id == "ses-id-1"
     assert 2 not in settled  # seen in doubt just now: wait for events
-    assert settled[3].outcome == "failed" and not settled[3].permanent
-    assert (settled[3].code, settled[3].enhanced_code) == (451, "4.4.1")
-    assert "not accepted by SES" in settled[3].message
+    # No event source: nobody can tell, so gateway.in_doubt decides (never a false failure).
+    assert settled[3].outcome == "unknown" and "no event source" in settled[3].message
     delivery._doubt_seen[2] -= 10  # ten seconds later, still no event
-    assert (await delivery.settle([row(2)]))[2].outcome == "failed"
+    assert (await delivery.settle([row(2)]))[2].outcome == "unknown"
     assert not delivery._doubt_seen and not delivery._unanswered
+    # With the SES event source, a Send event would have come: no event means SES never took it.
+    delivery.event_source = True
+    delivery._unanswered[4] = now - 11
+    (unsent,) = (await delivery.settle([row(4)])).values()
+    assert unsent.outcome == "unsent" and "not accepted by SES" in unsent.message
 
 
 def test_send_clients_never_retry_and_read_clients_do(aws):
