@@ -4,7 +4,7 @@ The public plugin API is what this module exports.
 """
 
 from .app import Gateway, create_gateway
-from .backends import Backend, Delivery, EventSink, EventSource, OutcomeSink, Queue, Storage
+from .backends import Backend, Delivery, EventSink, EventSource, NoDeadLetters, OutcomeSink, Queue, Storage
 from .domain import (
     Attachment,
     Batch,
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "Job", "Message", "NotFound", "OutcomeSink", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
+    "Job", "Message", "NoDeadLetters", "NotFound", "OutcomeSink", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
     "RenderedMessage", "Settings", "Storage", "Suppression", "create_gateway", "hookimpl", "hookspec",
     "load_settings",
 ]

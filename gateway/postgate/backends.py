@@ -59,6 +59,10 @@ class Backend(abc.ABC):
         """Raise if the backend cannot serve right now (used by readiness and ``doctor``)."""
 
 
+class NoDeadLetters(RuntimeError):
+    """Raised by a queue backend that keeps no dead letters (the :class:`Queue` defaults)."""
+
+
 class Queue(Backend):
     """Durable at-least-once job queue between the ingress and the workers."""
 
@@ -103,20 +107,20 @@ class Queue(Backend):
     async def dead_letter(self, job: Job, reason: str) -> None:
         """Move a leased job to the dead-letter place with ``reason``: it is not received again
         until :meth:`redrive`. ``job.failures`` is kept with it."""
-        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+        raise NoDeadLetters(f"the {self.name or type(self).__name__} queue has no dead letters")
 
     async def list_dead(self, limit: int = 100) -> list[DeadJob]:
         """Up to ``limit`` dead-lettered jobs, oldest first."""
-        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+        raise NoDeadLetters(f"the {self.name or type(self).__name__} queue has no dead letters")
 
     async def get_dead(self, dead_id: str) -> DeadJob | None:
         """The dead letter ``dead_id`` (a :attr:`DeadJob.id`), or ``None`` if there is none."""
-        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+        raise NoDeadLetters(f"the {self.name or type(self).__name__} queue has no dead letters")
 
     async def redrive(self, dead_id: str) -> DeadJob | None:
         """Put the dead letter ``dead_id`` (a :attr:`DeadJob.id`) back on the queue with its failure
         count reset; return it, or ``None`` if there is no such dead letter."""
-        raise NotImplementedError(f"the {self.name or type(self).__name__} queue has no dead letters")
+        raise NoDeadLetters(f"the {self.name or type(self).__name__} queue has no dead letters")
 
 
 class Delivery(Backend):

@@ -11,6 +11,7 @@ import sys
 import click
 
 from .app import Gateway
+from .backends import NoDeadLetters
 from .plugins import build_plugin_manager, plugin_rows
 from .settings import ConfigError, Settings, ensure_api_key, load_settings
 
@@ -197,7 +198,7 @@ def _run_with_gateway(config: str | None, work):
 
     try:
         return asyncio.run(main())
-    except (ConfigError, NotImplementedError) as exc:
+    except (ConfigError, NoDeadLetters) as exc:
         raise click.ClickException(str(exc)) from None
 
 
