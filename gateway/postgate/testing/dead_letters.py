@@ -76,8 +76,20 @@ async def run_workers_until(gateway: Gateway, done: Callable[[], Any], timeout: 
         await asyncio.gather(*tasks)
 
 
-async def fetch_events(client: Any, query: str) -> list[dict[str, Any]]:
-    """Every item of ``GET /v3/<domain>/events?<query>``, following ``paging.next``."""
+async def fetch_events(client: Any, query: str, *,
+                       until: Callable[[list[dict[str, Any]]], bool] | None = None) -> list[dict[str, Any]]:
+    """Every item of ``GET /v3/<domain>/events?<query>``, following ``paging.next``; with ``until``,
+    read again for up to 3 s until it holds (events stored in a second a reader was already shown
+    appear once the next second begins)."""
+    for _ in range(30):
+        items = await _fetch_events_once(client, query)
+        if until is None or until(items):
+            break
+        await asyncio.sleep(0.1)
+    return items
+
+
+async def _fetch_events_once(client: Any, query: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     path = f"/v3/{TEST_DOMAIN}/events?{query}"
     for _ in range(50):
@@ -169,8 +181,10 @@ async def _story(gateway: Gateway, client: Any, run_cli: RunCli, caplog: Any, ma
     await run_workers_until(gateway, all_delivered)
     emls = list((gateway.settings.data_dir / "outbox").rglob("*.eml"))
     assert sorted(int(p.stem) for p in emls) == sorted(r.id for r in unsent)  # never the sent two
-    delivered = await fetch_events(client, "event=delivered&ascending=yes&begin=1&limit=300")
-    assert sorted(e["recipient"] for e in delivered) == sorted(r.address for r in unsent)
+    want = sorted(r.address for r in unsent)
+    delivered = await fetch_events(client, "event=delivered&ascending=yes&begin=1&limit=300",
+                                   until=lambda items: sorted(e["recipient"] for e in items) == want)
+    assert sorted(e["recipient"] for e in delivered) == want
 
     # 3. A bug-like failure: retried with backoff, dead-lettered after max_failures attempts,
     #    one traceback for all of them.
@@ -188,8 +202,13 @@ async def _story(gateway: Gateway, client: Any, run_cli: RunCli, caplog: Any, ma
     assert listed["reason"].startswith(f"failed {max_failures} times, last: TypeError")
     rows = await gateway.storage.list_recipients(batch_id, 0, 100)
     assert [r.status for r in rows] == [RecipientStatus.FAILED] * 3
-    failed = await fetch_events(client, "event=failed&ascending=yes&begin=1&limit=300")
-    assert sorted(e["recipient"] for e in failed if e["recipient"].startswith("reader")) == sorted(
-        r.address for r in rows)
+    expected = sorted(r.address for r in rows)
+
+    def readers(items: list[dict[str, Any]]) -> list[str]:
+        return sorted(e["recipient"] for e in items if e["recipient"].startswith("reader"))
+
+    failed = await fetch_events(client, "event=failed&ascending=yes&begin=1&limit=300",
+                                until=lambda items: readers(items) == expected)
+    assert readers(failed) == expected
     assert all("TypeError" in e["delivery-status"]["message"] for e in failed
                if e["recipient"].startswith("reader"))
