@@ -631,8 +631,10 @@ def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedM
     return results
 
 
-#: A grant whose worker died (never released) stops holding the rate after this long.
-GRANT_LEASE_SECONDS = 120.0
+#: A grant whose worker died (never released) stops holding the rate after this long: longer than
+#: one send call may take (SES: connect 5 s + send 30 s), short enough that a killed worker does
+#: not stall the others for minutes.
+GRANT_LEASE_SECONDS = 45.0
 
 
 def send_window(rate: float) -> tuple[int, float]:

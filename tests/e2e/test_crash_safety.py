@@ -96,7 +96,7 @@ def test_api_killed_during_accept_then_reposted_sends_each_recipient_once(tmp_pa
             if status != 200 or rng.random() < 0.2:
                 assert stack.post(posts[key], key) == 200
     expected = [a for group in posts.values() for a in group]
-    rows = stack.wait_terminal(len(expected), timeout=90)
+    rows = stack.wait_terminal(len(expected), timeout=150)
     assert len(rows) == len(expected)
     assert_once(stack.outbox_sends(), expected)
     assert "was sent again" not in stack.logs("worker")
@@ -119,7 +119,7 @@ def test_worker_killed_during_send_settles_from_the_outbox_never_twice(tmp_path,
         kill_at_random(worker, 0.1, 0.8, rng)
         doubts.append(stack.in_doubt()[1])
     stack.start_worker("rescuer")
-    rows = stack.wait_terminal(len(expected), timeout=90)
+    rows = stack.wait_terminal(len(expected), timeout=150)
     assert {r[2] for r in rows} == {"delivered"}
     assert_once(stack.outbox_sends(), expected)
     assert "was sent again" not in stack.logs("")
@@ -205,7 +205,7 @@ def test_ses_worker_killed_during_send_leaves_at_most_send_threads_in_doubt(tmp_
             marked.append(len(stack.in_flight_ids() - before))
             claimed.append(stack.in_doubt()[1])
         stack.start_worker("rescuer")
-        rows = stack.wait_terminal(len(expected), timeout=90)
+        rows = stack.wait_terminal(len(expected), timeout=150)
     if event_source:
         assert pump.error is None, pump.error
     for count in marked:
@@ -249,7 +249,7 @@ def test_ses_worker_exiting_between_the_answer_and_the_ledger_write(tmp_path, aw
             assert worker.popen.returncode == 70, worker.output()[-2000:]
             marked.append(len(stack.in_flight_ids() - before))
         stack.start_worker("rescuer")
-        rows = stack.wait_terminal(len(expected), timeout=90)
+        rows = stack.wait_terminal(len(expected), timeout=150)
     assert pump.error is None, pump.error
     assert all(0 < count <= SEND_THREADS for count in marked), marked
     sends = moto_sends(aws)
@@ -391,5 +391,7 @@ def test_sqlite_disk_full_mid_send_keeps_rows_pending_and_finishes_once_space_is
     assert_once(stack.outbox_sends(), expected)
     logs = stack.logs("")
     assert "was sent again" not in logs
-    assert "failed (disk full" in logs, "the recorder did not say the disk is full"
+    # The disk may fill under the recorder's group commit (its own line) or under a claim or
+    # lease write (the worker's line with SQLite's error), depending on timing.
+    assert "failed (disk full" in logs or "database or disk is full" in logs, "no log line said the disk is full"
     figures("sqlite-disk-full", recipients=len(expected), pending_while_full=pending, lost=0, twice=0)
