@@ -73,3 +73,31 @@ def test_migrate_command(tmp_path):
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "sqlite storage is up to date" in again.stdout
+
+
+def test_serve_never_prints_a_configured_key(tmp_path):
+    """The banner lands in every log: a key set by environment must not appear in it, only masked."""
+    key = "key-configured-by-environment-0123456789"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postgate", "serve", "--port", str(port)],
+        cwd=tmp_path, env=clean_env(PYTHONUNBUFFERED="1", POSTGATE_API_KEY=key),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        origin = f"http://127.0.0.1:{port}"
+        for _ in range(400):
+            try:
+                if httpx.get(f"{origin}/healthcheck").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key),
+                          data={"from": "a@localhost", "to": "b@example.com", "subject": "s", "text": "t"})
+        assert sent.status_code == 200, sent.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert "bulkEmail__mailgun__apiKey=key-conf\u2026" in output, output
+    assert key not in output
+    assert key[8:] not in output

@@ -45,10 +45,25 @@ def cli() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def masked_key(key: str) -> str:
+    """``key`` cut to its first 8 characters, so logs never hold a usable key."""
+    return key[:8] + "\u2026"
+
+
 def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
-    """What ``serve`` prints: where it listens and the Ghost configuration lines to paste."""
+    """What ``serve`` prints: where it listens and the Ghost configuration lines to paste.
+
+    The key is shown in full only when it was just generated (the first run); otherwise masked,
+    since the banner ends up in every log (journald, ``docker logs``).
+    """
     origin = (settings.gateway.public_url or url).rstrip("/")
-    where = f"generated and saved in {settings.data_dir / 'api_key'}" if generated else "as configured"
+    key_file = settings.data_dir / "api_key"
+    if generated:
+        where = f"generated and saved in {key_file}"
+    elif key_file.is_file() and key_file.read_text().strip() == key:
+        key, where = masked_key(key), f"masked; the full key is in {key_file}"
+    else:
+        key, where = masked_key(key), "as configured, masked"
     return "\n".join([
         "",
         f"Postgate is serving the Mailgun API at {origin} for domain {domain!r} (API key {where}).",
