@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -101,3 +102,16 @@ def test_serve_never_prints_a_configured_key(tmp_path):
     assert "bulkEmail__mailgun__apiKey=key-conf\u2026" in output, output
     assert key not in output
     assert key[8:] not in output
+
+
+def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "postgate", "serve", "--port", str(port)],
+                              cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"port {port} is already in use" in done.stderr, done.stderr
+    assert "--port" in done.stderr and "POSTGATE_GATEWAY__PORT" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 
 import click
@@ -76,6 +78,28 @@ def quick_start_banner(settings: Settings, domain: str, key: str, generated: boo
     ])
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Stop with one clear line when ``host:port`` cannot be listened on (Hypercorn would hang)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; "
+                                   "pick another address with --host or POSTGATE_GATEWAY__HOST") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                reason = f"port {port} is already in use on {host}"
+            else:
+                reason = f"cannot listen on {host}:{port}: {exc.strerror}"
+            raise click.ClickException(
+                f"{reason}; pick another port with --port (e.g. `postgate serve --port {port + 1}`) "
+                "or POSTGATE_GATEWAY__PORT, or set port under [gateway] in postgate.toml") from None
+
+
 @cli.command()
 @config_option
 @click.option("--host", default=None, help="address to listen on (default: gateway.host)")
@@ -91,6 +115,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         settings.gateway.workers = workers
     host = host or settings.gateway.host
     port = port or settings.gateway.port
+    ensure_port_free(host, port)
     domain, key, generated = (None, None, False)
     if not settings.domains or settings.domain:
         domain, key, generated = ensure_api_key(settings)
