@@ -115,3 +115,14 @@ def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
     assert f"port {port} is already in use" in done.stderr, done.stderr
     assert "--port" in done.stderr and "POSTGATE_GATEWAY__PORT" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_migrate_with_an_unusable_sqlite_path_is_one_line(tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    done = subprocess.run([sys.executable, "-m", "postgate", "migrate"], cwd=tmp_path, capture_output=True, text=True,
+                          env=clean_env(POSTGATE_PLUGINS__SQLITE__PATH=str(tmp_path / "not-a-folder" / "db.sqlite3")),
+                          timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "Error: cannot open the sqlite storage" in done.stderr, done.stderr
+    assert "not-a-folder" in done.stderr and "folder exists" in done.stderr

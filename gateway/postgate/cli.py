@@ -11,6 +11,7 @@ import socket
 import sys
 
 import click
+from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
@@ -139,6 +140,37 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         raise click.ClickException(str(exc)) from None
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first error in ``exc``'s chain (the driver's, under the ORM's wrappers)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def storage_failure(storage: str, exc: BaseException) -> str:
+    """One line saying why the storage could not be reached and how to fix it."""
+    cause = _root_cause(exc)
+    args = getattr(cause, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    detail = str(args[1]) if code is not None and len(args) > 1 else str(cause) or type(cause).__name__
+    if isinstance(cause, OSError) and cause.filename:
+        detail += f": {cause.filename}"
+    where = f"[plugins.{storage}] in postgate.toml (or POSTGATE_PLUGINS__{storage.upper()}__…)"
+    if code == 1049:
+        fix = "create the database first (CREATE DATABASE … CHARACTER SET utf8mb4), or fix its name in " + where
+    elif code in (1044, 1045):
+        fix = "check the user and password in " + where
+    elif code in (2002, 2003, 2005) or isinstance(cause, (ConnectionError, socket.gaierror)):
+        fix = "is the database server running and reachable? check host and port in " + where
+    elif storage == "sqlite":
+        fix = "check that the database file's folder exists and is writable (data_dir or [plugins.sqlite] path)"
+    else:
+        fix = "check " + where
+    return f"cannot open the {storage} storage: {detail}; {fix}"
+
+
 @cli.command()
 @config_option
 @click.option("--workers", type=int, default=None, help="worker loops (default: gateway.workers, at least 1)")
@@ -176,8 +208,11 @@ def migrate(config: str | None) -> None:
         finally:
             await gateway.stop()
 
-    applied = asyncio.run(main())
     storage = settings.backends.storage
+    try:
+        applied = asyncio.run(main())
+    except (BaseORMException, OSError) as exc:
+        raise click.ClickException(storage_failure(storage, exc)) from None
     if applied:
         click.echo(f"applied {len(applied)} migration(s) to {storage}: " + ", ".join(applied))
     else:
