@@ -9,13 +9,14 @@ import logging
 import signal
 import socket
 import sys
+from importlib.metadata import entry_points
 
 import click
 from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
-from .plugins import build_plugin_manager, plugin_rows
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
 from .settings import ConfigError, Settings, ensure_api_key, load_settings
 
 log = logging.getLogger("postgate")
@@ -41,7 +42,25 @@ config_option = click.option(
 )
 
 
-@click.group()
+#: Subcommands that plugins add (``register_commands``), by the plugin's entry-point name.
+PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses"}
+
+
+class PluginAwareGroup(click.Group):
+    """A group that, for a plugin's command while that plugin is not loaded, says how to load it."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else None
+        plugin = PLUGIN_COMMANDS.get(name or "")
+        if plugin and self.get_command(ctx, name) is None:
+            installed = {ep.name for ep in entry_points(group=ENTRYPOINT_GROUP)}
+            install = "" if plugin in installed else f"install postgate-{plugin} and "
+            ctx.fail(f"{name!r} is provided by the postgate-{plugin} plugin: {install}add \"{plugin}\" to "
+                     f"load_plugins in postgate.toml (or POSTGATE_LOAD_PLUGINS='[\"{plugin}\"]')")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=PluginAwareGroup)
 @click.version_option(package_name="postgate")
 def cli() -> None:
     """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
