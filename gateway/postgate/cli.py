@@ -17,7 +17,7 @@ from tortoise.exceptions import BaseORMException
 from .app import Gateway
 from .backends import NoDeadLetters
 from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
-from .settings import ConfigError, Settings, ensure_api_key, load_settings
+from .settings import ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
 
 log = logging.getLogger("postgate")
 
@@ -25,6 +25,13 @@ log = logging.getLogger("postgate")
 def _load(config: str | None) -> Settings:
     try:
         return load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _require_keys(settings: Settings) -> None:
+    try:
+        require_domain_keys(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -135,6 +142,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         settings.gateway.workers = workers
     host = host or settings.gateway.host
     port = port or settings.gateway.port
+    _require_keys(settings)
     ensure_port_free(host, port)
     domain, key, generated = (None, None, False)
     if not settings.domains or settings.domain:
@@ -265,6 +273,7 @@ def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
 def check_config(config: str | None) -> None:
     """Validate the configuration and plugins without starting anything."""
     settings = _load(config)
+    _require_keys(settings)
     gateway = _gateway(settings)
     backends = settings.backends
     click.echo("configuration is valid")
