@@ -235,3 +235,14 @@ def test_api_key_env_naming_an_unset_variable_stops_serve(tmp_path, monkeypatch)
     result = CliRunner().invoke(cli, ["serve", "--port", "1"])
     assert result.exit_code != 0
     assert "api_key_env NEWS_KEY_UNSET_IN_TEST is not set" in result.output
+
+
+def test_configured_domains_say_the_quick_start_domain_is_off(tmp_path, monkeypatch):
+    write(tmp_path, '[domains."news.example.com"]\napi_key = "key-news"\n')
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 0, result.output
+    assert "quick-start domain 'localhost' is off because [domains] is configured" in result.output
+    monkeypatch.setenv("POSTGATE_DOMAIN", "localhost")
+    kept = CliRunner().invoke(cli, ["check-config"])
+    assert kept.exit_code == 0, kept.output
+    assert "is off" not in kept.output
