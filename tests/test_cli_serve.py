@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,3 +74,55 @@ def test_migrate_command(tmp_path):
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "sqlite storage is up to date" in again.stdout
+
+
+def test_serve_never_prints_a_configured_key(tmp_path):
+    """The banner lands in every log: a key set by environment must not appear in it, only masked."""
+    key = "key-configured-by-environment-0123456789"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postgate", "serve", "--port", str(port)],
+        cwd=tmp_path, env=clean_env(PYTHONUNBUFFERED="1", POSTGATE_API_KEY=key),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        origin = f"http://127.0.0.1:{port}"
+        for _ in range(400):
+            try:
+                if httpx.get(f"{origin}/healthcheck").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key),
+                          data={"from": "a@localhost", "to": "b@example.com", "subject": "s", "text": "t"})
+        assert sent.status_code == 200, sent.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert "bulkEmail__mailgun__apiKey=key-conf\u2026" in output, output
+    assert key not in output
+    assert key[8:] not in output
+
+
+def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "postgate", "serve", "--port", str(port)],
+                              cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"port {port} is already in use" in done.stderr, done.stderr
+    assert "--port" in done.stderr and "POSTGATE_GATEWAY__PORT" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_migrate_with_an_unusable_sqlite_path_is_one_line(tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    done = subprocess.run([sys.executable, "-m", "postgate", "migrate"], cwd=tmp_path, capture_output=True, text=True,
+                          env=clean_env(POSTGATE_PLUGINS__SQLITE__PATH=str(tmp_path / "not-a-folder" / "db.sqlite3")),
+                          timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "Error: cannot open the sqlite storage" in done.stderr, done.stderr
+    assert "not-a-folder" in done.stderr and "folder exists" in done.stderr

@@ -199,3 +199,50 @@ async def test_a_backend_that_fails_to_start_closes_what_opened(tmp_path):
     assert not gw.started
     with pytest.raises(Exception):
         await gw.storage.check()  # storage was closed again
+
+
+def test_error_from_environment_names_the_variable_not_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, '[gateway]\nport = 4000\n')
+    monkeypatch.setenv("POSTGATE_GATEWAY__PORT", "not-a-port")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "POSTGATE_GATEWAY__PORT" in message and "gateway.port" in message
+    assert str(path) not in message
+
+
+def test_errors_from_both_sources_are_each_blamed_on_their_own(tmp_path, monkeypatch):
+    path = write(tmp_path, '[backends]\nqueue = 3\n')
+    monkeypatch.setenv("POSTGATE_GATEWAY__CHUNK_SIZE", "0")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    lines = str(err.value).splitlines()
+    assert any("gateway.chunk_size (from environment variable POSTGATE_GATEWAY__CHUNK_SIZE)" in line for line in lines)
+    assert any(f"backends.queue (in {path})" in line for line in lines)
+
+
+def test_api_key_env_naming_an_unset_variable_stops_check_config(tmp_path, monkeypatch):
+    write(tmp_path, '[domains."news.example.com"]\napi_key_env = "NEWS_KEY_UNSET_IN_TEST"\n')
+    monkeypatch.delenv("NEWS_KEY_UNSET_IN_TEST", raising=False)
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code != 0
+    assert "valid" not in result.output and "NO KEY" not in result.output
+    assert 'domain "news.example.com": api_key_env NEWS_KEY_UNSET_IN_TEST is not set' in result.output
+
+
+def test_api_key_env_naming_an_unset_variable_stops_serve(tmp_path, monkeypatch):
+    write(tmp_path, '[domains."news.example.com"]\napi_key_env = "NEWS_KEY_UNSET_IN_TEST"\n')
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"])
+    assert result.exit_code != 0
+    assert "api_key_env NEWS_KEY_UNSET_IN_TEST is not set" in result.output
+
+
+def test_configured_domains_say_the_quick_start_domain_is_off(tmp_path, monkeypatch):
+    write(tmp_path, '[domains."news.example.com"]\napi_key = "key-news"\n')
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 0, result.output
+    assert "quick-start domain 'localhost' is off because [domains] is configured" in result.output
+    monkeypatch.setenv("POSTGATE_DOMAIN", "localhost")
+    kept = CliRunner().invoke(cli, ["check-config"])
+    assert kept.exit_code == 0, kept.output
+    assert "is off" not in kept.output

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
+from importlib.metadata import entry_points
 
 import click
+from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
-from .plugins import build_plugin_manager, plugin_rows
-from .settings import ConfigError, Settings, ensure_api_key, load_settings
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
+from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
 
 log = logging.getLogger("postgate")
 
@@ -21,6 +25,13 @@ log = logging.getLogger("postgate")
 def _load(config: str | None) -> Settings:
     try:
         return load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _require_keys(settings: Settings) -> None:
+    try:
+        require_domain_keys(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -38,17 +49,50 @@ config_option = click.option(
 )
 
 
-@click.group()
+#: Subcommands that plugins add (``register_commands``), by the plugin's entry-point name.
+PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses"}
+
+
+class PluginAwareGroup(click.Group):
+    """A group that, for a plugin's command while that plugin is not loaded, says how to load it."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else None
+        plugin = PLUGIN_COMMANDS.get(name or "")
+        if plugin and self.get_command(ctx, name) is None:
+            installed = {ep.name for ep in entry_points(group=ENTRYPOINT_GROUP)}
+            install = "" if plugin in installed else f"install postgate-{plugin} and "
+            ctx.fail(f"{name!r} is provided by the postgate-{plugin} plugin: {install}add \"{plugin}\" to "
+                     f"load_plugins in postgate.toml (or POSTGATE_LOAD_PLUGINS='[\"{plugin}\"]')")
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=PluginAwareGroup)
 @click.version_option(package_name="postgate")
 def cli() -> None:
     """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def masked_key(key: str) -> str:
+    """``key`` cut to its first 8 characters, so logs never hold a usable key."""
+    return key[:8] + "\u2026"
+
+
 def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
-    """What ``serve`` prints: where it listens and the Ghost configuration lines to paste."""
+    """What ``serve`` prints: where it listens and the Ghost configuration lines to paste.
+
+    The key is shown in full only when it was just generated (the first run); otherwise masked,
+    since the banner ends up in every log (journald, ``docker logs``).
+    """
     origin = (settings.gateway.public_url or url).rstrip("/")
-    where = f"generated and saved in {settings.data_dir / 'api_key'}" if generated else "as configured"
+    key_file = settings.data_dir / "api_key"
+    if generated:
+        where = f"generated and saved in {key_file}"
+    elif key_file.is_file() and key_file.read_text().strip() == key:
+        key, where = masked_key(key), f"masked; the full key is in {key_file}"
+    else:
+        key, where = masked_key(key), "as configured, masked"
     return "\n".join([
         "",
         f"Postgate is serving the Mailgun API at {origin} for domain {domain!r} (API key {where}).",
@@ -59,6 +103,37 @@ def quick_start_banner(settings: Settings, domain: str, key: str, generated: boo
         f"  bulkEmail__mailgun__domain={domain}",
         "",
     ])
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Stop with one clear line when ``host:port`` cannot be listened on (Hypercorn would hang)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; "
+                                   "pick another address with --host or POSTGATE_GATEWAY__HOST") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                reason = f"port {port} is already in use on {host}"
+            else:
+                reason = f"cannot listen on {host}:{port}: {exc.strerror}"
+            raise click.ClickException(
+                f"{reason}; pick another port with --port (e.g. `postgate serve --port {port + 1}`) "
+                "or POSTGATE_GATEWAY__PORT, or set port under [gateway] in postgate.toml") from None
+
+
+def quick_start_notice(settings: Settings) -> str | None:
+    """Why the quick-start domain is not served, when ``[domains]`` turned it off."""
+    if settings.domains and not settings.domain and settings.api_key is None:
+        return (f"the quick-start domain {DEFAULT_DOMAIN!r} is off because [domains] is configured; "
+                "serving only: " + ", ".join(sorted(settings.domains))
+                + " (set domain / POSTGATE_DOMAIN to keep a quick-start domain)")
+    return None
 
 
 @cli.command()
@@ -76,6 +151,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         settings.gateway.workers = workers
     host = host or settings.gateway.host
     port = port or settings.gateway.port
+    _require_keys(settings)
+    ensure_port_free(host, port)
     domain, key, generated = (None, None, False)
     if not settings.domains or settings.domain:
         domain, key, generated = ensure_api_key(settings)
@@ -85,6 +162,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         click.echo(quick_start_banner(settings, domain, key, generated, f"http://{host}:{port}"))
     else:
         click.echo(f"Postgate is serving the Mailgun API at http://{host}:{port}")
+        if notice := quick_start_notice(settings):
+            click.echo(notice)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -97,6 +176,37 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         asyncio.run(main())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first error in ``exc``'s chain (the driver's, under the ORM's wrappers)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return exc
+
+
+def storage_failure(storage: str, exc: BaseException) -> str:
+    """One line saying why the storage could not be reached and how to fix it."""
+    cause = _root_cause(exc)
+    args = getattr(cause, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    detail = str(args[1]) if code is not None and len(args) > 1 else str(cause) or type(cause).__name__
+    if isinstance(cause, OSError) and cause.filename:
+        detail += f": {cause.filename}"
+    where = f"[plugins.{storage}] in postgate.toml (or POSTGATE_PLUGINS__{storage.upper()}__…)"
+    if code == 1049:
+        fix = "create the database first (CREATE DATABASE … CHARACTER SET utf8mb4), or fix its name in " + where
+    elif code in (1044, 1045):
+        fix = "check the user and password in " + where
+    elif code in (2002, 2003, 2005) or isinstance(cause, (ConnectionError, socket.gaierror)):
+        fix = "is the database server running and reachable? check host and port in " + where
+    elif storage == "sqlite":
+        fix = "check that the database file's folder exists and is writable (data_dir or [plugins.sqlite] path)"
+    else:
+        fix = "check " + where
+    return f"cannot open the {storage} storage: {detail}; {fix}"
 
 
 @cli.command()
@@ -136,8 +246,11 @@ def migrate(config: str | None) -> None:
         finally:
             await gateway.stop()
 
-    applied = asyncio.run(main())
     storage = settings.backends.storage
+    try:
+        applied = asyncio.run(main())
+    except (BaseORMException, OSError) as exc:
+        raise click.ClickException(storage_failure(storage, exc)) from None
     if applied:
         click.echo(f"applied {len(applied)} migration(s) to {storage}: " + ", ".join(applied))
     else:
@@ -171,6 +284,7 @@ def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
 def check_config(config: str | None) -> None:
     """Validate the configuration and plugins without starting anything."""
     settings = _load(config)
+    _require_keys(settings)
     gateway = _gateway(settings)
     backends = settings.backends
     click.echo("configuration is valid")
@@ -180,6 +294,8 @@ def check_config(config: str | None) -> None:
         state = "key set" if key else "no key yet (generated by `postgate serve`)" if domain == (
             settings.domain or "localhost") else "NO KEY"
         click.echo(f"  domain {domain}: {state}")
+    if notice := quick_start_notice(settings):
+        click.echo(f"  {notice}")
 
 
 @cli.group()

@@ -183,16 +183,49 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
+def env_source(loc: tuple[Any, ...], environ: dict[str, str] | None = None) -> str | None:
+    """The ``POSTGATE_…`` variable that set the setting at ``loc`` (or a parent of it), if any."""
+    environ = {name.upper(): name for name in (os.environ if environ is None else environ)}
+    parts = [str(part).upper() for part in loc]
+    for end in range(len(parts), 0, -1):
+        name = ENV_PREFIX + "__".join(parts[:end])
+        if name in environ:
+            return environ[name]
+    return None
+
+
 def describe_validation_error(exc: ValidationError, path: Path | None = None) -> str:
-    where = f" in {path}" if path else ""
+    """Each error on a line, blamed on its real source: the environment variable or the file."""
+    errors = exc.errors()
+    sources = [env_source(err["loc"]) for err in errors]
+    if all(sources):
+        where = " in the environment"
+    elif path and not any(sources):
+        where = f" in {path}"
+    else:
+        where = ""
     lines = [f"invalid configuration{where}:"]
-    for err in exc.errors():
+    for err, source in zip(errors, sources):
         loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {loc}: unknown setting")
-        else:
-            lines.append(f"  {loc}: {err['msg']}")
+        origin = f" (from environment variable {source})" if source else f" (in {path})" if path and where == "" else ""
+        problem = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  {loc}{origin}: {problem}")
     return "\n".join(lines)
+
+
+def unset_key_variables(settings: Settings) -> list[str]:
+    """``domain "name": api_key_env NAME`` for every domain whose key variable is unset or empty."""
+    return [f'domain "{name}": api_key_env {conf.api_key_env} is not set'
+            for name, conf in settings.domains.items()
+            if conf.api_key is None and conf.api_key_env and not os.environ.get(conf.api_key_env)]
+
+
+def require_domain_keys(settings: Settings) -> None:
+    """Refuse to start when a domain reads its key from an environment variable that is not set."""
+    missing = unset_key_variables(settings)
+    if missing:
+        raise ConfigError("missing API key: " + "; ".join(missing)
+                          + " (set the variable, or give the domain an api_key)")
 
 
 def ensure_api_key(settings: Settings) -> tuple[str, str, bool]:
