@@ -8,6 +8,7 @@ from .backends import Backend, Delivery, EventSink, EventSource, NoDeadLetters, 
 from .domain import (
     Attachment,
     Batch,
+    ChunkReport,
     DeadJob,
     DeliveryResult,
     Event,
@@ -28,7 +29,7 @@ from .settings import ConfigError, Settings, load_settings
 __version__ = "0.1.0"
 
 __all__ = [
-    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ConfigError", "DeadJob", "Delivery",
+    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
     "Job", "Message", "NoDeadLetters", "NotFound", "OutcomeSink", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
     "RenderedMessage", "Settings", "Storage", "Suppression", "create_gateway", "hookimpl", "hookspec",

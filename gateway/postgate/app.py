@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from .backends import Delivery, EventSource, Queue, Storage
 from .batching import build_batch
-from .domain import Batch, Event, Job, Message
+from .domain import Batch, ChunkReport, Event, Job, Message
 from .errors import BadRequest
 from .health import HealthCheck, run_checks
 from .plugins import build_plugin_manager, call_all, resolve
@@ -271,6 +271,28 @@ class Gateway:
                 except Exception:  # noqa: BLE001 - a listener must not lose the events
                     log.exception("events_recorded listener failed")
         return stored
+
+    # -- observation ------------------------------------------------------------------------
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of a sync observation hook; one that fails is logged and
+        the others still run (an observer never breaks the send path)."""
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):  # pluggy's own calling order
+            try:
+                impl.function(*[kwargs[name] for name in impl.argnames])
+            except Exception:  # noqa: BLE001 - observers must not break sending
+                log.exception("%s listener %s failed", hook_name, impl.plugin_name)
+
+    def report_chunk(self, report: ChunkReport) -> None:
+        """Tell ``chunk_sent`` listeners what a chunk came to."""
+        self.notify("chunk_sent", gateway=self, report=report)
+
+    def report_delivery_state(self, state: str, reason: str, seconds: float | None = None) -> None:
+        """For delivery backends: tell ``delivery_state_changed`` listeners that sending was
+        ``throttled``, ``paused`` (for ``seconds``) or ``resumed``."""
+        self.notify("delivery_state_changed", gateway=self, delivery=self.settings.backends.delivery,
+                    state=state, reason=reason, seconds=seconds)
 
     # -- operations -------------------------------------------------------------------------
 

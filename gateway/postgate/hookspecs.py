@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from .app import Gateway
-    from .domain import Event, Message, RenderedMessage
+    from .domain import ChunkReport, Event, Message, RenderedMessage
     from .health import HealthCheck
 
 hookspec = pluggy.HookspecMarker("postgate")
@@ -102,6 +102,21 @@ def events_recorded(gateway: Gateway, events: list[Event]) -> None:
 
     The built-in suppression rules run here; so would metrics or webhooks.
     """
+
+
+@hookspec
+def chunk_sent(gateway: Gateway, report: ChunkReport) -> None:
+    """Called after a worker wrote the outcomes of one chunk of a batch. Sync and cheap: it runs
+    on the send path. Operational logs and metrics are built on it. Errors are logged."""
+
+
+@hookspec
+def delivery_state_changed(gateway: Gateway, delivery: str, state: str, reason: str,
+                           seconds: float | None) -> None:
+    """A delivery backend reports a change in what it may send: ``state`` is ``throttled`` (the
+    provider asked to slow down; ``seconds`` is unused), ``paused`` (sending stops for ``seconds``:
+    daily quota, sending paused, account suspended) or ``resumed``. Sync and cheap. Delivery
+    plugins call it through ``gateway.report_delivery_state(...)``."""
 
 
 # -- configuration, web, cli ------------------------------------------------------------------

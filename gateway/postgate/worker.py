@@ -47,6 +47,7 @@ from .codec import decode_message
 from .dead_letters import fail_unsent
 from .domain import (
     Batch,
+    ChunkReport,
     DeliveryResult,
     Event,
     Job,
@@ -81,6 +82,26 @@ class ChunkOutcome:
     def __init__(self) -> None:
         self.updates: list[RecipientUpdate] = []
         self.events: list[Event] = []
+
+
+class _Tally:
+    """What one chunk came to so far, for its :class:`ChunkReport`."""
+
+    __slots__ = ("counts", "changed", "send_seconds", "failures")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.changed: set[int] = set()
+        self.send_seconds: list[float] = []
+        self.failures: list[tuple[int, str]] = []
+
+    def add(self, updates: Sequence[RecipientUpdate]) -> None:
+        for update in updates:
+            status = update.status.value
+            self.counts[status] = self.counts.get(status, 0) + 1
+            self.changed.add(update.id)
+            if update.status is RecipientStatus.FAILED:
+                self.failures.append((update.id, update.error or ""))
 
 
 class Worker:
@@ -282,7 +303,9 @@ class Worker:
 
     async def _chunk(self, batch: Batch, events: EventBuilder, renderer: Renderer,
                      rows: list[Recipient]) -> None:
+        started = time.monotonic()
         out = ChunkOutcome()
+        tally = _Tally()
         delivery, storage = self.gateway.delivery, self.gateway.storage
         if storage.marks_dispatch and not delivery.resend_in_doubt:
             for row in rows:  # claimed by a worker that died before handing it over: not in doubt
@@ -298,11 +321,17 @@ class Worker:
         if sendable:
             rendered = await self._render(events, renderer, sendable, out)
             if rendered:
-                await self._deliver(events, rendered, out)
+                await self._deliver(events, rendered, out, tally)
         if out.events:
             await self.gateway.record_events(out.events)
         if out.updates:
             await self.gateway.storage.update_recipients(out.updates)
+        tally.add(out.updates)
+        self.gateway.report_chunk(ChunkReport(
+            batch_id=batch.id, domain=batch.domain, delivery=self.gateway.settings.backends.delivery,
+            recipients=len(rows), counts=tally.counts, unsettled=sum(1 for row in rows if row.id not in tally.changed),
+            seconds=time.monotonic() - started, send_seconds=tuple(tally.send_seconds),
+            failures=tuple(tally.failures)))
 
     async def _settle(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
                       out: ChunkOutcome) -> list[Recipient]:
@@ -414,21 +443,21 @@ class Worker:
         return rendered
 
     async def _deliver(self, events: EventBuilder, rendered: list[tuple[Recipient, RenderedMessage]],
-                       out: ChunkOutcome) -> None:
+                       out: ChunkOutcome, tally: _Tally) -> None:
         """Send the rendered messages; each answer is recorded as it arrives (group commits)."""
         delivery = self.gateway.delivery
         parts = _split(rendered, max(1, delivery.concurrency), _part_limit(delivery.max_rate))
-        done = await asyncio.gather(*(self._send_part(events, part, out) for part in parts), return_exceptions=True)
+        done = await asyncio.gather(*(self._send_part(events, part, out, tally) for part in parts), return_exceptions=True)
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
 
     async def _send_part(self, events: EventBuilder, part: list[tuple[Recipient, RenderedMessage]],
-                         out: ChunkOutcome) -> None:
+                         out: ChunkOutcome, tally: _Tally) -> None:
         delivery = self.gateway.delivery
         if self._slots is None:
             self._slots = asyncio.Semaphore(max(1, delivery.concurrency))
-        sink = _PartSink(self, events, [row for row, _ in part])
+        sink = _PartSink(self, events, [row for row, _ in part], tally)
         try:
             async with self._slots:
                 grant = await self._grant_sends(len(part), delivery.max_rate) if delivery.max_rate else None
@@ -563,8 +592,10 @@ class _PartSink:
     """The :class:`~postgate.backends.OutcomeSink` of one send call: each answer becomes a ledger
     update and events at once, stored by the worker's :class:`OutcomeRecorder`."""
 
-    def __init__(self, worker: Worker, events: EventBuilder, rows: list[Recipient]) -> None:
+    def __init__(self, worker: Worker, events: EventBuilder, rows: list[Recipient], tally: _Tally) -> None:
         self.worker = worker
+        self.tally = tally
+        self.handed: dict[int, float] = {}  # recipient id -> monotonic time it went to the backend
         self.events = events
         self.rows = {row.id: row for row in rows}
         self.answered: set[int] = set()
@@ -577,6 +608,7 @@ class _PartSink:
         if self.failed is not None:
             raise self.failed
         if not self.marks:
+            self._handed(ids)
             return ids
         by_owner: dict[str, list[int]] = {}
         for row_id in ids:  # the claim's lease owner (one per pass over a job)
@@ -588,6 +620,7 @@ class _PartSink:
         except Exception as exc:
             self.failed = exc
             raise
+        self._handed(cleared)
         lost = set(ids) - set(cleared)
         if lost:
             self.lost |= lost
@@ -609,6 +642,9 @@ class _PartSink:
                 log.error("%s set: exiting right after a send result, before the ledger write", FAULT_EXIT_AFTER_RESULTS)
                 logging.shutdown()
                 os._exit(70)
+        handed = self.handed.get(row.id)
+        if handed is not None:
+            self.tally.send_seconds.append(time.monotonic() - handed)
         out = ChunkOutcome()
         worker._apply(self.events, row, result, out)
         try:
@@ -616,6 +652,12 @@ class _PartSink:
         except Exception as exc:
             self.failed = exc
             raise
+        self.tally.add(out.updates)
+
+    def _handed(self, ids: Sequence[int]) -> None:
+        now = time.monotonic()
+        for row_id in ids:
+            self.handed[row_id] = now
 
     def unanswered(self) -> list[Recipient]:
         return [row for row_id, row in self.rows.items() if row_id not in self.answered and row_id not in self.lost]
