@@ -6,12 +6,14 @@ import asyncio
 import errno
 import json
 import logging
+import re
 import signal
 import socket
 import sys
 from importlib.metadata import entry_points
 
 import click
+from hypercorn.utils import LifespanFailureError
 from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
@@ -176,6 +178,14 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         asyncio.run(main())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    except LifespanFailureError as exc:  # a start-up hook failed: say why in one line
+        raise click.ClickException(startup_failure(exc)) from None
+
+
+def startup_failure(exc: LifespanFailureError) -> str:
+    """The reason a start-up failed, without Hypercorn's wrapping ("Lifespan failure in startup. '…'")."""
+    found = re.fullmatch(r"Lifespan failure in \w+\. '(.*)'", str(exc), re.DOTALL)
+    return f"start-up failed: {found[1] if found else exc}"
 
 
 def _root_cause(exc: BaseException) -> BaseException:

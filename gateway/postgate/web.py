@@ -47,6 +47,12 @@ class GatewayApp(Quart):
         log_unexpected(error)
         return await self.finalize_request(internal_error_response(), from_error_handler=True)
 
+    def log_exception(self, exc_info: Any) -> None:
+        """A configuration error raised while starting (a plugin's ``startup`` hook) is reported
+        by the command as one line; anything else is logged with its traceback."""
+        if not isinstance(exc_info[1], ConfigError):
+            super().log_exception(exc_info)
+
 
 def current_gateway() -> Gateway:
     """The gateway of the running app (inside a request or app context)."""

@@ -21,6 +21,9 @@ from postgate import ConfigError, Gateway
 from .exporter import CONTENT_TYPE, Exporter
 
 log = logging.getLogger("postgate.metrics")
+#: Hypercorn's own lines for this listener: errors only (its "Running on …" would read like the API's).
+server_log = logging.getLogger("postgate.metrics.listener")
+server_log.setLevel(logging.WARNING)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -66,6 +69,7 @@ class MetricsListener:
         config = Config()
         config.bind = [f"fd://{self._socket.detach()}"]  # Hypercorn owns the socket from here
         config.accesslog = None
+        config.errorlog = server_log
         self._task = asyncio.create_task(serve(self._app, config, shutdown_trigger=self._stop.wait),
                                          name="postgate-metrics-listener")
         self._task.add_done_callback(self._report)
