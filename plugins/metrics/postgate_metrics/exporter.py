@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
-from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -15,13 +13,9 @@ from postgate import Gateway
 from . import multiprocess
 from .instruments import Instruments
 from .settings import MetricsSettings
-
-log = logging.getLogger("postgate.metrics")
+from .snapshot import snapshot_registry
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-
-#: Builds the scrape-time part of the exposition (gauges read from the gateway at scrape time).
-ScrapeTime = Callable[[Gateway], Awaitable[CollectorRegistry]]
 
 
 class Exporter:
@@ -44,16 +38,13 @@ class Exporter:
         else:
             self.registry = CollectorRegistry()
             self.instruments = Instruments(self.registry)
-        self.scrape_time: list[ScrapeTime] = []
         self.listener: object | None = None
         self.serves_app = False
 
     async def render(self, gateway: Gateway) -> bytes:
         """The text exposition: event-driven metrics (all processes) and scrape-time gauges."""
-        parts = [await asyncio.to_thread(generate_latest, self.registry)]  # reads the shared files
-        for build in self.scrape_time:
-            parts.append(generate_latest(await build(gateway)))
-        return b"".join(parts)
+        events = await asyncio.to_thread(generate_latest, self.registry)  # reads the shared files
+        return events + generate_latest(await snapshot_registry(gateway))
 
 
 _exporters: weakref.WeakKeyDictionary[Gateway, Exporter] = weakref.WeakKeyDictionary()
