@@ -50,7 +50,9 @@ def message_accepted(gateway, message):
 
 @hookimpl
 def chunk_sent(gateway, report):
-    exporter_for(gateway).instruments.chunk_sent(report)
+    exporter = exporter_for(gateway)
+    exporter.instruments.chunk_sent(report)
+    exporter.warn_if_unexported()
 
 
 @hookimpl

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -14,6 +16,11 @@ from . import multiprocess
 from .instruments import Instruments
 from .settings import MetricsSettings
 from .snapshot import snapshot_registry
+
+if TYPE_CHECKING:
+    from .listener import MetricsListener
+
+log = logging.getLogger("postgate.metrics")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -30,16 +37,24 @@ class Exporter:
 
     def __init__(self, settings: MetricsSettings) -> None:
         self.settings = settings
+        self.registry = CollectorRegistry()
         if settings.multiprocess_dir is not None:
             multiprocess.enable(settings.multiprocess_dir)
-            self.registry = CollectorRegistry()
             MultiProcessCollector(self.registry, str(multiprocess.enabled()))
-            self.instruments = Instruments(None)
+            self.instruments = Instruments(None)  # values go to the shared files, read back above
         else:
-            self.registry = CollectorRegistry()
             self.instruments = Instruments(self.registry)
-        self.listener: object | None = None
+        self.listener: MetricsListener | None = None
         self.serves_app = False
+        self._warned = False
+
+    def warn_if_unexported(self) -> None:
+        """Once: say that this process's sends reach no ``/metrics`` (a ``postgate worker``
+        without ``multiprocess_dir``)."""
+        if not self._warned and not self.serves_app and multiprocess.enabled() is None:
+            self._warned = True
+            log.warning("metrics: this process sends but serves no /metrics and [plugins.metrics] "
+                        "multiprocess_dir is not set, so its counts are not exported (see docs/metrics.md)")
 
     async def render(self, gateway: Gateway) -> bytes:
         """The text exposition: event-driven metrics (all processes) and scrape-time gauges."""
