@@ -97,3 +97,13 @@ def test_a_taken_listen_port_stops_serve_with_one_line_naming_the_setting(tmp_pa
     assert done.returncode == 1, done.stderr
     assert f"Error: start-up failed: [plugins.metrics] listen 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_listener_closes_with_the_gateway(live_server):
+    server = start(live_server, listen="127.0.0.1:0")
+    host, port = listener_address(server.gateway)
+    assert httpx.get(f"http://{host}:{port}/metrics").status_code == 200
+    server.stop()
+    assert listener_address(server.gateway) is None
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://{host}:{port}/metrics", timeout=5)
