@@ -38,7 +38,8 @@ def test_a_ghost_batch_is_counted_as_sent(live_server):
     total = len(MEMBERS) + len(SIMULATED)
     metrics = wait_for(lambda: scrape(url),
                        lambda m: m.value("postgate_sends_total") == total
-                       and m.value("postgate_events_recorded_total", event="complained") == 1)
+                       and m.value("postgate_events_recorded_total", event="complained") == 1
+                       and "postgate_queue_depth" in m.series_names() and m.value("postgate_queue_depth") == 0)
 
     assert metrics.value("postgate_batches_accepted_total", domain=DOMAIN) == 1
     assert metrics.value("postgate_recipients_accepted_total", domain=DOMAIN) == total
@@ -60,6 +61,9 @@ def test_a_ghost_batch_is_counted_as_sent(live_server):
     assert metrics.value("postgate_http_requests_total", status="400", **messages) == 1
     assert metrics.value("postgate_http_request_duration_seconds_count", **messages) == 2
     assert metrics.value("postgate_delivery_paused", delivery="outbox") == 0
+    assert metrics.value("postgate_operations_snapshot_success") == 1
+    assert metrics.value("postgate_recipients_in_doubt") == 0 and "postgate_recipients_in_doubt" in metrics.series_names()
+    assert metrics.value("postgate_batches_in_flight") == 0
     assert "member0" not in metrics.text and "@" not in metrics.text  # no address is ever a label
 
 
