@@ -673,6 +673,11 @@ class SqsQueue(Queue):
     async def depth(self) -> int | None:
         return await self._approximate_messages(self.queue_url)
 
+    async def oldest_age(self) -> float | None:
+        """``None``: SQS tells the age of the oldest message only through CloudWatch
+        (``ApproximateAgeOfOldestMessage``), not through the queue API."""
+        return None
+
     async def dead_letter_depth(self) -> int | None:
         """Messages in the dead-letter queue, if ``dead_letter_queue_url`` is set."""
         if not self.settings.dead_letter_queue_url:
