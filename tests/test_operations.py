@@ -8,7 +8,7 @@ import time
 from postgate import Message, hookimpl
 from postgate.builtin.outbox import Outbox
 from postgate.domain import BatchCounts
-from postgate.operations import RATE_WINDOW, OperationsSnapshot, batch_progress
+from postgate.operations import RATE_WINDOW, OperationsSnapshot, batch_progress, newsletters
 from postgate.worker import Worker
 
 RECIPIENTS = 300
@@ -42,15 +42,16 @@ class GatedPlugin:
         register("gated", GatedOutbox)
 
 
-def newsletter(count: int) -> Message:
-    to = [f"member{i}@example.org" for i in range(count)]
+def newsletter(count: int, start: int = 0) -> Message:
+    """One batch of Ghost's email ``ghost-email-1`` (Ghost posts 1,000 recipients per batch)."""
+    to = [f"member{i}@example.org" for i in range(start, start + count)]
     return Message(domain="mg.example.com", sender="Blog <blog@mg.example.com>", to=to, subject="Issue 1",
                    text="Hello %recipient.n%", variables={"email-id": "ghost-email-1"}, tags=["newsletter"],
                    recipient_variables={a: {"n": str(i)} for i, a in enumerate(to)})
 
 
 def check_consistent(snapshot: OperationsSnapshot) -> None:
-    for batch in snapshot.batches:
+    for batch in [*snapshot.batches, *snapshot.newsletters]:
         assert sum(batch.counts.values()) == batch.total
         assert batch.done == sum(n for s, n in batch.counts.items()
                                  if s in ("sent", "delivered", "failed", "suppressed"))
@@ -69,12 +70,17 @@ async def test_snapshots_follow_a_batch_mid_send_and_after(gateway_factory):
         [], 0, None, 0, 0)
     assert (empty.quota.max_rate, empty.quota.max_24h, empty.quota.source) == (5000.0, None, "max_rate")
 
-    await gateway.accept(newsletter(RECIPIENTS))
+    half = RECIPIENTS // 2
+    await gateway.accept(newsletter(half))
+    await gateway.accept(newsletter(half, start=half))
     queued = await gateway.operations_snapshot()
-    [batch] = queued.batches
-    assert (batch.email_id, batch.tags, batch.domain) == ("ghost-email-1", ["newsletter"], "mg.example.com")
-    assert (batch.total, batch.done, batch.counts) == (RECIPIENTS, 0, {"queued": RECIPIENTS})
-    assert queued.queue_depth == 3 and queued.oldest_job_age is not None and queued.oldest_job_age >= 0
+    assert [(b.email_id, b.tags, b.domain, b.total, b.counts) for b in queued.batches] == [
+        ("ghost-email-1", ["newsletter"], "mg.example.com", half, {"queued": half})] * 2
+    [letter] = queued.newsletters
+    assert (letter.batch_count, letter.total, letter.done, letter.counts) == (
+        2, RECIPIENTS, 0, {"queued": RECIPIENTS})
+    assert letter.batch_id == queued.batches[0].batch_id
+    assert queued.queue_depth == 4 and queued.oldest_job_age is not None and queued.oldest_job_age >= 0
 
     stop = asyncio.Event()
     workers = [asyncio.create_task(Worker(gateway, f"w{i}").run(stop)) for i in range(2)]
@@ -82,8 +88,9 @@ async def test_snapshots_follow_a_batch_mid_send_and_after(gateway_factory):
         await asyncio.wait_for(gateway.delivery.held.wait(), 30)
         mid = await gateway.operations_snapshot()
         check_consistent(mid)
-        [batch] = mid.batches
+        [batch] = mid.newsletters
         assert 0 < batch.done < RECIPIENTS
+        assert batch.done == sum(b.done for b in mid.batches)
         assert batch.counts.get("sending", 0) > 0  # the held sends
         assert batch.in_doubt == 0  # leases still live
         assert mid.queue_depth and mid.queue_depth >= 1
@@ -99,12 +106,14 @@ async def test_snapshots_follow_a_batch_mid_send_and_after(gateway_factory):
 
     after = await gateway.operations_snapshot()
     check_consistent(after)
-    [batch] = after.batches  # finished within the rate window: still shown
+    [batch] = after.newsletters  # finished within the rate window: still shown
     assert (batch.done, batch.total, batch.counts) == (RECIPIENTS, RECIPIENTS, {"delivered": RECIPIENTS})
-    assert batch.eta_seconds == 0.0 and batch.finished
+    assert batch.eta_seconds == 0.0 and batch.finished and (batch.rate is None or batch.rate > 0)
+    assert [(b.done, b.total) for b in after.batches] == [(half, half)] * 2
     assert (after.queue_depth, after.oldest_job_age, after.in_doubt, after.dead_jobs) == (0, None, 0, 0)
     data = after.to_dict()
-    assert data["batches"][0]["counts"] == {"delivered": RECIPIENTS}
+    assert data["newsletters"][0]["counts"] == {"delivered": RECIPIENTS}
+    assert data["batches"][1]["counts"] == {"delivered": half}
     assert data["quota"]["max_rate"] == 5000.0
 
 
@@ -128,3 +137,27 @@ def test_rate_and_eta_from_the_rows_finished_in_the_window():
     assert scheduled.eta_seconds is None
     done = batch_progress(counts(counts={"delivered": 90, "failed": 10}), since=now - RATE_WINDOW, now=now)
     assert (done.done, done.total, done.eta_seconds) == (100, 100, 0.0)
+
+
+def test_rate_of_a_finished_batch_is_measured_until_its_last_row():
+    now = 1000.0 + RATE_WINDOW
+    done = batch_progress(counts(counts={"delivered": 100}, created_at=now - 50, last_finished_at=now - 40),
+                          since=now - RATE_WINDOW, now=now)
+    assert done.rate == 30 / 10  # 30 rows in the 10 s it ran, not diluted by the idle time after
+
+
+def test_newsletters_sum_the_batches_of_one_email_id():
+    now = 2000.0
+    parts = [counts(batch_id=1, email_id="e", counts={"delivered": 1000}, finished_since=500),
+             counts(batch_id=2, email_id="e", counts={"queued": 600, "sending": 100, "delivered": 300},
+                    in_doubt=4, finished_since=300, created_at=1500.0, last_finished_at=1990.0),
+             counts(batch_id=3, email_id=None), counts(batch_id=4, email_id=None),
+             counts(batch_id=5, email_id="e", domain="other")]
+    letters = newsletters(parts, since=now - RATE_WINDOW, now=now)
+    assert [(n.batch_id, n.batch_count, n.domain) for n in letters] == [
+        (1, 2, "d"), (3, 1, "d"), (4, 1, "d"), (5, 1, "other")]
+    first = letters[0]
+    assert first.counts == {"delivered": 1300, "queued": 600, "sending": 100}
+    assert (first.total, first.done, first.in_doubt, first.created_at) == (2000, 1300, 4, 1000.0)
+    assert first.rate == 800 / RATE_WINDOW
+    assert first.eta_seconds == 700 / first.rate

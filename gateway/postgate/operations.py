@@ -61,6 +61,7 @@ class BatchProgress:
     rate: float | None
     eta_seconds: float | None
     deliver_at: float | None = None
+    batch_count: int = 1  # batches summed up here (several for one newsletter, see ``newsletters``)
 
     @property
     def finished(self) -> bool:
@@ -78,17 +79,22 @@ class OperationsSnapshot:
     batches: list[BatchProgress] = field(default_factory=list)
     quota: Quota | None = None
     dead_jobs: int | None = None
+    #: ``batches`` summed per newsletter: Ghost posts one batch per 1,000 recipients of an email,
+    #: all with its ``v:email-id``; batches without one stand alone.
+    newsletters: list[BatchProgress] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (``postgate status --json``)."""
         return dataclasses.asdict(self)
 
 
-def batch_progress(counts: BatchCounts, since: float, now: float) -> BatchProgress:
-    """A batch's progress from its ledger counts, with rate and ETA over ``[since, now]``."""
+def batch_progress(counts: BatchCounts, since: float, now: float, batch_count: int = 1) -> BatchProgress:
+    """A batch's progress from its ledger counts, with rate and ETA over ``[since, now]`` (over
+    ``[since, last row finished]`` once every row is)."""
     total, done = counts.total, counts.done
     started = max(since, counts.created_at, counts.deliver_at or 0.0)
-    elapsed = now - started
+    ended = min(now, counts.last_finished_at) if done >= total and counts.last_finished_at else now
+    elapsed = ended - started
     rate = counts.finished_since / elapsed if elapsed >= 1.0 else None
     remaining = total - done
     if remaining <= 0:
@@ -101,8 +107,38 @@ def batch_progress(counts: BatchCounts, since: float, now: float) -> BatchProgre
         batch_id=counts.batch_id, domain=counts.domain, email_id=counts.email_id,
         tags=list(counts.tags), total=total, counts=dict(counts.counts), done=done,
         in_doubt=counts.in_doubt, created_at=counts.created_at, rate=rate, eta_seconds=eta,
-        deliver_at=counts.deliver_at,
+        deliver_at=counts.deliver_at, batch_count=batch_count,
     )
+
+
+def merge_counts(parts: list[BatchCounts]) -> BatchCounts:
+    """Several batches' counts as one (the lowest batch id, the earliest creation)."""
+    counts: dict[str, int] = {}
+    for part in parts:
+        for status, n in part.counts.items():
+            counts[status] = counts.get(status, 0) + n
+    finished = [p.last_finished_at for p in parts if p.last_finished_at is not None]
+    scheduled = [p.deliver_at for p in parts]
+    first = min(parts, key=lambda p: p.batch_id)
+    return BatchCounts(
+        batch_id=first.batch_id, domain=first.domain, email_id=first.email_id, tags=list(first.tags),
+        created_at=min(p.created_at for p in parts),
+        deliver_at=None if None in scheduled else min(d for d in scheduled if d is not None),
+        counts=counts, in_doubt=sum(p.in_doubt for p in parts),
+        finished_since=sum(p.finished_since for p in parts),
+        last_finished_at=max(finished, default=None),
+    )
+
+
+def newsletters(counts: list[BatchCounts], since: float, now: float) -> list[BatchProgress]:
+    """Progress per newsletter: batches sharing a domain and ``email_id`` summed up, in order of
+    their first batch."""
+    groups: dict[tuple[str, str] | int, list[BatchCounts]] = {}
+    for part in counts:
+        key = (part.domain, part.email_id) if part.email_id else part.batch_id
+        groups.setdefault(key, []).append(part)
+    return [batch_progress(merge_counts(parts), since, now, batch_count=len(parts))
+            for parts in groups.values()]
 
 
 async def _or_none(call: Any) -> Any:
@@ -133,4 +169,5 @@ async def take_snapshot(gateway: Gateway) -> OperationsSnapshot:
         batches=batches,
         quota=quota,
         dead_jobs=dead,
+        newsletters=newsletters(counts, since, now),
     )
