@@ -46,9 +46,10 @@ class SnapshotCollector(Collector):
             return
         if snap.queue_depth is not None:
             yield gauge("postgate_queue_depth", "Jobs waiting in the queue.", snap.queue_depth)
-        if snap.oldest_job_age is not None:
-            yield gauge("postgate_queue_oldest_job_age_seconds", "Seconds since the oldest waiting job was queued.",
-                        snap.oldest_job_age)
+        oldest = 0.0 if snap.oldest_job_age is None and snap.queue_depth == 0 else snap.oldest_job_age
+        if oldest is not None:
+            yield gauge("postgate_queue_oldest_job_age_seconds",
+                        "Seconds since the oldest waiting job was queued (0 when the queue is empty).", oldest)
         yield gauge("postgate_recipients_in_doubt",
                     "Recipients handed to the provider whose answer was lost (lease expired while sending).",
                     snap.in_doubt)
