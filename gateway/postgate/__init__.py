@@ -20,6 +20,7 @@ from .domain import (
     RecipientUpdate,
     RenderedMessage,
     Suppression,
+    SuppressionChange,
 )
 from .errors import ApiError, BadRequest, NotFound
 from .health import HealthCheck
@@ -32,6 +33,6 @@ __all__ = [
     "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
     "Job", "Message", "NoDeadLetters", "NotFound", "OutcomeSink", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
-    "RenderedMessage", "Settings", "Storage", "Suppression", "create_gateway", "hookimpl", "hookspec",
+    "RenderedMessage", "Settings", "Storage", "Suppression", "SuppressionChange", "create_gateway", "hookimpl", "hookspec",
     "load_settings",
 ]

@@ -1,4 +1,4 @@
-"""The ``postgate`` command line: serve, worker, migrate, jobs, plugins, check-config."""
+"""The ``postgate`` command line: serve, worker, migrate, makemigrations, jobs, plugins, check-config."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import errno
 import json
 import logging
+import re
 import signal
 import socket
 import sys
@@ -249,12 +250,40 @@ def migrate(config: str | None) -> None:
     storage = settings.backends.storage
     try:
         applied = asyncio.run(main())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     except (BaseORMException, OSError) as exc:
         raise click.ClickException(storage_failure(storage, exc)) from None
     if applied:
         click.echo(f"applied {len(applied)} migration(s) to {storage}: " + ", ".join(applied))
     else:
         click.echo(f"{storage} storage is up to date")
+
+
+MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@cli.command()
+@config_option
+@click.argument("app_label")
+@click.option("--name", default="update", show_default=True,
+              help="what the migration does, in a few words (a-z, 0-9, _)")
+def makemigrations(config: str | None, app_label: str, name: str) -> None:
+    """Write a plugin app's next migration, for sqlite and mysql (for plugin authors)."""
+    from .storage.makemigrations import make_migrations
+
+    if not MIGRATION_NAME.match(name):
+        raise click.BadParameter("use lower-case letters, digits and _ (at most 40)", param_hint="--name")
+    gateway = _gateway(_load(config))
+    try:
+        app = gateway.model_apps.get(app_label)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    written = asyncio.run(make_migrations(app, name))
+    if not written:
+        click.echo(f"{app_label}: the models match the newest migration; nothing written")
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 @cli.command()
