@@ -19,6 +19,7 @@ from .app import Gateway
 from .backends import NoDeadLetters
 from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
+from .web import masked_key
 
 log = logging.getLogger("postgate")
 
@@ -73,11 +74,6 @@ class PluginAwareGroup(click.Group):
 def cli() -> None:
     """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def masked_key(key: str) -> str:
-    """``key`` cut to its first 8 characters, so logs never hold a usable key."""
-    return key[:8] + "\u2026"
 
 
 def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
