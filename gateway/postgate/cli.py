@@ -52,7 +52,7 @@ config_option = click.option(
 
 
 #: Subcommands that plugins add (``register_commands``), by the plugin's entry-point name.
-PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses"}
+PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses", "suppressions": "suppression_audit"}
 
 
 class PluginAwareGroup(click.Group):
