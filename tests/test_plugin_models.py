@@ -148,3 +148,11 @@ async def test_makemigrations_writes_both_dialects_then_nothing(tmp_path) -> Non
     assert "CREATE TABLE IF NOT EXISTS `example_notes`" in written[1].read_text()
     assert "`author` VARCHAR(64)" in written[1].read_text()
     assert await make_migrations(app, "again") == []
+
+
+async def test_an_app_without_migrations_for_the_dialect_says_how_to_make_them(gateway_factory, tmp_path) -> None:
+    gateway = gateway_factory(plugins=[notes_app])
+    storage = storage_of(gateway)
+    storage.model_apps = [ModelApp("notes", notes_app.MODELS, tmp_path / "empty")]
+    with pytest.raises(ConfigError, match=r"'notes' ships no sqlite migrations .*`postgate makemigrations notes`"):
+        await storage.migrate()
