@@ -19,6 +19,11 @@ aerich drives ``Tortoise.init`` itself and re-initialises whatever context is cu
 keeps class-level state (reset before each run here), so migrations of two storages must run one
 after the other, never at the same time.
 
+Plugin apps (``register_models``, see :mod:`postgate.model_apps`) join the same context on the
+same connection; plugins query their models through the ORM inside :meth:`TortoiseStorage.orm`,
+which makes the private context current for one block of one task. Each app keeps its own aerich
+history, migrated after the core's.
+
 Dialect differences are small overridable members (placeholders, row locking, upserts);
 ``sqlite`` is built in, ``postgate_mysql`` subclasses for MySQL/MariaDB.
 """
@@ -49,8 +54,6 @@ from tortoise.exceptions import OperationalError
 
 from ..addresses import address_key
 from ..backends import IN_FLIGHT, Storage
-from ..model_apps import ModelApp
-from ..settings import ConfigError
 from ..domain import (
     And,
     Batch,
@@ -72,6 +75,8 @@ from ..domain import (
     TagInfo,
     Term,
 )
+from ..model_apps import ModelApp
+from ..settings import ConfigError
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -1199,7 +1204,10 @@ def _reset_aerich() -> None:
     for name in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
                  "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):
         setattr(Migrate, name, [])
+    Migrate._rename_fields = {}
+    Migrate._rename_models = {}
     Migrate._last_version_content = None
+    Migrate._db_version = None
 
 
 async def _applied_migrations(app: str = APP) -> list[str]:
