@@ -16,7 +16,7 @@ from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
-from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows, unloaded_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
 
 log = logging.getLogger("postgate")
@@ -262,21 +262,35 @@ def migrate(config: str | None) -> None:
 @click.option("--all", "show_all", is_flag=True, help="include built-in plugins")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
-    """List loaded plugins with their versions and hooks."""
+    """List loaded plugins with their versions and hooks, then installed ones not loaded and how
+    to load them."""
     settings = _load(config)
     try:
         pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     rows = plugin_rows(pm, include_builtins=show_all)
+    unloaded = unloaded_rows(pm, settings.load_plugins)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + unloaded, indent=2))
         return
     if not rows:
         click.echo("no plugins loaded (built-ins are listed with --all)")
     for row in rows:
         version = row["version"] or "built-in"
         click.echo(f"{row['name']} ({version}): {', '.join(row['hooks'])}")
+    if unloaded:
+        click.echo("")
+        click.echo("installed but not loaded:")
+    for row in unloaded:
+        click.echo(f"  {row['name']} ({row['distribution'] or '?'} {row['version'] or ''}".rstrip() + ")")
+        click.echo(f"      load it with: {load_hint(row['load_plugins'])}")
+
+
+def load_hint(load_plugins: list[str]) -> str:
+    """How to set ``load_plugins`` to ``load_plugins``: the TOML line and the environment form."""
+    value = json.dumps(load_plugins)
+    return f"load_plugins = {value} in postgate.toml, or POSTGATE_LOAD_PLUGINS='{value}'"
 
 
 @cli.command("check-config")
