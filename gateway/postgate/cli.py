@@ -8,8 +8,10 @@ import json
 import logging
 import signal
 import socket
+import sqlite3
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 from tortoise.exceptions import BaseORMException
@@ -255,6 +257,30 @@ def migrate(config: str | None) -> None:
         click.echo(f"applied {len(applied)} migration(s) to {storage}: " + ", ".join(applied))
     else:
         click.echo(f"{storage} storage is up to date")
+
+
+@cli.command()
+@config_option
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup(config: str | None, destination: Path) -> None:
+    """Copy the SQLite storage to DESTINATION, safely while Postgate runs (SQLite's online backup).
+    For MySQL/MariaDB use `mysqldump --single-transaction` (docs/operations.md)."""
+    from .backup import backup_sqlite, sqlite_path
+
+    settings = _load(config)
+    storage = settings.backends.storage
+    if storage != "sqlite":
+        raise click.ClickException(
+            f"`postgate backup` copies the sqlite storage; this configuration uses {storage!r}: back it up "
+            "with its own tools (for mysql: mysqldump --single-transaction, see docs/operations.md)")
+    try:
+        source = sqlite_path(settings)
+        pages = backup_sqlite(source, destination)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"backup of {source} failed: {exc}") from None
+    click.echo(f"backed up {source} to {destination} ({pages} pages)")
 
 
 @cli.command()
