@@ -4,11 +4,14 @@ A new user's first steps, as subprocesses: bootstrap against moto (on a loopback
 exactly the printed ``postgate.toml`` snippet into a fresh folder, ``postgate migrate``,
 ``postgate serve``, pass ``/health/ready`` and send one message through SQS to SES. The only thing
 added by hand is what a user has and the output does not print: AWS credentials and, for moto,
-``AWS_ENDPOINT_URL``. No ``AWS_DEFAULT_REGION``: the snippet must name every region itself.
+``AWS_ENDPOINT_URL``. No ``AWS_DEFAULT_REGION``: the snippet must name every region itself. Run
+with the storage a user starts with (SQLite) and with MariaDB.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,11 +19,13 @@ import textwrap
 import time
 import tomllib
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import httpx
 import pytest
 
 from postgate.testing.fixtures import free_port
+from postgate.testing.mariadb import create_database, drop_database
 
 DOMAIN = "news.example.com"
 BANNER_KEY = "bulkEmail__mailgun__apiKey="
@@ -63,14 +68,39 @@ def wait_ready(url: str, proc: subprocess.Popen[str], log: Path) -> dict:
     pytest.fail(f"/health/ready never passed: {last and last.text}\n{log.read_text()[-4000:]}")
 
 
-def test_ses_bootstrap_output_starts_the_stack(aws, tmp_path):
+@pytest.fixture(params=["sqlite", "mysql"])
+def storage(request):
+    """The storage the user's configuration chose: ``(load_plugins, extra TOML, password)``."""
+    if request.param == "sqlite":
+        yield [], "", ""
+        return
+    url = asyncio.run(create_database("postgate_bootstrap"))
+    parts = urlparse(url)
+    table = textwrap.dedent(f"""\
+        [backends]
+        storage = "mysql"
+
+        [plugins.mysql]
+        host = "{parts.hostname}"
+        port = {parts.port or 3306}
+        user = "{unquote(parts.username or 'root')}"
+        database = "{parts.path.lstrip('/')}"
+    """)
+    try:
+        yield ["mysql"], table, unquote(parts.password or "")
+    finally:
+        asyncio.run(drop_database(url))
+
+
+def test_ses_bootstrap_output_starts_the_stack(aws, tmp_path, storage):
+    plugins, storage_toml, password = storage
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     env = user_env(aws.url)
     setup = tmp_path / "setup"
     setup.mkdir()
     (setup / "postgate.toml").write_text(textwrap.dedent(f"""\
-        load_plugins = ["ses"]
+        load_plugins = {json.dumps(["ses", *plugins])}
 
         [gateway]
         public_url = "{public_url}"
@@ -79,12 +109,18 @@ def test_ses_bootstrap_output_starts_the_stack(aws, tmp_path):
         [plugins.ses]
         region = "eu-west-1"
         sending_domain = "{DOMAIN}"
-    """))
+    """) + storage_toml)
+    if password:  # a user keeps the database password in the environment, as the output says
+        env["POSTGATE_PLUGINS__MYSQL__PASSWORD"] = password
 
     done = postgate(["aws", "bootstrap"], setup, env)
     assert done.returncode == 0, done.stdout + done.stderr
     snippet = pasted_snippet(done.stdout)
     parsed = tomllib.loads(snippet)
+    assert parsed["backends"].get("storage", "sqlite") == ("mysql" if plugins else "sqlite")
+    if password:
+        assert password not in done.stdout
+        assert "POSTGATE_PLUGINS__MYSQL__PASSWORD" in snippet
     assert parsed["gateway"]["public_url"] == public_url
     assert parsed["plugins"]["sqs"]["region"] == "eu-west-1"
     assert (parsed["backends"]["queue"], parsed["backends"]["delivery"]) == ("sqs", "ses")
