@@ -9,15 +9,17 @@ import logging
 import re
 import signal
 import socket
+import sqlite3
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
-from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows, unloaded_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
 from .web import masked_key
 
@@ -284,24 +286,62 @@ def makemigrations(config: str | None, app_label: str, name: str) -> None:
 
 @cli.command()
 @config_option
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup(config: str | None, destination: Path) -> None:
+    """Copy the SQLite storage to DESTINATION, safely while Postgate runs (SQLite's online backup).
+    For MySQL/MariaDB use `mysqldump --single-transaction` (docs/operations.md)."""
+    from .backup import backup_sqlite, sqlite_path
+
+    settings = _load(config)
+    storage = settings.backends.storage
+    if storage != "sqlite":
+        raise click.ClickException(
+            f"`postgate backup` copies the sqlite storage; this configuration uses {storage!r}: back it up "
+            "with its own tools (for mysql: mysqldump --single-transaction, see docs/operations.md)")
+    try:
+        source = sqlite_path(settings)
+        pages = backup_sqlite(source, destination)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"backup of {source} failed: {exc}") from None
+    click.echo(f"backed up {source} to {destination} ({pages} pages)")
+
+
+@cli.command()
+@config_option
 @click.option("--all", "show_all", is_flag=True, help="include built-in plugins")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
-    """List loaded plugins with their versions and hooks."""
+    """List loaded plugins with their versions and hooks, then installed ones not loaded and how
+    to load them."""
     settings = _load(config)
     try:
         pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     rows = plugin_rows(pm, include_builtins=show_all)
+    unloaded = unloaded_rows(pm, settings.load_plugins)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + unloaded, indent=2))
         return
     if not rows:
         click.echo("no plugins loaded (built-ins are listed with --all)")
     for row in rows:
         version = row["version"] or "built-in"
         click.echo(f"{row['name']} ({version}): {', '.join(row['hooks'])}")
+    if unloaded:
+        click.echo("")
+        click.echo("installed but not loaded:")
+    for row in unloaded:
+        click.echo(f"  {row['name']} ({row['distribution'] or '?'} {row['version'] or ''}".rstrip() + ")")
+        click.echo(f"      load it with: {load_hint(row['load_plugins'])}")
+
+
+def load_hint(load_plugins: list[str]) -> str:
+    """How to set ``load_plugins`` to ``load_plugins``: the TOML line and the environment form."""
+    value = json.dumps(load_plugins)
+    return f"load_plugins = {value} in postgate.toml, or POSTGATE_LOAD_PLUGINS='{value}'"
 
 
 @cli.command("check-config")
