@@ -344,6 +344,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="max_send_rate values for --only scaleout, comma separated (default 10000,150)")
     parser.add_argument("--scaleout-workers", default="1,2,3",
                         help="worker process counts for --only scaleout, comma separated (default 1,2,3)")
+    parser.add_argument("--scaleout-latency", type=float, default=0.0,
+                        help="seconds the SES stand-in holds each SendEmail answer for --only scaleout (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
@@ -382,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
 
             figures["scaleout"] = bench_scaleout(workdir, recipients=args.scaleout_recipients,
                                                  rates=args.scaleout_rate_list,
-                                                 worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url)
+                                                 worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
+                                                 latency=args.scaleout_latency)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

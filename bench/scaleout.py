@@ -258,7 +258,7 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
 
 
 def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker_counts: list[int],
-                   mysql_url: str) -> list[dict[str, Any]]:
+                   mysql_url: str, latency: float = 0.0) -> list[dict[str, Any]]:
     from postgate.testing.mariadb import create_database, drop_database
 
     from .aws import Moto
@@ -267,7 +267,7 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("POSTGATE_TEST_MYSQL_URL", mysql_url)
     moto = Moto()
-    standin = SesStandin().start()
+    standin = SesStandin(latency=latency).start()
     database = asyncio.run(create_database("pgbench"))
     stack = None
     results: list[dict[str, Any]] = []

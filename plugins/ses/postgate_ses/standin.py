@@ -5,7 +5,8 @@ show how fast Postgate sends or whether a send rate holds. :class:`SesStandin` i
 HTTP/1.1 server (asyncio, in its own thread) that answers the two calls the ``ses`` delivery
 makes, ``SendEmail`` (``POST /v2/email/outbound-emails``) with a fresh ``MessageId`` and
 ``GetAccount`` (``GET /v2/email/account``) with a healthy account, and records when each send
-arrived and for whom. Point ``[plugins.ses] endpoint_url`` at :attr:`SesStandin.url`.
+arrived and for whom (``latency`` holds each send's answer back, as SES's tens of milliseconds
+would). Point ``[plugins.ses] endpoint_url`` at :attr:`SesStandin.url`.
 
 A send is recorded before it is answered, so every recorded time lies between the moment the
 sender was granted the send and the moment it released the grant: the busiest one-second window
@@ -48,8 +49,9 @@ def busiest_window(times: list[float], seconds: float = 1.0) -> int:
 class SesStandin:
     """``SendEmail`` and ``GetAccount`` of SES v2, answered at once on ``127.0.0.1``."""
 
-    def __init__(self, max_send_rate: float = 14.0) -> None:
+    def __init__(self, max_send_rate: float = 14.0, latency: float = 0.0) -> None:
         self.max_send_rate = max_send_rate  # what GetAccount reports
+        self.latency = latency  # seconds each SendEmail answer is held back (SES takes tens of ms)
         self.port = 0
         self._sends: list[Send] = []
         self._lock = threading.Lock()
@@ -157,6 +159,8 @@ class SesStandin:
                     return
                 body = await reader.readexactly(length) if length else b""
                 status, answer = self._handle(method, path.split("?", 1)[0], body, headers.get("user-agent", ""))
+                if self.latency and status == 200 and method == "POST":
+                    await asyncio.sleep(self.latency)
                 close = headers.get("connection", "").lower() == "close"
                 await self._answer(writer, status, answer, close=close)
                 if close:

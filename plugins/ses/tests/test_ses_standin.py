@@ -79,3 +79,16 @@ def test_refuses_what_it_does_not_know():
                            Content={"Raw": {"Data": RAW}})
         assert bad.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
         assert standin.count() == 0
+
+
+def test_latency_holds_each_answer_back_after_recording_the_arrival():
+    import time
+
+    with SesStandin(latency=0.2) as standin:
+        ses = sesv2(standin.url)
+        asked = time.time()
+        ses.send_email(FromEmailAddress="a@mg.example.com", Destination={"ToAddresses": ["b@example.com"]},
+                       Content={"Raw": {"Data": RAW}})
+        answered = time.time()
+        (send,) = standin.sends()
+    assert asked <= send.at <= answered - 0.15  # recorded on arrival, answered after the latency
