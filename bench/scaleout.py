@@ -283,7 +283,8 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
                 results.append(run.as_dict())
                 verdict = "ok" if run.busiest_second <= rate else "EXCEEDS THE RATE"
                 print(f"scaleout rate {rate:>7,.0f}/s  {count} worker(s): {run.recipients_per_s:7,.0f} recipients/s "
-                      f"({recipients} in {run.seconds:.2f} s; x{run.recipients_per_s / base:.2f} of 1 worker)  "
+                      f"({recipients} in {run.seconds:.2f} s; x{run.recipients_per_s / base:.2f} of 1 worker, "
+                      f"{run.recipients_per_s / rate:.2f} of the rate)  "
                       f"busiest 1-s window {run.busiest_second} sends ({verdict}); "
                       f"duplicates {run.duplicates}, missing {run.missing}; per worker {dict(sorted(run.per_worker.items()))}")
                 time.sleep(1.5)  # the last grants leave the shared window before the next run
