@@ -36,11 +36,9 @@ from typing import Any
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY, basic_auth, free_port
 from postgate_ses.standin import SesStandin, busiest_window
 
+from .aws import DUMMY_AWS, REGION, Moto
 from .ghost_form import ghost_batch, member_addresses
 
-REGION = "us-east-1"
-DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-             "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
 #: Ghost sends at most this many recipients per POST.
 GHOST_BATCH = 1000
 #: botocore puts ``AWS_SDK_UA_APP_ID`` into the User-Agent as ``app/<id>``: it names the worker.
@@ -259,20 +257,17 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
 
 def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker_counts: list[int],
                    mysql_url: str, latency: float = 0.0) -> list[dict[str, Any]]:
-    from postgate.testing.mariadb import create_database, drop_database
-
-    from .aws import Moto
-
     folder = workdir / "scaleout"
     folder.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("POSTGATE_TEST_MYSQL_URL", mysql_url)
-    moto = Moto()
-    standin = SesStandin(latency=latency).start()
-    database = asyncio.run(create_database("pgbench"))
-    stack = None
+    name = f"pgbench_{secrets.token_hex(6)}"
     results: list[dict[str, Any]] = []
+    moto = standin = stack = None
+    _query(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     try:
-        stack = ScaleoutStack(folder, aws_url=moto.url, mysql_url=database, standin=standin)
+        moto = Moto()
+        standin = SesStandin(latency=latency).start()
+        stack = ScaleoutStack(folder, aws_url=moto.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
+                              standin=standin)
         stack.migrate()
         stack.start_api()
         for rate in rates:
@@ -286,14 +281,17 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
                       f"({recipients} in {run.seconds:.2f} s; x{run.recipients_per_s / base:.2f} of 1 worker, "
                       f"{run.recipients_per_s / rate:.2f} of the rate)  "
                       f"busiest 1-s window {run.busiest_second} sends ({verdict}); "
-                      f"duplicates {run.duplicates}, missing {run.missing}; per worker {dict(sorted(run.per_worker.items()))}")
+                      f"duplicates {run.duplicates}, missing {run.missing}; "
+                      f"per worker {dict(sorted(run.per_worker.items()))}", flush=True)
                 time.sleep(1.5)  # the last grants leave the shared window before the next run
     finally:
         if stack is not None:
             stack.close()
-        standin.stop()
-        moto.stop()
-        asyncio.run(drop_database(database))
+        if standin is not None:
+            standin.stop()
+        if moto is not None:
+            moto.stop()
+        _query(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
     return results
 
 
@@ -322,6 +320,7 @@ def _wait_seen(standin: SesStandin, addresses: list[str], timeout: float, what: 
 
 
 def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement on the server of ``url`` (in its database, if it names one)."""
     parts = urllib.parse.urlparse(url)
 
     async def run() -> list[tuple[Any, ...]]:
@@ -330,7 +329,7 @@ def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
         connection = await asyncmy.connect(
             host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
             user=urllib.parse.unquote(parts.username or "root"), password=urllib.parse.unquote(parts.password or ""),
-            db=parts.path.lstrip("/"), autocommit=True)
+            db=parts.path.lstrip("/") or None, autocommit=True)
         try:
             async with connection.cursor() as cursor:
                 await cursor.execute(sql)

@@ -65,7 +65,8 @@ def test_answers_get_account_as_the_ses_plugin_reads_it():
     with SesStandin(max_send_rate=250.0) as standin:
         settings = SesSettings(endpoint_url=standin.url)
         quota = read_quota(ses_aws.ses_client(settings), ses_aws.ses_v1_client(settings))
-    assert (quota.source, quota.max_send_rate, quota.sending_enabled, quota.exhausted) == ("GetAccount", 250.0, True, False)
+    assert (quota.source, quota.max_send_rate, quota.sending_enabled, quota.exhausted) == (
+        "GetAccount", 250.0, True, False)
 
 
 def test_refuses_what_it_does_not_know():
