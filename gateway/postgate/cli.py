@@ -1,4 +1,5 @@
-"""The ``postgate`` command line: serve, worker, migrate, status, jobs, plugins, check-config."""
+"""The ``postgate`` command line: serve, worker, migrate, makemigrations, status, jobs, plugins,
+check-config."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import logging
 import re
 import signal
 import socket
+import sqlite3
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 from hypercorn.utils import LifespanFailureError
@@ -18,8 +21,9 @@ from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
-from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows, unloaded_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
+from .web import masked_key
 
 log = logging.getLogger("postgate")
 
@@ -52,7 +56,7 @@ config_option = click.option(
 
 
 #: Subcommands that plugins add (``register_commands``), by the plugin's entry-point name.
-PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses"}
+PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses", "suppressions": "suppression_audit"}
 
 
 class PluginAwareGroup(click.Group):
@@ -74,11 +78,6 @@ class PluginAwareGroup(click.Group):
 def cli() -> None:
     """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def masked_key(key: str) -> str:
-    """``key`` cut to its first 8 characters, so logs never hold a usable key."""
-    return key[:8] + "\u2026"
 
 
 def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
@@ -259,6 +258,8 @@ def migrate(config: str | None) -> None:
     storage = settings.backends.storage
     try:
         applied = asyncio.run(main())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     except (BaseORMException, OSError) as exc:
         raise click.ClickException(storage_failure(storage, exc)) from None
     if applied:
@@ -267,26 +268,90 @@ def migrate(config: str | None) -> None:
         click.echo(f"{storage} storage is up to date")
 
 
+MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@cli.command()
+@config_option
+@click.argument("app_label")
+@click.option("--name", default="update", show_default=True,
+              help="what the migration does, in a few words (a-z, 0-9, _)")
+def makemigrations(config: str | None, app_label: str, name: str) -> None:
+    """Write a plugin app's next migration, for sqlite and mysql (for plugin authors)."""
+    from .storage.makemigrations import make_migrations
+
+    if not MIGRATION_NAME.match(name):
+        raise click.BadParameter("use lower-case letters, digits and _ (at most 40)", param_hint="--name")
+    gateway = _gateway(_load(config))
+    try:
+        app = gateway.model_apps.get(app_label)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    written = asyncio.run(make_migrations(app, name))
+    if not written:
+        click.echo(f"{app_label}: the models match the newest migration; nothing written")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@config_option
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup(config: str | None, destination: Path) -> None:
+    """Copy the SQLite storage to DESTINATION, safely while Postgate runs (SQLite's online backup).
+    For MySQL/MariaDB use `mysqldump --single-transaction` (docs/operations.md)."""
+    from .backup import backup_sqlite, sqlite_path
+
+    settings = _load(config)
+    storage = settings.backends.storage
+    if storage != "sqlite":
+        raise click.ClickException(
+            f"`postgate backup` copies the sqlite storage; this configuration uses {storage!r}: back it up "
+            "with its own tools (for mysql: mysqldump --single-transaction, see docs/operations.md)")
+    try:
+        source = sqlite_path(settings)
+        pages = backup_sqlite(source, destination)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"backup of {source} failed: {exc}") from None
+    click.echo(f"backed up {source} to {destination} ({pages} pages)")
+
+
 @cli.command()
 @config_option
 @click.option("--all", "show_all", is_flag=True, help="include built-in plugins")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
-    """List loaded plugins with their versions and hooks."""
+    """List loaded plugins with their versions and hooks, then installed ones not loaded and how
+    to load them."""
     settings = _load(config)
     try:
         pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     rows = plugin_rows(pm, include_builtins=show_all)
+    unloaded = unloaded_rows(pm, settings.load_plugins)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + unloaded, indent=2))
         return
     if not rows:
         click.echo("no plugins loaded (built-ins are listed with --all)")
     for row in rows:
         version = row["version"] or "built-in"
         click.echo(f"{row['name']} ({version}): {', '.join(row['hooks'])}")
+    if unloaded:
+        click.echo("")
+        click.echo("installed but not loaded:")
+    for row in unloaded:
+        click.echo(f"  {row['name']} ({row['distribution'] or '?'} {row['version'] or ''}".rstrip() + ")")
+        click.echo(f"      load it with: {load_hint(row['load_plugins'])}")
+
+
+def load_hint(load_plugins: list[str]) -> str:
+    """How to set ``load_plugins`` to ``load_plugins``: the TOML line and the environment form."""
+    value = json.dumps(load_plugins)
+    return f"load_plugins = {value} in postgate.toml, or POSTGATE_LOAD_PLUGINS='{value}'"
 
 
 @cli.command("check-config")

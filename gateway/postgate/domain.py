@@ -458,6 +458,26 @@ class Suppression:
 
 
 @dataclass(slots=True)
+class SuppressionChange:
+    """One change the API made to a suppression list (the ``suppressions_changed`` hook).
+
+    ``action`` is ``add``, ``import`` (a CSV import), ``delete``, ``untag`` (one tag taken off
+    an unsubscribe, named in ``detail``) or ``clear`` (the whole list; ``address`` is ``None``).
+    ``api_key`` is the caller's key masked to its first 8 characters; ``request_id`` is the
+    request's ``X-Request-Id``.
+    """
+
+    action: str
+    domain: str
+    list: str
+    address: str | None
+    api_key: str
+    request_id: str
+    at: float = field(default_factory=time.time)
+    detail: str = ""
+
+
+@dataclass(slots=True)
 class TagInfo:
     """A tag seen on accepted mail."""
 

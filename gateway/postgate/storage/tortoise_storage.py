@@ -19,6 +19,11 @@ aerich drives ``Tortoise.init`` itself and re-initialises whatever context is cu
 keeps class-level state (reset before each run here), so migrations of two storages must run one
 after the other, never at the same time.
 
+Plugin apps (``register_models``, see :mod:`postgate.model_apps`) join the same context on the
+same connection; plugins query their models through the ORM inside :meth:`TortoiseStorage.orm`,
+which makes the private context current for one block of one task. Each app keeps its own aerich
+history, migrated after the core's.
+
 Dialect differences are small overridable members (placeholders, row locking, upserts);
 ``sqlite`` is built in, ``postgate_mysql`` subclasses for MySQL/MariaDB.
 """
@@ -38,13 +43,13 @@ import sqlite3
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.context import TortoiseContext
+from tortoise.context import TortoiseContext, _current_context
 from tortoise.exceptions import OperationalError
 
 from ..addresses import address_key
@@ -72,6 +77,8 @@ from ..domain import (
     TagInfo,
     Term,
 )
+from ..model_apps import ModelApp
+from ..settings import ConfigError
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -121,8 +128,10 @@ _PENDING = "status IN ('queued', 'retry', 'sending')"
 _TERMINAL = "status IN ('sent', 'delivered', 'failed', 'suppressed')"
 
 
-def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The tortoise config (for contexts and aerich) of a storage at ``db_url``.
+def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None = None,
+                    apps: Sequence[ModelApp] = ()) -> dict[str, Any]:
+    """The tortoise config (for contexts and aerich) of a storage at ``db_url``: the core app
+    plus every plugin app in ``apps``, all on one connection.
 
     The connection is named after the dialect: tortoise caches each model's INSERT statement
     process-wide per connection name, so two dialects must never share one.
@@ -130,10 +139,10 @@ def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None
     connection = expand_db_url(db_url)
     connection["credentials"].update(options or {})
     name = f"postgate_{dialect}"
-    return {
-        "connections": {name: connection},
-        "apps": {APP: {"models": list(MODEL_MODULES), "default_connection": name}},
-    }
+    config_apps = {APP: {"models": list(MODEL_MODULES), "default_connection": name}}
+    for app in apps:
+        config_apps[app.label] = {"models": [app.models], "default_connection": name}
+    return {"connections": {name: connection}, "apps": config_apps}
 
 
 def like_escape(value: str) -> str:
@@ -224,6 +233,8 @@ class TortoiseStorage(Storage):
     ``db_url`` is a tortoise URL (``sqlite:///path``, ``mysql://user:pw@host:3306/db``);
     ``options`` are extra connection credentials (pragmas, pool sizes, driver flags);
     ``migrations`` is the aerich location whose ``models/`` folder holds this dialect's history.
+    Plugin apps (``register_models``) come from the gateway's ``model_apps``; they share the
+    connection, are migrated after the core app and are queried inside :meth:`orm`.
     """
 
     name = "tortoise"
@@ -252,6 +263,10 @@ class TortoiseStorage(Storage):
         self.options = dict(options or {})
         self._ctx: TortoiseContext | None = None
         self._with_functions: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Plugin-owned tortoise apps this storage hosts (set before :meth:`start`).
+        self.model_apps: list[ModelApp] = (
+            list(gateway.model_apps.entries.values()) if gateway is not None else []
+        )
         #: The clock events are stamped with (epoch seconds); tests may replace it.
         self.clock = time.time
 
@@ -297,7 +312,7 @@ class TortoiseStorage(Storage):
     # -- lifecycle ----------------------------------------------------------------------------
 
     def tortoise_config(self) -> dict[str, Any]:
-        return tortoise_config(self.db_url, self.dialect, self.options)
+        return tortoise_config(self.db_url, self.dialect, self.options, self.model_apps)
 
     async def start(self) -> None:
         if self._ctx is None:
@@ -317,6 +332,23 @@ class TortoiseStorage(Storage):
             rows = await db.fetch("SELECT 1")
         if not rows or rows[0][0] != 1:
             raise RuntimeError("the storage answered SELECT 1 with something else")
+
+    @contextmanager
+    def orm(self) -> Iterator[TortoiseContext]:
+        """Make this storage's tortoise context current for the block, so plugin models
+        (``register_models``) query this database: ``with gateway.storage.orm(): await Row.create(…)``.
+
+        Only the calling task sees it (and tasks it starts inside the block). Safe to nest and
+        to use from many tasks at once.
+        """
+        if self._ctx is None:
+            raise RuntimeError("the storage is not started")
+        # Set per call, not through ``with ctx:``, which keeps one token on the shared context.
+        token = _current_context.set(self._ctx)
+        try:
+            yield self._ctx
+        finally:
+            _current_context.reset(token)
 
     @asynccontextmanager
     async def session(self, write: bool = False) -> AsyncIterator[Db]:
@@ -371,41 +403,62 @@ class TortoiseStorage(Storage):
     # -- schema ------------------------------------------------------------------------------
 
     async def migrate(self) -> list[str]:
+        """Apply the core history, then each plugin app's; plugin files are named ``app/file``."""
         # A fresh Context: aerich's Tortoise.init must neither see nor replace the caller's context.
-        task = asyncio.get_running_loop().create_task(self._migrate(), context=contextvars.Context())
-        return await task
+        applied = await self._in_fresh_context(self._migrate(APP, self.migrations))
+        for app in self.model_apps:
+            location = app.migrations / self.dialect
+            if not app.versions(self.dialect):
+                raise ConfigError(
+                    f"the plugin app {app.label!r} ships no {self.dialect} migrations (looked in "
+                    f"{app.history(self.dialect)}); its author creates them with "
+                    f"`postgate makemigrations {app.label}`"
+                )
+            done = await self._in_fresh_context(self._migrate(app.label, location))
+            applied.extend(f"{app.label}/{name}" for name in done)
+        return applied
 
-    async def _migrate(self) -> list[str]:
+    @staticmethod
+    async def _in_fresh_context(work: Any) -> Any:
+        return await asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+
+    async def _migrate(self, app: str, location: Path) -> list[str]:
         from aerich import Command
 
         _reset_aerich()
-        command = Command(tortoise_config=self.tortoise_config(), app=APP, location=str(self.migrations))
+        command = Command(tortoise_config=self.tortoise_config(), app=app, location=str(location))
         try:
             await command.init()
-            before = await _applied_migrations()
-            if not before:
-                await command.init_db(safe=True)
+            before = await _applied_migrations(app)
+            if not before and app == APP:
+                await command.init_db(safe=True)  # creates aerich's own table with the core's
             await command.upgrade(run_in_transaction=True)
-            after = await _applied_migrations()
+            after = await _applied_migrations(app)
         finally:
             await command.aclose()
         return [name for name in after if name not in before]
 
     async def unmigrated_changes(self, scratch: Path) -> list[str]:
-        """Ask aerich for a migration from the models against a copy of the history in
-        ``scratch``, on this (fully migrated) database; return the new files (none: in sync)."""
-        copy = Path(scratch) / "migrations"
-        shutil.copytree(self.migrations, copy)
-        before = {p.name for p in copy.rglob("*.py")}
-        task = asyncio.get_running_loop().create_task(self._diff(copy), context=contextvars.Context())
-        await task
-        return sorted(p.name for p in copy.rglob("*.py") if p.name not in before)
+        """Ask aerich for a migration from the models against a copy of each history (core and
+        plugin apps) in ``scratch``, on this (fully migrated) database; return the new files
+        (plugin ones as ``app/file``; none: in sync)."""
+        new: list[str] = []
+        histories = [(APP, self.migrations, "")] + [
+            (app.label, app.migrations / self.dialect, f"{app.label}/") for app in self.model_apps
+        ]
+        for label, location, prefix in histories:
+            copy = Path(scratch) / "migrations" / label
+            shutil.copytree(location, copy)
+            before = {p.name for p in copy.rglob("*.py")}
+            await self._in_fresh_context(self._diff(label, copy))
+            new.extend(prefix + p.name for p in sorted(copy.rglob("*.py")) if p.name not in before)
+        return new
 
-    async def _diff(self, location: Path) -> None:
+    async def _diff(self, app: str, location: Path) -> None:
         from aerich import Command
 
         _reset_aerich()
-        command = Command(tortoise_config=self.tortoise_config(), app=APP, location=str(location))
+        command = Command(tortoise_config=self.tortoise_config(), app=app, location=str(location))
         try:
             await command.init()
             await command.migrate(name="unmigrated", no_input=True)
@@ -1223,15 +1276,19 @@ def _reset_aerich() -> None:
     for name in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
                  "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):
         setattr(Migrate, name, [])
+    Migrate._rename_fields = {}
+    Migrate._rename_models = {}
     Migrate._last_version_content = None
+    Migrate._db_version = None
 
 
-async def _applied_migrations() -> list[str]:
-    """Versions aerich recorded as applied (in aerich's current context); [] on a fresh database."""
+async def _applied_migrations(app: str = APP) -> list[str]:
+    """Versions aerich recorded as applied for ``app`` (in aerich's current context); [] on a
+    fresh database."""
     from aerich.models import Aerich
 
     try:
-        return list(await Aerich.filter(app=APP).order_by("id").values_list("version", flat=True))
+        return list(await Aerich.filter(app=app).order_by("id").values_list("version", flat=True))
     except OperationalError:
         return []
 
