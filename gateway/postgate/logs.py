@@ -28,6 +28,7 @@ QUIET_LOGGERS = ("tortoise", "aiosqlite", "asyncmy", "aerich", "botocore", "boto
 #: Attributes every ``LogRecord`` has; anything else on a record came from ``extra=`` or a filter.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_HANDLER_NAME = "postgate"
 
 
 class RequestIdFilter(logging.Filter):
@@ -87,14 +88,35 @@ class JsonLinesFormatter(JsonFormatter):
         return {"ts": log_data.pop("ts"), **log_data}  # the time first, as in the console format
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (a test runner or a
+    ``CliRunner`` may swap it), like logging's own last-resort handler."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """The stream is always the current ``sys.stderr``."""
+
+
 def configure_logging(log_format: LogFormat = "console", level: LogLevel | str = "info",
                       stream: Any = None) -> None:
-    """Send every log record to ``stream`` (stderr) in ``log_format``; replaces earlier set-ups."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send every log record to stderr (or ``stream``) in ``log_format``.
+
+    Calling it again replaces the handler an earlier call installed; handlers someone else put on
+    the root logger (a test runner's) are left alone.
+    """
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(JsonLinesFormatter() if log_format == "json" else ConsoleFormatter())
     handler.addFilter(RequestIdFilter())
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
