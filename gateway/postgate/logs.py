@@ -88,30 +88,15 @@ class JsonLinesFormatter(JsonFormatter):
         return {"ts": log_data.pop("ts"), **log_data}  # the time first, as in the console format
 
 
-class StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of the record (a test runner or a
-    ``CliRunner`` may swap it), like logging's own last-resort handler."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        """The stream is always the current ``sys.stderr``."""
-
-
 def configure_logging(log_format: LogFormat = "console", level: LogLevel | str = "info",
                       stream: Any = None) -> None:
-    """Send every log record to stderr (or ``stream``) in ``log_format``.
+    """Send every log record to the process's stderr (or ``stream``) in ``log_format``.
 
-    Calling it again replaces the handler an earlier call installed; handlers someone else put on
-    the root logger (a test runner's) are left alone.
+    The process's own stderr, not ``sys.stderr`` as it is now: a test's ``CliRunner`` swaps the
+    latter for a buffer that holds the command's output. Calling it again replaces the handler an
+    earlier call installed; handlers someone else put on the root logger are left alone.
     """
-    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
+    handler = logging.StreamHandler(stream or sys.__stderr__ or sys.stderr)
     handler.setFormatter(JsonLinesFormatter() if log_format == "json" else ConsoleFormatter())
     handler.addFilter(RequestIdFilter())
     handler.set_name(_HANDLER_NAME)
