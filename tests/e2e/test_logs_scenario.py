@@ -49,7 +49,8 @@ def confirmation(signer: SnsSigner, topic: str) -> dict:
     return signer.sign({
         "Type": "SubscriptionConfirmation", "MessageId": str(uuid.uuid4()), "Token": TOKEN, "TopicArn": topic,
         "Message": f"You have chosen to subscribe to the topic {topic}.",
-        "SubscribeURL": f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token={TOKEN}",
+        "SubscribeURL": (f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription"
+                         f"&TopicArn={topic}&Token={TOKEN}"),
         "Timestamp": iso(),
     })
 

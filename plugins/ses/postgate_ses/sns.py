@@ -330,7 +330,8 @@ class SnsVerifier:
 def _refuse(status: int, reason: str, envelope: Any = None) -> Response:
     envelope = envelope if isinstance(envelope, dict) else {}
     log.warning("SNS POST from %s refused (%d): %s [type=%.80r topic=%.200r message-id=%.80r]", request.remote_addr,
-                status, without_tokens(reason), envelope.get("Type"), envelope.get("TopicArn"), envelope.get("MessageId"))
+                status, without_tokens(reason), envelope.get("Type"), envelope.get("TopicArn"),
+                envelope.get("MessageId"))
     response = jsonify({"message": reason if status != 403 else "Forbidden"})
     response.status_code = status
     return response
