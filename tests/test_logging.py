@@ -249,6 +249,7 @@ def test_every_request_gets_one_access_line_with_its_query_and_request_id(live_s
     server = live_server(plugins=[Failing()], background=False)
     auth = ("api", TEST_KEY)
     with httpx.Client(base_url=server.url, timeout=30) as client:
+        probed = client.get("/health/ready")  # a probe's 2xx is a DEBUG line, below this capture
         paged = client.get(f"/v3/{TEST_DOMAIN}/events", auth=auth, headers={"X-Request-Id": "ghost-page-1"},
                            params={"begin": "1764000000", "end": "1764900000", "ascending": "yes", "limit": "300"})
         sent = client.post(f"/v3/{TEST_DOMAIN}/messages", auth=auth, data={
@@ -256,8 +257,10 @@ def test_every_request_gets_one_access_line_with_its_query_and_request_id(live_s
         refused = client.get(f"/v3/{TEST_DOMAIN}/events", auth=("api", "key-WRONG-never-logged"))
         crashed = client.get("/boom")
     assert (paged.status_code, sent.status_code, refused.status_code, crashed.status_code) == (200, 200, 401, 500)
+    assert probed.status_code == 200
 
     access = access_lines(captured, 4)
+    assert not [r for r in access if r["path"] == "/health/ready"]
     assert len(access) == 4, captured.stream.getvalue()
     page, = [r for r in access if r["path"].startswith(f"/v3/{TEST_DOMAIN}/events?")]
     post, = [r for r in access if r["method"] == "POST"]

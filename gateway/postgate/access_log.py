@@ -29,6 +29,9 @@ REQUEST_ID_HEADER = "X-Request-Id"
 #: An ``X-Request-Id`` sent by the client is kept when it looks like this; else one is made.
 WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}$")
 _HEADER_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
+#: Paths polled by probes and scrapers (Docker's HEALTHCHECK, Kubernetes, Prometheus): a 2xx answer
+#: is logged at DEBUG so it does not flood the log; any other answer at INFO like every request.
+PROBE_PATHS = frozenset({"/healthcheck", "/health/ready", "/metrics"})
 
 
 def request_id_of(scope: Scope) -> str:
@@ -79,7 +82,8 @@ class AccessLog:
         finally:
             method, target = scope.get("method", "?"), target_of(scope)
             status = status or 500  # the app raised before answering: the server answers 500
-            log.info("request", extra={
+            quiet = scope.get("path") in PROBE_PATHS and 200 <= status < 300
+            log.log(logging.DEBUG if quiet else logging.INFO, "request", extra={
                 "method": method, "path": target, "status": status, "bytes": sent_bytes,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 "remote": (scope.get("client") or ("-",))[0]})
