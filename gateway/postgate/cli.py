@@ -21,6 +21,7 @@ from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
+from .logs import configure_logging
 from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows, unloaded_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
 from .web import masked_key
@@ -29,10 +30,22 @@ log = logging.getLogger("postgate")
 
 
 def _load(config: str | None) -> Settings:
+    """The settings, with logging set up as they say (``log_format``, ``log_level``)."""
     try:
-        return load_settings(config)
+        settings = load_settings(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def announce(settings: Settings, text: str) -> None:
+    """Tell the operator ``text``: on stdout for a person, or as one log record in JSON mode
+    (so every line a JSON log collector sees parses)."""
+    if settings.log_format == "json":
+        log.info(text.strip())
+    else:
+        click.echo(text)
 
 
 def _require_keys(settings: Settings) -> None:
@@ -77,7 +90,7 @@ class PluginAwareGroup(click.Group):
 @click.version_option(package_name="postgate")
 def cli() -> None:
     """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # until a command has read the settings
 
 
 def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
@@ -160,18 +173,18 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     gateway = _gateway(settings)
     app = create_app(gateway)
     if domain and key:
-        click.echo(quick_start_banner(settings, domain, key, generated, f"http://{host}:{port}"))
+        announce(settings, quick_start_banner(settings, domain, key, generated, f"http://{host}:{port}"))
     else:
-        click.echo(f"Postgate is serving the Mailgun API at http://{host}:{port}")
+        announce(settings, f"Postgate is serving the Mailgun API at http://{host}:{port}")
         if notice := quick_start_notice(settings):
-            click.echo(notice)
+            announce(settings, notice)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_app(app, host, port, stop.wait, access_log=True)
+        await serve_app(app, host, port, stop.wait)
 
     try:
         asyncio.run(main())
@@ -234,7 +247,7 @@ def worker(config: str | None, workers: int | None) -> None:
             loop.add_signal_handler(sig, stop.set)
         async with gateway:
             gateway.start_background(workers=count)
-            click.echo(f"Postgate worker running with {count} worker loop(s); Ctrl-C to stop")
+            announce(settings, f"Postgate worker running with {count} worker loop(s); Ctrl-C to stop")
             await stop.wait()
 
     asyncio.run(main())

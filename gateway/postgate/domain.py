@@ -335,7 +335,8 @@ class ChunkReport:
     ``retry``, ``failed``, ``suppressed``); ``unsettled`` those it left unchanged (answer lost or
     unknown: in doubt until settled). ``send_seconds`` has one figure per provider answer: the
     time from handing the message to the delivery backend to its answer. ``failures`` lists the
-    permanent failures as ``(recipient id, reason)``. No address or body is ever part of it.
+    permanent failures as ``(recipient id, reason)``. ``message_id`` is the id the batch was
+    accepted with (as answered to the client). No address or body is ever part of it.
     """
 
     batch_id: int
@@ -347,6 +348,7 @@ class ChunkReport:
     seconds: float
     send_seconds: tuple[float, ...] = ()
     failures: tuple[tuple[int, str], ...] = ()
+    message_id: str = ""
 
 
 @dataclass(slots=True)

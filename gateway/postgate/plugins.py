@@ -24,6 +24,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "outbox": "postgate.builtin.outbox",
     "suppressions": "postgate.builtin.suppressions",
     "health": "postgate.builtin.health",
+    "oplog": "postgate.builtin.oplog",
 }
 
 #: Built-ins that cannot be disabled: the Mailgun API is what Postgate is.

@@ -3,11 +3,15 @@
 Hypercorn writes ``HTTP/1.1 400 `` with an empty reason phrase. mailgun.js (and so Ghost) uses
 the reason phrase as an error's ``message`` ("Bad Request: 'from' parameter is missing"), falling
 back to axios's code when it is empty, so Postgate fills in the standard phrase.
+
+Hypercorn logs through Postgate's logging set-up (one line each, in the configured format); its
+own access log stays off: :mod:`postgate.access_log` writes one line per request instead.
 """
 
 from __future__ import annotations
 
 import http
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,11 +47,13 @@ def install_reason_phrases() -> None:
         hypercorn_h11.h11 = _H11WithReasons()  # type: ignore[assignment]
 
 
-def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Config:
+def hypercorn_config(host: str, port: int) -> Config:
     config = Config()
     config.bind = [f"{host}:{port}"]
-    config.accesslog = "-" if access_log else None
-    config.errorlog = "-"
+    config.accesslog = None  # postgate.access_log writes the access lines
+    # A logger rather than "-": Hypercorn would add its own stderr handler, and every line
+    # ("Running on …") would show twice, once in its format and once in ours.
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     # Start-up migrates storage and opens every backend; on a busy host that can pass Hypercorn's
     # default 60 s, after which it gives up serving.
@@ -55,8 +61,7 @@ def hypercorn_config(host: str, port: int, *, access_log: bool = False) -> Confi
     return config
 
 
-async def serve_app(app: Any, host: str, port: int, shutdown_trigger: Callable[[], Awaitable[Any]],
-                    *, access_log: bool = False) -> None:
+async def serve_app(app: Any, host: str, port: int, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
     """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns."""
     install_reason_phrases()
-    await serve(app, hypercorn_config(host, port, access_log=access_log), shutdown_trigger=shutdown_trigger)
+    await serve(app, hypercorn_config(host, port), shutdown_trigger=shutdown_trigger)

@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     backends: BackendSettings = Field(default_factory=BackendSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    log_format: Literal["console", "json"] = Field(
+        "console", description="console: one readable line per record; json: one JSON object per line")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="lowest level written (the ORM and AWS libraries stay at warning)")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_words(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("domains")
     @classmethod

@@ -13,8 +13,10 @@ from typing import Any
 from quart import Blueprint, Quart, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from .access_log import REQUEST_ID_HEADER, WELL_FORMED_ID, AccessLog
 from .app import Gateway
 from .errors import ApiError
+from .logs import REQUEST_ID
 from .settings import ConfigError
 
 log = logging.getLogger("postgate.web")
@@ -27,9 +29,6 @@ RESERVED_PREFIXES = ("/v3", "/v4")
 
 #: Form parts a 1000-recipient Ghost batch needs (to x1000, plus every other field), with room.
 MAX_FORM_PARTS = 5000
-#: An ``X-Request-Id`` sent by the client is kept when it looks like this; else one is made.
-REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}$")
-REQUEST_ID_HEADER = "X-Request-Id"
 #: Longest ``Authorization`` header read; a longer one is a bad key (401), never parsed.
 MAX_AUTHORIZATION = 4096
 INTERNAL_ERROR = "Internal server error"
@@ -63,6 +62,7 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     """A Quart app serving ``gateway``. ``background``: also run workers and event sources in
     this process (default: when ``gateway.workers`` > 0)."""
     app = GatewayApp("postgate")
+    app.asgi_app = AccessLog(app.asgi_app)  # type: ignore[method-assign]
     max_bytes = int(gateway.settings.gateway.max_request_mb * 1024 * 1024)
     app.config.update(
         MAX_CONTENT_LENGTH=max_bytes,
@@ -149,9 +149,13 @@ def request_id() -> str:
 
 
 async def assign_request_id() -> None:
-    """Keep a well-formed ``X-Request-Id`` from the client, or make one."""
-    sent = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = sent if REQUEST_ID.match(sent) else uuid.uuid4().hex
+    """The id the access-log middleware chose; outside it, a well-formed ``X-Request-Id`` from the
+    client, or a new one."""
+    chosen = REQUEST_ID.get()
+    if chosen is None:
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        chosen = sent if WELL_FORMED_ID.match(sent) else uuid.uuid4().hex
+    g.request_id = chosen
 
 
 async def echo_request_id(response: Response) -> Response:

@@ -331,7 +331,7 @@ class Worker:
             batch_id=batch.id, domain=batch.domain, delivery=self.gateway.settings.backends.delivery,
             recipients=len(rows), counts=tally.counts, unsettled=sum(1 for row in rows if row.id not in tally.changed),
             seconds=time.monotonic() - started, send_seconds=tuple(tally.send_seconds),
-            failures=tuple(tally.failures)))
+            failures=tuple(tally.failures), message_id=batch.response_id))
 
     async def _settle(self, batch: Batch, events: EventBuilder, rows: list[Recipient],
                       out: ChunkOutcome) -> list[Recipient]:

@@ -24,7 +24,7 @@ from fuzz_harness import TEST_DOMAIN, AppDriver, assert_mailgun_answer
 from postgate.errors import BadRequest
 from postgate.hookspecs import hookimpl
 from postgate.limits import MAX_JSON_DEPTH, load_json
-from postgate.web import REQUEST_ID
+from postgate.access_log import WELL_FORMED_ID as REQUEST_ID
 from strategies import (
     any_value,
     deep_json,

@@ -504,14 +504,13 @@ class SesDelivery(Delivery):
     def _pause(self, kind: str, reason: str, seconds: float) -> None:
         current = self.pause
         if current is None or current.kind != kind or current.until <= time.time():
-            log.error("SES sending paused (%s): %s; trying again in %.0f s", kind, reason, seconds)
+            # Postgate's ``oplog`` writes the line (``delivery paused``) from this report.
             self.gateway.report_delivery_state("paused", f"{kind}: {reason}", seconds)
         self.pause = Pause(kind, reason, time.time() + seconds)
 
     def _resume(self, why: str) -> None:
         if self.pause is not None:
-            log.warning("SES sending resumes (%s was paused: %s): %s", self.pause.kind, self.pause.reason, why)
-            self.gateway.report_delivery_state("resumed", why)
+            self.gateway.report_delivery_state("resumed", f"{why} (was paused: {self.pause.kind})")
         self.pause = None
 
     async def _before_send(self) -> None:
@@ -625,7 +624,6 @@ class SesDelivery(Delivery):
             self._unanswered[recipient_id] = time.time() if started is None else started
         elif verdict.kind == "throttled":
             if self.aimd.throttled(time.time()):
-                log.warning("SES throttled sending (%s); rate lowered to %.2f/s", verdict.message, self.max_rate)
                 self.gateway.report_delivery_state("throttled", f"{verdict.message}; rate lowered to "
                                                    f"{self.max_rate:.2f}/s")
         elif verdict.kind == "quota":

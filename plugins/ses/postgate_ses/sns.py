@@ -67,6 +67,8 @@ NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn",
 CONFIRMATION_KEYS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
 MESSAGE_TYPES = frozenset({"Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"})
 HOST_RE = re.compile(r"^sns\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+#: The ``Token`` of a subscription URL: whoever has it can confirm the subscription, so never logged.
+TOKEN_RE = re.compile(r"(Token=)[^&\s'\"]*", re.IGNORECASE)
 CERT_PATH_RE = re.compile(r"^/SimpleNotificationService-[0-9A-Za-z]{1,128}\.pem$")
 TIMESTAMP_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z$")
 #: Fields that are strings whenever present, and the ones each ``Type`` requires.
@@ -150,6 +152,11 @@ def parse_timestamp(value: str) -> datetime | None:
         return None
     fraction = match.group(2) or "0"
     return stamp.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+
+
+def without_tokens(text: str) -> str:
+    """``text`` with the value of every ``Token=`` parameter (of a SubscribeURL) cut out."""
+    return TOKEN_RE.sub(r"\1…", text)
 
 
 def subscribe_url_problem(url: str, topic: str) -> str | None:
@@ -323,7 +330,8 @@ class SnsVerifier:
 def _refuse(status: int, reason: str, envelope: Any = None) -> Response:
     envelope = envelope if isinstance(envelope, dict) else {}
     log.warning("SNS POST from %s refused (%d): %s [type=%.80r topic=%.200r message-id=%.80r]", request.remote_addr,
-                status, reason, envelope.get("Type"), envelope.get("TopicArn"), envelope.get("MessageId"))
+                status, without_tokens(reason), envelope.get("Type"), envelope.get("TopicArn"),
+                envelope.get("MessageId"))
     response = jsonify({"message": reason if status != 403 else "Forbidden"})
     response.status_code = status
     return response
@@ -379,7 +387,8 @@ def sns_blueprint(gateway: Any, *, fetcher: Any = None, name: str = "ses_sns") -
         try:
             await asyncio.to_thread(fetcher.confirm, url)
         except Exception as exc:  # noqa: BLE001 - SNS sends the confirmation again after a 5xx
-            log.error("confirming the SNS subscription to %s failed: %s", envelope.get("TopicArn"), exc)
+            log.error("confirming the SNS subscription to %s failed: %s", envelope.get("TopicArn"),
+                      without_tokens(str(exc)))
             return _retry_later("confirmation failed; retry later")
         log.info("confirmed the SNS subscription to %s", envelope.get("TopicArn"))
         return jsonify({"message": "subscription confirmed"})

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY, basic_auth
 from postgate.web import create_app
-from postgate_ses.sns import SnsFetcher, sns_blueprint
+from postgate_ses.sns import SnsFetcher, SnsRejected, sns_blueprint
 from postgate_ses.testing import FakeFetcher, SnsSigner, iso, sent_rows, ses_record, wire_topic
 
 SNS_LOGGER = "postgate.ses.sns"
@@ -239,3 +239,25 @@ async def test_a_confirmation_that_cannot_be_fetched_is_answered_503_for_sns_to_
     response = await push.client.post("/ses/sns", data=json.dumps(signer.confirmation(TOPIC, "c")), headers=TEXT)
     assert response.status_code == 503 and response.headers["Retry-After"] == "20"
     assert await response.get_json() == {"message": "confirmation failed; retry later"}
+
+
+async def test_subscription_tokens_never_reach_the_log(make_push, caplog):
+    """Whoever holds a SubscribeURL's token can confirm the subscription: refusals and failed
+    confirmations log the URL with its token cut out."""
+    caplog.set_level(logging.INFO, logger="postgate.ses")
+
+    class Oversized(FakeFetcher):
+        def confirm(self, url: str) -> None:
+            raise SnsRejected(f"{url} answered more than 1048576 bytes")  # as SnsFetcher says it
+
+    signer = SnsSigner()
+    push = await make_push([TOPIC], Oversized(signer))
+    confirmation = signer.confirmation(TOPIC, "c")
+    token = confirmation["Token"]
+    await push.post(confirmation, 503)
+    untrusted = "https://sns.us-east-1.amazonaws.com.evil.example/?Action=ConfirmSubscription&Token=" + token
+    await push.post(signer.sign(dict(signer.confirmation(TOPIC, "u"), SubscribeURL=untrusted)), 403)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "answered more than" in logged and "untrusted SubscribeURL" in logged
+    assert logged.count("Token=\u2026") == 2
+    assert token not in logged and token[:16] not in logged
