@@ -1,0 +1,88 @@
+"""SIGTERM mid-send (what ``docker stop``, ``systemctl stop`` and a compose scale-down send): the
+process exits 0 within a bound, every ledger row is either recorded as sent (with its event and
+its ``.eml``) or released back to ``queued``/``retry``, none is left ``sending``; a restarted
+``postgate serve`` finishes the batches with each recipient sent exactly once.
+
+Reuses the crash tests' harness (``crash_harness.Stack``): a real ``postgate serve`` process with
+its worker loop, SQLite, the local queue and the outbox.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+
+import pytest
+
+from crash_harness import Proc, Stack
+
+RECIPIENTS = 5000
+BATCH = 1000
+#: Longest wait for the exit after SIGTERM: a correctness bound (the worker stop waits up to 10 s
+#: for chunks in hand), not a speed figure.
+EXIT_BOUND = 60
+
+
+@pytest.fixture
+def stack(tmp_path):
+    made = Stack(tmp_path, gateway={"workers": 1, "chunk_size": 20, "jobs_per_worker": 4})
+    yield made
+    made.close()
+
+
+def start_serve(stack: Stack, name: str) -> Proc:
+    proc = stack.spawn(name, ["serve"])
+    stack.wait_for(lambda: stack.healthy() or not proc.alive(), timeout=120, what=f"{name} to answer")
+    assert proc.alive(), proc.output()[-3000:]
+    return proc
+
+
+def delivered_events(stack: Stack) -> collections.Counter[str]:
+    return collections.Counter(address for (address,) in stack.query(
+        "SELECT recipient FROM events WHERE event = 'delivered'"))
+
+
+def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends_each_once(stack):
+    stack.migrate()
+    serve = start_serve(stack, "serve1")
+    expected = [f"t{i}@example.com" for i in range(RECIPIENTS)]
+    for start in range(0, RECIPIENTS, BATCH):
+        assert stack.post(expected[start:start + BATCH], f"email-term-{start}") == 200
+    stack.wait_for(lambda: len(stack.outbox_sends()) >= 200, timeout=120, what="sending to start",
+                   interval=0.02)
+
+    os.kill(serve.popen.pid, signal.SIGTERM)
+    try:
+        code = serve.popen.wait(EXIT_BOUND)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"serve still running {EXIT_BOUND} s after SIGTERM:\n{serve.output()[-3000:]}")
+    assert code == 0, serve.output()[-3000:]
+    assert "Traceback" not in serve.output(), serve.output()[-3000:]
+
+    rows = stack.ledger()
+    statuses = collections.Counter(status for _, _, status, _, _ in rows)
+    assert len(rows) == RECIPIENTS
+    assert statuses["sending"] == 0, f"rows left in doubt after SIGTERM: {statuses}"
+    assert set(statuses) <= {"delivered", "queued", "retry"}, statuses
+    assert statuses["queued"] + statuses["retry"] > 0, f"the batch finished before SIGTERM: {statuses}"
+    # Each row recorded as delivered has its .eml and its event; no row left unrecorded has a file.
+    sent = stack.outbox_sends()
+    recorded = {address for _, address, status, _, _ in rows if status == "delivered"}
+    assert set(sent) == recorded, (f"{len(set(sent) - recorded)} files without a record, "
+                                   f"{len(recorded - set(sent))} records without a file")
+    assert set(delivered_events(stack)) == recorded
+    assert max(sent.values()) == 1
+
+    start_serve(stack, "serve2")
+    rows = stack.wait_terminal(RECIPIENTS, timeout=180)
+    assert {status for _, _, status, _, _ in rows} == {"delivered"}
+    sent = stack.outbox_sends()
+    twice = {address: n for address, n in sent.items() if n > 1}
+    assert not twice, f"sent more than once: {dict(list(twice.items())[:10])}"
+    assert sorted(sent) == sorted(expected), f"never sent: {sorted(set(expected) - set(sent))[:10]}"
+    assert sum(delivered_events(stack).values()) == RECIPIENTS
+    assert len(list(stack.outbox.glob("*/*.eml"))) == RECIPIENTS
+    print(f"\nFIGURES sigterm: recipients={RECIPIENTS}, sent_before_sigterm={len(recorded)}, "
+          f"released={statuses['queued'] + statuses['retry']}, in_doubt=0, twice=0")
