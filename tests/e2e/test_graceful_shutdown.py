@@ -1,4 +1,4 @@
-"""SIGTERM mid-send (what ``docker stop``, ``systemctl stop`` and a compose scale-down send): the
+"""SIGTERM mid-send, to `postgate serve` and to `postgate worker` (what ``docker stop``, ``systemctl stop`` and a compose scale-down send): the
 process exits 0 within a bound, every ledger row is either recorded as sent (with its event and
 its ``.eml``) or released back to ``queued``/``retry``, none is left ``sending``; a restarted
 ``postgate serve`` finishes the batches with each recipient sent exactly once.
@@ -39,14 +39,25 @@ def start_serve(stack: Stack, name: str) -> Proc:
     return proc
 
 
+def start_sender(stack: Stack, kind: str, name: str) -> Proc:
+    """The process that sends: ``postgate serve`` with its worker loop, or ``postgate worker``
+    beside an API-only ``serve --workers 0`` (the compose shape)."""
+    if kind == "serve":
+        return start_serve(stack, name)
+    if not stack.healthy():
+        stack.start_api()
+    return stack.start_worker(name)
+
+
 def delivered_events(stack: Stack) -> collections.Counter[str]:
     return collections.Counter(address for (address,) in stack.query(
         "SELECT recipient FROM events WHERE event = 'delivered'"))
 
 
-def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends_each_once(stack):
+@pytest.mark.parametrize("kind", ["serve", "worker"])
+def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends_each_once(stack, kind):
     stack.migrate()
-    serve = start_serve(stack, "serve1")
+    serve = start_sender(stack, kind, f"{kind}1")
     expected = [f"t{i}@example.com" for i in range(RECIPIENTS)]
     for start in range(0, RECIPIENTS, BATCH):
         assert stack.post(expected[start:start + BATCH], f"email-term-{start}") == 200
@@ -57,7 +68,7 @@ def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends
     try:
         code = serve.popen.wait(EXIT_BOUND)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"serve still running {EXIT_BOUND} s after SIGTERM:\n{serve.output()[-3000:]}")
+        pytest.fail(f"{kind} still running {EXIT_BOUND} s after SIGTERM:\n{serve.output()[-3000:]}")
     assert code == 0, serve.output()[-3000:]
     assert "Traceback" not in serve.output(), serve.output()[-3000:]
 
@@ -75,7 +86,7 @@ def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends
     assert set(delivered_events(stack)) == recorded
     assert max(sent.values()) == 1
 
-    start_serve(stack, "serve2")
+    start_sender(stack, kind, f"{kind}2")
     rows = stack.wait_terminal(RECIPIENTS, timeout=180)
     assert {status for _, _, status, _, _ in rows} == {"delivered"}
     sent = stack.outbox_sends()
@@ -84,5 +95,5 @@ def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends
     assert sorted(sent) == sorted(expected), f"never sent: {sorted(set(expected) - set(sent))[:10]}"
     assert sum(delivered_events(stack).values()) == RECIPIENTS
     assert len(list(stack.outbox.glob("*/*.eml"))) == RECIPIENTS
-    print(f"\nFIGURES sigterm: recipients={RECIPIENTS}, sent_before_sigterm={len(recorded)}, "
+    print(f"\nFIGURES sigterm-{kind}: recipients={RECIPIENTS}, sent_before_sigterm={len(recorded)}, "
           f"released={statuses['queued'] + statuses['retry']}, in_doubt=0, twice=0")
