@@ -1,10 +1,11 @@
-"""SIGTERM mid-send, to `postgate serve` and to `postgate worker` (what ``docker stop``, ``systemctl stop`` and a compose scale-down send): the
-process exits 0 within a bound, every ledger row is either recorded as sent (with its event and
-its ``.eml``) or released back to ``queued``/``retry``, none is left ``sending``; a restarted
-``postgate serve`` finishes the batches with each recipient sent exactly once.
+"""SIGTERM mid-send, to ``postgate serve`` and to ``postgate worker`` (what ``docker stop``,
+``systemctl stop`` and a compose scale-down send): the process exits 0 within a bound, every
+ledger row is either recorded as sent (with its event and its ``.eml``) or released back to
+``queued``/``retry``, none is left ``sending``; a restarted process finishes the batches with each
+recipient sent exactly once.
 
-Reuses the crash tests' harness (``crash_harness.Stack``): a real ``postgate serve`` process with
-its worker loop, SQLite, the local queue and the outbox.
+Reuses the crash tests' harness (``crash_harness.Stack``): real processes, SQLite, the local queue
+and the outbox.
 """
 
 from __future__ import annotations
