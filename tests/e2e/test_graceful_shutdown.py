@@ -19,7 +19,7 @@ import pytest
 
 from crash_harness import Proc, Stack
 
-RECIPIENTS = 5000
+RECIPIENTS = 3000
 BATCH = 1000
 #: Longest wait for the exit after SIGTERM: a correctness bound (the worker stop waits up to 10 s
 #: for chunks in hand), not a speed figure.
@@ -98,3 +98,42 @@ def test_sigterm_mid_send_exits_zero_leaves_nothing_in_doubt_and_a_restart_sends
     assert len(list(stack.outbox.glob("*/*.eml"))) == RECIPIENTS
     print(f"\nFIGURES sigterm-{kind}: recipients={RECIPIENTS}, sent_before_sigterm={len(recorded)}, "
           f"released={statuses['queued'] + statuses['retry']}, in_doubt=0, twice=0")
+
+
+def test_sigterm_while_sends_wait_for_the_rate_releases_them_at_once(tmp_path, aws):
+    """SES (moto) at 5 messages a second, chunks of 100: most claimed rows are waiting for the rate
+    when SIGTERM comes. They go back to the queue right away instead of being cut off after the
+    stop timeout and left ``sending`` until their lease ends; a restart sends each one once."""
+    from test_crash_safety import moto_sends, ses_stack
+
+    stack, _ = ses_stack(tmp_path, aws, event_source=False, rate=5.0)
+    try:
+        stack.migrate()
+        stack.start_api()
+        worker = stack.start_worker("worker1")
+        expected = [f"r{i}@example.com" for i in range(200)]
+        assert stack.post(expected, "email-rate") == 200
+        stack.wait_for(lambda: len(moto_sends(aws)) >= 10, timeout=60, what="sends to start")
+        claimed = stack.in_doubt()[1]
+        os.kill(worker.popen.pid, signal.SIGTERM)
+        try:
+            code = worker.popen.wait(EXIT_BOUND)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"worker still running {EXIT_BOUND} s after SIGTERM:\n{worker.output()[-3000:]}")
+        assert code == 0, worker.output()[-3000:]
+        rows = stack.ledger()
+        statuses = collections.Counter(status for _, _, status, _, _ in rows)
+        assert statuses["sending"] == 0, f"rows left sending after SIGTERM: {statuses} ({claimed} were claimed)"
+        sent = moto_sends(aws)
+        assert {address for _, address, status, _, _ in rows if status == "sent"} == set(sent)
+        assert "cancel" not in worker.output().lower(), worker.output()[-3000:]
+
+        stack.start_worker("worker2", POSTGATE_PLUGINS__SES__MAX_SEND_RATE="150")  # finish quickly
+        rows = stack.wait_terminal(len(expected), timeout=180)
+        assert {status for _, _, status, _, _ in rows} == {"sent"}
+        sent = moto_sends(aws)
+        assert sorted(sent) == sorted(expected) and max(sent.values()) == 1
+        print(f"\nFIGURES sigterm-rate: claimed_at_sigterm={claimed}, released={statuses['queued']}, "
+              f"in_doubt=0, twice=0")
+    finally:
+        stack.close()
