@@ -46,16 +46,49 @@ def run_cli(installed, tmp_path, *args, **env):
 def test_plugins_command_lists_the_installed_example(installed, tmp_path):
     result = run_cli(installed, tmp_path, "plugins", "--json", POSTGATE_LOAD_PLUGINS='["hello"]')
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    rows = [row for row in json.loads(result.stdout) if row["loaded"]]
     assert rows == [{
-        "name": "hello", "version": "0.1.0", "distribution": "postgate-hello", "builtin": False,
+        "name": "hello", "version": "0.1.0", "distribution": "postgate-hello", "builtin": False, "loaded": True,
         "hooks": ["prepare_message", "register_routes", "register_settings"],
     }]
 
 
 def test_not_loaded_unless_named(installed, tmp_path):
     result = run_cli(installed, tmp_path, "plugins", "--json")
-    assert json.loads(result.stdout) == []
+    rows = json.loads(result.stdout)
+    assert [row for row in rows if row["loaded"]] == []
+    [hello] = [row for row in rows if row["name"] == "hello"]
+    assert hello == {"name": "hello", "version": "0.1.0", "distribution": "postgate-hello", "builtin": False,
+                     "loaded": False, "load_plugins": ["hello"]}
+
+
+def test_plugins_command_says_how_to_load_an_installed_plugin(installed, tmp_path):
+    listed = run_cli(installed, tmp_path, "plugins")
+    assert listed.returncode == 0, listed.stderr
+    text = listed.stdout
+    assert "no plugins loaded" in text
+    unloaded = text[text.index("installed but not loaded:"):]
+    assert "hello (postgate-hello 0.1.0)" in unloaded
+    hint = next(line for line in unloaded.splitlines() if "load_plugins = [\"hello\"]" in line)
+    toml_line = hint.split("load it with: ", 1)[1].split(" in postgate.toml", 1)[0]
+    env_value = hint.rsplit("POSTGATE_LOAD_PLUGINS='", 1)[1].rstrip("'")
+
+    # each form of the hint, followed as printed, loads the plugin
+    by_env = run_cli(installed, tmp_path, "plugins", POSTGATE_LOAD_PLUGINS=env_value)
+    assert by_env.stdout.startswith("hello (0.1.0): prepare_message"), by_env.stdout + by_env.stderr
+    (tmp_path / "postgate.toml").write_text(toml_line + "\n")
+    by_file = run_cli(installed, tmp_path, "plugins")
+    assert by_file.stdout.startswith("hello (0.1.0): prepare_message"), by_file.stdout + by_file.stderr
+    assert "  hello (postgate-hello" not in by_file.stdout
+
+
+def test_plugins_hint_keeps_the_plugins_already_loaded(installed, tmp_path):
+    result = run_cli(installed, tmp_path, "plugins", "--json", POSTGATE_LOAD_PLUGINS='["hello"]')
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["hello"]["loaded"] is True
+    unloaded = [row for row in rows.values() if not row["loaded"]]
+    assert unloaded, "the workspace's own plugins (ses, sqs, mysql) are installed and not loaded"
+    assert all(row["load_plugins"] == ["hello", row["name"]] for row in unloaded)
 
 
 def test_settings_table_is_validated(installed, tmp_path):

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ValidationError
 
 from .backends import Delivery, EventSource, Queue, Storage
 from .batching import build_batch
-from .domain import Batch, ChunkReport, Event, Job, Message
+from .domain import Batch, ChunkReport, Event, Job, Message, SuppressionChange
 from .errors import BadRequest
 from .health import HealthCheck, run_checks
+from .model_apps import ModelApp, model_app
+from .operations import OperationsSnapshot, take_snapshot
 from .plugins import build_plugin_manager, call_all, resolve
 from .registry import Registry
 from .settings import ConfigError, Settings, describe_validation_error
@@ -53,6 +55,8 @@ class Gateway:
         hook.register_event_sources(register=self.event_source_factories.register)
         hook.register_ingress(register=self.ingress.register)
         hook.register_settings(register=self.settings_models.register)
+        self.model_apps: Registry[ModelApp] = Registry("model app")
+        hook.register_models(register=self._register_model_app)
         self._plugin_settings = self._validate_plugin_settings()
         backends = settings.backends
         self.queues.get(backends.queue)
@@ -88,6 +92,9 @@ class Gateway:
                 raise ConfigError(f"invalid settings in [plugins.{name}]:{text}") from None
         return validated
 
+    def _register_model_app(self, app_label: str, models_module: str, migrations: Any) -> None:
+        self.model_apps.register(app_label, model_app(app_label, models_module, migrations))
+
     def plugin_settings(self, name: str) -> Any:
         """The validated settings model of plugin ``name`` (its ``[plugins.NAME]`` table)."""
         try:
@@ -114,6 +121,7 @@ class Gateway:
             return
         names = self.settings.backends
         self.storage = self.storages.get(names.storage)(self)
+        self._check_model_apps_hosted()
         self.queue = self.queues.get(names.queue)(self)
         self.delivery = self.deliveries.get(names.delivery)(self)
         self.event_sources = [self.event_source_factories.get(n)(self) for n in names.event_sources]
@@ -135,6 +143,18 @@ class Gateway:
                     log.exception("error while stopping %s", type(backend).__name__)
             raise
         self.started = True
+
+    def _check_model_apps_hosted(self) -> None:
+        """Plugins that own tables need a storage that hosts tortoise apps."""
+        from .storage.tortoise_storage import TortoiseStorage
+
+        labels = self.model_apps.names()
+        if labels and not isinstance(self.storage, TortoiseStorage):
+            raise ConfigError(
+                f"the plugin app(s) {', '.join(labels)} keep their own tables (register_models) and need "
+                f"a tortoise-based storage such as sqlite or mysql; the configured storage "
+                f"{self.settings.backends.storage!r} is not one: change [backends] storage or unload the plugin"
+            )
 
     async def stop(self) -> None:
         """Stop background work, run ``shutdown`` hooks, close the backends."""
@@ -272,6 +292,17 @@ class Gateway:
                     log.exception("events_recorded listener failed")
         return stored
 
+    async def report_suppression_changes(self, changes: Sequence[SuppressionChange]) -> None:
+        """Tell ``suppressions_changed`` listeners what the API just changed (after commit)."""
+        if not changes:
+            return
+        args = {"gateway": self, "changes": list(changes)}
+        for impl in reversed(self.pm.hook.suppressions_changed.get_hookimpls()):  # pluggy's order
+            try:
+                await resolve(impl.function(*[args[name] for name in impl.argnames]))
+            except Exception:  # noqa: BLE001 - the change is committed; a listener cannot undo it
+                log.exception("suppressions_changed listener %s failed", impl.plugin_name)
+
     # -- observation ------------------------------------------------------------------------
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
@@ -306,6 +337,10 @@ class Gateway:
             if found:
                 checks.extend(found)
         return checks
+
+    async def operations_snapshot(self) -> OperationsSnapshot:
+        """Queue depth, batches in flight, rows in doubt and quota now (see :mod:`postgate.operations`)."""
+        return await take_snapshot(self)
 
     async def readiness(self) -> dict[str, str]:
         if not self.started:

@@ -1,4 +1,5 @@
-"""The ``postgate`` command line: serve, worker, migrate, jobs, plugins, check-config."""
+"""The ``postgate`` command line: serve, worker, migrate, makemigrations, status, jobs, plugins,
+check-config."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import asyncio
 import errno
 import json
 import logging
+import re
 import signal
 import socket
+import sqlite3
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 from tortoise.exceptions import BaseORMException
 
 from .app import Gateway
 from .backends import NoDeadLetters
-from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows, unloaded_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
+from .web import masked_key
 
 log = logging.getLogger("postgate")
 
@@ -50,7 +55,7 @@ config_option = click.option(
 
 
 #: Subcommands that plugins add (``register_commands``), by the plugin's entry-point name.
-PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses"}
+PLUGIN_COMMANDS = {"aws": "ses", "doctor": "ses", "suppressions": "suppression_audit"}
 
 
 class PluginAwareGroup(click.Group):
@@ -72,11 +77,6 @@ class PluginAwareGroup(click.Group):
 def cli() -> None:
     """Postgate: Mailgun's API for Ghost and friends, delivering through pluggable providers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def masked_key(key: str) -> str:
-    """``key`` cut to its first 8 characters, so logs never hold a usable key."""
-    return key[:8] + "\u2026"
 
 
 def quick_start_banner(settings: Settings, domain: str, key: str, generated: bool, url: str) -> str:
@@ -249,6 +249,8 @@ def migrate(config: str | None) -> None:
     storage = settings.backends.storage
     try:
         applied = asyncio.run(main())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     except (BaseORMException, OSError) as exc:
         raise click.ClickException(storage_failure(storage, exc)) from None
     if applied:
@@ -257,26 +259,90 @@ def migrate(config: str | None) -> None:
         click.echo(f"{storage} storage is up to date")
 
 
+MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@cli.command()
+@config_option
+@click.argument("app_label")
+@click.option("--name", default="update", show_default=True,
+              help="what the migration does, in a few words (a-z, 0-9, _)")
+def makemigrations(config: str | None, app_label: str, name: str) -> None:
+    """Write a plugin app's next migration, for sqlite and mysql (for plugin authors)."""
+    from .storage.makemigrations import make_migrations
+
+    if not MIGRATION_NAME.match(name):
+        raise click.BadParameter("use lower-case letters, digits and _ (at most 40)", param_hint="--name")
+    gateway = _gateway(_load(config))
+    try:
+        app = gateway.model_apps.get(app_label)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    written = asyncio.run(make_migrations(app, name))
+    if not written:
+        click.echo(f"{app_label}: the models match the newest migration; nothing written")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
+@config_option
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup(config: str | None, destination: Path) -> None:
+    """Copy the SQLite storage to DESTINATION, safely while Postgate runs (SQLite's online backup).
+    For MySQL/MariaDB use `mysqldump --single-transaction` (docs/operations.md)."""
+    from .backup import backup_sqlite, sqlite_path
+
+    settings = _load(config)
+    storage = settings.backends.storage
+    if storage != "sqlite":
+        raise click.ClickException(
+            f"`postgate backup` copies the sqlite storage; this configuration uses {storage!r}: back it up "
+            "with its own tools (for mysql: mysqldump --single-transaction, see docs/operations.md)")
+    try:
+        source = sqlite_path(settings)
+        pages = backup_sqlite(source, destination)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"backup of {source} failed: {exc}") from None
+    click.echo(f"backed up {source} to {destination} ({pages} pages)")
+
+
 @cli.command()
 @config_option
 @click.option("--all", "show_all", is_flag=True, help="include built-in plugins")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
-    """List loaded plugins with their versions and hooks."""
+    """List loaded plugins with their versions and hooks, then installed ones not loaded and how
+    to load them."""
     settings = _load(config)
     try:
         pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     rows = plugin_rows(pm, include_builtins=show_all)
+    unloaded = unloaded_rows(pm, settings.load_plugins)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + unloaded, indent=2))
         return
     if not rows:
         click.echo("no plugins loaded (built-ins are listed with --all)")
     for row in rows:
         version = row["version"] or "built-in"
         click.echo(f"{row['name']} ({version}): {', '.join(row['hooks'])}")
+    if unloaded:
+        click.echo("")
+        click.echo("installed but not loaded:")
+    for row in unloaded:
+        click.echo(f"  {row['name']} ({row['distribution'] or '?'} {row['version'] or ''}".rstrip() + ")")
+        click.echo(f"      load it with: {load_hint(row['load_plugins'])}")
+
+
+def load_hint(load_plugins: list[str]) -> str:
+    """How to set ``load_plugins`` to ``load_plugins``: the TOML line and the environment form."""
+    value = json.dumps(load_plugins)
+    return f"load_plugins = {value} in postgate.toml, or POSTGATE_LOAD_PLUGINS='{value}'"
 
 
 @cli.command("check-config")
@@ -296,6 +362,46 @@ def check_config(config: str | None) -> None:
         click.echo(f"  domain {domain}: {state}")
     if notice := quick_start_notice(settings):
         click.echo(f"  {notice}")
+
+
+#: Escape sequence that clears the terminal and moves the cursor home (``status --watch``).
+CLEAR_SCREEN = "\033[2J\033[H"
+
+
+@cli.command()
+@config_option
+@click.option("--watch", "-w", is_flag=True, help="refresh until Ctrl-C")
+@click.option("--interval", "-n", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
+              help="seconds between refreshes with --watch")
+@click.option("--json", "as_json", is_flag=True, help="print the snapshot as JSON (one object per refresh)")
+def status(config: str | None, watch: bool, interval: float, as_json: bool) -> None:
+    """Queue depth, newsletters in flight with their progress, recipients in doubt, provider quota.
+
+    Reads the shared storage and queue, so it shows what `postgate serve` and `postgate worker`
+    processes are doing (docs/operations-status.md)."""
+    from .status_view import render
+
+    def show(snapshot) -> None:
+        if as_json:
+            click.echo(json.dumps(snapshot.to_dict()))
+        elif watch:
+            click.echo(CLEAR_SCREEN + render(snapshot) + f"\n\nEvery {interval:g} s; Ctrl-C to stop.")
+        else:
+            click.echo(render(snapshot))
+
+    async def work(gateway: Gateway) -> None:
+        show(await gateway.operations_snapshot())
+        while watch:
+            await asyncio.sleep(interval)
+            show(await gateway.operations_snapshot())
+
+    try:
+        _run_with_gateway(config, work)
+    except KeyboardInterrupt:
+        if not watch:
+            raise
+    except (BaseORMException, OSError) as exc:
+        raise click.ClickException(storage_failure(_load(config).backends.storage, exc)) from None
 
 
 @cli.group()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from .app import Gateway
-    from .domain import ChunkReport, Event, Message, RenderedMessage
+    from .domain import ChunkReport, Event, Message, RenderedMessage, SuppressionChange
     from .health import HealthCheck
 
 hookspec = pluggy.HookspecMarker("postgate")
@@ -84,6 +84,15 @@ def register_storages(register: Register) -> None:
     """Register storages: ``register(name, factory)``; ``factory(gateway) -> Storage``."""
 
 
+@hookspec
+def register_models(register: Register) -> None:
+    """Declare tables a plugin owns: ``register(app_label, models_module, migrations)`` with a
+    tortoise models module (dotted name) and the package (dotted name or folder) holding its
+    aerich histories as ``<dialect>/<app_label>/`` (``sqlite`` and ``mysql``). A tortoise-based
+    storage hosts them in its database; ``postgate migrate`` applies them; the plugin queries them
+    inside ``with gateway.storage.orm():``. Sync."""
+
+
 # -- delivery and events ----------------------------------------------------------------------
 
 
@@ -117,6 +126,12 @@ def delivery_state_changed(gateway: Gateway, delivery: str, state: str, reason: 
     provider asked to slow down; ``seconds`` is unused), ``paused`` (sending stops for ``seconds``:
     daily quota, sending paused, account suspended) or ``resumed``. Sync and cheap. Delivery
     plugins call it through ``gateway.report_delivery_state(...)``."""
+
+
+@hookspec
+def suppressions_changed(gateway: Gateway, changes: list[SuppressionChange]) -> None:
+    """Called after the API changed the suppression lists (add, delete, import, clear), once the
+    change is committed. May be async. Errors are logged, never returned to the client."""
 
 
 # -- configuration, web, cli ------------------------------------------------------------------

@@ -115,7 +115,27 @@ def plugin_rows(pm: pluggy.PluginManager, include_builtins: bool = False) -> lis
                 "version": dist.version if dist is not None else None,
                 "distribution": dist.project_name if dist is not None else None,
                 "builtin": builtin,
+                "loaded": True,
                 "hooks": hooks,
             }
         )
     return rows
+
+
+def unloaded_rows(pm: pluggy.PluginManager, load_plugins: Sequence[str]) -> list[dict[str, Any]]:
+    """Plugins installed (an entry point in group ``postgate``) but not loaded, each with the
+    ``load_plugins`` value that would load it (for ``postgate plugins``)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for ep in entry_points(group=ENTRYPOINT_GROUP):
+        if ep.name in rows or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+            continue
+        dist = ep.dist
+        rows[ep.name] = {
+            "name": ep.name,
+            "version": dist.version if dist is not None else None,
+            "distribution": dist.metadata["Name"] if dist is not None else None,
+            "builtin": False,
+            "loaded": False,
+            "load_plugins": [*load_plugins, ep.name],
+        }
+    return [rows[name] for name in sorted(rows)]

@@ -124,6 +124,16 @@ def forbidden() -> Response:
     return Response("Forbidden", status=401, content_type="text/plain; charset=utf-8")
 
 
+def masked_key(key: str) -> str:
+    """``key`` cut to its first 8 characters, so logs and audit trails never hold a usable key."""
+    return key[:8] + "\u2026"
+
+
+def caller_key() -> str:
+    """The masked API key of the current request ("" before authentication)."""
+    return getattr(g, "api_key_masked", "")
+
+
 def request_id() -> str:
     """The current request's id (made on first use if the request has none yet)."""
     current = getattr(g, "request_id", None)
@@ -173,6 +183,7 @@ async def authenticate() -> Response | None:
     if not allowed:
         return forbidden()
     domain = domain_of(request.path)
+    g.api_key_masked = masked_key(key)
     g.allowed_domains = allowed
     g.domain = domain
     if domain is None:

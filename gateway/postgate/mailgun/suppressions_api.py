@@ -31,10 +31,10 @@ from urllib.parse import urlencode
 from quart import g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from ..domain import Suppression
+from ..domain import Suppression, SuppressionChange
 from ..errors import BadRequest, NotFound
 from ..suppression_rules import ALL_TAGS
-from ..web import current_gateway
+from ..web import caller_key, current_gateway, request_id
 from .parsing import base_url, checked_timestamp, format_date, json_body, parse_date, query_arg, read_fields
 
 T = TypeVar("T")
@@ -305,6 +305,18 @@ async def list_page(domain: str, list_name: str) -> dict[str, Any]:
 # -- views ------------------------------------------------------------------------------------
 
 
+async def report_changes(action: str, domain: str, list_name: str, addresses: Iterable[str | None],
+                         detail: str = "") -> None:
+    """Tell ``suppressions_changed`` listeners who changed what (called after the write)."""
+    gateway = current_gateway()
+    now, key, request = gateway.now(), caller_key(), request_id()
+    await gateway.report_suppression_changes([
+        SuppressionChange(action, domain, list_name, address, api_key=key, request_id=request,
+                          at=now, detail=detail)
+        for address in addresses
+    ])
+
+
 def sending_domain(domain: str) -> str:
     """The authenticated sending domain of the path (``/v3/stats/bounces`` names none)."""
     if not getattr(g, "domain", None):
@@ -336,17 +348,20 @@ async def create_entries(domain: str, list_name: str):
                 raise BadRequest(f"at most {MAX_RECORDS} records can be added per request, got {len(data)}")
             entries = parse_records(domain, list_name, data, now)
             await gateway.storage.add_suppressions(entries)
+            await report_changes("add", domain, list_name, [e.address for e in entries])
             return jsonify({"message": added_text(list_name, len(data))})
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON array of records or a JSON object")
         entry = parse_record(domain, list_name, data, now)
         await gateway.storage.add_suppressions([entry])
+        await report_changes("add", domain, list_name, [entry.address])
         if list_name == "whitelists":
             return jsonify(whitelist_added(entry))
         return jsonify({"message": added_text(list_name, 1)})
     fields, _files = await read_fields()
     entry = parse_record(domain, list_name, form_record(fields), now)
     await gateway.storage.add_suppressions([entry])
+    await report_changes("add", domain, list_name, [entry.address])
     if list_name == "whitelists":
         return jsonify(whitelist_added(entry))
     return jsonify({"message": f"Address has been added to the {list_name} table", "address": entry.address})
@@ -372,9 +387,11 @@ async def delete_entry(domain: str, list_name: str, address: str):
             tag = (await request.form).get("tag") or None
         if tag and tag.strip() != ALL_TAGS:
             await remove_tag(domain, address, tag.strip())
+            await report_changes("untag", domain, list_name, [address], detail=tag.strip())
             return jsonify({"message": REMOVED[list_name], "address": address})
     if not await storage.delete_suppression(domain, list_name, address):
         raise NotFound(NOT_FOUND[list_name])
+    await report_changes("delete", domain, list_name, [address])
     key = "value" if list_name == "whitelists" else "address"
     return jsonify({"message": REMOVED[list_name], key: address})
 
@@ -396,7 +413,9 @@ async def remove_tag(domain: str, address: str, tag: str) -> None:
 
 
 async def clear_entries(domain: str, list_name: str):
-    await current_gateway().storage.clear_suppressions(sending_domain(domain), list_name)
+    domain = sending_domain(domain)
+    await current_gateway().storage.clear_suppressions(domain, list_name)
+    await report_changes("clear", domain, list_name, [None])
     return jsonify({"message": CLEARED[list_name]})
 
 
@@ -420,6 +439,7 @@ async def import_entries(domain: str, list_name: str):
             pass  # first pass: every row valid, or the 400 of the first bad one and nothing stored
         async for batch in thread_steps(csv_batches(stream, domain, list_name, now)):
             await gateway.storage.add_suppressions(batch)
+            await report_changes("import", domain, list_name, [e.address for e in batch])
     finally:
         await asyncio.to_thread(stream.close)
     return jsonify({"message": "file uploaded successfully"})

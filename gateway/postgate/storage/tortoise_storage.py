@@ -19,6 +19,11 @@ aerich drives ``Tortoise.init`` itself and re-initialises whatever context is cu
 keeps class-level state (reset before each run here), so migrations of two storages must run one
 after the other, never at the same time.
 
+Plugin apps (``register_models``, see :mod:`postgate.model_apps`) join the same context on the
+same connection; plugins query their models through the ORM inside :meth:`TortoiseStorage.orm`,
+which makes the private context current for one block of one task. Each app keeps its own aerich
+history, migrated after the core's.
+
 Dialect differences are small overridable members (placeholders, row locking, upserts);
 ``sqlite`` is built in, ``postgate_mysql`` subclasses for MySQL/MariaDB.
 """
@@ -38,13 +43,13 @@ import sqlite3
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.context import TortoiseContext
+from tortoise.context import TortoiseContext, _current_context
 from tortoise.exceptions import OperationalError
 
 from ..addresses import address_key
@@ -52,6 +57,7 @@ from ..backends import IN_FLIGHT, Storage
 from ..domain import (
     And,
     Batch,
+    BatchCounts,
     BatchCreated,
     DeadJob,
     Event,
@@ -59,6 +65,7 @@ from ..domain import (
     EventQuery,
     Filter,
     Job,
+    JobSummary,
     NewBatch,
     NewRecipient,
     Not,
@@ -70,6 +77,8 @@ from ..domain import (
     TagInfo,
     Term,
 )
+from ..model_apps import ModelApp
+from ..settings import ConfigError
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -116,10 +125,13 @@ _CLAIMABLE = (
     " OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))"
 )
 _PENDING = "status IN ('queued', 'retry', 'sending')"
+_TERMINAL = "status IN ('sent', 'delivered', 'failed', 'suppressed')"
 
 
-def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The tortoise config (for contexts and aerich) of a storage at ``db_url``.
+def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None = None,
+                    apps: Sequence[ModelApp] = ()) -> dict[str, Any]:
+    """The tortoise config (for contexts and aerich) of a storage at ``db_url``: the core app
+    plus every plugin app in ``apps``, all on one connection.
 
     The connection is named after the dialect: tortoise caches each model's INSERT statement
     process-wide per connection name, so two dialects must never share one.
@@ -127,10 +139,10 @@ def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None
     connection = expand_db_url(db_url)
     connection["credentials"].update(options or {})
     name = f"postgate_{dialect}"
-    return {
-        "connections": {name: connection},
-        "apps": {APP: {"models": list(MODEL_MODULES), "default_connection": name}},
-    }
+    config_apps = {APP: {"models": list(MODEL_MODULES), "default_connection": name}}
+    for app in apps:
+        config_apps[app.label] = {"models": [app.models], "default_connection": name}
+    return {"connections": {name: connection}, "apps": config_apps}
 
 
 def like_escape(value: str) -> str:
@@ -221,6 +233,8 @@ class TortoiseStorage(Storage):
     ``db_url`` is a tortoise URL (``sqlite:///path``, ``mysql://user:pw@host:3306/db``);
     ``options`` are extra connection credentials (pragmas, pool sizes, driver flags);
     ``migrations`` is the aerich location whose ``models/`` folder holds this dialect's history.
+    Plugin apps (``register_models``) come from the gateway's ``model_apps``; they share the
+    connection, are migrated after the core app and are queried inside :meth:`orm`.
     """
 
     name = "tortoise"
@@ -249,6 +263,10 @@ class TortoiseStorage(Storage):
         self.options = dict(options or {})
         self._ctx: TortoiseContext | None = None
         self._with_functions: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Plugin-owned tortoise apps this storage hosts (set before :meth:`start`).
+        self.model_apps: list[ModelApp] = (
+            list(gateway.model_apps.entries.values()) if gateway is not None else []
+        )
         #: The clock events are stamped with (epoch seconds); tests may replace it.
         self.clock = time.time
 
@@ -294,7 +312,7 @@ class TortoiseStorage(Storage):
     # -- lifecycle ----------------------------------------------------------------------------
 
     def tortoise_config(self) -> dict[str, Any]:
-        return tortoise_config(self.db_url, self.dialect, self.options)
+        return tortoise_config(self.db_url, self.dialect, self.options, self.model_apps)
 
     async def start(self) -> None:
         if self._ctx is None:
@@ -314,6 +332,23 @@ class TortoiseStorage(Storage):
             rows = await db.fetch("SELECT 1")
         if not rows or rows[0][0] != 1:
             raise RuntimeError("the storage answered SELECT 1 with something else")
+
+    @contextmanager
+    def orm(self) -> Iterator[TortoiseContext]:
+        """Make this storage's tortoise context current for the block, so plugin models
+        (``register_models``) query this database: ``with gateway.storage.orm(): await Row.create(…)``.
+
+        Only the calling task sees it (and tasks it starts inside the block). Safe to nest and
+        to use from many tasks at once.
+        """
+        if self._ctx is None:
+            raise RuntimeError("the storage is not started")
+        # Set per call, not through ``with ctx:``, which keeps one token on the shared context.
+        token = _current_context.set(self._ctx)
+        try:
+            yield self._ctx
+        finally:
+            _current_context.reset(token)
 
     @asynccontextmanager
     async def session(self, write: bool = False) -> AsyncIterator[Db]:
@@ -368,41 +403,62 @@ class TortoiseStorage(Storage):
     # -- schema ------------------------------------------------------------------------------
 
     async def migrate(self) -> list[str]:
+        """Apply the core history, then each plugin app's; plugin files are named ``app/file``."""
         # A fresh Context: aerich's Tortoise.init must neither see nor replace the caller's context.
-        task = asyncio.get_running_loop().create_task(self._migrate(), context=contextvars.Context())
-        return await task
+        applied = await self._in_fresh_context(self._migrate(APP, self.migrations))
+        for app in self.model_apps:
+            location = app.migrations / self.dialect
+            if not app.versions(self.dialect):
+                raise ConfigError(
+                    f"the plugin app {app.label!r} ships no {self.dialect} migrations (looked in "
+                    f"{app.history(self.dialect)}); its author creates them with "
+                    f"`postgate makemigrations {app.label}`"
+                )
+            done = await self._in_fresh_context(self._migrate(app.label, location))
+            applied.extend(f"{app.label}/{name}" for name in done)
+        return applied
 
-    async def _migrate(self) -> list[str]:
+    @staticmethod
+    async def _in_fresh_context(work: Any) -> Any:
+        return await asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+
+    async def _migrate(self, app: str, location: Path) -> list[str]:
         from aerich import Command
 
         _reset_aerich()
-        command = Command(tortoise_config=self.tortoise_config(), app=APP, location=str(self.migrations))
+        command = Command(tortoise_config=self.tortoise_config(), app=app, location=str(location))
         try:
             await command.init()
-            before = await _applied_migrations()
-            if not before:
-                await command.init_db(safe=True)
+            before = await _applied_migrations(app)
+            if not before and app == APP:
+                await command.init_db(safe=True)  # creates aerich's own table with the core's
             await command.upgrade(run_in_transaction=True)
-            after = await _applied_migrations()
+            after = await _applied_migrations(app)
         finally:
             await command.aclose()
         return [name for name in after if name not in before]
 
     async def unmigrated_changes(self, scratch: Path) -> list[str]:
-        """Ask aerich for a migration from the models against a copy of the history in
-        ``scratch``, on this (fully migrated) database; return the new files (none: in sync)."""
-        copy = Path(scratch) / "migrations"
-        shutil.copytree(self.migrations, copy)
-        before = {p.name for p in copy.rglob("*.py")}
-        task = asyncio.get_running_loop().create_task(self._diff(copy), context=contextvars.Context())
-        await task
-        return sorted(p.name for p in copy.rglob("*.py") if p.name not in before)
+        """Ask aerich for a migration from the models against a copy of each history (core and
+        plugin apps) in ``scratch``, on this (fully migrated) database; return the new files
+        (plugin ones as ``app/file``; none: in sync)."""
+        new: list[str] = []
+        histories = [(APP, self.migrations, "")] + [
+            (app.label, app.migrations / self.dialect, f"{app.label}/") for app in self.model_apps
+        ]
+        for label, location, prefix in histories:
+            copy = Path(scratch) / "migrations" / label
+            shutil.copytree(location, copy)
+            before = {p.name for p in copy.rglob("*.py")}
+            await self._in_fresh_context(self._diff(label, copy))
+            new.extend(prefix + p.name for p in sorted(copy.rglob("*.py")) if p.name not in before)
+        return new
 
-    async def _diff(self, location: Path) -> None:
+    async def _diff(self, app: str, location: Path) -> None:
         from aerich import Command
 
         _reset_aerich()
-        command = Command(tortoise_config=self.tortoise_config(), app=APP, location=str(location))
+        command = Command(tortoise_config=self.tortoise_config(), app=app, location=str(location))
         try:
             await command.init()
             await command.migrate(name="unmigrated", no_input=True)
@@ -586,6 +642,7 @@ class TortoiseStorage(Storage):
                 await db.execute(
                     # MySQL assigns left to right: the lease columns read status before it changes.
                     "UPDATE recipients SET "
+                    "finished_at = CASE WHEN status IN ('sending', 'retry') THEN ? ELSE finished_at END, "
                     "lease_owner = CASE WHEN status IN ('sending', 'retry') THEN NULL ELSE lease_owner END, "
                     "lease_until = CASE WHEN status IN ('sending', 'retry') THEN NULL ELSE lease_until END, "
                     "next_attempt_at = CASE WHEN status IN ('sending', 'retry') THEN NULL "
@@ -593,7 +650,7 @@ class TortoiseStorage(Storage):
                     "status = CASE WHEN status IN ('sending', 'retry') THEN 'sent' ELSE status END, "
                     f"provider_id = {expr} "
                     f"WHERE id IN ({_marks(len(todo))}) AND provider_id IS NULL",
-                    (*args, *todo),
+                    (time.time(), *args, *todo),
                 )
                 changed += len(todo)
         return changed
@@ -633,6 +690,17 @@ class TortoiseStorage(Storage):
                     sets.append(f"{column} = {expr}")
                     args.extend(expr_args)
                 ids = [u.id for u in part]
+                # A row keeps the time it first became terminal; one that is not has none.
+                finished = [u.id for u in part if u.status.terminal]
+                if not finished:
+                    sets.append("finished_at = NULL")
+                elif len(finished) == len(ids):
+                    sets.append("finished_at = COALESCE(finished_at, ?)")
+                    args.append(time.time())
+                else:
+                    sets.append(f"finished_at = CASE WHEN id IN ({_marks(len(finished))}) "
+                                "THEN COALESCE(finished_at, ?) END")
+                    args.extend([*finished, time.time()])
                 await db.execute(
                     f"UPDATE recipients SET {', '.join(sets)}, lease_owner = NULL, lease_until = NULL "
                     f"WHERE id IN ({_marks(len(ids))})",
@@ -656,6 +724,52 @@ class TortoiseStorage(Storage):
         if not count or int(ready or 0) or earliest is None or float(earliest) <= time.time():
             return count, None
         return count, float(earliest)
+
+    async def batch_progress(self, since: float, now: float) -> list[BatchCounts]:
+        # Three statements for any number of batches: the (status, finished_at, batch_id) index
+        # names the batches, then their rows are counted by status, then their headers read.
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT DISTINCT batch_id FROM recipients WHERE {_PENDING} "
+                f"UNION SELECT DISTINCT batch_id FROM recipients WHERE {_TERMINAL} AND finished_at >= ?",
+                (since,),
+            )
+            batch_ids = sorted(int(row[0]) for row in rows)
+            counted: dict[int, list[Sequence[Any]]] = {}
+            headers: dict[int, Sequence[Any]] = {}
+            for part in _chunks(batch_ids):
+                marks = _marks(len(part))
+                for row in await db.fetch(
+                    "SELECT batch_id, status, COUNT(*), "
+                    "SUM(CASE WHEN status = 'sending' AND (lease_until IS NULL OR lease_until <= ?) "
+                    "THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN finished_at >= ? THEN 1 ELSE 0 END), MAX(finished_at) "
+                    f"FROM recipients WHERE batch_id IN ({marks}) GROUP BY batch_id, status",
+                    (now, since, *part),
+                ):
+                    counted.setdefault(int(row[0]), []).append(row)
+                for row in await db.fetch(
+                    f"SELECT id, domain, email_id, tags, created_at, deliver_at FROM batches WHERE id IN ({marks})",
+                    tuple(part),
+                ):
+                    headers[int(row[0])] = row
+        out = []
+        for batch_id in batch_ids:
+            if batch_id not in headers or batch_id not in counted:
+                continue  # purged meanwhile
+            _, domain, email_id, tags, created_at, deliver_at = headers[batch_id]
+            groups = counted[batch_id]
+            finished_times = [float(g[5]) for g in groups if g[5] is not None]
+            out.append(BatchCounts(
+                batch_id=batch_id, domain=domain, email_id=email_id, tags=list(_json(tags) or []),
+                created_at=float(created_at),
+                deliver_at=None if deliver_at is None else float(deliver_at),
+                counts={str(g[1]): int(g[2]) for g in groups},
+                in_doubt=sum(int(g[3] or 0) for g in groups),
+                finished_since=sum(int(g[4] or 0) for g in groups),
+                last_finished_at=max(finished_times, default=None),
+            ))
+        return out
 
     # -- events -------------------------------------------------------------------------------
 
@@ -1039,6 +1153,17 @@ class TortoiseStorage(Storage):
                                   (queue,))
         return int(rows[0][0])
 
+    async def job_summary(self, queue: str) -> JobSummary | None:
+        async with self.session() as db:
+            jobs, dead, oldest = (await db.fetch(
+                "SELECT SUM(CASE WHEN dead_at IS NULL THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN dead_at IS NULL THEN 0 ELSE 1 END), "
+                "MIN(CASE WHEN dead_at IS NULL THEN created_at END) FROM queue_jobs WHERE queue = ?",
+                (queue,),
+            ))[0]
+        return JobSummary(jobs=int(jobs or 0), dead=int(dead or 0),
+                          oldest_created_at=None if oldest is None else float(oldest))
+
     async def fail_job(self, job: Job, available_at: float, error: str) -> int:
         async with self.session(write=True) as db:
             await db.execute(
@@ -1151,15 +1276,19 @@ def _reset_aerich() -> None:
     for name in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
                  "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):
         setattr(Migrate, name, [])
+    Migrate._rename_fields = {}
+    Migrate._rename_models = {}
     Migrate._last_version_content = None
+    Migrate._db_version = None
 
 
-async def _applied_migrations() -> list[str]:
-    """Versions aerich recorded as applied (in aerich's current context); [] on a fresh database."""
+async def _applied_migrations(app: str = APP) -> list[str]:
+    """Versions aerich recorded as applied for ``app`` (in aerich's current context); [] on a
+    fresh database."""
     from aerich.models import Aerich
 
     try:
-        return list(await Aerich.filter(app=APP).order_by("id").values_list("version", flat=True))
+        return list(await Aerich.filter(app=app).order_by("id").values_list("version", flat=True))
     except OperationalError:
         return []
 

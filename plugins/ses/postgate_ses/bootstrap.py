@@ -36,6 +36,7 @@ from postgate.settings import Settings
 
 from .aws import client_config
 from .settings import SesSettings
+from .snippet import Carried, settings_snippet
 
 # Every event type a configuration set can publish, in SES v2 spelling.
 EVENT_TYPES = (
@@ -153,6 +154,7 @@ class Target:
     jobs_queue_name: str
     jobs_queue_url: str | None
     queue_backend_is_sqs: bool = False
+    carried: Carried = field(default_factory=Carried)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Target:
@@ -170,6 +172,7 @@ class Target:
             jobs_queue_name=jobs_name,
             jobs_queue_url=jobs_url,
             queue_backend_is_sqs=settings.backends.queue == "sqs",
+            carried=Carried.from_settings(settings),
         )
 
     @property
@@ -640,53 +643,6 @@ def render_steps(report: BootstrapReport) -> list[str]:
         target = f"{step.what} {step.name}".strip()
         lines.append(f"  {step.state:<{width}}  {target}" + (f"  ({step.detail})" if step.detail else ""))
     return lines
-
-
-def _toml(value: Any) -> str:
-    return json.dumps(value)
-
-
-def settings_snippet(report: BootstrapReport, target: Target) -> tuple[list[str], list[str]]:
-    """``postgate.toml`` lines and the same settings as environment variables."""
-    ses = target.ses
-    toml = ['load_plugins = ["ses", "sqs", "mysql"]', "", "[backends]"]
-    toml += ['queue = "sqs"'] if target.use_jobs_queue else []
-    toml += ['delivery = "ses"', 'event_sources = ["ses"]', 'storage = "mysql"', "", "[gateway]", "job_size = 50"]
-    if ses.sns_endpoint and target.public_url:
-        toml.append(f"public_url = {_toml(target.public_url)}")
-    ses_values: dict[str, Any] = {"region": ses.region, "configuration_set": ses.configuration_set}
-    if ses.sending_domain:
-        ses_values["sending_domain"] = ses.sending_domain
-    if report.events and report.events.url:
-        ses_values["events_queue_url"] = report.events.url
-    if ses.sns_endpoint and report.topic_arn:
-        ses_values["sns_endpoint"] = True
-        ses_values["sns_topic_arns"] = sorted({*ses.sns_topic_arns, report.topic_arn})
-    sqs_values: dict[str, Any] = {}
-    if target.use_jobs_queue and report.jobs and report.jobs.url:
-        sqs_values["queue_url"] = report.jobs.url
-        if report.jobs_dlq and report.jobs_dlq.url:
-            sqs_values["dead_letter_queue_url"] = report.jobs_dlq.url
-        if report.jobs_region != report.region:
-            sqs_values["region"] = report.jobs_region
-    toml += ["", "[plugins.ses]"] + [f"{k} = {_toml(v)}" for k, v in ses_values.items()]
-    if sqs_values:
-        toml += ["", "[plugins.sqs]"] + [f"{k} = {_toml(v)}" for k, v in sqs_values.items()]
-    env = [
-        "POSTGATE_LOAD_PLUGINS='[\"ses\", \"sqs\", \"mysql\"]'",
-        "POSTGATE_BACKENDS__DELIVERY=ses",
-        "POSTGATE_BACKENDS__EVENT_SOURCES='[\"ses\"]'",
-        "POSTGATE_BACKENDS__STORAGE=mysql",
-        "POSTGATE_GATEWAY__JOB_SIZE=50",
-    ]
-    if target.use_jobs_queue:
-        env.insert(1, "POSTGATE_BACKENDS__QUEUE=sqs")
-    for key, value in ses_values.items():
-        text = json.dumps(value) if isinstance(value, (list, bool)) else str(value)
-        env.append(f"POSTGATE_PLUGINS__SES__{key.upper()}={text if not isinstance(value, list) else repr(text)}")
-    for key, value in sqs_values.items():
-        env.append(f"POSTGATE_PLUGINS__SQS__{key.upper()}={value}")
-    return toml, env
 
 
 def _queue_arns(report: BootstrapReport, target: Target, *, dead_letters: bool) -> list[str]:

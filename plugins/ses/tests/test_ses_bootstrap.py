@@ -255,3 +255,45 @@ def test_ses_bootstrap_stops_at_a_failing_step_and_says_which(env, tmp_path):
     assert "failed  SES event destination" in result.output
     assert "Error: SES event destination:" in result.output
     assert "docs/iam.md" in result.output
+
+
+def test_ses_bootstrap_snippet_carries_storage_and_gateway_but_no_secret(tmp_path, monkeypatch):
+    import shlex
+
+    from postgate_ses.bootstrap import QueueInfo
+
+    monkeypatch.delenv("POSTGATE_CONFIG", raising=False)
+    config = write_config(tmp_path / "in.toml", extra=(
+        'load_plugins = ["ses"]\n[backends]\nstorage = "mysql"\n'
+        '[gateway]\npublic_url = "https://mail.example.com"\nhost = "0.0.0.0"\n'
+        '[plugins.mysql]\nhost = "db"\nuser = "mailer"\npassword = "s3cret-pw"\n'))
+    target = Target.from_settings(load_settings(config))
+    report = BootstrapReport(dry_run=False, account="111122223333", partition="aws", region="us-east-1",
+                             jobs_region="us-east-1",
+                             jobs=QueueInfo("postgate-jobs", "http://aws.test/111122223333/postgate-jobs"),
+                             events=QueueInfo("postgate-ses-events", "http://aws.test/111122223333/postgate-ses-events"))
+
+    toml_lines, env_lines = settings_snippet(report, target)
+    text = "\n".join(toml_lines + env_lines)
+    assert "s3cret-pw" not in text
+    assert "# password: set POSTGATE_PLUGINS__MYSQL__PASSWORD in the environment (not printed here)" in toml_lines
+
+    pasted = tmp_path / "postgate.toml"
+    pasted.write_text("\n".join(toml_lines) + "\n")
+    from_file = load_settings(pasted)
+    assert from_file.load_plugins == ["ses", "sqs", "mysql"]
+    assert (from_file.gateway.public_url, from_file.gateway.host) == ("https://mail.example.com", "0.0.0.0")
+    assert from_file.plugins["mysql"] == {"host": "db", "user": "mailer"}
+    assert from_file.plugins["sqs"]["region"] == "us-east-1"
+    assert from_file.domain == DOMAIN
+
+    # the environment form says the same (the secret's line is an instruction, not a value)
+    for line in env_lines:
+        if "not printed here" in line:
+            continue
+        name, value = shlex.split(line)[0].split("=", 1)
+        monkeypatch.setenv(name, value)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    from_env = load_settings(None)
+    assert from_env.model_dump() == from_file.model_dump()
