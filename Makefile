@@ -33,7 +33,6 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json
 node: $(NODE_DIR)/node_modules/.installed ## install the Node clients used by end-to-end tests
 
 run: sync ## start the gateway on the embedded default at http://127.0.0.1:3000 (HOST=0.0.0.0 for Ghost in Docker)
-	@echo "Ghost in a Docker container cannot reach 127.0.0.1 here: run 'make run HOST=0.0.0.0' and give Ghost http://host.docker.internal:$(or $(RUN_PORT),3000)/v3 (docs/deploy.md)"
 	$(VENV)/bin/postgate serve $(if $(RUN_HOST),--host $(RUN_HOST)) $(if $(RUN_PORT),--port $(RUN_PORT))
 
 test: sync node ## run every test (MariaDB on 127.0.0.1:3306 is needed for the mysql plugin)

@@ -122,6 +122,7 @@ def test_serve_from_the_fresh_environment_is_ready_and_sends_through_the_outbox(
     }, ["serve"])
     try:
         ready = server.wait_ready(f"http://127.0.0.1:{port}/health/ready")
+        assert f"http://host.docker.internal:{port}/v3" in server.output(), "the banner's Docker hint"
         assert ready.json()["status"] == "ok"
         response = httpx.post(f"http://127.0.0.1:{port}/v3/{DOMAIN}/messages", auth=("api", KEY), timeout=30,
                               data={"from": f"Blog <blog@{DOMAIN}>", "to": "reader@example.com",
