@@ -5,6 +5,7 @@ into a fresh venv, and starts ``postgate serve`` from it on a temporary data fol
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -54,18 +55,12 @@ def installed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("container")
     target = folder / "opt-postgate"
     wheels = folder / "wheels"
-    done = subprocess.run(
-        ["sh", str(INSTALL_SCRIPT), str(ROOT), str(target), default_plugins_argument()],
-        env={**_env_without_venv(), "UV": uv_command(), "PYTHON": base_python(), "WHEEL_DIR": str(wheels)},
-        capture_output=True, text=True, timeout=600,
-    )
+    done = run_install(target, default_plugins_argument(), wheels)
     assert done.returncode == 0, f"install.sh failed:\n{done.stdout}\n{done.stderr}"
     return folder, target, wheels
 
 
 def _env_without_venv() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")}
 
 
@@ -137,3 +132,29 @@ def test_serve_from_the_fresh_environment_is_ready_and_sends_through_the_outbox(
     finally:
         code = server.terminate()
     assert code == 0, server.output()[-3000:]
+
+
+def run_install(target, plugins: str, wheels=None) -> subprocess.CompletedProcess[str]:
+    env = {**_env_without_venv(), "UV": uv_command(), "PYTHON": base_python()}
+    if wheels is not None:
+        env["WHEEL_DIR"] = str(wheels)
+    return subprocess.run(["sh", str(INSTALL_SCRIPT), str(ROOT), str(target), plugins], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_plugins_argument_installs_only_the_plugins_named(tmp_path):
+    venv = tmp_path / "venv"
+    done = run_install(venv, "sqs", tmp_path / "wheels")
+    assert done.returncode == 0, done.stdout + done.stderr
+    versions = freeze(venv)
+    assert {"postgate", "postgate-sqs", "boto3"} <= set(versions)
+    assert not {"postgate-mysql", "postgate-ses", "asyncmy", "cryptography"} & set(versions)
+
+
+def test_install_refuses_an_unknown_plugin_and_an_existing_folder(tmp_path):
+    unknown = run_install(tmp_path / "venv", "mysql nosuch")
+    assert unknown.returncode == 2 and "no plugin 'nosuch'" in unknown.stderr
+    assert not (tmp_path / "venv").exists()
+    (tmp_path / "taken").mkdir()
+    taken = run_install(tmp_path / "taken", "none")
+    assert taken.returncode == 2 and "exists" in taken.stderr
