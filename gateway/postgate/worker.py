@@ -448,6 +448,9 @@ class Worker:
         delivery = self.gateway.delivery
         parts = _split(rendered, max(1, delivery.concurrency), _part_limit(delivery.max_rate))
         done = await asyncio.gather(*(self._send_part(events, part, out, tally) for part in parts), return_exceptions=True)
+        released = sum(1 for update in out.updates if update.status is RecipientStatus.QUEUED)
+        if released:
+            log.info("%s: stopping; %d claimed recipients not sent yet went back to the queue", self.name, released)
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -522,7 +525,6 @@ class Worker:
         """Put rows back in the queue (``queued``, attempts unchanged) that the worker claimed but
         never handed to the provider because it is stopping: the next worker takes them at once,
         instead of finding them ``sending`` until their lease ends."""
-        log.info("%s: stopping; %d claimed recipients not sent yet go back to the queue", self.name, len(part))
         out.updates.extend(RecipientUpdate(row.id, RecipientStatus.QUEUED) for row, _ in part)
 
     # -- outcomes ---------------------------------------------------------------------------

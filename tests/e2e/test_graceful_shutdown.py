@@ -127,6 +127,7 @@ def test_sigterm_while_sends_wait_for_the_rate_releases_them_at_once(tmp_path, a
         sent = moto_sends(aws)
         assert {address for _, address, status, _, _ in rows if status == "sent"} == set(sent)
         assert "cancel" not in worker.output().lower(), worker.output()[-3000:]
+        assert "claimed recipients not sent yet went back to the queue" in worker.output()
 
         stack.start_worker("worker2", POSTGATE_PLUGINS__SES__MAX_SEND_RATE="150")  # finish quickly
         rows = stack.wait_terminal(len(expected), timeout=180)
