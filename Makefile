@@ -7,6 +7,9 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 VENV := .venv
 NODE_DIR := tests/node
+# `make run HOST=0.0.0.0 PORT=3100`: taken from the command line only, never from the environment.
+RUN_HOST := $(if $(filter command line,$(origin HOST)),$(HOST))
+RUN_PORT := $(if $(filter command line,$(origin PORT)),$(PORT))
 
 .PHONY: run test sync node bench pins lint clean help
 
@@ -29,8 +32,8 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json
 
 node: $(NODE_DIR)/node_modules/.installed ## install the Node clients used by end-to-end tests
 
-run: sync ## start the gateway on the embedded default at http://127.0.0.1:3000
-	$(VENV)/bin/postgate serve
+run: sync ## start the gateway on the embedded default at http://127.0.0.1:3000 (HOST=0.0.0.0 for Ghost in Docker)
+	$(VENV)/bin/postgate serve $(if $(RUN_HOST),--host $(RUN_HOST)) $(if $(RUN_PORT),--port $(RUN_PORT))
 
 test: sync node ## run every test (MariaDB on 127.0.0.1:3306 is needed for the mysql plugin)
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -107,6 +107,7 @@ def quick_start_banner(settings: Settings, domain: str, key: str, generated: boo
         key, where = masked_key(key), f"masked; the full key is in {key_file}"
     else:
         key, where = masked_key(key), "as configured, masked"
+    hint = None if settings.gateway.public_url else docker_hint(url)
     return "\n".join([
         "",
         f"Postgate is serving the Mailgun API at {origin} for domain {domain!r} (API key {where}).",
@@ -116,7 +117,22 @@ def quick_start_banner(settings: Settings, domain: str, key: str, generated: boo
         f"  bulkEmail__mailgun__apiKey={key}",
         f"  bulkEmail__mailgun__domain={domain}",
         "",
+        *([hint, ""] if hint else []),
     ])
+
+
+def docker_hint(url: str) -> str | None:
+    """How Ghost in a Docker container reaches a gateway listening at ``url`` (docs/deploy.md)."""
+    address, _, port_text = url.split("://", 1)[-1].rstrip("/").rpartition(":")
+    host, port = address.strip("[]"), int(port_text) if port_text.isdigit() else 3000
+    if host in ("0.0.0.0", "::", ""):
+        return (f"Listening on every interface: Ghost in a container uses this host's name instead "
+                f"(compose: http://postgate:{port}/v3; Docker on this machine: "
+                f"http://host.docker.internal:{port}/v3).")
+    if host == "localhost" or host.startswith("127.") or host == "::1":
+        return (f"Ghost in a Docker container cannot reach {host}: start with --host 0.0.0.0 "
+                f"(or POSTGATE_GATEWAY__HOST=0.0.0.0) and use http://host.docker.internal:{port}/v3.")
+    return None
 
 
 def ensure_port_free(host: str, port: int) -> None:

@@ -332,7 +332,8 @@ class ChunkReport:
     """What one chunk of a batch came to, reported through the ``chunk_sent`` hook (logs, metrics).
 
     ``counts`` holds recipients by the ledger status the chunk gave them (``delivered``, ``sent``,
-    ``retry``, ``failed``, ``suppressed``); ``unsettled`` those it left unchanged (answer lost or
+    ``retry``, ``failed``, ``suppressed``; ``queued`` for rows put back unsent because the worker
+    is stopping); ``unsettled`` those it left unchanged (answer lost or
     unknown: in doubt until settled). ``send_seconds`` has one figure per provider answer: the
     time from handing the message to the delivery backend to its answer. ``failures`` lists the
     permanent failures as ``(recipient id, reason)``. ``message_id`` is the id the batch was

@@ -448,6 +448,9 @@ class Worker:
         delivery = self.gateway.delivery
         parts = _split(rendered, max(1, delivery.concurrency), _part_limit(delivery.max_rate))
         done = await asyncio.gather(*(self._send_part(events, part, out, tally) for part in parts), return_exceptions=True)
+        released = sum(1 for update in out.updates if update.status is RecipientStatus.QUEUED)
+        if released:
+            log.info("%s: stopping; %d claimed recipients not sent yet went back to the queue", self.name, released)
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -461,6 +464,11 @@ class Worker:
         try:
             async with self._slots:
                 grant = await self._grant_sends(len(part), delivery.max_rate) if delivery.max_rate else None
+                if self._stop.is_set():  # stopping: hand nothing more to the provider
+                    if grant is not None:
+                        await self._release_sends(grant)
+                    self._release_unsent(part, out)
+                    return
                 try:
                     await delivery.send_each([message for _, message in part], sink)
                 finally:
@@ -505,11 +513,19 @@ class Worker:
         bucket = f"delivery:{self.gateway.settings.backends.delivery}"
         budget, window = send_window(rate)
         while True:
+            if self._stop.is_set():  # the caller releases the rows instead of sending them
+                return None
             wait, grant = await self.gateway.storage.grant_sends(bucket, count, budget, window, time.time(),
                                                                  GRANT_LEASE_SECONDS)
             if grant is not None:
                 return grant
             await asyncio.sleep(wait)
+
+    def _release_unsent(self, part: list[tuple[Recipient, RenderedMessage]], out: ChunkOutcome) -> None:
+        """Put rows back in the queue (``queued``, attempts unchanged) that the worker claimed but
+        never handed to the provider because it is stopping: the next worker takes them at once,
+        instead of finding them ``sending`` until their lease ends."""
+        out.updates.extend(RecipientUpdate(row.id, RecipientStatus.QUEUED) for row, _ in part)
 
     # -- outcomes ---------------------------------------------------------------------------
 
