@@ -717,4 +717,7 @@ def _split(items: list[Any], parts: int, limit: int | None) -> list[list[Any]]:
 
 
 def _error_text(result: DeliveryResult) -> str:
-    return " ".join(str(part) for part in (result.code, result.enhanced_code, result.message) if part)
+    """``code enhanced message``, without repeating an enhanced code the message starts with."""
+    message = result.message or ""
+    enhanced = result.enhanced_code if result.enhanced_code and not message.startswith(result.enhanced_code) else ""
+    return " ".join(str(part) for part in (result.code, enhanced, message) if part)
