@@ -238,7 +238,7 @@ def test_sns_push_with_moto_signatures_reaches_ghost_and_forgeries_are_refused(s
         assert event["providerId"] == recipient_message_id(email_id, event["recipientEmail"], stack.domain)
         assert event["emailId"] == email_id
     api_log = next(p for p in stack.procs if p.name == "api").output()
-    assert api_log.count("POST /ses/sns") >= 5
+    assert api_log.count("method=POST path=/ses/sns ") >= 5  # the access lines (docs/logging.md)
 
     # The same genuine envelope again is deduplicated; a tampered copy is refused and stores nothing.
     envelopes = []
