@@ -1,0 +1,69 @@
+"""The dashboard web shell's hooks: its accounts table, settings, routes, command and setup token."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+from postgate import hookimpl
+
+LABEL = "dashboard_auth"
+SETTINGS_NAME = "dashboard"
+
+log = logging.getLogger("postgate.dashboard")
+_dashboards: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def dashboard_of(gateway: Any) -> Any:
+    """The dashboard serving ``gateway`` (``None`` when its routes were not mounted)."""
+    return _dashboards.get(gateway)
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(LABEL, "postgate_dashboard.auth_models", "postgate_dashboard.auth_migrations")
+
+
+@hookimpl
+def register_settings(register) -> None:
+    from .web.settings import DashboardSettings
+
+    register(SETTINGS_NAME, DashboardSettings)
+
+
+@hookimpl
+def register_routes(gateway) -> list[Any]:
+    from .web.app_state import Dashboard
+    from .web.blueprint import build_blueprint
+    from .web.secrets_file import load_or_create_secret
+    from .web.session import DashboardAuth
+    from .web.throttle import AddressThrottle
+
+    settings = gateway.plugin_settings(SETTINGS_NAME)
+    secret = (settings.secret_key.get_secret_value().encode() if settings.secret_key
+              else load_or_create_secret(gateway.settings.data_dir))
+    dash = Dashboard(gateway=gateway, settings=settings, secret=secret, auth=DashboardAuth(secret, settings),
+                     throttle=AddressThrottle(settings.address_attempts, settings.lockout_seconds))
+    _dashboards[gateway] = dash
+    return [build_blueprint(dash)]
+
+
+@hookimpl
+async def startup(gateway) -> None:
+    from .web.accounts import count_users
+
+    dash = _dashboards.get(gateway)
+    if dash is None or await count_users(gateway):
+        return
+    token = dash.new_setup_token()
+    log.warning("dashboard: no account exists yet. Open %s/setup and enter this one-time setup token "
+                "to create the first admin: %s (or run `postgate dashboard create-user EMAIL`)",
+                dash.settings.mount, token)
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    from .web.commands import add_commands
+
+    add_commands(cli)
