@@ -6,7 +6,10 @@
 3. events page latency (300-event page: first page, and a deep page reached by token) at each
    requested number of stored events, on SQLite and on MariaDB/MySQL;
 4. ``aws`` (only with ``--only aws``): recipients/s through SQS → SES against moto's server versus
-   a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py).
+   a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py);
+5. ``scaleout`` (only with ``--only scaleout``): aggregate recipients/s of 1, 2, 3 worker processes
+   over SQS (moto) and MariaDB against a fast local SES stand-in, with a high and a binding
+   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py).
 """
 
 from __future__ import annotations
@@ -327,14 +330,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws"], action="append",
-                        help="run only these parts (repeatable; aws runs only when named)")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout"], action="append",
+                        help="run only these parts (repeatable; aws and scaleout run only when named)")
     parser.add_argument("--aws-recipients", type=int,
                         help="recipients through SQS → SES for --only aws (default 1000, --quick 300)")
     parser.add_argument("--aws-events", type=int,
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--scaleout-recipients", type=int,
+                        help="recipients per run for --only scaleout (default 3000, --quick 600)")
+    parser.add_argument("--scaleout-rates", default="10000,150",
+                        help="max_send_rate values for --only scaleout, comma separated (default 10000,150)")
+    parser.add_argument("--scaleout-workers", default="1,2,3",
+                        help="worker process counts for --only scaleout, comma separated (default 1,2,3)")
+    parser.add_argument("--scaleout-latency", type=float, default=0.0,
+                        help="seconds the SES stand-in holds each SendEmail answer for --only scaleout (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
@@ -342,6 +353,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.reps = args.reps or (5 if args.quick else 20)
     args.aws_recipients = args.aws_recipients or (300 if args.quick else 1000)
     args.aws_events = args.aws_events or (100 if args.quick else 300)
+    args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
+    args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
+    args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
     return args
@@ -365,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             from .aws import bench_aws
 
             figures["aws"] = bench_aws(workdir, args.aws_recipients, args.aws_events, args.aws_threads)
+        if "scaleout" in parts:
+            from .scaleout import bench_scaleout
+
+            figures["scaleout"] = bench_scaleout(workdir, recipients=args.scaleout_recipients,
+                                                 rates=args.scaleout_rate_list,
+                                                 worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
+                                                 latency=args.scaleout_latency)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -24,15 +24,17 @@ from .domain import (
 )
 from .errors import ApiError, BadRequest, NotFound
 from .health import HealthCheck
+from .operations import BatchProgress, OperationsSnapshot, Quota
 from .hookspecs import hookimpl, hookspec
 from .settings import ConfigError, Settings, load_settings
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
+    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "Job", "Message", "NoDeadLetters", "NotFound", "OutcomeSink", "Queue", "Recipient", "RecipientStatus", "RecipientUpdate",
-    "RenderedMessage", "Settings", "Storage", "Suppression", "SuppressionChange", "create_gateway", "hookimpl", "hookspec",
+    "Job", "Message", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
+    "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
+    "SuppressionChange", "create_gateway", "hookimpl", "hookspec",
     "load_settings",
 ]

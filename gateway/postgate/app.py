@@ -17,6 +17,7 @@ from .domain import Batch, ChunkReport, Event, Job, Message, SuppressionChange
 from .errors import BadRequest
 from .health import HealthCheck, run_checks
 from .model_apps import ModelApp, model_app
+from .operations import OperationsSnapshot, take_snapshot
 from .plugins import build_plugin_manager, call_all, resolve
 from .registry import Registry
 from .settings import ConfigError, Settings, describe_validation_error
@@ -336,6 +337,10 @@ class Gateway:
             if found:
                 checks.extend(found)
         return checks
+
+    async def operations_snapshot(self) -> OperationsSnapshot:
+        """Queue depth, batches in flight, rows in doubt and quota now (see :mod:`postgate.operations`)."""
+        return await take_snapshot(self)
 
     async def readiness(self) -> dict[str, str]:
         if not self.started:

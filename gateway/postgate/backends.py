@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .domain import (
     Batch,
+    BatchCounts,
     BatchCreated,
     DeadJob,
     DeliveryResult,
@@ -25,6 +26,7 @@ from .domain import (
     EventCount,
     EventQuery,
     Job,
+    JobSummary,
     NewBatch,
     NewRecipient,
     Recipient,
@@ -36,6 +38,7 @@ from .domain import (
 
 if TYPE_CHECKING:
     from .app import Gateway
+    from .operations import Quota
 
 #: ``error`` of a ``sending`` row whose message was handed to the provider (see ``mark_dispatched``).
 IN_FLIGHT = "in flight: handed to the provider, answer not recorded yet"
@@ -93,6 +96,15 @@ class Queue(Backend):
 
     async def depth(self) -> int | None:
         """Jobs waiting, if the backend can tell cheaply."""
+        return None
+
+    async def oldest_age(self) -> float | None:
+        """Seconds since the oldest job still queued was put, if the backend can tell cheaply
+        (``postgate status`` and metrics show it; ``None``: unknown)."""
+        return None
+
+    async def dead_letter_depth(self) -> int | None:
+        """Dead-lettered jobs, if the backend keeps them and can count them cheaply."""
         return None
 
     # -- failed jobs and dead letters (see docs/operations-jobs.md) ----------------------------
@@ -171,6 +183,18 @@ class Delivery(Backend):
 
     #: Whether a row whose outcome :meth:`settle` cannot tell may be sent again.
     resend_in_doubt: bool = False
+
+    async def quota(self) -> Quota | None:
+        """The provider's sending quota as last known, for ``postgate status`` and metrics.
+
+        Called on every snapshot: answer from what the backend already knows (no provider call
+        each time). ``None``: the backend has no quota to report. The default reports
+        :attr:`max_rate` alone, if set."""
+        if not self.max_rate:
+            return None
+        from .operations import Quota
+
+        return Quota(max_24h=None, sent_24h=None, max_rate=float(self.max_rate), source="max_rate")
 
 
 class OutcomeSink(Protocol):
@@ -296,6 +320,15 @@ class Storage(Backend):
         """How many rows of the range are not terminal, and the earliest ``next_attempt_at``
         or lease expiry among them (``None`` if one is claimable now)."""
 
+    async def batch_progress(self, since: float, now: float) -> list[BatchCounts]:
+        """Progress of every batch with a row not yet terminal, or with a row that became
+        terminal at or after ``since``: its row count per status, rows in doubt (``sending``
+        with a lease expired by ``now``), rows finished since ``since``, in a few statements for
+        all batches (no round trip per batch). Ordered by batch id.
+
+        The default reports nothing (a storage that cannot tell shows no batches in flight)."""
+        return []
+
     # -- events -------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -399,6 +432,11 @@ class Storage(Backend):
     @abc.abstractmethod
     async def count_jobs(self, queue: str) -> int:
         """Jobs of ``queue`` that are not dead-lettered."""
+
+    async def job_summary(self, queue: str) -> JobSummary | None:
+        """Counts of ``queue``'s jobs (live and dead-lettered) and when its oldest live job was
+        created, in one statement. The default: ``None`` (unknown)."""
+        return None
 
     @abc.abstractmethod
     async def fail_job(self, job: Job, available_at: float, error: str) -> int:

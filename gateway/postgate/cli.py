@@ -1,4 +1,5 @@
-"""The ``postgate`` command line: serve, worker, migrate, makemigrations, jobs, plugins, check-config."""
+"""The ``postgate`` command line: serve, worker, migrate, makemigrations, status, jobs, plugins,
+check-config."""
 
 from __future__ import annotations
 
@@ -361,6 +362,46 @@ def check_config(config: str | None) -> None:
         click.echo(f"  domain {domain}: {state}")
     if notice := quick_start_notice(settings):
         click.echo(f"  {notice}")
+
+
+#: Escape sequence that clears the terminal and moves the cursor home (``status --watch``).
+CLEAR_SCREEN = "\033[2J\033[H"
+
+
+@cli.command()
+@config_option
+@click.option("--watch", "-w", is_flag=True, help="refresh until Ctrl-C")
+@click.option("--interval", "-n", type=click.FloatRange(min=0.2), default=2.0, show_default=True,
+              help="seconds between refreshes with --watch")
+@click.option("--json", "as_json", is_flag=True, help="print the snapshot as JSON (one object per refresh)")
+def status(config: str | None, watch: bool, interval: float, as_json: bool) -> None:
+    """Queue depth, newsletters in flight with their progress, recipients in doubt, provider quota.
+
+    Reads the shared storage and queue, so it shows what `postgate serve` and `postgate worker`
+    processes are doing (docs/operations-status.md)."""
+    from .status_view import render
+
+    def show(snapshot) -> None:
+        if as_json:
+            click.echo(json.dumps(snapshot.to_dict()))
+        elif watch:
+            click.echo(CLEAR_SCREEN + render(snapshot) + f"\n\nEvery {interval:g} s; Ctrl-C to stop.")
+        else:
+            click.echo(render(snapshot))
+
+    async def work(gateway: Gateway) -> None:
+        show(await gateway.operations_snapshot())
+        while watch:
+            await asyncio.sleep(interval)
+            show(await gateway.operations_snapshot())
+
+    try:
+        _run_with_gateway(config, work)
+    except KeyboardInterrupt:
+        if not watch:
+            raise
+    except (BaseORMException, OSError) as exc:
+        raise click.ClickException(storage_failure(_load(config).backends.storage, exc)) from None
 
 
 @cli.group()

@@ -224,6 +224,44 @@ class DeadJob:
     dead_at: float | None  # None when the queue cannot tell (moved by an SQS redrive policy)
 
 
+@dataclass(slots=True)
+class BatchCounts:
+    """Where one batch's ledger stands, as :meth:`Storage.batch_progress` reports it.
+
+    ``counts`` maps each status with rows to its row count; ``in_doubt``: rows ``sending`` whose
+    lease has expired; ``finished_since``: rows that became terminal at or after the ``since``
+    asked for; ``last_finished_at``: when the latest row did (``None`` if none has).
+    """
+
+    batch_id: int
+    domain: str
+    email_id: str | None
+    tags: list[str]
+    created_at: float
+    deliver_at: float | None
+    counts: dict[str, int]
+    in_doubt: int
+    finished_since: int
+    last_finished_at: float | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return sum(n for status, n in self.counts.items() if RecipientStatus(status).terminal)
+
+
+@dataclass(slots=True)
+class JobSummary:
+    """The local queue's jobs of one queue name, as :meth:`Storage.job_summary` reports them."""
+
+    jobs: int  # not dead-lettered
+    dead: int
+    oldest_created_at: float | None  # of the jobs not dead-lettered
+
+
 # ---------------------------------------------------------------------------------------------
 # Delivery.
 

@@ -78,6 +78,16 @@ class LocalQueue(Queue):
     async def depth(self) -> int | None:
         return await self.storage.count_jobs(self.queue_name)
 
+    async def oldest_age(self) -> float | None:
+        summary = await self.storage.job_summary(self.queue_name)
+        if summary is None or summary.oldest_created_at is None:
+            return None
+        return max(0.0, time.time() - summary.oldest_created_at)
+
+    async def dead_letter_depth(self) -> int | None:
+        summary = await self.storage.job_summary(self.queue_name)
+        return None if summary is None else summary.dead
+
     async def fail(self, job: Job, delay: float, reason: str) -> None:
         job.failures = await self.storage.fail_job(job, time.time() + max(0.0, delay), reason)
 

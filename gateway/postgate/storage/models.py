@@ -54,11 +54,15 @@ class RecipientRow(Model):
     next_attempt_at = fields.FloatField(null=True)
     provider_id = fields.CharField(max_length=255, null=True)
     error = fields.TextField(null=True)
+    finished_at = fields.FloatField(null=True)  # when the row became terminal (progress rates)
 
     class Meta:
         table = "recipients"
         unique_together = (("domain", "email_id", "address"),)
-        indexes = (("batch_id", "status", "id"), ("batch_id", "id"), ("provider_id",))
+        # (status, finished_at, batch_id) finds the batches in flight or just finished (see
+        # ``batch_progress``) without scanning the ledger.
+        indexes = (("batch_id", "status", "id"), ("batch_id", "id"), ("provider_id",),
+                   ("status", "finished_at", "batch_id"))
 
 
 class EventRow(Model):

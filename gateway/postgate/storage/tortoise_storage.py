@@ -57,6 +57,7 @@ from ..backends import IN_FLIGHT, Storage
 from ..domain import (
     And,
     Batch,
+    BatchCounts,
     BatchCreated,
     DeadJob,
     Event,
@@ -64,6 +65,7 @@ from ..domain import (
     EventQuery,
     Filter,
     Job,
+    JobSummary,
     NewBatch,
     NewRecipient,
     Not,
@@ -123,6 +125,7 @@ _CLAIMABLE = (
     " OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))"
 )
 _PENDING = "status IN ('queued', 'retry', 'sending')"
+_TERMINAL = "status IN ('sent', 'delivered', 'failed', 'suppressed')"
 
 
 def tortoise_config(db_url: str, dialect: str, options: Mapping[str, Any] | None = None,
@@ -639,6 +642,7 @@ class TortoiseStorage(Storage):
                 await db.execute(
                     # MySQL assigns left to right: the lease columns read status before it changes.
                     "UPDATE recipients SET "
+                    "finished_at = CASE WHEN status IN ('sending', 'retry') THEN ? ELSE finished_at END, "
                     "lease_owner = CASE WHEN status IN ('sending', 'retry') THEN NULL ELSE lease_owner END, "
                     "lease_until = CASE WHEN status IN ('sending', 'retry') THEN NULL ELSE lease_until END, "
                     "next_attempt_at = CASE WHEN status IN ('sending', 'retry') THEN NULL "
@@ -646,7 +650,7 @@ class TortoiseStorage(Storage):
                     "status = CASE WHEN status IN ('sending', 'retry') THEN 'sent' ELSE status END, "
                     f"provider_id = {expr} "
                     f"WHERE id IN ({_marks(len(todo))}) AND provider_id IS NULL",
-                    (*args, *todo),
+                    (time.time(), *args, *todo),
                 )
                 changed += len(todo)
         return changed
@@ -686,6 +690,17 @@ class TortoiseStorage(Storage):
                     sets.append(f"{column} = {expr}")
                     args.extend(expr_args)
                 ids = [u.id for u in part]
+                # A row keeps the time it first became terminal; one that is not has none.
+                finished = [u.id for u in part if u.status.terminal]
+                if not finished:
+                    sets.append("finished_at = NULL")
+                elif len(finished) == len(ids):
+                    sets.append("finished_at = COALESCE(finished_at, ?)")
+                    args.append(time.time())
+                else:
+                    sets.append(f"finished_at = CASE WHEN id IN ({_marks(len(finished))}) "
+                                "THEN COALESCE(finished_at, ?) END")
+                    args.extend([*finished, time.time()])
                 await db.execute(
                     f"UPDATE recipients SET {', '.join(sets)}, lease_owner = NULL, lease_until = NULL "
                     f"WHERE id IN ({_marks(len(ids))})",
@@ -709,6 +724,52 @@ class TortoiseStorage(Storage):
         if not count or int(ready or 0) or earliest is None or float(earliest) <= time.time():
             return count, None
         return count, float(earliest)
+
+    async def batch_progress(self, since: float, now: float) -> list[BatchCounts]:
+        # Three statements for any number of batches: the (status, finished_at, batch_id) index
+        # names the batches, then their rows are counted by status, then their headers read.
+        async with self.session() as db:
+            rows = await db.fetch(
+                f"SELECT DISTINCT batch_id FROM recipients WHERE {_PENDING} "
+                f"UNION SELECT DISTINCT batch_id FROM recipients WHERE {_TERMINAL} AND finished_at >= ?",
+                (since,),
+            )
+            batch_ids = sorted(int(row[0]) for row in rows)
+            counted: dict[int, list[Sequence[Any]]] = {}
+            headers: dict[int, Sequence[Any]] = {}
+            for part in _chunks(batch_ids):
+                marks = _marks(len(part))
+                for row in await db.fetch(
+                    "SELECT batch_id, status, COUNT(*), "
+                    "SUM(CASE WHEN status = 'sending' AND (lease_until IS NULL OR lease_until <= ?) "
+                    "THEN 1 ELSE 0 END), "
+                    "SUM(CASE WHEN finished_at >= ? THEN 1 ELSE 0 END), MAX(finished_at) "
+                    f"FROM recipients WHERE batch_id IN ({marks}) GROUP BY batch_id, status",
+                    (now, since, *part),
+                ):
+                    counted.setdefault(int(row[0]), []).append(row)
+                for row in await db.fetch(
+                    f"SELECT id, domain, email_id, tags, created_at, deliver_at FROM batches WHERE id IN ({marks})",
+                    tuple(part),
+                ):
+                    headers[int(row[0])] = row
+        out = []
+        for batch_id in batch_ids:
+            if batch_id not in headers or batch_id not in counted:
+                continue  # purged meanwhile
+            _, domain, email_id, tags, created_at, deliver_at = headers[batch_id]
+            groups = counted[batch_id]
+            finished_times = [float(g[5]) for g in groups if g[5] is not None]
+            out.append(BatchCounts(
+                batch_id=batch_id, domain=domain, email_id=email_id, tags=list(_json(tags) or []),
+                created_at=float(created_at),
+                deliver_at=None if deliver_at is None else float(deliver_at),
+                counts={str(g[1]): int(g[2]) for g in groups},
+                in_doubt=sum(int(g[3] or 0) for g in groups),
+                finished_since=sum(int(g[4] or 0) for g in groups),
+                last_finished_at=max(finished_times, default=None),
+            ))
+        return out
 
     # -- events -------------------------------------------------------------------------------
 
@@ -1091,6 +1152,17 @@ class TortoiseStorage(Storage):
             rows = await db.fetch("SELECT COUNT(*) FROM queue_jobs WHERE queue = ? AND dead_at IS NULL",
                                   (queue,))
         return int(rows[0][0])
+
+    async def job_summary(self, queue: str) -> JobSummary | None:
+        async with self.session() as db:
+            jobs, dead, oldest = (await db.fetch(
+                "SELECT SUM(CASE WHEN dead_at IS NULL THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN dead_at IS NULL THEN 0 ELSE 1 END), "
+                "MIN(CASE WHEN dead_at IS NULL THEN created_at END) FROM queue_jobs WHERE queue = ?",
+                (queue,),
+            ))[0]
+        return JobSummary(jobs=int(jobs or 0), dead=int(dead or 0),
+                          oldest_created_at=None if oldest is None else float(oldest))
 
     async def fail_job(self, job: Job, available_at: float, error: str) -> int:
         async with self.session(write=True) as db:

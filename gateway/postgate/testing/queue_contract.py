@@ -22,7 +22,7 @@ from ..domain import Job
 
 class QueueContract:
     """put / receive / extend / ack / nack / ``not_before`` / visibility / exclusive leases /
-    fail / dead_letter / list_dead / get_dead / redrive."""
+    oldest_age / fail / dead_letter / list_dead / get_dead / redrive / dead_letter_depth."""
 
     #: Lease of a received job, in seconds, as configured by the ``queue`` fixture.
     visibility: float = 1.0
@@ -112,6 +112,22 @@ class QueueContract:
         depth = await queue.depth()
         assert depth is None or depth == 1
 
+    async def test_oldest_age_is_unknown_or_the_age_of_the_oldest_job(self, queue):
+        assert await queue.oldest_age() is None  # nothing queued (or the queue cannot tell)
+        before = time.time()
+        await queue.put([Job(batch_id=1)])
+        await asyncio.sleep(0.3)
+        await queue.put([Job(batch_id=2)])
+        age = await queue.oldest_age()
+        assert age is None or 0.3 <= age <= time.time() - before  # job 1's age, not job 2's
+        jobs = await queue.receive(max_jobs=2, wait=1.0)
+        if len(jobs) < 2:
+            jobs += await queue.receive(max_jobs=1, wait=1.0)
+        leased = await queue.oldest_age()
+        assert leased is None or leased >= age  # a job being worked on still counts
+        await queue.ack(jobs)
+        assert await queue.oldest_age() is None
+
     # -- failed jobs and dead letters ----------------------------------------------------------
 
     async def test_fail_counts_failures_durably_and_releases_after_the_delay(self, queue):
@@ -139,7 +155,9 @@ class QueueContract:
         await queue.fail(doomed, 0, "ValueError: bad")
         [doomed] = await queue.receive(max_jobs=1, wait=2.0)
         assert doomed.failures == 1
+        assert await queue.dead_letter_depth() in (None, 0)
         await queue.dead_letter(doomed, "batch content cannot be decoded: ValueError: bad")
+        assert await queue.dead_letter_depth() in (None, 1)  # None: the queue cannot count them
         await asyncio.sleep(self.visibility + 0.3)
         # Dead: never received again, even after its lease would have run out.
         assert await queue.receive(max_jobs=5, wait=0.3) == []
@@ -156,6 +174,7 @@ class QueueContract:
         redriven = await queue.redrive(dead.id)
         assert redriven is not None and redriven.job.batch_id == 7
         assert await queue.list_dead(10) == []
+        assert await queue.dead_letter_depth() in (None, 0)
         assert await queue.redrive(dead.id) is None
         [back] = await queue.receive(max_jobs=1, wait=2.0)
         assert (back.batch_id, back.first_id, back.last_id, back.failures) == (7, 10, 19, 0)

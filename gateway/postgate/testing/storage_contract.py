@@ -357,6 +357,57 @@ class StorageContract:
                                                          next_attempt_at=time.time() - 1)])
         assert await storage.pending_recipients(done.batch.id, first, last) == (2, None)
 
+    async def test_batch_progress_counts_every_batch_in_flight(self, storage: Storage) -> None:
+        assert await storage.batch_progress(0.0, time.time()) == []
+        before = time.time()
+        a = await storage.create_batch(new_batch("pa", email_id="email-a"), recipients(6))
+        rows = await storage.claim_recipients(a.batch.id, "w", 60, 4, now=before)
+        await storage.update_recipients([
+            RecipientUpdate(id=rows[0].id, status=RecipientStatus.DELIVERED, attempts=1),
+            RecipientUpdate(id=rows[1].id, status=RecipientStatus.FAILED, error="550"),
+            RecipientUpdate(id=rows[2].id, status=RecipientStatus.RETRY, next_attempt_at=before + 100),
+        ])
+        b = await storage.create_batch(new_batch("pb", email_id="email-b"), recipients(3, 10))
+        b_rows = await storage.claim_recipients(b.batch.id, "w", 60, 3, now=before)
+        await storage.update_recipients([RecipientUpdate(id=r.id, status=RecipientStatus.SENT, provider_id=f"s{i}")
+                                         for i, r in enumerate(b_rows)])
+        c = await storage.create_batch(new_batch("pc", email_id=None), recipients(2, 20))
+        after = time.time()
+
+        progress = await storage.batch_progress(before, after)
+        assert [p.batch_id for p in progress] == [a.batch.id, b.batch.id, c.batch.id]
+        pa, pb, pc = progress
+        assert (pa.domain, pa.email_id, pa.tags, pa.created_at) == (
+            DOMAIN, "email-a", ["Newsletter", "weekly"], a.batch.created_at)
+        assert pa.counts == {"delivered": 1, "failed": 1, "retry": 1, "sending": 1, "queued": 2}
+        assert (pa.total, pa.done, pa.in_doubt, pa.finished_since) == (6, 2, 0, 2)
+        assert before <= pa.last_finished_at <= after
+        assert (pb.counts, pb.done, pb.finished_since, pb.email_id) == ({"sent": 3}, 3, 3, "email-b")
+        assert (pc.counts, pc.finished_since, pc.last_finished_at, pc.email_id) == ({"queued": 2}, 0, None, None)
+
+        # Later: b finished before ``since`` and is left out; a's lease has run out (in doubt).
+        later = await storage.batch_progress(after + 1, before + 61)
+        assert [(p.batch_id, p.in_doubt, p.finished_since) for p in later] == [
+            (a.batch.id, 1, 0), (c.batch.id, 0, 0)]
+
+        # A provider event settling the row in doubt finishes it now; a terminal row keeps its time.
+        mid = time.time()
+        assert await storage.record_provider_ids([(rows[3].id, "ses-3")]) == 1
+        await storage.update_recipients([RecipientUpdate(id=rows[0].id, status=RecipientStatus.FAILED)])
+        await storage.update_recipients([RecipientUpdate(id=rows[2].id, status=RecipientStatus.RETRY,
+                                                         next_attempt_at=before + 200)])
+        [pa] = [p for p in await storage.batch_progress(mid, time.time()) if p.batch_id == a.batch.id]
+        assert pa.counts == {"sent": 1, "failed": 2, "retry": 1, "queued": 2}
+        assert (pa.done, pa.in_doubt, pa.finished_since) == (3, 0, 1)
+        assert mid <= pa.last_finished_at <= time.time()
+
+    async def test_batch_progress_in_one_pass_over_many_batches(self, storage: Storage) -> None:
+        made = [await storage.create_batch(new_batch(f"m{i}", email_id=f"e{i}"), recipients(3, 10 * i))
+                for i in range(12)]
+        progress = await storage.batch_progress(time.time(), time.time())
+        assert [(p.batch_id, p.email_id, p.total) for p in progress] == [
+            (m.batch.id, f"e{i}", 3) for i, m in enumerate(made)]
+
     # -- events -------------------------------------------------------------------------------
 
     async def test_save_events_sets_ids_and_skips_known_keys(self, storage: Storage) -> None:
@@ -836,6 +887,28 @@ class StorageContract:
         assert await storage.lease_jobs("q", "w4", 10, 30, now=199.0) == []
         [back] = await storage.lease_jobs("q", "w4", 10, 30, now=200.0)
         assert (back.batch_id, back.failures) == (1, 0)
+
+    async def test_job_summary(self, storage: Storage) -> None:
+        empty = await storage.job_summary("q")
+        assert (empty.jobs, empty.dead, empty.oldest_created_at) == (0, 0, None)
+        before = time.time()
+        await storage.enqueue_jobs("q", [Job(batch_id=1), Job(batch_id=2, not_before=before + 600)])
+        after = time.time()
+        await storage.enqueue_jobs("q", [Job(batch_id=3)])
+        await storage.enqueue_jobs("other", [Job(batch_id=4)])
+        summary = await storage.job_summary("q")
+        assert (summary.jobs, summary.dead) == (3, 0)
+        assert before <= summary.oldest_created_at <= after
+        leased = await storage.lease_jobs("q", "w", 10, 30, now=time.time())
+        assert [j.batch_id for j in leased] == [1, 3]
+        await storage.bury_job(leased[0], "boom", now=time.time())
+        summary = await storage.job_summary("q")
+        assert (summary.jobs, summary.dead) == (2, 1)
+        await storage.delete_jobs(leased[1:])
+        assert (await storage.job_summary("other")).jobs == 1
+        summary = await storage.job_summary("q")
+        assert (summary.jobs, summary.dead) == (1, 1)
+        assert before <= summary.oldest_created_at <= after  # job 2, waiting for its time
 
     async def test_concurrent_leases_never_overlap(self, storage: Storage, second_storage: Storage) -> None:
         await storage.enqueue_jobs("q", [Job(batch_id=i) for i in range(60)])

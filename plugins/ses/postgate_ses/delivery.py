@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedMessage
+from postgate import Delivery, DeliveryResult, OutcomeSink, Quota, Recipient, RenderedMessage
 from postgate.blocking import BlockingPool
 
 from . import aws
@@ -308,7 +308,7 @@ class Aimd:
 
 
 @dataclass(slots=True)
-class Quota:
+class AccountQuota:
     """SES's sending quota as last read."""
 
     max_send_rate: float
@@ -324,7 +324,7 @@ class Quota:
         return self.max_24_hour_send >= 0 and self.sent_last_24_hours >= self.max_24_hour_send
 
 
-def read_quota(sesv2: Any, ses_v1: Any) -> Quota:
+def read_quota(sesv2: Any, ses_v1: Any) -> AccountQuota:
     """``GetAccount`` (blocking), falling back to v1 ``GetSendQuota`` where the endpoint lacks it."""
     from botocore.exceptions import ClientError
 
@@ -335,10 +335,10 @@ def read_quota(sesv2: Any, ses_v1: Any) -> Quota:
         if status != 404 and code not in ("UnknownOperationException", "404"):
             raise
         quota = ses_v1.get_send_quota()
-        return Quota(float(quota.get("MaxSendRate", 0)), float(quota.get("Max24HourSend", -1)),
+        return AccountQuota(float(quota.get("MaxSendRate", 0)), float(quota.get("Max24HourSend", -1)),
                      float(quota.get("SentLast24Hours", 0)), "GetSendQuota")
     send = account.get("SendQuota") or {}
-    return Quota(
+    return AccountQuota(
         float(send.get("MaxSendRate", 0)), float(send.get("Max24HourSend", -1)),
         float(send.get("SentLast24Hours", 0)), "GetAccount",
         sending_enabled=account.get("SendingEnabled"),
@@ -379,7 +379,7 @@ class SesDelivery(Delivery):
             self.concurrency = max(1, math.ceil(gateway.settings.gateway.chunk_size / 50))
         self.lease_seconds = float(gateway.settings.gateway.lease_seconds)
         self.aimd = Aimd(self.settings.rate_recovery_per_second)
-        self.quota: Quota | None = None
+        self.quota_reading: AccountQuota | None = None
         self.quota_error: str | None = None
         self.pause: Pause | None = None
         self.tracking = False
@@ -446,7 +446,7 @@ class SesDelivery(Delivery):
         """Messages per second for the shared token bucket (see the module documentation)."""
         base = self.settings.max_send_rate
         if base is None:
-            quota = self.quota
+            quota = self.quota_reading
             if quota is not None and quota.max_send_rate > 0:
                 base = quota.max_send_rate * self.settings.rate_fraction
             else:
@@ -469,12 +469,27 @@ class SesDelivery(Delivery):
                 log.warning("%s", self.quota_error)
                 return
             self._quota_read_at = time.time()
-            self.quota, self.quota_error = quota, None
+            self.quota_reading, self.quota_error = quota, None
         log.debug("SES quota (%s): %.1f/s, %.0f of %.0f sent in 24 h", quota.source, quota.max_send_rate,
                   quota.sent_last_24_hours, quota.max_24_hour_send)
         self._account_state(quota)
 
-    def _account_state(self, quota: Quota) -> None:
+    async def quota(self) -> Quota | None:
+        """The last ``GetAccount`` reading (read again, off the event loop, only once it is older
+        than ``quota_refresh_seconds``), in GetAccount's figures."""
+        await self.refresh_quota()
+        reading = self.quota_reading
+        if reading is None:
+            return None
+        unlimited = reading.max_24_hour_send < 0
+        return Quota(
+            max_24h=None if unlimited else reading.max_24_hour_send,
+            sent_24h=reading.sent_last_24_hours,
+            max_rate=reading.max_send_rate or None,
+            source=reading.source,
+        )
+
+    def _account_state(self, quota: AccountQuota) -> None:
         """Pause or resume from what the account reports."""
         if quota.enforcement_status == "SHUTDOWN":
             self._pause("suspended", "GetAccount reports EnforcementStatus SHUTDOWN", self.settings.paused_retry_seconds)
@@ -505,7 +520,7 @@ class SesDelivery(Delivery):
         if pause is not None and pause.until <= time.time():
             if pause.kind == "daily-quota":
                 await self.refresh_quota(max_age=0)
-                if self.quota is not None and self.quota.exhausted and self.pause is pause:
+                if self.quota_reading is not None and self.quota_reading.exhausted and self.pause is pause:
                     self._pause("daily-quota", pause.reason, self.settings.quota_retry_seconds)
                     return
             if self.pause is pause:

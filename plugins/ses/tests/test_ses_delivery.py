@@ -310,9 +310,31 @@ async def test_rate_from_the_quota_when_not_configured(aws, gateway_factory):
     gw = ses_gateway(gateway_factory, aws.url, max_send_rate=None)
     await gw.start()
     # moto has no GetAccount (HTTP 404): the v1 GetSendQuota fallback says MaxSendRate = 1.
-    assert gw.delivery.quota.source == "GetSendQuota"
+    assert gw.delivery.quota_reading.source == "GetSendQuota"
     assert gw.delivery.max_rate == pytest.approx(0.9)
     await gw.delivery.check()
+
+
+async def test_the_snapshot_quota_is_the_last_reading_without_a_call_each_time(aws, gateway_factory):
+    setup_ses(aws)
+    expected = aws.client("ses").get_send_quota()
+    with FaultProxy(aws.url) as proxy:
+        gw = ses_gateway(gateway_factory, proxy.url)
+        await gw.start()
+        reads = proxy.count("GetSendQuota")
+        assert reads >= 1
+        first = await gw.operations_snapshot()
+        second = await gw.operations_snapshot()
+        assert proxy.count("GetSendQuota") == reads  # answered from the cached reading
+        assert first.quota == second.quota
+        quota = first.quota
+        assert quota.source == "GetSendQuota"
+        assert (quota.max_24h, quota.sent_24h, quota.max_rate) == (
+            float(expected["Max24HourSend"]), float(expected["SentLast24Hours"]), float(expected["MaxSendRate"]))
+        assert quota.left_24h == quota.max_24h - quota.sent_24h
+        gw.delivery._quota_read_at -= 10 * gw.delivery.settings.quota_refresh_seconds  # time passes
+        await gw.operations_snapshot()
+        assert proxy.count("GetSendQuota") == reads + 1  # a stale reading is read again
 
 
 async def test_the_token_bucket_is_shared_by_two_gateways_on_one_database(aws, gateway_factory, tmp_path):

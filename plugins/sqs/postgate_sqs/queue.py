@@ -673,11 +673,21 @@ class SqsQueue(Queue):
     async def depth(self) -> int | None:
         return await self._approximate_messages(self.queue_url)
 
+    async def oldest_age(self) -> float | None:
+        """``None``: SQS tells the age of the oldest message only through CloudWatch
+        (``ApproximateAgeOfOldestMessage``), not through the queue API."""
+        return None
+
     async def dead_letter_depth(self) -> int | None:
-        """Messages in the dead-letter queue, if ``dead_letter_queue_url`` is set."""
-        if not self.settings.dead_letter_queue_url:
+        """Messages in the dead-letter queue (``dead_letter_queue_url``, else the target of the
+        jobs queue's redrive policy); ``None`` when there is none."""
+        if not self._dead_letter_url and self._policy_read and not self._dead_letter_arn:
+            return None  # known to have none: no call on every snapshot
+        try:
+            url = await self.dead_letter_url()
+        except SqsQueueError:
             return None
-        return await self._approximate_messages(self.settings.dead_letter_queue_url)
+        return await self._approximate_messages(url)
 
     async def check_dead_letters(self) -> None:
         """Readiness probe: the dead-letter queue answers; a change in its depth is logged."""
