@@ -54,7 +54,7 @@ def _row(progress: Any) -> NewsletterRow:
         tags=list(progress.tags), total=total, done=progress.done, percent=round(percent, 1),
         in_doubt=progress.in_doubt, failed=progress.counts.get("failed", 0), rate=rate,
         eta=duration(progress.eta_seconds),
-        started=datetime.fromtimestamp(progress.created_at, UTC).strftime("%b %d, %H:%M"),
+        started=datetime.fromtimestamp(progress.created_at, UTC).strftime("%b %d %H:%M UTC"),
     )
 
 
