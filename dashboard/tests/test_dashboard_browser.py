@@ -5,6 +5,8 @@ the login limit, roles, and attacker-controlled tags rendered inert. Screenshots
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import email.utils
 import logging
 import os
@@ -43,6 +45,23 @@ class QuotaPlugin:
     @hookimpl
     def register_deliveries(self, register):
         register("quota-outbox", QuotaOutbox)
+
+
+class SilentOutbox(Outbox):
+    """The outbox as a provider whose events never come back: every message is only ``sent``.
+    The first call takes a while, so the batch has a send rate."""
+
+    name = "silent-outbox"
+
+    async def send(self, messages):
+        await asyncio.sleep(1.2)
+        return [dataclasses.replace(r, outcome="sent", followups=()) for r in await super().send(messages)]
+
+
+class SilentPlugin:
+    @hookimpl
+    def register_deliveries(self, register):
+        register("silent-outbox", SilentOutbox)
 
 
 @pytest.fixture
@@ -126,7 +145,8 @@ def test_operations_shows_the_snapshot_and_tags_render_inert(browser, server, sc
     assert text(page, "#queue-depth") == f"{snap.queue_depth:,}"
     assert text(page, "#in-doubt") == f"{snap.in_doubt:,}"
     assert text(page, "#dead-jobs") == f"{snap.dead_jobs:,}"
-    assert text(page, "#max-rate") == "840/min"  # 14 per second
+    assert text(page, "#send-rate") == f"{sum(b.rate or 0 for b in snap.batches) * 60:,.0f}"
+    assert text(page, "#max-rate") == "840"  # 14 per second
     assert text(page, "#sent-24h") == "1,234"
     assert text(page, "#max-24h") == "50,000"
     rows = page.locator("#newsletters tbody tr")
@@ -143,6 +163,7 @@ def test_operations_shows_the_snapshot_and_tags_render_inert(browser, server, sc
     assert page.evaluate("window.__pwned") is None
     assert page.locator("main script, main img").count() == 0
     assert dialogs == []
+    assert "Events stopped arriving" not in page.inner_text("main")  # the outbox reports deliveries
     headers = page.goto(f"{server.url}/dashboard/operations").headers
     assert "script-src 'self'" in headers["content-security-policy"]
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
@@ -156,6 +177,20 @@ def test_operations_shows_the_snapshot_and_tags_render_inert(browser, server, sc
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=screenshots / "operations-phone-dark.png", full_page=True)
     context.close()
+
+
+def test_operations_warns_when_provider_events_stop_while_sending(browser, live_server, screenshots) -> None:
+    server = live_server(plugins=[postgate_dashboard, SilentPlugin()], backends={"delivery": "silent-outbox"},
+                         plugin_settings={"dashboard": {"events_silence_seconds": 1}})
+    add_account(server, "ops@example.com")
+    send(server, 30, tags=["newsletter"], email_id="ghost-email-9")
+    wait_until_sent(server, "ghost-email-9")
+    page = browser.new_page()
+    sign_in(page, server, "ops@example.com")
+    banner = page.locator(".banner").first.inner_text()
+    assert f"Events stopped arriving for {TEST_DOMAIN}" in banner and "since sending started" in banner
+    page.screenshot(path=screenshots / "operations-silent-events.png", full_page=True)
+    page.close()
 
 
 def test_sign_out_ends_the_session(browser, server) -> None:

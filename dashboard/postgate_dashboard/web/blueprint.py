@@ -155,7 +155,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     @signed_in()
     async def operations() -> Response:
         return await render("operations.html", page="operations", refresh=10,
-                            **await operations_page(dash.gateway))
+                            **await operations_page(dash.gateway, dash.settings.events_silence_seconds))
 
     @bp.get("/users")
     @signed_in()

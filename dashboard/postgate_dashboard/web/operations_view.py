@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .event_watch import Silence, silences
+
 
 def duration(seconds: float | None) -> str:
     """``42 s``, ``3 min 5 s``, ``2 h 10 min``, ``1 d 3 h``; ``—`` when unknown."""
@@ -58,9 +60,11 @@ def _row(progress: Any) -> NewsletterRow:
     )
 
 
-async def operations_page(gateway: Any) -> dict[str, Any]:
-    """Template context: the snapshot's figures as shown, and newsletters in flight."""
+async def operations_page(gateway: Any, silence_seconds: float) -> dict[str, Any]:
+    """Template context: the snapshot's figures as shown, newsletters in flight, and warnings
+    (provider events silent for ``silence_seconds`` while sending)."""
     snap = await gateway.operations_snapshot()
+    quiet = await silences(gateway, snap, silence_seconds)
     quota = snap.quota
     per_minute = sum(b.rate or 0.0 for b in snap.batches) * 60
     max_per_minute = quota.max_rate * 60 if quota and quota.max_rate else None
@@ -71,17 +75,24 @@ async def operations_page(gateway: Any) -> dict[str, Any]:
         "oldest_job_age": duration(snap.oldest_job_age),
         "in_doubt": number(snap.in_doubt),
         "dead_jobs": number(snap.dead_jobs),
-        "send_rate": f"{per_minute:,.0f}/min",
-        "max_rate": f"{max_per_minute:,.0f}/min" if max_per_minute else "\u2014",
+        "send_rate": f"{per_minute:,.0f}",
+        "max_rate": f"{max_per_minute:,.0f}" if max_per_minute else None,
         "rate_share": min(100.0, 100.0 * per_minute / max_per_minute) if max_per_minute else None,
         "quota": quota,
         "sent_24h": number(quota.sent_24h) if quota else "\u2014",
-        "max_24h": number(quota.max_24h) if quota else "\u2014",
+        "max_24h": number(quota.max_24h) if quota and quota.max_24h is not None else None,
         "quota_share": (min(100.0, 100.0 * quota.sent_24h / quota.max_24h)
                         if quota and quota.max_24h and quota.sent_24h is not None else None),
         "newsletters": [_row(p) for p in in_flight],
-        "alerts": _alerts(snap),
+        "alerts": [*(_silence_text(q) for q in quiet), *_alerts(snap)],
     }
+
+
+def _silence_text(quiet: Silence) -> str:
+    since = f"for {duration(quiet.seconds)}" if quiet.ever else f"since sending started {duration(quiet.seconds)} ago"
+    return (f"Events stopped arriving for {quiet.domain}: no delivery, bounce or complaint event {since} "
+            "while recipients are still being sent. Check the provider's event source (for SES: the "
+            "configuration set, SNS topic and SQS queue).")
 
 
 def _alerts(snap: Any) -> list[str]:

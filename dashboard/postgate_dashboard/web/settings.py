@@ -21,6 +21,8 @@ class DashboardSettings(BaseModel):
     lockout_seconds: int = Field(default=900, ge=1)
     #: Failed sign-ins one client address may make per ``lockout_seconds`` (any accounts).
     address_attempts: int = Field(default=20, ge=1)
+    #: Operations warns when sends go on this long without a provider event on their domain.
+    events_silence_seconds: int = Field(default=900, ge=1)
     #: Session length in seconds.
     session_seconds: int = Field(default=12 * 3600, ge=60)
 
