@@ -46,7 +46,13 @@ def register_routes(gateway) -> list[Any]:
     dash = Dashboard(gateway=gateway, settings=settings, secret=secret, auth=DashboardAuth(secret, settings),
                      throttle=AddressThrottle(settings.address_attempts, settings.lockout_seconds))
     _dashboards[gateway] = dash
-    return [build_blueprint(dash)]
+    blueprint = build_blueprint(dash)
+    if settings.listen:
+        from .web.listener import DashboardListener
+
+        dash.listener = DashboardListener(blueprint, settings.mount, settings.listen)
+        return []
+    return [blueprint]
 
 
 @hookimpl
@@ -54,12 +60,23 @@ async def startup(gateway) -> None:
     from .web.accounts import count_users
 
     dash = _dashboards.get(gateway)
-    if dash is None or await count_users(gateway):
+    if dash is None:
+        return
+    if dash.listener is not None:
+        await dash.listener.start()
+    if await count_users(gateway):
         return
     token = dash.new_setup_token()
     log.warning("dashboard: no account exists yet. Open %s/setup and enter this one-time setup token "
                 "to create the first admin: %s (or run `postgate dashboard create-user EMAIL`)",
                 dash.settings.mount, token)
+
+
+@hookimpl
+async def shutdown(gateway) -> None:
+    dash = _dashboards.get(gateway)
+    if dash is not None and dash.listener is not None:
+        await dash.listener.stop()
 
 
 @hookimpl

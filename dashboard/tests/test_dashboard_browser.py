@@ -22,7 +22,7 @@ import postgate_dashboard
 from postgate import hookimpl
 from postgate.builtin.outbox import Outbox
 from postgate.operations import Quota
-from postgate.testing.fixtures import TEST_DOMAIN, LiveServer, basic_auth, make_settings
+from postgate.testing.fixtures import TEST_DOMAIN, LiveServer, basic_auth, free_port, make_settings
 from postgate_dashboard.web.accounts import create_user
 from postgate_dashboard.web_plugin import dashboard_of
 from postgate import Gateway
@@ -98,6 +98,11 @@ def wait_until_sent(server, email_id: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{email_id} was not sent")
+
+
+@dataclasses.dataclass
+class LiveServerAddress:
+    url: str
 
 
 def text(page, selector: str) -> str:
@@ -292,3 +297,22 @@ def test_create_user_command_reads_the_password_twice_from_stdin(browser, tmp_pa
         page.close()
     finally:
         server.stop()
+
+
+def test_the_dashboard_can_listen_on_its_own_address(browser, live_server) -> None:
+    port = free_port()
+    server = live_server(plugins=[postgate_dashboard], background=False,
+                         plugin_settings={"dashboard": {"listen": f"127.0.0.1:{port}"}})
+    add_account(server, "own@example.com")
+    assert httpx.get(f"{server.url}/dashboard/login").status_code == 404  # not on the API's listener
+    own = LiveServerAddress(f"http://127.0.0.1:{port}")
+    page = browser.new_page()
+    page.goto(f"{own.url}/")
+    assert page.url.endswith("/dashboard/login")
+    sign_in(page, own, "own@example.com")
+    assert page.url == f"{own.url}/dashboard/operations"
+    assert text(page, "#queue-depth") == "0"
+    page.close()
+    server.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{own.url}/dashboard/login")

@@ -30,6 +30,8 @@ class Dashboard:
     templates: Environment = field(default_factory=template_environment)
     #: Printed at start while no account exists; the setup page trades it for the first admin.
     setup_token: str | None = None
+    #: Set when the dashboard listens on an address of its own (``listen``).
+    listener: Any = None
 
     def new_setup_token(self) -> str:
         self.setup_token = secrets.token_urlsafe(24)

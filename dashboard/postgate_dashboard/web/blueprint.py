@@ -38,9 +38,15 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     async def render(name: str, status: int = 200, **context: Any) -> Response:
         template = dash.templates.get_template(name)
         body = await template.render_async(
-            account=g.get("dashboard_account"), csrf_token=g.csrf_token, url_for=url_for,
-            setup_pending=dash.setup_token is not None, **context)
+            account=g.get("dashboard_account"), csrf_token=g.csrf_token, url_for=url_for, **context)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+    async def setup_open() -> bool:
+        """Whether the setup page still works: a token and no account (one made from the command
+        line closes it)."""
+        if dash.setup_token is not None and await accounts.count_users(dash.gateway):
+            dash.setup_token = None
+        return dash.setup_token is not None
 
     def signed_in(role: str | None = None) -> Callable[[Handler], Handler]:
         def wrap(handler: Handler) -> Handler:
@@ -91,13 +97,13 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     @bp.get("/")
     async def index() -> Response:
         if g.dashboard_account is None:
-            return redirect(url_for("dashboard.setup" if dash.setup_token else "dashboard.login"), 303)
+            return redirect(url_for("dashboard.setup" if await setup_open() else "dashboard.login"), 303)
         return redirect(url_for("dashboard.operations"), 303)
 
     @bp.route("/login", methods=["GET", "POST"])
     async def login() -> Response:
         if request.method == "GET":
-            return await render("login.html", error=None, email="")
+            return await render("login.html", error=None, email="", setup_pending=await setup_open())
         form = await request.form
         email, password = form.get("email", ""), form.get("password", "")
         address = client_address()
@@ -132,7 +138,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
 
     @bp.route("/setup", methods=["GET", "POST"])
     async def setup() -> Response:
-        if dash.setup_token is None:
+        if not await setup_open():
             abort(404)
         if request.method == "GET":
             return await render("setup.html", error=None, email="")
@@ -145,7 +151,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
                 raise accounts.AccountError("the two passwords differ")
         except accounts.AccountError as exc:
             return await render("setup.html", status=400, error=str(exc), email=email)
-        if await accounts.count_users(dash.gateway) or not dash.take_setup_token(form.get("token", "")):
+        if not dash.take_setup_token(form.get("token", "")):
             log.warning("dashboard: setup refused: wrong or used setup token (from %s)", client_address())
             return await render("setup.html", status=403, error="Wrong or used setup token.", email=email)
         await accounts.create_user(dash.gateway, email, password, "admin")

@@ -11,6 +11,9 @@ class DashboardSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mount: str = "/dashboard"
+    #: ``host:port`` to serve the dashboard on a listener of its own (not on the API's); unset:
+    #: served by the gateway's listener under ``mount``.
+    listen: str | None = None
     #: Signs the session cookie and the CSRF tokens; generated into the data folder when unset.
     secret_key: SecretStr | None = None
     #: Send cookies only over HTTPS. Turn off only for plain-HTTP development on 127.0.0.1.
@@ -25,6 +28,15 @@ class DashboardSettings(BaseModel):
     events_silence_seconds: int = Field(default=900, ge=1)
     #: Session length in seconds.
     session_seconds: int = Field(default=12 * 3600, ge=60)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .listener import split_address
+
+            split_address(value)
+        return value
 
     @field_validator("mount")
     @classmethod
