@@ -316,3 +316,4 @@ def test_the_dashboard_can_listen_on_its_own_address(browser, live_server) -> No
     server.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{own.url}/dashboard/login")
+
