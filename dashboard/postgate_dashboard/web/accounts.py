@@ -12,6 +12,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from tortoise.expressions import F
+
 from ..auth_models import DashboardUser
 
 log = logging.getLogger("postgate.dashboard")
@@ -120,13 +122,13 @@ async def verify_login(gateway: Any, email: str, password: str, *, attempts: int
         return None
     with gateway.storage.orm():
         if not ok:
-            row.failed_logins += 1
-            if row.failed_logins >= attempts:
-                row.locked_until = now + lockout
-                row.failed_logins = 0
+            # Counted in the database in one statement, so parallel guesses are all counted.
+            await DashboardUser.filter(id=row.id).update(failed_logins=F("failed_logins") + 1)
+            failures = (await DashboardUser.get(id=row.id)).failed_logins
+            if failures >= attempts:
+                await DashboardUser.filter(id=row.id).update(locked_until=now + lockout, failed_logins=0)
                 log.warning("dashboard: account %s locked for %d s after %d wrong passwords (last from %s)",
-                            row.email, lockout, attempts, client)
-            await row.save(update_fields=["failed_logins", "locked_until"])
+                            row.email, lockout, failures, client)
             return None
         row.failed_logins = 0
         row.last_login_at = now
