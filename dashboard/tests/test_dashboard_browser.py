@@ -166,13 +166,23 @@ def test_operations_shows_the_snapshot_and_tags_render_inert(browser, server, sc
     assert HOSTILE_TAG in page.inner_text("#newsletters")
     assert HOSTILE_ID in page.inner_text("#newsletters")
     assert page.evaluate("window.__pwned") is None
-    assert page.locator("main script, main img").count() == 0
+    assert page.locator("#live script, #live img").count() == 0
     assert dialogs == []
     assert "Events stopped arriving" not in page.inner_text("main")  # the outbox reports deliveries
     headers = page.goto(f"{server.url}/dashboard/operations").headers
     assert "script-src 'self'" in headers["content-security-policy"]
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
+
+    # Live: a newsletter accepted after the page loaded appears without a reload (Server-Sent
+    # Events), and the hostile values stay inert after the page swapped in the new fragment.
+    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
+    send(server, 10, tags=["late"], email_id="ghost-email-3", later=True)
+    page.wait_for_selector("#newsletters >> text=ghost-email-3", timeout=20_000)
+    assert page.locator("#newsletters tbody tr").count() == 3
+    assert HOSTILE_TAG in page.inner_text("#newsletters")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#live script, #live img").count() == 0
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.emulate_media(color_scheme="light")

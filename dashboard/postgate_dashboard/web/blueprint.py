@@ -3,7 +3,9 @@ security headers."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +22,9 @@ from .operations_view import operations_page
 log = logging.getLogger("postgate.dashboard")
 
 Handler = Callable[..., Awaitable[Any]]
+
+#: Seconds between two updates of a live page.
+LIVE_INTERVAL = 3.0
 
 
 def client_address() -> str:
@@ -163,6 +168,20 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         return await render("operations.html", page="operations", refresh=10,
                             **await operations_page(dash.gateway, dash.settings.events_silence_seconds))
 
+    @bp.get("/operations/live")
+    @signed_in()
+    async def operations_live() -> Response:
+        fragment = dash.templates.get_template("operations_live.html")
+
+        async def update() -> bytes:
+            context = await operations_page(dash.gateway, dash.settings.events_silence_seconds)
+            html = await fragment.render_async(url_for=url_for, **context)
+            return f"data: {json.dumps({'html': html})}\n\n".encode()
+
+        response = Response(EventStream(update, LIVE_INTERVAL), content_type="text/event-stream")
+        response.timeout = None
+        return response
+
     @bp.get("/users")
     @signed_in()
     async def users() -> Response:
@@ -192,6 +211,27 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         return redirect(url_for("dashboard.users"), 303)
 
     return bp
+
+
+class EventStream:
+    """Server-Sent Events: ``update()`` now and every ``interval`` seconds until the client goes.
+
+    A plain async iterator (not a generator), so a disconnect cancels it without a generator to
+    close mid-step."""
+
+    def __init__(self, update: Callable[[], Awaitable[bytes]], interval: float) -> None:
+        self.update = update
+        self.interval = interval
+        self.first = True
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self.first:
+            await asyncio.sleep(self.interval)
+        self.first = False
+        return await self.update()
 
 
 def _error_text(code: int | None) -> str:
