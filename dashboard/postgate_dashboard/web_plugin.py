@@ -67,9 +67,11 @@ async def startup(gateway) -> None:
     if await count_users(gateway):
         return
     token = dash.new_setup_token()
-    log.warning("dashboard: no account exists yet. Open %s/setup and enter this one-time setup token "
-                "to create the first admin: %s (or run `postgate dashboard create-user EMAIL`)",
-                dash.settings.mount, token)
+    where = f"{dash.settings.mount}/setup"
+    if dash.listener is not None:
+        where = f"http://{dash.settings.listen}{where}"
+    log.warning("dashboard: no account exists yet. Open %s and enter this one-time setup token "
+                "to create the first admin: %s (or run `postgate dashboard create-user EMAIL`)", where, token)
 
 
 @hookimpl
