@@ -43,7 +43,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     async def render(name: str, status: int = 200, **context: Any) -> Response:
         template = dash.templates.get_template(name)
         body = await template.render_async(
-            account=g.get("dashboard_account"), csrf_token=g.csrf_token, url_for=url_for, **context)
+            account=g.get("dashboard_account"), csrf_token=g.get("csrf_token", ""), url_for=url_for, **context)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
 
     async def setup_open() -> bool:
@@ -68,11 +68,13 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
 
     @bp.before_request
     async def load_session_and_check_csrf() -> None:
+        g.csrf_token = ""
+        if request.endpoint == "dashboard.static":
+            return  # the stylesheet and script need no session
         g.dashboard_account = await accounts.session_account(dash.gateway, session_id())
         seed = request.cookies.get(csrf.SEED_COOKIE)
         if not seed:
             seed = g.new_csrf_seed = csrf.new_seed()
-        g.csrf_seed = seed
         g.csrf_token = csrf.token_for(dash.secret, seed, session_id() if g.dashboard_account else None)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             form = await request.form
@@ -94,8 +96,6 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
 
     @bp.errorhandler(HTTPException)
     async def html_error(error: HTTPException) -> Response:
-        if not hasattr(g, "csrf_token"):
-            g.csrf_token = ""
         return await render("error.html", status=error.code or 500, code=error.code,
                             title=error.name, description=_error_text(error.code))
 
