@@ -1,5 +1,6 @@
-"""Postgate plugin: the dashboard (analytics and operations) under ``/dashboard/``."""
+"""Postgate plugin: the dashboard. Each part keeps its hooks in its own module; they are
+gathered here, where the ``postgate`` entry point finds them."""
 
-from .web_plugin import register_commands, register_models, register_routes, register_settings, shutdown, startup
+from __future__ import annotations
 
-__all__ = ["register_commands", "register_models", "register_routes", "register_settings", "shutdown", "startup"]
+from .web_plugin import *  # noqa: F403 - the web shell's hooks

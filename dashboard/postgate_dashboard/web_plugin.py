@@ -1,4 +1,5 @@
-"""The dashboard web shell's hooks: its accounts table, settings, routes, command and setup token."""
+"""The dashboard web shell's hooks: its accounts table, settings, routes, command and setup token.
+Named ``web_*`` with ``specname`` so other parts of the package can sit beside them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from postgate import hookimpl
 LABEL = "dashboard_auth"
 SETTINGS_NAME = "dashboard"
 
+__all__ = ["web_register_commands", "web_register_models", "web_register_routes", "web_register_settings",
+           "web_shutdown", "web_startup"]
+
 log = logging.getLogger("postgate.dashboard")
 _dashboards: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -20,20 +24,20 @@ def dashboard_of(gateway: Any) -> Any:
     return _dashboards.get(gateway)
 
 
-@hookimpl
-def register_models(register) -> None:
+@hookimpl(specname="register_models")
+def web_register_models(register) -> None:
     register(LABEL, "postgate_dashboard.auth_models", "postgate_dashboard.auth_migrations")
 
 
-@hookimpl
-def register_settings(register) -> None:
+@hookimpl(specname="register_settings")
+def web_register_settings(register) -> None:
     from .web.settings import DashboardSettings
 
     register(SETTINGS_NAME, DashboardSettings)
 
 
-@hookimpl
-def register_routes(gateway) -> list[Any]:
+@hookimpl(specname="register_routes")
+def web_register_routes(gateway) -> list[Any]:
     from .web.app_state import Dashboard
     from .web.blueprint import build_blueprint
     from .web.secrets_file import load_or_create_secret
@@ -55,8 +59,8 @@ def register_routes(gateway) -> list[Any]:
     return [blueprint]
 
 
-@hookimpl
-async def startup(gateway) -> None:
+@hookimpl(specname="startup")
+async def web_startup(gateway) -> None:
     from .web.accounts import count_users
 
     dash = _dashboards.get(gateway)
@@ -74,15 +78,15 @@ async def startup(gateway) -> None:
                 "to create the first admin: %s (or run `postgate dashboard create-user EMAIL`)", where, token)
 
 
-@hookimpl
-async def shutdown(gateway) -> None:
+@hookimpl(specname="shutdown")
+async def web_shutdown(gateway) -> None:
     dash = _dashboards.get(gateway)
     if dash is not None and dash.listener is not None:
         await dash.listener.stop()
 
 
-@hookimpl
-def register_commands(cli) -> None:
+@hookimpl(specname="register_commands")
+def web_register_commands(cli) -> None:
     from .web.commands import add_commands
 
     add_commands(cli)
