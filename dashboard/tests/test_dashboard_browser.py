@@ -264,7 +264,7 @@ def test_a_viewer_reads_but_cannot_change(browser, server, screenshots) -> None:
     context.close()
 
 
-def test_wrong_passwords_lock_the_account_and_are_logged(browser, server, caplog) -> None:
+def test_wrong_passwords_lock_the_account_and_are_logged(browser, server, caplog, screenshots) -> None:
     add_account(server, "bo@example.com")
     attempts = dashboard_of(server.gateway).settings.login_attempts
     page = browser.new_page()
@@ -275,6 +275,8 @@ def test_wrong_passwords_lock_the_account_and_are_logged(browser, server, caplog
     sign_in(page, server, "bo@example.com")  # the right password, too late
     assert page.url.endswith("/dashboard/login")
     assert "This account is locked" in page.content()
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=screenshots / "login-locked-dark.png", full_page=True)
     locked = [r.getMessage() for r in caplog.records if "locked" in r.getMessage()]
     assert any(f"account bo@example.com locked for 900 s after {attempts} wrong passwords" in m for m in locked)
     page.close()
