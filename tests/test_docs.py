@@ -53,6 +53,7 @@ def setting_names():
     from postgate.builtin.sqlite_storage import SqliteSettings
     from postgate.settings import BackendSettings, GatewaySettings, Settings
     from postgate_metrics.settings import MetricsSettings
+    from postgate_dashboard.web.settings import DashboardSettings
     from postgate_mysql.settings import MysqlSettings
     from postgate_ses.settings import SesSettings
     from postgate_sqs.settings import SqsSettings
@@ -61,7 +62,8 @@ def setting_names():
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
                         (SqliteSettings, core), (LocalQueueSettings, core), (OutboxSettings, core),
                         (MysqlSettings, core), (SesSettings, ("aws-ses.md", "aws-ses-delivery.md")),
-                        (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",))):
+                        (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",)),
+                        (DashboardSettings, ("dashboard.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 

@@ -1,0 +1,1 @@
+"""The dashboard's web shell: sign-in, roles, security headers, layout and the pages."""

@@ -1,0 +1,46 @@
+"""One dashboard per gateway: its settings, secret, session manager, throttle and setup token."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .session import DashboardAuth
+from .settings import DashboardSettings
+from .throttle import AddressThrottle
+
+
+def template_environment() -> Environment:
+    """Jinja with autoescaping on for every template, whatever its name."""
+    return Environment(loader=PackageLoader("postgate_dashboard.web", "templates"),
+                       autoescape=select_autoescape(default=True, default_for_string=True),
+                       enable_async=True, trim_blocks=True, lstrip_blocks=True)
+
+
+@dataclass
+class Dashboard:
+    gateway: Any
+    settings: DashboardSettings
+    secret: bytes
+    auth: DashboardAuth
+    throttle: AddressThrottle
+    templates: Environment = field(default_factory=template_environment)
+    #: Printed at start while no account exists; the setup page trades it for the first admin.
+    setup_token: str | None = None
+    #: Set when the dashboard listens on an address of its own (``listen``).
+    listener: Any = None
+
+    def new_setup_token(self) -> str:
+        self.setup_token = secrets.token_urlsafe(24)
+        return self.setup_token
+
+    def take_setup_token(self, offered: str) -> bool:
+        """True once, for the right token; the token is gone afterwards."""
+        token = self.setup_token
+        if token is None or not offered or not secrets.compare_digest(token.encode(), offered.encode()):
+            return False
+        self.setup_token = None
+        return True

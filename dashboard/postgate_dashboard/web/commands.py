@@ -1,0 +1,51 @@
+"""``postgate dashboard create-user``: make a dashboard account from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from postgate import ConfigError, create_gateway
+
+from .accounts import ROLES, AccountError, create_user
+
+
+def add_commands(cli: click.Group) -> None:
+    """Add the ``dashboard`` group (or extend it when another part of the plugin made it)."""
+    group = cli.commands.get("dashboard")
+    if not isinstance(group, click.Group):
+        group = click.Group("dashboard", help="The web dashboard: accounts and tools.")
+        cli.add_command(group)
+    group.add_command(create_user_command)
+
+
+def read_password() -> str:
+    """From a hidden prompt with confirmation on a terminal, else two lines of standard input."""
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    first, second = sys.stdin.readline().rstrip("\r\n"), sys.stdin.readline().rstrip("\r\n")
+    if first != second:
+        raise click.ClickException("the two passwords on standard input differ")
+    return first
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
+@click.option("--config", "-c", type=click.Path(dir_okay=False), default=None, envvar="POSTGATE_CONFIG",
+              help="postgate.toml to read")
+def create_user_command(email: str, role: str, config: str | None) -> None:
+    """Create a dashboard account; the password is asked twice (or read as two lines of stdin)."""
+    password = read_password()
+
+    async def main() -> None:
+        async with create_gateway(config=config) as gateway:
+            await create_user(gateway, email, password, role)
+
+    try:
+        asyncio.run(main())
+    except (AccountError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {email.strip().lower()}")

@@ -1,0 +1,104 @@
+"""The Operations page's figures, from the gateway's operations snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .event_watch import Silence, silences
+
+
+def duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 5 s``, ``2 h 10 min``, ``1 d 3 h``; ``—`` when unknown."""
+    if seconds is None:
+        return "\u2014"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "\u2014"
+    return f"{value:,.0f}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewsletterRow:
+    label: str
+    domain: str
+    tags: list[str]
+    total: int
+    done: int
+    percent: float
+    in_doubt: int
+    failed: int
+    rate: str
+    eta: str
+    started: str
+
+
+def _row(progress: Any) -> NewsletterRow:
+    total = progress.total or 0
+    percent = 100.0 * progress.done / total if total else 100.0
+    rate = f"{progress.rate * 60:,.0f}/min" if progress.rate else "\u2014"
+    return NewsletterRow(
+        label=progress.email_id or f"batch {progress.batch_id}", domain=progress.domain,
+        tags=list(progress.tags), total=total, done=progress.done, percent=round(percent, 1),
+        in_doubt=progress.in_doubt, failed=progress.counts.get("failed", 0), rate=rate,
+        eta=duration(progress.eta_seconds),
+        started=datetime.fromtimestamp(progress.created_at, UTC).strftime("%b %d %H:%M UTC"),
+    )
+
+
+async def operations_page(gateway: Any, silence_seconds: float) -> dict[str, Any]:
+    """Template context: the snapshot's figures as shown, newsletters in flight, and warnings
+    (provider events silent for ``silence_seconds`` while sending)."""
+    snap = await gateway.operations_snapshot()
+    quiet = await silences(gateway, snap, silence_seconds)
+    quota = snap.quota
+    per_minute = sum(b.rate or 0.0 for b in snap.batches) * 60
+    max_per_minute = quota.max_rate * 60 if quota and quota.max_rate else None
+    in_flight = getattr(snap, "newsletters", None) or snap.batches
+    return {
+        "taken_at": datetime.fromtimestamp(snap.taken_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "queue_depth": number(snap.queue_depth),
+        "oldest_job_age": duration(snap.oldest_job_age),
+        "in_doubt": number(snap.in_doubt),
+        "dead_jobs": number(snap.dead_jobs),
+        "send_rate": f"{per_minute:,.0f}",
+        "max_rate": f"{max_per_minute:,.0f}" if max_per_minute else None,
+        "rate_share": min(100.0, 100.0 * per_minute / max_per_minute) if max_per_minute else None,
+        "quota": quota,
+        "sent_24h": number(quota.sent_24h) if quota else "\u2014",
+        "max_24h": number(quota.max_24h) if quota and quota.max_24h is not None else None,
+        "quota_share": (min(100.0, 100.0 * quota.sent_24h / quota.max_24h)
+                        if quota and quota.max_24h and quota.sent_24h is not None else None),
+        "newsletters": [_row(p) for p in in_flight],
+        "alerts": [*(_silence_text(q) for q in quiet), *_alerts(snap)],
+    }
+
+
+def _silence_text(quiet: Silence) -> str:
+    since = f"for {duration(quiet.seconds)}" if quiet.ever else f"since sending started {duration(quiet.seconds)} ago"
+    return (f"Events stopped arriving for {quiet.domain}: no delivery, bounce or complaint event {since} "
+            "while recipients are still being sent. Check the provider's event source (for SES: the "
+            "configuration set, SNS topic and SQS queue).")
+
+
+def _alerts(snap: Any) -> list[str]:
+    alerts = []
+    if snap.in_doubt:
+        alerts.append(f"{snap.in_doubt:,} recipients are in doubt: a worker stopped while sending to them.")
+    if snap.dead_jobs:
+        alerts.append(f"{snap.dead_jobs:,} jobs are dead-lettered: see `postgate jobs`.")
+    return alerts
