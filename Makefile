@@ -17,7 +17,7 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install -q "uv==0.13.8"
 
-$(VENV)/.synced: $(UV) pyproject.toml gateway/pyproject.toml plugins/*/pyproject.toml
+$(VENV)/.synced: $(UV) pyproject.toml gateway/pyproject.toml plugins/*/pyproject.toml dashboard/pyproject.toml
 	$(UV) sync --all-packages --python $(PYTHON) --quiet
 	touch $@
 

@@ -1,0 +1,6 @@
+"""Postgate plugin: the dashboard. Each part keeps its hooks in its own module; they are
+gathered here, where the ``postgate`` entry point finds them."""
+
+from __future__ import annotations
+
+from .rollups_plugin import *  # noqa: F403 - the roll-ups' hooks
