@@ -5,6 +5,8 @@
    delivered events);
 3. events page latency (300-event page: first page, and a deep page reached by token) at each
    requested number of stored events, on SQLite and on MariaDB/MySQL;
+5. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
+   the time of its reads at each requested number of events (bench/dashboard.py);
 4. ``aws`` (only with ``--only aws``): recipients/s through SQS → SES against moto's server versus
    a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py).
 """
@@ -327,8 +329,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws"], action="append",
-                        help="run only these parts (repeatable; aws runs only when named)")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "dashboard"], action="append",
+                        help="run only these parts (repeatable; aws and dashboard run only when named)")
+    parser.add_argument("--dashboard-ingest", type=int,
+                        help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
                         help="recipients through SQS → SES for --only aws (default 1000, --quick 300)")
     parser.add_argument("--aws-events", type=int,
@@ -342,6 +346,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.reps = args.reps or (5 if args.quick else 20)
     args.aws_recipients = args.aws_recipients or (300 if args.quick else 1000)
     args.aws_events = args.aws_events or (100 if args.quick else 300)
+    args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
     return args
@@ -365,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
             from .aws import bench_aws
 
             figures["aws"] = bench_aws(workdir, args.aws_recipients, args.aws_events, args.aws_threads)
+        if "dashboard" in parts:
+            from .dashboard import bench_dashboard
+
+            figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
+                                                   None if args.no_mysql else args.mysql_url)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -7,7 +7,7 @@ from postgate import hookimpl
 
 LABEL = "dashboard"
 
-__all__ = ["rollups_events_recorded", "rollups_register_commands", "rollups_register_models"]
+__all__ = ["rollups_events_recorded", "rollups_register_commands", "rollups_register_models", "rollups_shutdown"]
 
 
 @hookimpl(specname="register_models")
@@ -16,11 +16,17 @@ def rollups_register_models(register) -> None:
 
 
 @hookimpl(specname="events_recorded")
-async def rollups_events_recorded(gateway, events) -> None:
-    from .rollups.derive import tally
-    from .rollups.writer import apply
+def rollups_events_recorded(gateway, events) -> None:
+    from .rollups.buffer import buffer_of
 
-    await apply(gateway, tally(events))
+    buffer_of(gateway).add(events)
+
+
+@hookimpl(specname="shutdown")
+async def rollups_shutdown(gateway) -> None:
+    from .rollups.buffer import close
+
+    await close(gateway)
 
 
 @hookimpl(specname="register_commands")

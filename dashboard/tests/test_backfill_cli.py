@@ -60,3 +60,19 @@ async def test_backfill_builds_the_rollups_of_earlier_events(gateway_factory, tm
     assert summary.counts == {"accepted": 5, "delivered": 4, "opened": 3, "opened_unique": 2,
                               "opened_unique_human": 2}
     assert overview.totals["accepted"] == 6 and overview.rates["delivered_rate"] == 4 / 6
+
+
+async def test_rollups_waiting_at_shutdown_are_written(gateway_factory) -> None:
+    first = gateway_factory(plugins=[postgate_dashboard])
+    await first.start()
+    await first.record_events([event("accepted", f"w{i}@gmail.com", "e9") for i in range(3)])
+    data_dir = first.settings.data_dir
+    await first.stop()  # the shutdown hook writes what the background writer had not yet
+
+    again = Gateway(make_settings(data_dir), plugins=[postgate_dashboard], load_entrypoints=False)
+    await again.start()
+    try:
+        summary = await queries.send_summary(again, TEST_DOMAIN, "e9")
+    finally:
+        await again.stop()
+    assert summary is not None and summary.counts == {"accepted": 3}

@@ -25,6 +25,7 @@ from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
 from postgate.testing.mariadb import create_database, drop_database
 from postgate_dashboard.rollups import queries
 from postgate_dashboard.rollups.backfill import backfill
+from postgate_dashboard.rollups.buffer import flush
 from postgate_dashboard.rollups.models import Count, First, Send
 
 SIM = "simulator.amazonses.com"
@@ -166,6 +167,7 @@ def plain(domain: str, kind: str, recipient: str, send: str, tags=()) -> Event:
 def check_rollups(server, domain: str) -> Expected:
     """Every query answer equals the slow count of the stored events; returns that count."""
     gw = server.gateway
+    server.run(flush(gw))  # what the background writer has not written yet
     events = server.run(all_events(gw, domain))
     want = expected(events)
     assert want.totals, "nothing was recorded"

@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from postgate import Event
@@ -27,6 +28,10 @@ MAX_KEY = 255
 DOMAIN, SEND, PROVIDER, TAG = "domain", "send", "provider", "tag"
 #: Kinds counted straight from the event type.
 PLAIN_KINDS = frozenset({"accepted", "rejected", "delivered", "unsubscribed", "complained", "stored"})
+#: Every event type that is counted.
+COUNTED = PLAIN_KINDS | {"failed", "opened", "clicked"}
+#: Event types whose payload carries the message subject.
+WITH_SUBJECT = frozenset({"accepted", "delivered", "failed", "complained", "rejected", "stored"})
 #: Event types that count towards unique (first per recipient and send) figures.
 ENGAGEMENTS = ("opened", "clicked")
 
@@ -74,16 +79,19 @@ class Tally:
 
 def kinds_of(event: Event) -> list[str]:
     """The counter kinds one event adds 1 to."""
-    kind = event.event
+    payload = event.payload
+    return _kinds(event.event, event.severity or payload.get("severity"), payload.get("reason"), is_machine(event))
+
+
+def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[str]:
     if kind in PLAIN_KINDS:
         return [kind]
     if kind == "failed":
-        if (event.severity or event.payload.get("severity")) == "temporary":
+        if severity == "temporary":
             return ["failed_temporary"]
-        reason = str(event.payload.get("reason") or "")
-        return ["failed_permanent", "suppressed"] if reason.startswith("suppress-") else ["failed_permanent"]
+        return ["failed_permanent", "suppressed"] if str(reason or "").startswith("suppress-") else ["failed_permanent"]
     if kind in ENGAGEMENTS:
-        return [kind, f"{kind}_machine"] if is_machine(event) else [kind]
+        return [kind, f"{kind}_machine"] if machine else [kind]
     return []
 
 
@@ -116,7 +124,12 @@ def recipient_domain(event: Event) -> str:
 
 def tags_of(event: Event) -> list[str]:
     """The event's tags, lower-cased (tags match case-insensitively), each once."""
-    return sorted({str(tag).lower()[:MAX_KEY] for tag in event.tags if str(tag).strip()})
+    return _tags(tuple(event.tags))
+
+
+@lru_cache(maxsize=1024)
+def _tags(tags: tuple[str, ...]) -> list[str]:
+    return sorted({str(tag).lower()[:MAX_KEY] for tag in tags if str(tag).strip()})
 
 
 def seconds_of(event: Event) -> int:
@@ -138,47 +151,77 @@ def subject_of(event: Event) -> str:
 
 def slices(event: Event, send: str | None, hour: int) -> list[tuple[str, str, int]]:
     """``(dimension, value, bucket)`` of every slice the event counts in."""
-    out = [(DOMAIN, "", hour), (PROVIDER, provider_of(recipient_domain(event)), hour)]
+    return _slices(recipient_domain(event), tuple(event.tags), send, hour)
+
+
+def _slices(rcpt_domain: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
+    out = [(DOMAIN, "", hour), (PROVIDER, _provider(rcpt_domain.lower()), hour)]
     if send is not None:
         out.append((SEND, send, 0))
-    out.extend((TAG, tag, hour) for tag in tags_of(event))
+    out.extend((TAG, tag, hour) for tag in _tags(tags))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _provider(rcpt_domain: str) -> str:
+    return provider_of(rcpt_domain)
 
 
 def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
     """Add up a batch of stored events. ``count_send(domain, send_key)`` may say a send's own
-    counters are left alone (backfill of a range keeps sends begun before it)."""
+    counters are left alone (backfill of a range keeps sends begun before it).
+
+    Events are first grouped by everything that decides where they count (most of a batch
+    shares it), so the per-event work is a handful of look-ups."""
     out = Tally()
+    groups: Counter[tuple] = Counter()
+    sends = out.sends
     for event in events:
-        kinds = kinds_of(event)
-        if not kinds:
+        kind = event.event
+        if kind not in COUNTED:
             continue
+        payload = event.payload
         domain = event.domain.lower()
-        at = seconds_of(event)
-        hour = at - at % HOUR
+        at = (event.recorded_at or 0) // 1_000_000
         send = send_key(event)
+        tags = tuple(event.tags)
         if send is not None:
-            seen = out.sends.get((domain, send))
+            seen = sends.get((domain, send))
             if seen is None:
-                seen = out.sends[(domain, send)] = SendSeen(email_id_of(event), at, at)
-            seen.first_at, seen.last_at = min(seen.first_at, at), max(seen.last_at, at)
-            if not seen.subject:
+                seen = sends[(domain, send)] = SendSeen(email_id_of(event), at, at)
+                if tags:
+                    seen.tags = json.dumps(list(tags))[:1024]
+            elif at < seen.first_at:
+                seen.first_at = at
+            elif at > seen.last_at:
+                seen.last_at = at
+            if not seen.subject and kind in WITH_SUBJECT:
                 seen.subject = subject_of(event)
-            if not seen.tags and event.tags:
-                seen.tags = json.dumps(list(event.tags))[:1024]
-        counted_send = send if send is not None and (count_send is None or count_send(domain, send)) else None
-        where = slices(event, counted_send, hour)
-        for kind in kinds:
+            counted_send = send if count_send is None or count_send(domain, send) else None
+        else:
+            counted_send = None
+        hour = at - at % HOUR
+        rcpt_domain = payload.get("recipient-domain") or recipient_domain(event)
+        if kind == "failed":
+            groups[(domain, counted_send, hour, rcpt_domain, tags, kind,
+                    event.severity or payload.get("severity"), payload.get("reason"), False)] += 1
+        elif kind in ENGAGEMENTS:
+            machine = is_machine(event)
+            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
+            if send is not None and event.recipient and event.id is not None:
+                where = _slices(rcpt_domain, tags, counted_send, hour)
+                unique = (f"{kind}_unique",) if machine else (f"{kind}_unique", f"{kind}_unique_human")
+                for name in unique:
+                    key = first_key(domain, send, event.recipient, name)
+                    if key not in out.firsts:  # within a batch the earliest event wins
+                        out.firsts[key] = FirstCandidate(
+                            key, domain, event.id, at, [(domain, dim, value, bucket, name) for dim, value, bucket in where])
+        else:
+            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, False)] += 1
+    counts = out.counts
+    for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
+        where = _slices(rcpt_domain, tags, send, hour)
+        for name in _kinds(kind, severity, reason, machine):
             for dimension, value, bucket in where:
-                out.counts[(domain, dimension, value, bucket, kind)] += 1
-        if event.event in ENGAGEMENTS and send is not None and event.recipient and event.id is not None:
-            unique = [f"{event.event}_unique"]
-            if not is_machine(event):
-                unique.append(f"{event.event}_unique_human")
-            for kind in unique:
-                key = first_key(domain, send, event.recipient, kind)
-                if key not in out.firsts:  # within a batch the earliest event wins
-                    out.firsts[key] = FirstCandidate(
-                        key, domain, event.id, at,
-                        [(domain, dim, value, bucket, kind) for dim, value, bucket in where])
+                counts[(domain, dimension, value, bucket, name)] += n
     return out
