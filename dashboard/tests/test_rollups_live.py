@@ -181,6 +181,13 @@ def check_rollups(server, domain: str) -> Expected:
     daily = server.run(queries.overview(gw, domain, start, end, "day"))
     monthly = server.run(queries.overview(gw, domain, start, end, "month"))
     assert daily.totals == monthly.totals == dict(want.totals)
+    # Periods of several days read whole days from the daily rows and the edges from the hourly.
+    wide_start, wide_end = start - 3 * 86_400 + 1800, end + 3 * 86_400 - 1800
+    wide = server.run(queries.overview(gw, domain, wide_start, wide_end, "day"))
+    assert wide.totals == dict(want.totals) and len(wide.buckets) >= 6
+    assert sum(sum(values) for values in wide.series.values()) == sum(want.totals.values())
+    wide_providers = server.run(queries.by_provider(gw, domain, wide_start, wide_end))
+    assert {row.provider: row.counts for row in wide_providers} == {p: dict(c) for p, c in want.providers.items()}
     assert hourly.rates["delivered_rate"] == (want.totals["delivered"] / want.totals["accepted"]
                                               if want.totals["accepted"] else None)
 
@@ -188,6 +195,7 @@ def check_rollups(server, domain: str) -> Expected:
     assert {row.provider: row.counts for row in providers} == {p: dict(c) for p, c in want.providers.items()}
     for tag, counts in want.tags.items():
         assert server.run(queries.overview(gw, domain, start, end, "day", tag=tag)).totals == dict(counts), tag
+        assert server.run(queries.overview(gw, domain, wide_start, wide_end, "month", tag=tag)).totals == dict(counts)
 
     for send, counts in want.sends.items():
         summary = server.run(queries.send_summary(gw, domain, send))

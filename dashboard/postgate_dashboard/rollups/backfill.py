@@ -1,7 +1,7 @@
 """Rebuilding the roll-ups from the stored events (``postgate dashboard backfill``).
 
 Idempotent by clearing and rebuilding: for each domain it deletes the roll-ups from ``since``
-(rounded down to the hour; everything when not given) and replays the stored events from there
+(rounded down to the UTC day; everything when not given) and replays the stored events from there
 in keyset pages, through the same code the live hook uses. Hourly counters and first
 opens/clicks before ``since`` are kept, so unique counts stay right across the boundary. Sends
 first seen before ``since`` keep their own counters as they were (their later events still count
@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from postgate import EventQuery
 
-from .derive import HOUR, send_key, tally
+from .derive import DAY, send_key, tally
 from .models import Count, First, Send
 from .writer import apply
 
@@ -70,7 +70,7 @@ async def _newest(gateway: Any, domain: str) -> tuple[int, int] | None:
 async def backfill(gateway: Any, domain: str, since: float | None = None, page_size: int = PAGE) -> Rebuilt:
     """Rebuild ``domain``'s roll-ups from ``since`` (epoch seconds; all when ``None``)."""
     domain = domain.lower()
-    start = int(since) - int(since) % HOUR if since else 0
+    start = int(since) - int(since) % DAY if since else 0
     newest = await _newest(gateway, domain)
     await _clear(gateway, domain, start)
     done = sends = 0

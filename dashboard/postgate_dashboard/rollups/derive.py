@@ -22,10 +22,13 @@ from postgate import Event
 from .providers import provider_of
 
 HOUR = 3600
+DAY = 24 * HOUR
 #: Longest text a key column holds (send keys, tags).
 MAX_KEY = 255
 
 DOMAIN, SEND, PROVIDER, TAG = "domain", "send", "provider", "tag"
+#: The same slices by UTC day (what day and month views and long periods read).
+DAILY = {DOMAIN: "domain/d", PROVIDER: "provider/d", TAG: "tag/d"}
 #: Kinds counted straight from the event type.
 PLAIN_KINDS = frozenset({"accepted", "rejected", "delivered", "unsubscribed", "complained", "stored"})
 #: Every event type that is counted.
@@ -155,10 +158,13 @@ def slices(event: Event, send: str | None, hour: int) -> list[tuple[str, str, in
 
 
 def _slices(rcpt_domain: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
-    out = [(DOMAIN, "", hour), (PROVIDER, _provider(rcpt_domain.lower()), hour)]
+    day = hour - hour % DAY
+    provider = _provider(rcpt_domain.lower())
+    out = [(DOMAIN, "", hour), (DAILY[DOMAIN], "", day), (PROVIDER, provider, hour), (DAILY[PROVIDER], provider, day)]
     if send is not None:
         out.append((SEND, send, 0))
-    out.extend((TAG, tag, hour) for tag in _tags(tags))
+    for tag in _tags(tags):
+        out += [(TAG, tag, hour), (DAILY[TAG], tag, day)]
     return out
 
 

@@ -12,13 +12,13 @@ from tortoise.models import Model
 
 class Count(Model):
     """How many events of one kind fell into one slice: a domain, send, provider or tag, by hour
-    (sends are not split by time: their bucket is 0)."""
+    and again by day (sends are not split by time: their bucket is 0)."""
 
     id = fields.BigIntField(primary_key=True)
     domain = fields.CharField(max_length=255)
-    dimension = fields.CharField(max_length=8, description="domain, send, provider or tag")
+    dimension = fields.CharField(max_length=12, description="domain, send, provider or tag by hour, or one of the daily ones")
     value = fields.CharField(max_length=255, description="the send key, provider or tag; empty for domain")
-    bucket = fields.BigIntField(description="start of the hour, epoch seconds; 0 for sends")
+    bucket = fields.BigIntField(description="start of the hour (or day), epoch seconds; 0 for sends")
     kind = fields.CharField(max_length=24, description="what was counted: delivered, opened_unique")
     n = fields.BigIntField(default=0)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .derive import DOMAIN, HOUR, PROVIDER, SEND, TAG
+from .derive import DAILY, DOMAIN, HOUR, PROVIDER, SEND, TAG
 from .providers import LABELS
 from .rates import rates
 
@@ -118,20 +118,47 @@ def bucket_starts(start: int, end: int, resolution: Resolution) -> list[int]:
     return list(range(start - start % step, end, step))
 
 
+def _parts(start: int, end: int) -> list[tuple[bool, int, int]]:
+    """``[start, end)`` (whole hours) as ``(daily, lo, hi)`` ranges: whole UTC days from the daily
+    rows, the hours at either edge from the hourly ones. A year is then ~365 rows per kind."""
+    first_day = start if start % DAY == 0 else start - start % DAY + DAY
+    last_day = end - end % DAY
+    if first_day >= last_day:
+        return [(False, start, end)]
+    parts = [(True, first_day, last_day)]
+    if start < first_day:
+        parts.append((False, start, first_day))
+    if last_day < end:
+        parts.append((False, last_day, end))
+    return parts
+
+
+async def _sums(db: _Reader, domain: str, dimension: str, values: Sequence[str], start: int, end: int,
+                step: int) -> list[dict[str, Any]]:
+    """Rows ``(value, b, kind, n)`` of ``[start, end)`` summed by ``step`` (hour or day) buckets."""
+    marks = ", ".join("?" * len(values))
+    out: list[dict[str, Any]] = []
+    for daily, lo, hi in _parts(start, end) if step == DAY else [(False, start, end)]:
+        out += await db.rows(
+            "SELECT value, bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
+            f"WHERE domain = ? AND dimension = ? AND value IN ({marks}) AND bucket >= ? AND bucket < ? "
+            "GROUP BY value, b, kind",
+            (step, domain, DAILY[dimension] if daily else dimension, *values, lo, hi))
+    return out
+
+
 async def overview(gateway: Any, domain: str, start: float, end: float, resolution: Resolution = "day",
                    *, tag: str | None = None, provider: str | None = None) -> Overview:
-    """A domain's counts (or one tag's, or one provider's) over ``[start, end)`` by ``resolution``."""
+    """A domain's counts (or one tag's, or one provider's) over ``[start, end)`` by ``resolution``.
+
+    Hours are exact; a period is widened to whole hours."""
     if resolution not in ("hour", "day", "month"):
         raise ValueError(f"resolution must be hour, day or month, not {resolution!r}")
     first, last = _hour_floor(start), _hour_ceil(end)
     dimension, value = (TAG, tag.lower()) if tag else (PROVIDER, provider) if provider else (DOMAIN, "")
     step = HOUR if resolution == "hour" else DAY
     async with _reading(gateway) as db:
-        rows = await db.rows(
-            "SELECT bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
-            "WHERE domain = ? AND dimension = ? AND value = ? AND bucket >= ? AND bucket < ? "
-            "GROUP BY b, kind",
-            (step, domain.lower(), dimension, value, first, last))
+        rows = await _sums(db, domain.lower(), dimension, [value], first, last, step)
     buckets = bucket_starts(first, last, resolution)
     index = {b: i for i, b in enumerate(buckets)}
     series: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
@@ -209,13 +236,9 @@ async def by_provider(gateway: Any, domain: str, start: float, end: float) -> li
     """Counts and rates per mailbox provider over ``[start, end)``, in :data:`LABELS` order."""
     first, last = _hour_floor(start), _hour_ceil(end)
     providers = list(LABELS)
-    marks = ", ".join("?" * len(providers))
     async with _reading(gateway) as db:
-        rows = await db.rows(
-            "SELECT value, kind, SUM(n) AS n FROM dashboard_counts WHERE domain = ? AND dimension = ? "
-            f"AND value IN ({marks}) AND bucket >= ? AND bucket < ? GROUP BY value, kind",
-            (domain.lower(), PROVIDER, *providers, first, last))
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
+        rows = await _sums(db, domain.lower(), PROVIDER, providers, first, last, DAY)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
-        counts[row["value"]][row["kind"]] = int(row["n"])
-    return [ProviderRow(p, LABELS[p], counts[p], rates(counts[p])) for p in providers if counts.get(p)]
+        counts[row["value"]][row["kind"]] += int(row["n"])
+    return [ProviderRow(p, LABELS[p], dict(counts[p]), rates(counts[p])) for p in providers if counts.get(p)]

@@ -8,9 +8,9 @@ async def upgrade(db: BaseDBAsyncClient) -> str:
         CREATE TABLE IF NOT EXISTS "dashboard_counts" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "domain" VARCHAR(255) NOT NULL,
-    "dimension" VARCHAR(8) NOT NULL /* domain, send, provider or tag */,
+    "dimension" VARCHAR(12) NOT NULL /* domain, send, provider or tag by hour, or one of the daily ones */,
     "value" VARCHAR(255) NOT NULL /* the send key, provider or tag; empty for domain */,
-    "bucket" BIGINT NOT NULL /* start of the hour, epoch seconds; 0 for sends */,
+    "bucket" BIGINT NOT NULL /* start of the hour (or day), epoch seconds; 0 for sends */,
     "kind" VARCHAR(24) NOT NULL /* what was counted: delivered, opened_unique */,
     "n" BIGINT NOT NULL,
     CONSTRAINT "uid_dashboard_c_domain_e9ae5c" UNIQUE ("domain", "dimension", "value", "bucket", "kind")
@@ -43,27 +43,28 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = (
-    "eJztWU1v2zgQ/SuETgngBq6dbLzuqRts2+whAZpgL9lCoKWRxbVEakUqrlHkv3eGtCz5M3"
-    "KwThXAN4mcEel5nJn36B9eyHU8UjwPz65UIY03ZD88yVPAh7W5DvN4li3N0Jjho2TZ3g/I"
-    "XluHkTY5D+jDEU804FAIOshFZoSS5PVFTVnK5YzBI6ATUxFTEthEyJBFkCRMSKPskE5EAE"
-    "PGWahSLmSHaZBhh2W5ehQh5EzlzPBxh41mLFZFTsuHKsD1hRwfdKV/5AkZaMZzYFIZprNE"
-    "GJo1IsXvmBhEzkZFMAHDhGbd0zPaXCHFfwX4Ro0BLXLc4sOD51a0e0dfqSlK+PLIkwLowX"
-    "2Fnmjf3rdv+IQP8B00fYBes4kfCUjCJTCFxcqO+2aW2bE/xPhamk/WlhYcIXBJkcrKPpuZ"
-    "WMmFg3CnYAwScm6AVjB5QaDKIknm56DE2f28ysTtsuYTQsSLhI4GebsNVGOe79/c3vt3f9"
-    "77vrd2bEqPGr7zoUBJOnKCDiAFYExbePd7r9fvX/a6/d8GF+eXlxeD7gBt7X7Xpy6f3Gaq"
-    "aLlP2Zhdf76+uacNKTzX7uDTwJP14YY7LwtGLZUWqC4jcBXzfHP8K48VDPDHrWJQRnwXCO"
-    "VAhUKVj68BQ8q/+wnIsYnxtXdxsSPEf3/8evXl49cTtDpdDvTNfKrn5ijmtRjX86VxmOtO"
-    "bY60t7MUrda6JiAMGkAw2ArAYDX8iwrVNPQLh1aHHSuzDTmbwGwt7B8YpJmZsQhfa4W7Dd"
-    "lQ9YnmNb/yeb7u/0JItOG5oe5N2FD/7TDIVBAjThjnUH9gXYuI7ckNAXnFLlFhZDv4HhlT"
-    "2rc6YaYxN2zKNbMkEMIhCyERj5ADli2V4SZDf76Hl+TKeZNUOd+eKeeribKhXezKkU2N4o"
-    "Dp0X3ztIgYaTSpsSIaGPFgMiWlsDajemqb7fpU2ktXR7jkYxtL+t2Ok5Uq5pPI9TaF4+aa"
-    "K5yI7BsqnHssU9beHn9qHQHqi0mpP3IIRCZQkaD+cOoD69aQ2TxK+QQ0cyfGJVT5drYmbw"
-    "63zAahsiI76rqFG6dKjjKkfTJEjEFvIAW7+HHp8f80nUOA4MWYlnTMlylydeA50bd579y3"
-    "4fR7DRpOv7e14dDUik45asGDs197w+PvW2zqXq1mwFaUGIWUyt1lIROek66o7GPtKkkVMn"
-    "xPTcLbr0eWxIfTJYiGBaZtSLSHjN1hjd7CxexUcyq2kHnPM7HbOe1hJ5xJmOoEjIF8yD7H"
-    "CmkTYJVN3glsHYDeVl2moDX+BCbCU4bZVV4GaJYIdNCxmmomzDoXO+RCz1wbk5s/gdna1f"
-    "DDUufBMuG73BLhka+1la8dqcLBqcIiX/aIct3nGOeGlIyK3kZKtj3OdZ8XxXleMtoZ5ve9"
-    "JlfwaLU1zHZu5TgXo38h2Evj1Vxe7zB73p4sK8pVavuiu+Oo8d6Yh3Sh0Zqrd8PHep/4l/"
-    "YtDv5fd7c3lop0WCkykJ/Ai/7ueN9tdIlLZtsPfnf9IrfOaZoTlrrX21IZwuh6LrRNatSh"
-    "SfgLkKk5vT1gEtxXW5H5pSLw6SfAtIvr"
+    "eJztWcFu2zgQ/ZWBTgngBo6dbLzpqRts2+whBZpgL9lCoCVa4loitSIV1yjy750hLUu2bE"
+    "cO1qkC5GaRMyI1jzPzHv3DC5mOx4rl4cmVKqTxLuGHJ1nK8Udjrgcey7KVGRozbJys2vsB"
+    "2WvrMNYmZwG9eMISzXEo5DrIRWaEkuT1Wc0gZXIO/IGjE6gJKMlhKmQIE54kIKRRdkgnIu"
+    "CXwCBUKROyB5rLsAdZrh5EyHNQORgW9WA8h1gVOS0fqgDXFzI66Er/SIavYBGa0lDI5nBE"
+    "HhpYzkEqAzpLhKE5I1J8sYm5yGFcBFNuQGjoH5/Qbgsp/iu4b1TE0SLHPd/fe24L9mPQV2"
+    "oKGz48sKTg9MO9hX7Rh3jfvuEv/MG/c00voMds6k8ET8IVdIUFz477Zp7ZsT9EdC3NR2tL"
+    "C44RyaRIZWWfzU2s5NJBuGMRcclzZjitYPKCUJZFkiwORgm8+7zKxO2y5hPyCSsSOivk7T"
+    "ZQjXm+f/Plzr/98873vcY5Kj1qgC+GAiXpDAo6kRSAiLbw7vfBYDi8GPSHv43Ozy4uzkf9"
+    "Edra/TanLh7dZqpouVfZmF1/ur65ow0pPOguE2jg0foww5yXBaOWW0tUVxG4ilm+Of6Vxx"
+    "oG+HHrGJQR3wVCOVChUCXoS8CQsu9+wmVkYnwcnJ/vCPHfH75eff7w9QitjlcDfbOYGrg5"
+    "inktxvV8aR3mulOXI+3trE1laerRM5U0LHZYU7A2iWROA3q9PLaB6XTQAqXTwVaQaGoVo2"
+    "UZa4vP0qHT2FCoCReY8nkDm/fA08zMYYKPterehZSpmkn7xlD5PN0cfiEk2rDclGlAqQFH"
+    "FH82P+4Bz1QQI2AY8FC/h76Fxnbwlsi8YE+pwLL9fo/UKe07nTmzmBmYMQ2WQ/LwEkKeiA"
+    "eecyxyKsNNhv5iD89JmrM2OXO2PWXO1jNmQ3PZlSyb2soB86T/6kkU8dfJtMahaGDMgumM"
+    "hEZjRg3UNtvmVDpI10eYZJGNJX23Y3ClCPoocr1NILm59gJpQvYtBdId1itrb48/9ZAA5c"
+    "m0lC85D0QmUNCgfHHiBevWJdg8StmUa3AnxiVU+XTSUEeHW2aDrFkTKXWVw4zTMG+ipXui"
+    "RURcb2AHu9h06fH/NJ1DgODFmJZ0zFcJdXXgSdyXvXPfhjNsw5iH2xnzsMGY35Tj4WmwvS"
+    "Dy9y02da9OU2GrToxCSuWuwpASL0jXpOxj3SpJFTJsT3HCui9MVsSHEyiIhgWma0h0h4zd"
+    "Yo3ewsXsVHsqtpR5TzOxLwvaA0cMJJ/phBvD80v4FCukTRyrbPJOYOvg6G1lZsq1xk8AER"
+    "4DZld5K6AhEeigYzXTIEyTix1yoScumcnNn/J54yL5fqXzYJnwXW6J8I2vdZWvvVGFg1OF"
+    "Zb7sEeW6z1ucW1IyKnobKdn2ONd9nhXnRcnoZphPB6NWt/GjHdfxo8ZxLsb/8mAvjVdzeb"
+    "nD7Hl7sqxJrlLbF90dR433xiykC43O3MEbFul94l/adzj4f91+ubFUpAelyEB+wp/1v8dp"
+    "v9UlLpltP/j95kVundO0Jyx1r9elMoTR9VzomtSoQ5OwZyBTc3p9wCS4r64i80tF4ONPTO"
+    "mgrg=="
 )
