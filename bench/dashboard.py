@@ -5,7 +5,8 @@
    it; rounds alternate, the best round of each counts; **ratio** = with / without in time.
 2. *queries*: the time of the reads the views make (overview of 30 days by day and of a year by
    month, one send's summary, the newest page of sends, 30 days by provider) once the roll-ups
-   hold N events over N/100 newsletters. The roll-ups are filled through the same tally and
+   hold N events over N/100 newsletters spread over the same 400 days (each size on its own
+   domain in one database, so the tables hold every size at once). The roll-ups are filled through the same tally and
    writer the live hook uses (the events themselves are not stored: the reads never touch them).
 """
 
@@ -28,7 +29,7 @@ PER_SEND = 100  # events per newsletter: 40 accepted, 40 delivered, 16 opened, 4
 CALL = 200  # events per record_events call
 
 
-def newsletter_events(send: int, start_s: int, *, recipients: int = 40) -> Iterator[Event]:
+def newsletter_events(send: int, start_s: int, *, recipients: int = 40, domain: str = TEST_DOMAIN) -> Iterator[Event]:
     """About 100 Mailgun-shaped events of one Ghost newsletter sent at ``start_s``."""
     email_id = f"{send:024x}"
     for step, kind, count in (("accepted", "accepted", recipients), ("delivered", "delivered", recipients),
@@ -42,7 +43,7 @@ def newsletter_events(send: int, start_s: int, *, recipients: int = 40) -> Itera
             if kind in ("opened", "clicked"):
                 payload["client-info"] = {"bot": "apple" if i % 5 == 0 else ""}
             offset = {"accepted": 0, "delivered": 60, "opened": 3600 + i * 600, "clicked": 7200 + i * 900}[step]
-            yield Event(domain=TEST_DOMAIN, event=kind, recipient=recipient, message_id=f"{email_id}.{i}@{TEST_DOMAIN}",
+            yield Event(domain=domain, event=kind, recipient=recipient, message_id=f"{email_id}.{i}@{TEST_DOMAIN}",
                         payload=payload, key=f"{kind}:{send}:{i}:{uuid.uuid4().hex[:6]}", email_id=email_id,
                         tags=["ghost-email", "bulk-email"], recorded_at=(start_s + offset) * 1_000_000)
 
@@ -85,15 +86,19 @@ def bench_ingest(workdir: Path, total: int, rounds: int = 3) -> dict[str, float]
     return {"events": total, "without_per_s": total / plain, "with_per_s": total / rolled, "ratio": rolled / plain}
 
 
-async def _fill(gateway: Gateway, sends_from: int, sends_to: int, first_s: int) -> None:
-    """Roll up newsletters ``sends_from..sends_to`` (one an hour from ``first_s``)."""
+#: The period every size of the query figures spreads its newsletters over.
+SPAN_S = 400 * 86_400
+
+
+async def _fill(gateway: Gateway, domain: str, sends: int, first_s: int) -> None:
+    """Roll up ``sends`` newsletters of ``domain`` spread evenly over :data:`SPAN_S` from ``first_s``."""
     from postgate_dashboard.rollups.derive import tally
     from postgate_dashboard.rollups.writer import apply
 
-    next_id = sends_from * PER_SEND
+    next_id = 0
     chunk: list[Event] = []
-    for send in range(sends_from, sends_to):
-        for event in newsletter_events(send, first_s + send * 3600):
+    for send in range(sends):
+        for event in newsletter_events(send, first_s + send * (SPAN_S // sends), domain=domain):
             next_id += 1
             event.id = next_id
             chunk.append(event)
@@ -114,17 +119,18 @@ async def _time(work: Callable[[], Awaitable[Any]], reps: int) -> float:
     return statistics.median(samples)
 
 
-async def _queries(gateway: Gateway, now: int, latest: str, reps: int) -> dict[str, float]:
+async def _queries(gateway: Gateway, domain: str, now: int, latest: str, reps: int) -> dict[str, float]:
     from postgate_dashboard.rollups import queries
 
     day = 86_400
     return {
-        "overview_30d_by_day": await _time(lambda: queries.overview(gateway, TEST_DOMAIN, now - 30 * day, now, "day"), reps),
+        "overview_48h_by_hour": await _time(lambda: queries.overview(gateway, domain, now - 2 * day, now, "hour"), reps),
+        "overview_30d_by_day": await _time(lambda: queries.overview(gateway, domain, now - 30 * day, now, "day"), reps),
         "overview_year_by_month": await _time(
-            lambda: queries.overview(gateway, TEST_DOMAIN, now - 365 * day, now, "month"), reps),
-        "send_summary": await _time(lambda: queries.send_summary(gateway, TEST_DOMAIN, latest), reps),
-        "sends_page": await _time(lambda: queries.sends(gateway, TEST_DOMAIN, limit=25), reps),
-        "by_provider_30d": await _time(lambda: queries.by_provider(gateway, TEST_DOMAIN, now - 30 * day, now), reps),
+            lambda: queries.overview(gateway, domain, now - 365 * day, now, "month"), reps),
+        "send_summary": await _time(lambda: queries.send_summary(gateway, domain, latest), reps),
+        "sends_page": await _time(lambda: queries.sends(gateway, domain, limit=25), reps),
+        "by_provider_30d": await _time(lambda: queries.by_provider(gateway, domain, now - 30 * day, now), reps),
     }
 
 
@@ -138,18 +144,17 @@ async def _bench_queries(folder: Path, sizes: list[int], reps: int, label: str,
 
         plugins.insert(0, postgate_mysql)
     gateway = await _gateway(folder, plugins, storage)
-    results, filled = [], 0
+    results = []
     try:
         for size in sorted(sizes):
-            sends = size // PER_SEND
-            first_s = int(time.time()) - sends * 3600 - 86_400
+            sends = max(1, size // PER_SEND)
+            domain = f"n{size}.example.com"  # each size on its own domain, over the same period
+            now = int(time.time())
+            first_s = now - SPAN_S - 86_400
             started = time.perf_counter()
-            await _fill(gateway, filled, sends, first_s)
+            await _fill(gateway, domain, sends, first_s)
             seconds = time.perf_counter() - started
-            filled = sends
-            # Times shift as sends are added: re-anchor "now" after the newest send.
-            now = first_s + sends * 3600 + 86_400
-            figures = await _queries(gateway, now, f"{sends - 1:024x}", reps)
+            figures = await _queries(gateway, domain, now, f"{sends - 1:024x}", reps)
             results.append({"backend": label, "events": size, "sends": sends, "fill_seconds": seconds, **figures})
             print(f"dashboard {label:7s} {size:>10,} events / {sends:,} sends: "
                   + "  ".join(f"{name} {value * 1000:.2f} ms" for name, value in figures.items())
@@ -158,7 +163,7 @@ async def _bench_queries(folder: Path, sizes: list[int], reps: int, label: str,
         await gateway.stop()
     if len(results) > 1:
         low, high = results[0], results[-1]
-        names = [k for k in low if k.startswith(("overview", "send", "by_"))]
+        names = [k for k in low if k.startswith(("overview", "send_", "by_"))]
         print(f"dashboard {label:7s} ratio {high['events']:,} vs {low['events']:,}: "
               + "  ".join(f"{n} x{high[n] / low[n]:.2f}" for n in names))
     return results
