@@ -38,6 +38,10 @@ WITH_SUBJECT = frozenset({"accepted", "delivered", "failed", "complained", "reje
 #: Event types that count towards unique (first per recipient and send) figures.
 ENGAGEMENTS = ("opened", "clicked")
 
+#: The unique kinds an open or click may be the first of (a bot's only counts for all).
+UNIQUE = {kind: (f"{kind}_unique",) for kind in ENGAGEMENTS}
+UNIQUE_HUMAN = {kind: (f"{kind}_unique", f"{kind}_unique_human") for kind in ENGAGEMENTS}
+
 #: Every kind a counter row can have.
 KINDS = (
     "accepted", "rejected", "delivered", "failed_permanent", "suppressed", "failed_temporary",
@@ -70,7 +74,9 @@ class FirstCandidate:
     domain: str
     event_id: int
     at: int
-    counts: list[CountKey]
+    kind: str
+    #: ``(recipient domain, tags, send or None, hour)``: where it counts (see :func:`first_counts`).
+    where: tuple
 
 
 @dataclass(slots=True)
@@ -215,19 +221,33 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
             machine = is_machine(event)
             groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
             if send is not None and event.recipient and event.id is not None:
-                where = _slices(rcpt_domain, tags, counted_send, hour)
-                unique = (f"{kind}_unique",) if machine else (f"{kind}_unique", f"{kind}_unique_human")
+                where = (rcpt_domain, tags, counted_send, hour)
+                unique = UNIQUE[kind] if machine else UNIQUE_HUMAN[kind]
                 for name in unique:
                     key = first_key(domain, send, event.recipient, name)
                     if key not in out.firsts:  # within a batch the earliest event wins
-                        out.firsts[key] = FirstCandidate(
-                            key, domain, event.id, at, [(domain, dim, value, bucket, name) for dim, value, bucket in where])
+                        out.firsts[key] = FirstCandidate(key, domain, event.id, at, name, where)
         else:
             groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, False)] += 1
-    counts = out.counts
+    _expand(groups, out.counts)
+    return out
+
+
+def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
+    """The ``*_unique`` counts of the firsts that won."""
+    groups: Counter[tuple] = Counter()
+    for first in firsts:
+        rcpt_domain, tags, send, hour = first.where
+        groups[(first.domain, send, hour, rcpt_domain, tags, first.kind, None, None, None)] += 1
+    return _expand(groups, Counter())
+
+
+def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
+    """Group counts to counter rows: each group's kinds in each of its slices."""
     for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
         where = _slices(rcpt_domain, tags, send, hour)
-        for name in _kinds(kind, severity, reason, machine):
+        names = [kind] if machine is None else _kinds(kind, severity, reason, machine)
+        for name in names:
             for dimension, value, bucket in where:
                 counts[(domain, dimension, value, bucket, name)] += n
-    return out
+    return counts

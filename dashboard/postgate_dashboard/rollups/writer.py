@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from .derive import CountKey, Tally
+from .derive import CountKey, Tally, first_counts
 
 #: Rows per statement.
 ROWS_PER_STATEMENT = 400
@@ -78,10 +78,7 @@ async def apply(gateway: Any, tally: Tally) -> None:
             dialect = Dialect(db.capabilities.dialect)
             counts = tally.counts
             if tally.firsts:
-                counts = counts.copy()
-                for first in await _record_firsts(db, dialect, tally):
-                    for key in first.counts:
-                        counts[key] += 1
+                counts = counts + first_counts(await _record_firsts(db, dialect, tally))
             await _add_counts(db, dialect, counts)
             await _merge_sends(db, dialect, tally)
 
