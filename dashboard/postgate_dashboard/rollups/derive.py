@@ -2,8 +2,8 @@
 
 Each event counts once under its kind (``failed`` is split by severity; suppression drops also
 count as ``suppressed``; opens and clicks by a bot also count as ``opened_machine`` /
-``clicked_machine``) in four slices: its domain by hour, its send, its mailbox provider by hour,
-and each of its tags by hour. Opens and clicks are also candidates for a recipient's *first*
+``clicked_machine``) in four slices: its domain, its send, its mailbox provider and each of its
+tags; all but the send by hour and again by day. Opens and clicks are also candidates for a recipient's *first*
 open or click of a send, which the writer turns into ``*_unique`` counts.
 """
 
@@ -86,12 +86,6 @@ class Tally:
     firsts: dict[str, FirstCandidate] = field(default_factory=dict)
 
 
-def kinds_of(event: Event) -> list[str]:
-    """The counter kinds one event adds 1 to."""
-    payload = event.payload
-    return _kinds(event.event, event.severity or payload.get("severity"), payload.get("reason"), is_machine(event))
-
-
 def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[str]:
     if kind in PLAIN_KINDS:
         return [kind]
@@ -131,18 +125,9 @@ def recipient_domain(event: Event) -> str:
     return str(domain or "").lower()
 
 
-def tags_of(event: Event) -> list[str]:
-    """The event's tags, lower-cased (tags match case-insensitively), each once."""
-    return _tags(tuple(event.tags))
-
-
 @lru_cache(maxsize=1024)
 def _tags(tags: tuple[str, ...]) -> list[str]:
     return sorted({str(tag).lower()[:MAX_KEY] for tag in tags if str(tag).strip()})
-
-
-def seconds_of(event: Event) -> int:
-    return int((event.recorded_at or 0) // 1_000_000)
 
 
 def first_key(domain: str, send: str, recipient: str, kind: str) -> str:
@@ -156,11 +141,6 @@ def subject_of(event: Event) -> str:
     headers = message.get("headers") if isinstance(message, dict) else None
     subject = headers.get("subject") if isinstance(headers, dict) else None
     return str(subject or "")[:MAX_KEY]
-
-
-def slices(event: Event, send: str | None, hour: int) -> list[tuple[str, str, int]]:
-    """``(dimension, value, bucket)`` of every slice the event counts in."""
-    return _slices(recipient_domain(event), tuple(event.tags), send, hour)
 
 
 def _slices(rcpt_domain: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
