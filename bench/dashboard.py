@@ -189,7 +189,7 @@ async def _bench_queries(folder: Path, sizes: list[int], reps: int, label: str,
         await gateway.stop()
     if len(results) > 1:
         low, high = results[0], results[-1]
-        names = [k for k in low if k.startswith(("overview", "send_", "by_"))]
+        names = [k for k in low if k.startswith(("overview", "send_summary", "sends_page", "by_"))]
         print(f"dashboard {label:7s} ratio {high['events']:,} vs {low['events']:,}: "
               + "  ".join(f"{n} x{high[n] / low[n]:.2f}" for n in names))
     return results
