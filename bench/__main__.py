@@ -5,6 +5,8 @@
    delivered events);
 3. events page latency (300-event page: first page, and a deep page reached by token) at each
    requested number of stored events, on SQLite and on MariaDB/MySQL;
+5. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
+   the time of its reads at each requested number of events (bench/dashboard.py);
 4. ``aws`` (only with ``--only aws``): recipients/s through SQS → SES against moto's server versus
    a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py);
 5. ``scaleout`` (only with ``--only scaleout``): aggregate recipients/s of 1, 2, 3 worker processes
@@ -330,8 +332,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout"], action="append",
-                        help="run only these parts (repeatable; aws and scaleout run only when named)")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard"], action="append",
+                        help="run only these parts (repeatable; aws, scaleout and dashboard run only when named)")
+    parser.add_argument("--dashboard-ingest", type=int,
+                        help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
                         help="recipients through SQS → SES for --only aws (default 1000, --quick 300)")
     parser.add_argument("--aws-events", type=int,
@@ -356,6 +360,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
+    args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
     return args
@@ -386,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  rates=args.scaleout_rate_list,
                                                  worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
                                                  latency=args.scaleout_latency)
+        if "dashboard" in parts:
+            from .dashboard import bench_dashboard
+
+            figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
+                                                   None if args.no_mysql else args.mysql_url)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -4,3 +4,4 @@ gathered here, where the ``postgate`` entry point finds them."""
 from __future__ import annotations
 
 from .web_plugin import *  # noqa: F403 - the web shell's hooks
+from .rollups_plugin import *  # noqa: F403 - the roll-ups' hooks

@@ -1,0 +1,233 @@
+"""What one batch of stored events adds to the roll-ups: plain data, no database.
+
+Each event counts once under its kind (``failed`` is split by severity; suppression drops also
+count as ``suppressed``; opens and clicks by a bot also count as ``opened_machine`` /
+``clicked_machine``) in four slices: its domain, its send, its mailbox provider and each of its
+tags; all but the send by hour and again by day. Opens and clicks are also candidates for a recipient's *first*
+open or click of a send, which the writer turns into ``*_unique`` counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from postgate import Event
+
+from .providers import provider_of
+
+HOUR = 3600
+DAY = 24 * HOUR
+#: Longest text a key column holds (send keys, tags).
+MAX_KEY = 255
+
+DOMAIN, SEND, PROVIDER, TAG = "domain", "send", "provider", "tag"
+#: The same slices by UTC day (what day and month views and long periods read).
+DAILY = {DOMAIN: "domain/d", PROVIDER: "provider/d", TAG: "tag/d"}
+#: Kinds counted straight from the event type.
+PLAIN_KINDS = frozenset({"accepted", "rejected", "delivered", "unsubscribed", "complained", "stored"})
+#: Every event type that is counted.
+COUNTED = PLAIN_KINDS | {"failed", "opened", "clicked"}
+#: Event types whose payload carries the message subject.
+WITH_SUBJECT = frozenset({"accepted", "delivered", "failed", "complained", "rejected", "stored"})
+#: Event types that count towards unique (first per recipient and send) figures.
+ENGAGEMENTS = ("opened", "clicked")
+
+#: The unique kinds an open or click may be the first of (a bot's only counts for all).
+UNIQUE = {kind: (f"{kind}_unique",) for kind in ENGAGEMENTS}
+UNIQUE_HUMAN = {kind: (f"{kind}_unique", f"{kind}_unique_human") for kind in ENGAGEMENTS}
+
+#: Every kind a counter row can have.
+KINDS = (
+    "accepted", "rejected", "delivered", "failed_permanent", "suppressed", "failed_temporary",
+    "opened", "opened_machine", "opened_unique", "opened_unique_human",
+    "clicked", "clicked_machine", "clicked_unique", "clicked_unique_human",
+    "unsubscribed", "complained", "stored",
+)
+
+#: ``(domain, dimension, value, bucket, kind)``: the key of one counter row.
+CountKey = tuple[str, str, str, int, str]
+
+
+@dataclass(slots=True)
+class SendSeen:
+    """What a batch tells about one send: when it was seen, and how to show it."""
+
+    email_id: str | None
+    first_at: int
+    last_at: int
+    subject: str = ""
+    tags: str = ""
+
+
+@dataclass(slots=True)
+class FirstCandidate:
+    """An open or click that is the recipient's first of its kind in the send, unless an earlier
+    one is already on record. ``counts`` are what it adds if it is."""
+
+    key: str
+    domain: str
+    event_id: int
+    at: int
+    kind: str
+    #: ``(recipient domain, tags, send or None, hour)``: where it counts (see :func:`first_counts`).
+    where: tuple
+
+
+@dataclass(slots=True)
+class Tally:
+    counts: Counter[CountKey] = field(default_factory=Counter)
+    sends: dict[tuple[str, str], SendSeen] = field(default_factory=dict)
+    firsts: dict[str, FirstCandidate] = field(default_factory=dict)
+
+
+def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[str]:
+    if kind in PLAIN_KINDS:
+        return [kind]
+    if kind == "failed":
+        if severity == "temporary":
+            return ["failed_temporary"]
+        return ["failed_permanent", "suppressed"] if str(reason or "").startswith("suppress-") else ["failed_permanent"]
+    if kind in ENGAGEMENTS:
+        return [kind, f"{kind}_machine"] if machine else [kind]
+    return []
+
+
+def is_machine(event: Event) -> bool:
+    """An open or click a bot made (Mailgun's ``client-info.bot``: apple, gmail, generic)."""
+    info = event.payload.get("client-info")
+    return bool(info.get("bot")) if isinstance(info, dict) else False
+
+
+def send_key(event: Event) -> str | None:
+    """The send an event belongs to: Ghost's ``email-id`` variable, else the message id."""
+    variables = event.payload.get("user-variables")
+    email_id = event.email_id or (variables.get("email-id") if isinstance(variables, dict) else None)
+    key = str(email_id or event.message_id or "")
+    return key[:MAX_KEY] or None
+
+
+def email_id_of(event: Event) -> str | None:
+    variables = event.payload.get("user-variables")
+    value = event.email_id or (variables.get("email-id") if isinstance(variables, dict) else None)
+    return str(value)[:128] if value else None
+
+
+def recipient_domain(event: Event) -> str:
+    domain = event.payload.get("recipient-domain")
+    if not domain and event.recipient:
+        domain = event.recipient.rpartition("@")[2]
+    return str(domain or "").lower()
+
+
+@lru_cache(maxsize=1024)
+def _tags(tags: tuple[str, ...]) -> list[str]:
+    return sorted({str(tag).lower()[:MAX_KEY] for tag in tags if str(tag).strip()})
+
+
+def first_key(domain: str, send: str, recipient: str, kind: str) -> str:
+    """A fixed-size key for (domain, send, recipient, kind): fits any unique index."""
+    text = "\x00".join((domain.lower(), send, recipient.lower(), kind))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def subject_of(event: Event) -> str:
+    message = event.payload.get("message")
+    headers = message.get("headers") if isinstance(message, dict) else None
+    subject = headers.get("subject") if isinstance(headers, dict) else None
+    return str(subject or "")[:MAX_KEY]
+
+
+def _slices(rcpt_domain: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
+    day = hour - hour % DAY
+    provider = _provider(rcpt_domain.lower())
+    out = [(DOMAIN, "", hour), (DAILY[DOMAIN], "", day), (PROVIDER, provider, hour), (DAILY[PROVIDER], provider, day)]
+    if send is not None:
+        out.append((SEND, send, 0))
+    for tag in _tags(tags):
+        out += [(TAG, tag, hour), (DAILY[TAG], tag, day)]
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _provider(rcpt_domain: str) -> str:
+    return provider_of(rcpt_domain)
+
+
+def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
+    """Add up a batch of stored events. ``count_send(domain, send_key)`` may say a send's own
+    counters are left alone (backfill of a range keeps sends begun before it).
+
+    Events are first grouped by everything that decides where they count (most of a batch
+    shares it), so the per-event work is a handful of look-ups."""
+    out = Tally()
+    groups: Counter[tuple] = Counter()
+    sends = out.sends
+    for event in events:
+        kind = event.event
+        if kind not in COUNTED:
+            continue
+        payload = event.payload
+        domain = event.domain.lower()
+        at = (event.recorded_at or 0) // 1_000_000
+        send = send_key(event)
+        tags = tuple(event.tags)
+        if send is not None:
+            seen = sends.get((domain, send))
+            if seen is None:
+                seen = sends[(domain, send)] = SendSeen(email_id_of(event), at, at)
+                if tags:
+                    seen.tags = json.dumps(list(tags))[:1024]
+            elif at < seen.first_at:
+                seen.first_at = at
+            elif at > seen.last_at:
+                seen.last_at = at
+            if not seen.subject and kind in WITH_SUBJECT:
+                seen.subject = subject_of(event)
+            counted_send = send if count_send is None or count_send(domain, send) else None
+        else:
+            counted_send = None
+        hour = at - at % HOUR
+        rcpt_domain = payload.get("recipient-domain") or recipient_domain(event)
+        if kind == "failed":
+            groups[(domain, counted_send, hour, rcpt_domain, tags, kind,
+                    event.severity or payload.get("severity"), payload.get("reason"), False)] += 1
+        elif kind in ENGAGEMENTS:
+            machine = is_machine(event)
+            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
+            if send is not None and event.recipient and event.id is not None:
+                where = (rcpt_domain, tags, counted_send, hour)
+                unique = UNIQUE[kind] if machine else UNIQUE_HUMAN[kind]
+                for name in unique:
+                    key = first_key(domain, send, event.recipient, name)
+                    if key not in out.firsts:  # within a batch the earliest event wins
+                        out.firsts[key] = FirstCandidate(key, domain, event.id, at, name, where)
+        else:
+            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, False)] += 1
+    _expand(groups, out.counts)
+    return out
+
+
+def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
+    """The ``*_unique`` counts of the firsts that won."""
+    groups: Counter[tuple] = Counter()
+    for first in firsts:
+        rcpt_domain, tags, send, hour = first.where
+        groups[(first.domain, send, hour, rcpt_domain, tags, first.kind, None, None, None)] += 1
+    return _expand(groups, Counter())
+
+
+def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
+    """Group counts to counter rows: each group's kinds in each of its slices."""
+    for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
+        where = _slices(rcpt_domain, tags, send, hour)
+        names = [kind] if machine is None else _kinds(kind, severity, reason, machine)
+        for name in names:
+            for dimension, value, bucket in where:
+                counts[(domain, dimension, value, bucket, name)] += n
+    return counts

@@ -1,0 +1,59 @@
+"""The roll-up tables, owned by the dashboard plugin (app label ``dashboard``).
+
+Counters are additive: every row is a count of events of one ``kind`` in one slice, so any
+period or group is a sum of rows. Times are epoch seconds (UTC).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Count(Model):
+    """How many events of one kind fell into one slice: a domain, send, provider or tag, by hour
+    and again by day (sends are not split by time: their bucket is 0)."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255)
+    dimension = fields.CharField(max_length=12, description="domain, send, provider or tag by hour, or one of the daily ones")
+    value = fields.CharField(max_length=255, description="the send key, provider or tag; empty for domain")
+    bucket = fields.BigIntField(description="start of the hour (or day), epoch seconds; 0 for sends")
+    kind = fields.CharField(max_length=24, description="what was counted: delivered, opened_unique")
+    n = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "dashboard_counts"
+        unique_together = (("domain", "dimension", "value", "bucket", "kind"),)
+
+
+class Send(Model):
+    """One send (a newsletter: Ghost email-id, else the message id) as the sends list shows it."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255)
+    send_key = fields.CharField(max_length=255)
+    email_id = fields.CharField(max_length=128, null=True)
+    subject = fields.CharField(max_length=255, default="", description="from the first event that had one")
+    tags = fields.CharField(max_length=1024, default="", description="JSON list, as first seen")
+    first_at = fields.BigIntField(description="epoch seconds of its first event")
+    last_at = fields.BigIntField(description="epoch seconds of its latest event")
+
+    class Meta:
+        table = "dashboard_sends"
+        unique_together = (("domain", "send_key"),)
+        indexes = (("domain", "first_at", "id"),)
+
+
+class First(Model):
+    """The first open or click of one recipient in one send: what makes unique counts unique."""
+
+    id = fields.BigIntField(primary_key=True)
+    digest = fields.CharField(max_length=32, unique=True, description="hash of domain, send, recipient and kind")
+    domain = fields.CharField(max_length=255)
+    event_id = fields.BigIntField(description="the stored event that was first")
+    at = fields.BigIntField(description="epoch seconds of that event")
+
+    class Meta:
+        table = "dashboard_firsts"
+        indexes = (("domain", "at"),)

@@ -1,0 +1,244 @@
+"""What the views read: a handful of indexed reads of the roll-ups, never a scan of the events.
+
+Times are epoch seconds (UTC); a period is ``[start, end)`` and is widened to whole hours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .derive import DAILY, DOMAIN, HOUR, PROVIDER, SEND, TAG
+from .providers import LABELS
+from .rates import rates
+
+Resolution = Literal["hour", "day", "month"]
+DAY = 24 * HOUR
+#: Longest page of the sends list.
+MAX_PAGE = 500
+
+
+@dataclass(slots=True)
+class Overview:
+    """Counts of a period: ``series[kind][i]`` is the count in ``buckets[i]`` (bucket starts)."""
+
+    buckets: list[int]
+    series: dict[str, list[int]]
+    totals: dict[str, int]
+    rates: dict[str, float | None]
+
+
+@dataclass(slots=True)
+class SendRow:
+    domain: str
+    send_key: str
+    email_id: str | None
+    subject: str
+    tags: list[str]
+    first_at: int
+    last_at: int
+    counts: dict[str, int] = field(default_factory=dict)
+    rates: dict[str, float | None] = field(default_factory=dict)
+    id: int = 0
+
+    @property
+    def funnel(self) -> list[tuple[str, int]]:
+        """Accepted, delivered, opened, clicked (each recipient once)."""
+        c = self.counts
+        return [("accepted", c.get("accepted", 0)), ("delivered", c.get("delivered", 0)),
+                ("opened", c.get("opened_unique", 0)), ("clicked", c.get("clicked_unique", 0))]
+
+
+@dataclass(slots=True)
+class SendsPage:
+    items: list[SendRow]
+    #: Pass as ``before`` for the next (older) page; ``None`` on the last page.
+    next_cursor: tuple[int, int] | None
+
+
+@dataclass(slots=True)
+class ProviderRow:
+    provider: str
+    label: str
+    counts: dict[str, int]
+    rates: dict[str, float | None]
+
+
+class _Reader:
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.mysql = db.capabilities.dialect == "mysql"
+
+    async def rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        return await self.db.execute_query_dict(sql.replace("%", "%%").replace("?", "%s") if self.mysql else sql, list(args))
+
+
+@asynccontextmanager
+async def _reading(gateway: Any) -> AsyncIterator[_Reader]:
+    with gateway.storage.orm() as ctx:
+        name = next(iter(ctx.connections.db_config))
+        yield _Reader(ctx.connections.get(name))
+
+
+def _hour_floor(t: float) -> int:
+    t = int(t // 1)
+    return t - t % HOUR
+
+
+def _hour_ceil(t: float) -> int:
+    floor = _hour_floor(t)
+    return floor if floor == t else floor + HOUR
+
+
+def _month_start(t: int) -> int:
+    day = datetime.fromtimestamp(t, UTC)
+    return int(datetime(day.year, day.month, 1, tzinfo=UTC).timestamp())
+
+
+def _next_month(t: int) -> int:
+    day = datetime.fromtimestamp(t, UTC)
+    year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp())
+
+
+def bucket_starts(start: int, end: int, resolution: Resolution) -> list[int]:
+    """Every bucket start of ``[start, end)`` at ``resolution`` (UTC days and months)."""
+    if resolution == "month":
+        out, t = [], _month_start(start)
+        while t < end:
+            out.append(t)
+            t = _next_month(t)
+        return out
+    step = DAY if resolution == "day" else HOUR
+    return list(range(start - start % step, end, step))
+
+
+def _parts(start: int, end: int) -> list[tuple[bool, int, int]]:
+    """``[start, end)`` (whole hours) as ``(daily, lo, hi)`` ranges: whole UTC days from the daily
+    rows, the hours at either edge from the hourly ones. A year is then ~365 rows per kind."""
+    first_day = start if start % DAY == 0 else start - start % DAY + DAY
+    last_day = end - end % DAY
+    if first_day >= last_day:
+        return [(False, start, end)]
+    parts = [(True, first_day, last_day)]
+    if start < first_day:
+        parts.append((False, start, first_day))
+    if last_day < end:
+        parts.append((False, last_day, end))
+    return parts
+
+
+async def _sums(db: _Reader, domain: str, dimension: str, values: Sequence[str], start: int, end: int,
+                step: int) -> list[dict[str, Any]]:
+    """Rows ``(value, b, kind, n)`` of ``[start, end)`` summed by ``step`` (hour or day) buckets."""
+    marks = ", ".join("?" * len(values))
+    out: list[dict[str, Any]] = []
+    for daily, lo, hi in _parts(start, end) if step == DAY else [(False, start, end)]:
+        out += await db.rows(
+            "SELECT value, bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
+            f"WHERE domain = ? AND dimension = ? AND value IN ({marks}) AND bucket >= ? AND bucket < ? "
+            "GROUP BY value, b, kind",
+            (step, domain, DAILY[dimension] if daily else dimension, *values, lo, hi))
+    return out
+
+
+async def overview(gateway: Any, domain: str, start: float, end: float, resolution: Resolution = "day",
+                   *, tag: str | None = None, provider: str | None = None) -> Overview:
+    """A domain's counts (or one tag's, or one provider's) over ``[start, end)`` by ``resolution``.
+
+    Hours are exact; a period is widened to whole hours."""
+    if resolution not in ("hour", "day", "month"):
+        raise ValueError(f"resolution must be hour, day or month, not {resolution!r}")
+    first, last = _hour_floor(start), _hour_ceil(end)
+    dimension, value = (TAG, tag.lower()) if tag else (PROVIDER, provider) if provider else (DOMAIN, "")
+    step = HOUR if resolution == "hour" else DAY
+    async with _reading(gateway) as db:
+        rows = await _sums(db, domain.lower(), dimension, [value], first, last, step)
+    buckets = bucket_starts(first, last, resolution)
+    index = {b: i for i, b in enumerate(buckets)}
+    series: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        at = int(row["b"])
+        slot = index.get(_month_start(at) if resolution == "month" else at)
+        if slot is None:
+            continue
+        series[row["kind"]][slot] += int(row["n"])
+        totals[row["kind"]] += int(row["n"])
+    return Overview(buckets, dict(series), dict(totals), rates(totals))
+
+
+async def _send_counts(db: _Reader, domain: str, keys: list[str]) -> dict[str, dict[str, int]]:
+    if not keys:
+        return {}
+    marks = ", ".join("?" * len(keys))
+    rows = await db.rows(
+        f"SELECT value, kind, n FROM dashboard_counts WHERE domain = ? AND dimension = ? "
+        f"AND value IN ({marks}) AND bucket = 0", (domain, SEND, *keys))
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        out[row["value"]][row["kind"]] = int(row["n"])
+    return out
+
+
+_SEND_COLUMNS = "id, domain, send_key, email_id, subject, tags, first_at, last_at"
+
+
+def _send(row: dict[str, Any], counts: dict[str, int]) -> SendRow:
+    try:
+        tags = json.loads(row["tags"]) if row["tags"] else []
+    except ValueError:
+        tags = []
+    return SendRow(domain=row["domain"], send_key=row["send_key"], email_id=row["email_id"],
+                   subject=row["subject"], tags=tags, first_at=int(row["first_at"]),
+                   last_at=int(row["last_at"]), counts=counts, rates=rates(counts), id=int(row["id"]))
+
+
+async def send_summary(gateway: Any, domain: str, send_key: str) -> SendRow | None:
+    """One send (Ghost's email-id, else the message id) with its counts, funnel and rates."""
+    domain = domain.lower()
+    async with _reading(gateway) as db:
+        rows = await db.rows(f"SELECT {_SEND_COLUMNS} FROM dashboard_sends WHERE domain = ? AND send_key = ?",
+                             (domain, send_key))
+        if not rows:
+            return None
+        counts = await _send_counts(db, domain, [send_key])
+    return _send(rows[0], counts.get(send_key, {}))
+
+
+async def sends(gateway: Any, domain: str, *, limit: int = 25,
+                before: tuple[int, int] | None = None) -> SendsPage:
+    """The sends of a domain, newest first (by first event), ``limit`` at a time, with counts."""
+    domain = domain.lower()
+    limit = max(1, min(int(limit), MAX_PAGE))
+    where, args = "domain = ?", [domain]
+    if before is not None:
+        where += " AND (first_at < ? OR (first_at = ? AND id < ?))"
+        args += [before[0], before[0], before[1]]
+    async with _reading(gateway) as db:
+        rows = await db.rows(
+            f"SELECT {_SEND_COLUMNS} FROM dashboard_sends WHERE {where} "
+            "ORDER BY first_at DESC, id DESC LIMIT ?", (*args, limit + 1))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        counts = await _send_counts(db, domain, [row["send_key"] for row in rows])
+    items = [_send(row, counts.get(row["send_key"], {})) for row in rows]
+    cursor = (items[-1].first_at, items[-1].id) if more and items else None
+    return SendsPage(items, cursor)
+
+
+async def by_provider(gateway: Any, domain: str, start: float, end: float) -> list[ProviderRow]:
+    """Counts and rates per mailbox provider over ``[start, end)``, in :data:`LABELS` order."""
+    first, last = _hour_floor(start), _hour_ceil(end)
+    providers = list(LABELS)
+    async with _reading(gateway) as db:
+        rows = await _sums(db, domain.lower(), PROVIDER, providers, first, last, DAY)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        counts[row["value"]][row["kind"]] += int(row["n"])
+    return [ProviderRow(p, LABELS[p], dict(counts[p]), rates(counts[p])) for p in providers if counts.get(p)]

@@ -1,0 +1,55 @@
+"""Every rate the dashboard shows, defined once: Mailgun's definitions and denominators.
+
+A rate is ``numerator / denominator`` of roll-up counts (``None`` when the denominator is 0).
+Bounces are permanent failures other than suppression drops (Mailgun's ``bounced_count``);
+uniques count a recipient's first open or click of a send once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    name: str
+    label: str
+    plus: tuple[str, ...]  # kinds added up in the numerator
+    denominator: str
+    minus: tuple[str, ...] = ()  # kinds taken off the numerator
+
+    @property
+    def definition(self) -> str:
+        top = " + ".join(self.plus) + "".join(f" - {kind}" for kind in self.minus)
+        return f"{top} / {self.denominator}"
+
+    def of(self, counts: Mapping[str, int]) -> float | None:
+        below = counts.get(self.denominator, 0)
+        if not below:
+            return None
+        return (sum(counts.get(k, 0) for k in self.plus) - sum(counts.get(k, 0) for k in self.minus)) / below
+
+
+RATES: tuple[Rate, ...] = (
+    Rate("delivered_rate", "Delivered", ("delivered",), "accepted"),
+    Rate("bounce_rate", "Bounced (hard)", ("failed_permanent",), "accepted", minus=("suppressed",)),
+    Rate("suppressed_rate", "Suppressed", ("suppressed",), "accepted"),
+    Rate("temporary_fail_rate", "Deferred (soft)", ("failed_temporary",), "accepted"),
+    Rate("opened_rate", "Opens", ("opened",), "delivered"),
+    Rate("unique_opened_rate", "Unique opens", ("opened_unique",), "delivered"),
+    Rate("unique_opened_human_rate", "Unique opens (human)", ("opened_unique_human",), "delivered"),
+    Rate("clicked_rate", "Clicks", ("clicked",), "delivered"),
+    Rate("unique_clicked_rate", "Unique clicks", ("clicked_unique",), "delivered"),
+    Rate("unique_clicked_human_rate", "Unique clicks (human)", ("clicked_unique_human",), "delivered"),
+    Rate("click_to_open_rate", "Click-to-open", ("clicked_unique",), "opened_unique"),
+    Rate("click_to_open_human_rate", "Click-to-open (human)", ("clicked_unique_human",), "opened_unique_human"),
+    Rate("unsubscribed_rate", "Unsubscribed", ("unsubscribed",), "delivered"),
+    Rate("complained_rate", "Complaints", ("complained",), "delivered"),
+)
+BY_NAME = {rate.name: rate for rate in RATES}
+
+
+def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Every rate of :data:`RATES` for one set of counts."""
+    return {rate.name: rate.of(counts) for rate in RATES}

@@ -1,0 +1,115 @@
+"""Applying a :class:`~.derive.Tally` to the roll-up tables: a few batch statements in one
+transaction, whatever the number of events (SQLite and MySQL/MariaDB).
+
+1. ``INSERT``-ignore the first-open/click candidates into ``dashboard_firsts`` (unique key);
+2. read back which of them are now on record with *this* batch's event id: those were first;
+3. upsert the counters (``n = n + new``), the unique ones included;
+4. upsert the sends (first and last seen, subject, tags).
+
+Rows go in key order so concurrent writers on MySQL lock them in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from .derive import CountKey, Tally, first_counts
+
+#: Rows per statement.
+ROWS_PER_STATEMENT = 400
+
+COUNT_COLUMNS = "domain, dimension, value, bucket, kind, n"
+SEND_COLUMNS = "domain, send_key, email_id, subject, tags, first_at, last_at"
+FIRST_COLUMNS = "digest, domain, event_id, at"
+
+
+class Dialect:
+    """The statements that differ between SQLite and MySQL-like servers."""
+
+    def __init__(self, name: str) -> None:
+        self.mysql = name == "mysql"
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("%", "%%").replace("?", "%s") if self.mysql else statement
+
+    @staticmethod
+    def values(width: int, rows: int) -> str:
+        row = "(" + ", ".join("?" * width) + ")"
+        return ", ".join([row] * rows)
+
+    def insert_ignore(self, table: str, columns: str, rows: int) -> str:
+        verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
+        return self.sql(f"{verb} INTO {table} ({columns}) VALUES {self.values(len(columns.split(',')), rows)}")
+
+    def add_counts(self, rows: int) -> str:
+        head = f"INSERT INTO dashboard_counts ({COUNT_COLUMNS}) VALUES {self.values(6, rows)} "
+        if self.mysql:
+            return self.sql(head + "ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
+        return head + "ON CONFLICT (domain, dimension, value, bucket, kind) DO UPDATE SET n = n + excluded.n"
+
+    def merge_sends(self, rows: int) -> str:
+        head = f"INSERT INTO dashboard_sends ({SEND_COLUMNS}) VALUES {self.values(7, rows)} "
+        if self.mysql:
+            return self.sql(head + (
+                "ON DUPLICATE KEY UPDATE first_at = LEAST(first_at, VALUES(first_at)), "
+                "last_at = GREATEST(last_at, VALUES(last_at)), email_id = COALESCE(email_id, VALUES(email_id)), "
+                "subject = IF(subject = '', VALUES(subject), subject), tags = IF(tags = '', VALUES(tags), tags)"))
+        return head + (
+            "ON CONFLICT (domain, send_key) DO UPDATE SET first_at = MIN(first_at, excluded.first_at), "
+            "last_at = MAX(last_at, excluded.last_at), email_id = COALESCE(email_id, excluded.email_id), "
+            "subject = CASE WHEN subject = '' THEN excluded.subject ELSE subject END, "
+            "tags = CASE WHEN tags = '' THEN excluded.tags ELSE tags END")
+
+
+def _chunks(rows: Sequence[Any], size: int = ROWS_PER_STATEMENT):
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+async def apply(gateway: Any, tally: Tally) -> None:
+    """Write ``tally`` (see the module doc). Call with the events committed."""
+    if not tally.counts and not tally.sends:
+        return
+    with gateway.storage.orm():
+        async with in_transaction() as db:
+            dialect = Dialect(db.capabilities.dialect)
+            counts = tally.counts
+            if tally.firsts:
+                counts = counts + first_counts(await _record_firsts(db, dialect, tally))
+            await _add_counts(db, dialect, counts)
+            await _merge_sends(db, dialect, tally)
+
+
+async def _record_firsts(db: Any, dialect: Dialect, tally: Tally) -> list:
+    candidates = sorted(tally.firsts.values(), key=lambda f: f.key)
+    for part in _chunks(candidates):
+        await db.execute_query(
+            dialect.insert_ignore("dashboard_firsts", FIRST_COLUMNS, len(part)),
+            [v for f in part for v in (f.key, f.domain, f.event_id, f.at)])
+    won = []
+    for part in _chunks(candidates):
+        marks = ", ".join("?" * len(part))
+        rows = await db.execute_query_dict(
+            dialect.sql(f"SELECT digest, event_id FROM dashboard_firsts WHERE digest IN ({marks})"),
+            [f.key for f in part])
+        on_record = {row["digest"]: int(row["event_id"]) for row in rows}
+        won.extend(f for f in part if on_record.get(f.key) == f.event_id)
+    return won
+
+
+async def _add_counts(db: Any, dialect: Dialect, counts: dict[CountKey, int]) -> None:
+    rows = sorted((key, n) for key, n in counts.items() if n)
+    for part in _chunks(rows):
+        await db.execute_query(dialect.add_counts(len(part)), [v for key, n in part for v in (*key, n)])
+
+
+async def _merge_sends(db: Any, dialect: Dialect, tally: Tally) -> None:
+    rows = sorted(tally.sends.items())
+    for part in _chunks(rows):
+        await db.execute_query(
+            dialect.merge_sends(len(part)),
+            [v for (domain, key), s in part
+             for v in (domain, key, s.email_id, s.subject, s.tags, s.first_at, s.last_at)])
