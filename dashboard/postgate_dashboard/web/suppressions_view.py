@@ -41,6 +41,8 @@ CSV_HEADER = {
     "whitelists": ("address", "domain", "reason", "created_at"),
 }
 AUDIT_PLUGIN = "postgate_suppression_audit"
+#: Newest audit rows shown; ``postgate suppressions audit`` reads the whole trail.
+AUDIT_ROWS = 20
 
 
 class EntryError(ValueError):
@@ -248,7 +250,7 @@ def audit_loaded(gateway: Any) -> bool:
                for impl in gateway.pm.hook.suppressions_changed.get_hookimpls())
 
 
-async def audit_rows(gateway: Any, domain: str, limit: int = 50) -> list[dict[str, Any]] | None:
+async def audit_rows(gateway: Any, domain: str, limit: int = AUDIT_ROWS) -> list[dict[str, Any]] | None:
     """The newest audit rows of ``domain`` when the audit plugin is loaded, else ``None``."""
     if not audit_loaded(gateway):
         return None

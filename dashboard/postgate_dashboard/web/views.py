@@ -87,7 +87,7 @@ def add_view_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaita
             first_url="?" + urlencode(shown) if after else None,
             csv_url=url_for("dashboard.suppressions_csv") + "?" + urlencode(shown),
             audit=await sv.audit_rows(dash.gateway, filters["domain"]) if filters["domain"] else None,
-            audit_loaded=sv.audit_loaded(dash.gateway), error=error,
+            audit_rows=sv.AUDIT_ROWS, error=error,
             notice=NOTICES.get(request.args.get("done", "")))
 
     @bp.get("/suppressions")
