@@ -26,6 +26,7 @@ MEMBER = "member@example.org"
 HOSTILE_SUBJECT = "<script>window.__pwned=1</script>"
 HOSTILE_ADDRESS = "<img/src=x/onerror=window.__pwned=2>@evil.example"
 HOSTILE_REPLY = "550 <b onmouseover=window.__pwned=3>mailbox</b> unavailable"
+HOSTILE_TAG = "<svg onload=window.__pwned=4>"
 GHOST_AGENT = "Ghost/5.99 (+https://ghost.org)"
 
 
@@ -57,7 +58,8 @@ def api(method: str, server, path: str, **kwargs) -> httpx.Response:
 
 def send_to(server, to: str) -> str:
     response = api("POST", server, f"{ROOT}/messages", data={
-        "from": f"Blog <blog@{TEST_DOMAIN}>", "to": to, "subject": HOSTILE_SUBJECT, "text": "Hi"})
+        "from": f"Blog <blog@{TEST_DOMAIN}>", "to": to, "subject": HOSTILE_SUBJECT, "text": "Hi",
+        "o:tag": HOSTILE_TAG})
     assert response.status_code == 200, response.text
     return response.json()["id"].strip("<>")
 
@@ -127,6 +129,7 @@ def test_the_timeline_shows_every_event_as_the_events_api_does(browser, server, 
     opened = rows.nth(len(items) - 3)
     assert "Thunderbird, Linux, desktop · Lyon, ARA, FR" in opened.locator(".client-info").inner_text()
     assert GHOST_AGENT in page.inner_text("#last-poll")
+    assert rows.nth(0).locator(".subject").inner_text() == HOSTILE_SUBJECT  # from the accepted event
 
     # The same events by message id, as Ghost stores it (with or without angle brackets).
     page.goto(f"{server.url}/dashboard/timeline?domain={TEST_DOMAIN}&by=message&q=%3C{message_id}%3E")
@@ -135,7 +138,8 @@ def test_the_timeline_shows_every_event_as_the_events_api_does(browser, server, 
     # Hostile values are text: nothing ran, no element was made of them.
     page.locator("#timeline details").last.evaluate("d => d.open = true")
     assert page.evaluate("window.__pwned") is None and dialogs == []
-    assert page.locator("#timeline b, #timeline script, #timeline img").count() == 0
+    assert page.locator("#timeline b, #timeline script, #timeline img, #timeline svg").count() == 0
+    assert HOSTILE_TAG in rows.nth(0).locator(".tag").inner_text()
 
     export = context.request.get(f"{server.url}/dashboard/timeline.csv?domain={TEST_DOMAIN}&by=recipient&q={MEMBER}")
     assert export.status == 200 and export.headers["content-type"].startswith("text/csv")

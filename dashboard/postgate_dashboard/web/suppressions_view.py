@@ -49,9 +49,11 @@ class EntryError(ValueError):
     """An entry cannot be stored as given; the text says why."""
 
 
-def parse_entry(domain: str, list_name: str, fields: Mapping[str, str], now: float) -> Suppression:
+def parse_entry(domain: str, list_name: str, fields: Mapping[str, str], now: float, *,
+                address_may_be_domain: bool = False) -> Suppression:
     """One entry from form fields or a CSV row (``address``; bounces ``code``/``error``;
-    unsubscribes ``tags`` comma-separated; whitelists ``address`` or ``domain`` and ``reason``)."""
+    unsubscribes ``tags`` comma-separated; whitelists ``address`` or ``domain`` and ``reason``;
+    with ``address_may_be_domain``, a whitelist ``address`` without ``@`` is a domain)."""
     if list_name not in LISTS:
         raise EntryError("choose bounces, unsubscribes, complaints or whitelists")
     text = {name: (value or "").strip() for name, value in fields.items()}
@@ -64,7 +66,7 @@ def parse_entry(domain: str, list_name: str, fields: Mapping[str, str], now: flo
         value_domain = text.get("domain", "")
         if address and value_domain:
             raise EntryError("give either an address or a domain, not both")
-        if value_domain or (address and "@" not in address):
+        if value_domain or (address_may_be_domain and address and "@" not in address):
             value_domain = value_domain or address
             if not DOMAIN.match(value_domain):
                 raise EntryError(f"not a valid domain name: {value_domain}")
@@ -135,13 +137,13 @@ def csv_entries(stream: IO[bytes], domain: str, list_name: str, now: float) -> l
             cells = {name: cell for name, cell in zip(columns, row) if name and cell.strip()}
             if not cells:
                 continue
-            cells.setdefault("tags", cells.pop("tag", ""))
-            try:
-                entry = parse_entry(domain, list_name, cells, now)
-            except EntryError as exc:
-                raise EntryError(f"CSV line {reader.line_num}: {exc}") from None
-            entries.pop(entry.address.lower(), None)
-            entries[entry.address.lower()] = entry
+            for record in row_records(list_name, cells):
+                try:
+                    entry = parse_entry(domain, list_name, record, now)
+                except EntryError as exc:
+                    raise EntryError(f"CSV line {reader.line_num}: {exc}") from None
+                entries.pop(entry.address.lower(), None)
+                entries[entry.address.lower()] = entry
         return list(entries.values())
     except UnicodeDecodeError:
         raise EntryError("the CSV file must be UTF-8 encoded") from None
@@ -149,6 +151,18 @@ def csv_entries(stream: IO[bytes], domain: str, list_name: str, now: float) -> l
         raise EntryError(f"CSV line {reader.line_num}: not valid CSV") from None
     finally:
         text.detach()
+
+
+def row_records(list_name: str, cells: dict[str, str]) -> list[dict[str, str]]:
+    """The entries one CSV row stands for: ``tag`` and ``tags`` cells together; a whitelist row
+    naming an address and a domain stands for both."""
+    if list_name == "unsubscribes":
+        cells["tags"] = ",".join(cells.pop(name, "") for name in ("tags", "tag"))
+    if list_name == "whitelists" and cells.get("address", "").strip() and cells.get("domain", "").strip():
+        created = cells.get("created_at", "")
+        return [{"address": cells["address"], "created_at": created, "reason": cells.get("reason", "")},
+                {"domain": cells["domain"], "created_at": created, "reason": cells.get("reason", "")}]
+    return [cells]
 
 
 def stream_size(stream: IO[bytes]) -> int:

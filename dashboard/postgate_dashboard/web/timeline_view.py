@@ -81,6 +81,8 @@ def event_row(event: Event) -> dict[str, Any]:
     status = body.get("delivery-status") if isinstance(body.get("delivery-status"), dict) else {}
     client = body.get("client-info") if isinstance(body.get("client-info"), dict) else {}
     geo = body.get("geolocation") if isinstance(body.get("geolocation"), dict) else {}
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
     reply = " ".join(str(status[k]) for k in ("message", "description") if status.get(k))
     client_text = ", ".join(str(client[k]) for k in ("client-name", "client-os", "device-type") if client.get(k))
     place = ", ".join(str(geo[k]) for k in ("city", "region", "country") if geo.get(k) and geo[k] != "Unknown")
@@ -90,6 +92,8 @@ def event_row(event: Event) -> dict[str, Any]:
         "event": event.event,
         "recipient": event.recipient or "",
         "message_id": event.message_id or "",
+        "subject": headers.get("subject") or "",
+        "tags": [str(t) for t in body.get("tags") or [] if isinstance(t, str | int)],
         "severity": body.get("severity") or "",
         "reason": body.get("reason") or "",
         "code": status.get("code", ""),

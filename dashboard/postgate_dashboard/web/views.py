@@ -123,7 +123,8 @@ def add_view_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaita
         filters, form = await change_target()
         fields = {name: form.get(name, "") for name in ("address", "code", "error", "tags", "reason")}
         try:
-            entry = sv.parse_entry(filters["domain"], filters["list"], fields, dash.gateway.now())
+            entry = sv.parse_entry(filters["domain"], filters["list"], fields, dash.gateway.now(),
+                                   address_may_be_domain=True)
         except sv.EntryError as exc:
             return await suppressions_page(filters, status=400, error=str(exc))
         await sv.add_entry(dash.gateway, g.dashboard_account.email, entry)
