@@ -278,3 +278,24 @@ def test_a_viewer_cannot_change_suppressions_and_csrf_is_refused(browser, server
     assert done.status == 303
     assert api_entry(server, "complaints", "kept@example.org").status_code == 404
     context.close()
+
+
+def test_events_reads_are_noted_on_the_apis_listener_even_with_a_dashboard_listener(live_server) -> None:
+    from postgate.testing.fixtures import free_port
+    from postgate_dashboard.web_plugin import dashboard_of
+
+    server = live_server(plugins=[postgate_dashboard], background=False,
+                         plugin_settings={"dashboard": {"listen": f"127.0.0.1:{free_port()}"}})
+    polls = dashboard_of(server.gateway).polls
+    refused = httpx.get(f"{server.url}{ROOT}/events", headers=basic_auth("key-wrong"), timeout=30)
+    other = api("GET", server, f"{ROOT}/bounces")
+    assert refused.status_code == 401 and other.status_code == 200
+    assert polls.get(TEST_DOMAIN) is None  # a refused read and other API calls are not polls
+    first = httpx.get(f"{server.url}{ROOT}/events", headers={**basic_auth(), "User-Agent": GHOST_AGENT},
+                      params={"limit": 1}, timeout=30)
+    assert first.status_code == 200
+    noted = polls.get(TEST_DOMAIN)
+    assert noted is not None and noted.user_agent == GHOST_AGENT
+    by_token = httpx.get(first.json()["paging"]["next"], headers={**basic_auth(), "User-Agent": "paging/1"},
+                         timeout=30)
+    assert by_token.status_code == 200 and polls.get(TEST_DOMAIN).user_agent == "paging/1"
