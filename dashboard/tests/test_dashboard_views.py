@@ -26,6 +26,7 @@ MEMBER = "member@example.org"
 HOSTILE_SUBJECT = "<script>window.__pwned=1</script>"
 HOSTILE_ADDRESS = "<img/src=x/onerror=window.__pwned=2>@evil.example"
 HOSTILE_REPLY = "550 <b onmouseover=window.__pwned=3>mailbox</b> unavailable"
+FORMULA_URL = "=HYPERLINK(\"https://evil.example\")"
 HOSTILE_TAG = "<svg onload=window.__pwned=4>"
 GHOST_AGENT = "Ghost/5.99 (+https://ghost.org)"
 
@@ -85,7 +86,7 @@ def seed_engagement(server, recipient: str, message_id: str) -> None:
                        "geolocation": geo, "ip": "192.0.2.7", "tags": [], "user-variables": {}}),
         Event(TEST_DOMAIN, "clicked", recipient, message_id, key=f"click-{message_id}",
               payload={"recipient": recipient, "message": {"headers": headers}, "client-info": client,
-                       "geolocation": geo, "url": "https://blog.example/post?<x>", "tags": [],
+                       "geolocation": geo, "url": FORMULA_URL, "tags": [],
                        "user-variables": {}}),
         Event(TEST_DOMAIN, "failed", recipient, message_id, key=f"fail-{message_id}", severity="temporary",
               payload={"recipient": recipient, "message": {"headers": headers}, "severity": "temporary",
@@ -147,6 +148,7 @@ def test_the_timeline_shows_every_event_as_the_events_api_does(browser, server, 
     assert [r["event_id"] for r in table] == [i["id"] for i in items]
     assert [r["event"] for r in table] == [i["event"] for i in items]
     assert table[-1]["provider_reply"] == HOSTILE_REPLY and table[-1]["status_code"] == "450"
+    assert table[-2]["url"] == "'" + FORMULA_URL  # a spreadsheet shows it as text
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{server.url}/dashboard/timeline?domain={TEST_DOMAIN}&by=recipient&q={MEMBER}")
@@ -155,6 +157,8 @@ def test_the_timeline_shows_every_event_as_the_events_api_does(browser, server, 
     page.screenshot(path=screenshots / "timeline-light.png", full_page=True)
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=screenshots / "timeline-dark.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=screenshots / "timeline-phone-dark.png", full_page=True)
     context.close()
 
 
@@ -245,6 +249,9 @@ def test_an_admin_adds_lifts_imports_and_exports_suppressions(browser, server, s
     page.screenshot(path=screenshots / "suppressions-light.png", full_page=True)
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=screenshots / "suppressions-dark.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="light")
+    page.screenshot(path=screenshots / "suppressions-phone-light.png", full_page=True)
     context.close()
 
 

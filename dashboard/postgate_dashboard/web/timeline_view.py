@@ -123,9 +123,10 @@ async def timeline_csv_rows(gateway: Any, search: Search) -> AsyncIterator[list[
         events = await gateway.storage.page_events(search.query(EXPORT_STEP))
         for event in events:
             row = event_row(event)
-            cells = [row["time"], row["event"], row["recipient"], row["message_id"], row["severity"],
-                     row["reason"], row["code"], row["reply"], row["client"], row["url"], row["id"]]
-            yield [inert_cell(c) for c in cells]
+            # Free text a sender or provider wrote is made inert; ids and times are kept exact.
+            yield [row["time"], row["event"], inert_cell(row["recipient"]), row["message_id"], row["severity"],
+                   inert_cell(row["reason"]), row["code"], inert_cell(row["reply"]), inert_cell(row["client"]),
+                   inert_cell(row["url"]), row["id"]]
         if len(events) < EXPORT_STEP:
             return
         search = Search(search.domain, search.kind, search.value, (events[-1].recorded_at, events[-1].id))
