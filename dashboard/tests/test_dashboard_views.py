@@ -158,6 +158,7 @@ def test_the_timeline_shows_every_event_as_the_events_api_does(browser, server, 
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=screenshots / "timeline-dark.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
     page.screenshot(path=screenshots / "timeline-phone-dark.png", full_page=True)
     context.close()
 
@@ -251,6 +252,7 @@ def test_an_admin_adds_lifts_imports_and_exports_suppressions(browser, server, s
     page.screenshot(path=screenshots / "suppressions-dark.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.emulate_media(color_scheme="light")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390  # only the tables scroll sideways
     page.screenshot(path=screenshots / "suppressions-phone-light.png", full_page=True)
     context.close()
 
