@@ -40,6 +40,7 @@ def web_register_settings(register) -> None:
 def web_register_routes(gateway) -> list[Any]:
     from .web.app_state import Dashboard
     from .web.blueprint import build_blueprint
+    from .web.event_polls import poll_blueprint
     from .web.secrets_file import load_or_create_secret
     from .web.session import DashboardAuth
     from .web.throttle import AddressThrottle
@@ -51,12 +52,13 @@ def web_register_routes(gateway) -> list[Any]:
                      throttle=AddressThrottle(settings.address_attempts, settings.lockout_seconds))
     _dashboards[gateway] = dash
     blueprint = build_blueprint(dash)
+    polls = poll_blueprint(dash.polls, gateway.now)  # on the API's app, wherever the pages are
     if settings.listen:
         from .web.listener import DashboardListener
 
         dash.listener = DashboardListener(blueprint, settings.mount, settings.listen)
-        return []
-    return [blueprint]
+        return [polls]
+    return [blueprint, polls]
 
 
 @hookimpl(specname="startup")

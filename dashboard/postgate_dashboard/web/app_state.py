@@ -8,6 +8,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from .event_polls import PollClock
 from .session import DashboardAuth
 from .settings import DashboardSettings
 from .throttle import AddressThrottle
@@ -32,6 +33,8 @@ class Dashboard:
     setup_token: str | None = None
     #: Set when the dashboard listens on an address of its own (``listen``).
     listener: Any = None
+    #: When clients last read each domain's events (this process only).
+    polls: PollClock = field(default_factory=PollClock)
 
     def new_setup_token(self) -> str:
         self.setup_token = secrets.token_urlsafe(24)

@@ -18,6 +18,7 @@ from . import accounts, csrf
 from .app_state import Dashboard
 from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
+from .views import add_view_routes
 
 log = logging.getLogger("postgate.dashboard")
 
@@ -210,6 +211,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         log.info("dashboard: %s removed account %d", g.dashboard_account.email, user_id)
         return redirect(url_for("dashboard.users"), 303)
 
+    add_view_routes(bp, dash, render, signed_in)
     return bp
 
 
