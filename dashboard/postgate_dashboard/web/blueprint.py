@@ -18,6 +18,7 @@ from . import accounts, csrf
 from .app_state import Dashboard
 from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
+from .analytics_routes import add_analytics_routes
 from .views import add_view_routes
 
 log = logging.getLogger("postgate.dashboard")
@@ -104,7 +105,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     async def index() -> Response:
         if g.dashboard_account is None:
             return redirect(url_for("dashboard.setup" if await setup_open() else "dashboard.login"), 303)
-        return redirect(url_for("dashboard.operations"), 303)
+        return redirect(url_for("dashboard.overview"), 303)
 
     @bp.route("/login", methods=["GET", "POST"])
     async def login() -> Response:
@@ -212,6 +213,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         return redirect(url_for("dashboard.users"), 303)
 
     add_view_routes(bp, dash, render, signed_in)
+    add_analytics_routes(bp, dash, render, signed_in)
     return bp
 
 

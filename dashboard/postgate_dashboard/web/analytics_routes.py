@@ -1,0 +1,83 @@
+"""Routes of the analytics pages: ``/overview``, ``/sends``, ``/send`` and ``/providers``
+(the domain, period and page in the query string, so a link shows the same figures)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from quart import Blueprint, Response, abort, request
+
+from . import analytics_view as av
+from .app_state import Dashboard
+
+
+def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaitable[Response]],
+                         signed_in: Callable[..., Any]) -> None:
+    """Add the overview, the sends list, one send and the providers page to the blueprint."""
+
+    def domains() -> list[str]:
+        return sorted(dash.gateway.settings.domain_keys())
+
+    def chosen_domain() -> str:
+        domain = (request.args.get("domain") or "").lower()
+        return domain if domain in domains() else (domains()[0] if domains() else "")
+
+    def period_context(page: str) -> tuple[dict[str, Any], av.Period | None]:
+        args = request.args
+        context: dict[str, Any] = {
+            "page": page, "domains": domains(), "domain": chosen_domain(), "periods": list(av.PERIODS),
+            "resolutions": av.RESOLUTIONS, "error": None,
+            "picked": {"period": args.get("period") or "7d", "res": args.get("res") or "",
+                       "from": args.get("from") or "", "to": args.get("to") or ""}}
+        try:
+            period = av.parse_period(args, dash.gateway.now())
+        except av.PeriodError as exc:
+            context["error"] = str(exc)
+            return context, None
+        context["picked"]["res"] = period.resolution
+        context["period"] = period
+        return context, period
+
+    @bp.get("/overview")
+    @signed_in()
+    async def overview() -> Response:
+        context, period = period_context("overview")
+        if period is None:
+            return await render("overview.html", status=400, **context)
+        context.update(await av.overview_page(dash.gateway, context["domain"], period))
+        return await render("overview.html", **context)
+
+    @bp.get("/providers")
+    @signed_in()
+    async def providers() -> Response:
+        context, period = period_context("providers")
+        if period is None:
+            return await render("providers.html", status=400, **context)
+        context.update(await av.providers_page(dash.gateway, context["domain"], period))
+        return await render("providers.html", **context)
+
+    @bp.get("/sends")
+    @signed_in()
+    async def sends() -> Response:
+        domain = chosen_domain()
+        try:
+            before = av.parse_cursor(request.args.get("before"))
+        except av.PeriodError:
+            abort(400)
+        result = await av.sends_page(dash.gateway, domain, before)
+        next_url = "?" + urlencode({"domain": domain, "before": result["next_cursor"]}) if result["next_cursor"] else None
+        return await render("sends.html", page="sends", domains=domains(), domain=domain, rows=result["rows"],
+                            next_url=next_url, first_url="?" + urlencode({"domain": domain}) if before else None)
+
+    @bp.get("/send")
+    @signed_in()
+    async def send() -> Response:
+        domain, key = chosen_domain(), request.args.get("key", "")
+        if not key or len(key) > 255:
+            abort(400)
+        context = await av.send_page(dash.gateway, domain, key)
+        if context is None:
+            abort(404)
+        return await render("send.html", page="sends", domain=domain, **context)

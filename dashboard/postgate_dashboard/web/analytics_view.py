@@ -1,0 +1,272 @@
+"""The analytics pages' figures: the overview, the sends and one send, and mailbox providers,
+all read from the roll-ups (``rollups.queries``) with the rates defined in ``rollups.rates``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..rollups import queries
+from ..rollups.rates import BY_NAME, rates
+from .charts import bar, line_chart, sparkline
+from .operations_view import duration
+
+HOUR = 3600
+DAY = 24 * HOUR
+#: The period picker's choices: name -> seconds.
+PERIODS = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
+RESOLUTIONS = ("hour", "day", "month")
+#: Most buckets one chart draws (a longer period needs a coarser resolution).
+MAX_BUCKETS = 800
+#: Longest custom period.
+MAX_CUSTOM = 400 * DAY
+#: Sends an "against your average" compares with.
+AVERAGE_OF = 10
+SENDS_PAGE = 25
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+
+#: The overview's cards: (rate, count shown beside it).
+CARDS = (
+    ("delivered_rate", "delivered"),
+    ("unique_opened_human_rate", "opened_unique_human"),
+    ("unique_opened_rate", "opened_unique"),
+    ("unique_clicked_rate", "clicked_unique"),
+    ("click_to_open_rate", "clicked_unique"),
+    ("unsubscribed_rate", "unsubscribed"),
+    ("complained_rate", "complained"),
+    ("bounce_rate", "bounced"),
+    ("temporary_fail_rate", "failed_temporary"),
+)
+#: Rates where a rise is bad news (the change is shown in the warning colour).
+WORSE_WHEN_UP = {"complained_rate", "bounce_rate", "temporary_fail_rate", "unsubscribed_rate"}
+#: The main chart's lines: (count, label, css class).
+CHART_LINES = (("accepted", "Accepted", "s-accepted"), ("delivered", "Delivered", "s-delivered"),
+               ("opened_unique", "Unique opens", "s-opened"), ("clicked_unique", "Unique clicks", "s-clicked"))
+
+
+class PeriodError(ValueError):
+    """The period in the query string cannot be shown; the text says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    name: str
+    start: int
+    end: int
+    resolution: queries.Resolution
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    @property
+    def previous(self) -> tuple[int, int]:
+        return self.start - self.length, self.start
+
+    @property
+    def label(self) -> str:
+        return f"{stamp(self.start)} – {stamp(self.end)} UTC"
+
+
+def stamp(epoch: float, with_time: bool = True) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def _day(text: str, what: str) -> int:
+    if not DATE.match(text):
+        raise PeriodError(f"{what} must be a date like 2026-01-31")
+    try:
+        return int(datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        raise PeriodError(f"{what} is not a real date") from None
+
+
+def parse_period(args: Any, now: float) -> Period:
+    """The period of a query string: ``period`` (24h, 7d, 30d, 90d or custom with ``from`` and
+    ``to`` dates, ``to`` included) and ``res`` (hour, day or month)."""
+    name = args.get("period") or "7d"
+    resolution = args.get("res") or ("hour" if name == "24h" else "day")
+    if resolution not in RESOLUTIONS:
+        raise PeriodError("resolution must be hour, day or month")
+    if name == "custom":
+        start = _day(args.get("from") or "", "from")
+        end = _day(args.get("to") or "", "to") + DAY
+        if end <= start:
+            raise PeriodError("the period must end after it starts")
+        if end - start > MAX_CUSTOM:
+            raise PeriodError("a custom period is at most 400 days")
+    elif name in PERIODS:
+        end = int(now) - int(now) % HOUR + HOUR
+        start = end - PERIODS[name]
+    else:
+        raise PeriodError("period must be 24h, 7d, 30d, 90d or custom")
+    if len(queries.bucket_starts(start, end, resolution)) > MAX_BUCKETS:
+        raise PeriodError("too many points: choose a coarser resolution for this period")
+    return Period(name, start, end, resolution)
+
+
+def bucket_label(at: int, resolution: str) -> str:
+    fmt = {"hour": "%m-%d %H:00", "day": "%Y-%m-%d", "month": "%Y-%m"}[resolution]
+    return datetime.fromtimestamp(at, UTC).strftime(fmt)
+
+
+def percent(value: float | None) -> str:
+    return "\u2014" if value is None else f"{100 * value:.1f}%"
+
+
+def change_text(now: float | None, before: float | None) -> str:
+    """Change in percentage points, or a dash when either side has no denominator."""
+    if now is None or before is None:
+        return "no previous figure"
+    points = 100 * (now - before)
+    return f"{'+' if points >= 0 else '−'}{abs(points):.1f} pts vs previous period"
+
+
+def change_class(name: str, now: float | None, before: float | None) -> str:
+    if now is None or before is None or abs(now - before) < 1e-9:
+        return "flat"
+    worse = (now > before) == (name in WORSE_WHEN_UP)
+    return "worse" if worse else "better"
+
+
+def count_of(counts: dict[str, int], kind: str) -> int:
+    """A roll-up count; ``bounced`` is Mailgun's: permanent failures other than suppression drops."""
+    if kind == "bounced":
+        return counts.get("failed_permanent", 0) - counts.get("suppressed", 0)
+    return counts.get(kind, 0)
+
+
+def bucket_rates(series: dict[str, list[int]], size: int) -> list[dict[str, float | None]]:
+    return [rates({kind: values[i] for kind, values in series.items()}) for i in range(size)]
+
+
+async def overview_page(gateway: Any, domain: str, period: Period) -> dict[str, Any]:
+    """Cards with sparklines and change, the main chart and its table."""
+    now = await queries.overview(gateway, domain, period.start, period.end, period.resolution)
+    before_start, before_end = period.previous
+    before = await queries.overview(gateway, domain, before_start, before_end, period.resolution)
+    per_bucket = bucket_rates(now.series, len(now.buckets))
+    cards = []
+    for name, count in CARDS:
+        rate = BY_NAME[name]
+        cards.append({
+            "name": name, "label": rate.label, "value": percent(now.rates[name]),
+            "count": count_of(now.totals, count), "count_kind": count,
+            "definition": rate.definition,
+            "denominator": rate.denominator, "denominator_n": now.totals.get(rate.denominator, 0),
+            "change": change_text(now.rates[name], before.rates[name]),
+            "change_class": change_class(name, now.rates[name], before.rates[name]),
+            "spark": sparkline([r[name] for r in per_bucket], f"{rate.label} per {period.resolution}"),
+        })
+    labels = [bucket_label(b, period.resolution) for b in now.buckets]
+    lines = [(label, css, now.series.get(kind, [0] * len(now.buckets))) for kind, label, css in CHART_LINES]
+    table = [{"label": labels[i], "counts": [values[i] for _, _, values in lines]} for i in range(len(labels))]
+    return {"cards": cards, "chart": line_chart(labels, lines), "legend": [(l, c) for _, l, c in CHART_LINES],
+            "table": table, "columns": [l for _, l, _ in CHART_LINES], "totals": now.totals}
+
+
+def parse_cursor(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    match = CURSOR.match(text)
+    if match is None:
+        raise PeriodError("the page link is damaged; start again from the first page")
+    return int(match[1]), int(match[2])
+
+
+def send_row(row: queries.SendRow) -> dict[str, Any]:
+    return {"key": row.send_key, "email_id": row.email_id, "subject": row.subject, "tags": row.tags,
+            "when": stamp(row.first_at), "accepted": row.counts.get("accepted", 0),
+            "delivered": percent(row.rates["delivered_rate"]), "opened": percent(row.rates["unique_opened_rate"]),
+            "clicked": percent(row.rates["unique_clicked_rate"]), "bounced": percent(row.rates["bounce_rate"])}
+
+
+async def sends_page(gateway: Any, domain: str, before: tuple[int, int] | None) -> dict[str, Any]:
+    page = await queries.sends(gateway, domain, limit=SENDS_PAGE, before=before)
+    cursor = f"{page.next_cursor[0]}-{page.next_cursor[1]}" if page.next_cursor else None
+    return {"rows": [send_row(r) for r in page.items], "next_cursor": cursor}
+
+
+def funnel(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Accepted → sent → delivered → opened → clicked, each as a share of accepted."""
+    accepted = counts.get("accepted", 0)
+    sent = max(0, accepted - counts.get("suppressed", 0) - counts.get("rejected", 0))
+    steps = [("Accepted", "accepted by the API", accepted),
+             ("Sent", "accepted − suppressed − rejected: handed to the provider", sent),
+             ("Delivered", "delivered events", counts.get("delivered", 0)),
+             ("Opened", "recipients who opened (each once)", counts.get("opened_unique", 0)),
+             ("Clicked", "recipients who clicked (each once)", counts.get("clicked_unique", 0))]
+    return [{"label": label, "note": note, "n": n, "share": percent(n / accepted if accepted else None),
+             "bar": bar(n / accepted if accepted else 0, "funnel-bar")} for label, note, n in steps]
+
+
+AVERAGE_RATES = ("delivered_rate", "unique_opened_rate", "unique_opened_human_rate", "unique_clicked_rate",
+                 "click_to_open_rate", "bounce_rate", "complained_rate", "unsubscribed_rate")
+
+
+def against_average(row: queries.SendRow, earlier: list[queries.SendRow]) -> list[dict[str, Any]]:
+    """This send's rates beside the mean of the same rate over ``earlier`` sends (those that had
+    a denominator)."""
+    out = []
+    for name in AVERAGE_RATES:
+        known = [r.rates[name] for r in earlier if r.rates.get(name) is not None]
+        mean = sum(known) / len(known) if known else None
+        out.append({"label": BY_NAME[name].label, "definition": BY_NAME[name].definition,
+                    "value": percent(row.rates[name]), "average": percent(mean),
+                    "change": "\u2014" if mean is None or row.rates[name] is None
+                    else f"{'+' if row.rates[name] >= mean else '−'}{abs(100 * (row.rates[name] - mean)):.1f} pts",
+                    "change_class": change_class(name, row.rates[name], mean)})
+    return out
+
+
+def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
+    """The send's progress from the operations snapshot while it is going out."""
+    if not email_id:
+        return None
+    for item in getattr(snapshot, "newsletters", None) or []:
+        if item.domain == domain and item.email_id == email_id:
+            total = item.total or 0
+            return {"done": item.done, "total": total, "fraction": item.done / total if total else 1.0,
+                    "percent": percent(item.done / total if total else 1.0),
+                    "rate": f"{item.rate * 60:,.0f}/min" if item.rate else "\u2014",
+                    "eta": duration(item.eta_seconds), "bar": bar(item.done / total if total else 1.0, "progress-bar")}
+    return None
+
+
+async def send_page(gateway: Any, domain: str, key: str) -> dict[str, Any] | None:
+    row = await queries.send_summary(gateway, domain, key)
+    if row is None:
+        return None
+    earlier = await queries.sends(gateway, domain, limit=AVERAGE_OF, before=(row.first_at, row.id))
+    snapshot = await gateway.operations_snapshot()
+    c = row.counts
+    failures = [("Hard bounces", c.get("failed_permanent", 0) - c.get("suppressed", 0)),
+                ("Dropped (suppressed)", c.get("suppressed", 0)),
+                ("Deferred (soft)", c.get("failed_temporary", 0)),
+                ("Rejected", c.get("rejected", 0)), ("Complaints", c.get("complained", 0)),
+                ("Unsubscribes", c.get("unsubscribed", 0))]
+    return {"send": send_row(row), "first": stamp(row.first_at), "last": stamp(row.last_at),
+            "funnel": funnel(c), "failures": failures, "average": against_average(row, earlier.items),
+            "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
+            "message_id": None if row.email_id else row.send_key}
+
+
+PROVIDER_COLUMNS = (("delivered", "Delivered", "delivered_rate"), ("failed_temporary", "Deferred", "temporary_fail_rate"),
+                    ("bounced", "Bounced", "bounce_rate"), ("complained", "Complained", "complained_rate"),
+                    ("opened_unique", "Opened", "unique_opened_rate"))
+
+
+async def providers_page(gateway: Any, domain: str, period: Period) -> dict[str, Any]:
+    rows = await queries.by_provider(gateway, domain, period.start, period.end)
+    out = []
+    for row in rows:
+        cells = []
+        for kind, _label, rate in PROVIDER_COLUMNS:
+            value = row.rates.get(rate)
+            cells.append({"n": count_of(row.counts, kind), "rate": percent(value), "bar": bar(value, f"b-{kind}", 80, 8)})
+        out.append({"provider": row.provider, "label": row.label, "accepted": row.counts.get("accepted", 0),
+                    "cells": cells})
+    return {"rows": out, "columns": [(label, BY_NAME[rate].definition) for _, label, rate in PROVIDER_COLUMNS]}
