@@ -199,6 +199,7 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
               for r in page.locator("#funnel tbody tr").all()}
     assert funnel == {"accepted": c["accepted"], "sent": c["accepted"] - c["suppressed"] - c["rejected"],
                       "delivered": c["delivered"], "opened": c["opened_unique"], "clicked": c["clicked_unique"]}
+    assert page.locator("#progress").count() == 0  # the outbox finished it
     assert "first send recorded" in page.inner_text("body")  # nothing older to compare with
     page.screenshot(path=screenshots / "send-dark.png", full_page=True)
 
@@ -230,3 +231,5 @@ def test_a_send_going_out_shows_its_progress() -> None:
     assert progress is not None and (progress["done"], progress["total"]) == (50, 200)
     assert (progress["percent"], progress["rate"], progress["eta"]) == ("25.0%", "120/min", "1 min 15 s")
     assert progress_of(snapshot, TEST_DOMAIN, NEWER) is None and progress_of(snapshot, "other.example", OLDER) is None
+    going.done = 200  # once it has gone out, the page shows no progress
+    assert progress_of(snapshot, TEST_DOMAIN, OLDER) is None

@@ -28,7 +28,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         args = request.args
         context: dict[str, Any] = {
             "page": page, "domains": domains(), "domain": chosen_domain(), "periods": list(av.PERIODS),
-            "resolutions": av.RESOLUTIONS, "error": None,
+            "resolutions": av.RESOLUTIONS, "error": None, "providers_page": page == "providers",
             "picked": {"period": args.get("period") or "7d", "res": args.get("res") or "",
                        "from": args.get("from") or "", "to": args.get("to") or ""}}
         try:

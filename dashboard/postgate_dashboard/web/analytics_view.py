@@ -67,6 +67,11 @@ class Period:
         return self.start - self.length, self.start
 
     @property
+    def span(self) -> str:
+        hours = self.length // HOUR
+        return f"{hours} h" if hours < 48 else f"{hours // 24} days"
+
+    @property
     def label(self) -> str:
         return f"{stamp(self.start)} – {stamp(self.end)} UTC"
 
@@ -223,11 +228,11 @@ def against_average(row: queries.SendRow, earlier: list[queries.SendRow]) -> lis
 
 
 def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
-    """The send's progress from the operations snapshot while it is going out."""
+    """The send's progress from the operations snapshot while it is going out (``None`` once done)."""
     if not email_id:
         return None
     for item in getattr(snapshot, "newsletters", None) or []:
-        if item.domain == domain and item.email_id == email_id:
+        if item.domain == domain and item.email_id == email_id and not item.finished:
             total = item.total or 0
             return {"done": item.done, "total": total, "fraction": item.done / total if total else 1.0,
                     "percent": percent(item.done / total if total else 1.0),
