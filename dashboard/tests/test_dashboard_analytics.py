@@ -204,10 +204,17 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
     page.screenshot(path=screenshots / "send-dark.png", full_page=True)
 
     page.goto(f"{server.url}/dashboard/sends?domain={TEST_DOMAIN}")
+    page.emulate_media(color_scheme="light")
+    page.screenshot(path=screenshots / "sends-light.png", full_page=True)
     page.locator("#sends tbody tr").first.locator("a.subject").click()
     average = page.locator("#average tbody tr:has-text('Unique opens')").first.locator("td")
     assert average.nth(0).inner_text() == pct(per_send[NEWER]["opened_unique"], per_send[NEWER]["delivered"])
     assert average.nth(1).inner_text() == pct(c["opened_unique"], c["delivered"])  # the mean of the one before
+    page.screenshot(path=screenshots / "send-light.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=screenshots / "send-phone-light.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # Providers: every provider row's delivered figure is the events API's count for its domains.
     page.goto(f"{server.url}/dashboard/providers?domain={TEST_DOMAIN}&period=24h")
@@ -215,8 +222,11 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
     assert gmail.locator(".n").inner_text() == str(per_domain["gmail.com"]["delivered"])
     other = page.locator("#providers tr[data-provider=other] .accepted").inner_text()
     assert other == str(per_domain[SIM]["accepted"])
-    page.emulate_media(color_scheme="light")
     page.screenshot(path=screenshots / "providers-light.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=screenshots / "providers-phone-dark.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
 
     assert page.evaluate("window.__pwned") is None and dialogs == []
     context.close()
