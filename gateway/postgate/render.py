@@ -23,7 +23,7 @@ import dataclasses
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from email.message import EmailMessage, MIMEPart
 from email.headerregistry import AddressHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
@@ -164,8 +164,11 @@ class _Text:
 class Renderer:
     """Renders the recipients of one batch; ``public_url`` is the gateway's public origin."""
 
-    def __init__(self, batch: Batch, message: Message, *, public_url: str | None = None) -> None:
+    def __init__(self, batch: Batch, message: Message, *, public_url: str | None = None,
+                 values: Callable[[Recipient], Mapping[str, str]] | None = None) -> None:
         self.batch = batch
+        #: Extra ``%recipient.KEY%`` values per recipient (a ``prepare_template`` hook's).
+        self.values = values
         self.message = message
         self.public_url = public_url
         self.envelope_from = parseaddr(message.sender)[1] or message.sender
@@ -209,6 +212,8 @@ class Renderer:
                 self.envelope_from = parseaddr(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))[1]
 
     def __call__(self, recipient: Recipient) -> RenderedMessage:
+        if self.values is not None:
+            recipient = dataclasses.replace(recipient, variables={**recipient.variables, **self.values(recipient)})
         if self.message.mime is not None:
             headers, raw = self._mime(recipient)
         else:

@@ -1,0 +1,97 @@
+"""The tracking plugin's hooks (entry point ``tracking``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from postgate import Batch, Gateway, Message, PreparedTemplate, Recipient, hookimpl
+
+from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
+from .models import TrackedLink
+from .settings import TrackingSettings
+from .state import NAME, tracking_for
+from .tokens import Signer
+
+LABEL = "tracking"
+
+
+@hookimpl
+def register_settings(register) -> None:
+    register(NAME, TrackingSettings)
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(LABEL, "postgate_tracking.models", "postgate_tracking.migrations")
+
+
+@hookimpl
+def register_routes(gateway: Gateway):
+    from .routes import tracking_blueprint
+
+    tracking_for(gateway)  # refuse to start on bad keys
+    return [tracking_blueprint(gateway)]
+
+
+@hookimpl
+def startup(gateway: Gateway) -> None:
+    tracking_for(gateway).recorder.start()
+
+
+@hookimpl
+async def shutdown(gateway: Gateway) -> None:
+    await tracking_for(gateway).recorder.stop()
+
+
+def wanted(message: Message, settings: TrackingSettings) -> tuple[bool, bool | str]:
+    """Opens and clicks for this message: its own ``o:tracking*`` options, else the domain's defaults."""
+    defaults = settings.for_domain(message.domain)
+    said = message.options.keys()
+    opens = message.tracking_opens if {"o:tracking", "o:tracking-opens"} & said else bool(defaults.opens)
+    clicks = message.tracking_clicks if {"o:tracking", "o:tracking-clicks"} & said else defaults.clicks
+    return opens, clicks or False
+
+
+@hookimpl
+async def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
+    state = tracking_for(gateway)
+    base_url = state.settings.for_domain(message.domain).base_url
+    if state.signer is None or not base_url or message.mime is not None:
+        return None
+    opens, clicks = wanted(message, state.settings)
+    if not opens and not clicks:
+        return None
+    marked = mark(message.html, message.text, base_url=base_url, opens=opens, clicks=clicks,
+                  list_unsubscribe=message.header("List-Unsubscribe"))
+    if not marked.opens and not marked.links:
+        return None
+    await store_links(gateway, batch.id, marked.links)
+    changed = dataclasses.replace(message, html=marked.html, text=marked.text)
+    return PreparedTemplate(changed, token_filler(state.signer, batch.id, marked))
+
+
+async def store_links(gateway: Gateway, batch_id: int, links: list[str]) -> None:
+    """The batch's links by index, once (every job of the batch marks the same links)."""
+    if not links:
+        return
+    with gateway.storage.orm():
+        if await TrackedLink.filter(batch_id=batch_id).exists():
+            return
+        await TrackedLink.bulk_create([TrackedLink(batch_id=batch_id, link_index=index, url=url)
+                                       for index, url in enumerate(links)], batch_size=500, ignore_conflicts=True)
+
+
+def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Recipient], dict[str, str]]:
+    """Each recipient's placeholder values: the open token and one click token per link."""
+    links = range(len(marked.links))
+    opens = marked.opens
+    sign = signer.sign
+
+    def fill(recipient: Recipient) -> dict[str, str]:
+        values = {f"{CLICK_KEY}{index}": sign("c", batch_id, recipient.id, index) for index in links}
+        if opens:
+            values[OPEN_KEY] = sign("o", batch_id, recipient.id)
+        return values
+
+    return fill

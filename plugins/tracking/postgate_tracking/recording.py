@@ -1,0 +1,236 @@
+"""Recording hits off the request path: an in-process buffer flushed in group commits.
+
+A request only verifies its token, appends a :class:`Hit` and answers. A background task takes
+up to ``flush_size`` hits every ``flush_seconds``, turns them into Mailgun ``opened``/``clicked``
+events (through ``gateway.record_events``, so paging, suppression listeners and other plugins see
+them) and raw ``tracking_hits`` rows, and only then counts them as stored. On shutdown the buffer
+is flushed to the last hit. A failed flush puts its hits back; event keys are fixed per hit, so
+a retry never stores an event twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from postgate import Batch, Event, EventBuilder, Gateway, Message, Recipient, batch_message
+
+from .models import TrackedLink, TrackingHit
+from .settings import TrackingSettings
+
+log = logging.getLogger("postgate.tracking")
+
+#: Batches (with their decoded message and links) kept in memory for hits and events.
+BATCH_CACHE = 256
+
+
+@dataclass(slots=True)
+class Hit:
+    """One counted GET of a pixel or a tracked link."""
+
+    kind: str  # "open" or "click"
+    batch_id: int
+    recipient_id: int
+    link: int | None
+    user_agent: str
+    ip: str
+    at: float = field(default_factory=time.time)
+    key: str = field(default_factory=lambda: secrets.token_hex(8))
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Whether a machine made the hit: ``bot`` as Mailgun marks it and the rule that fired."""
+
+    bot: str = ""
+    rule: str = ""
+
+
+@dataclass(slots=True)
+class Client:
+    """What is recorded about the client of a hit."""
+
+    client_info: dict[str, str]
+    geolocation: dict[str, str] | None
+    ip: str | None
+
+
+def describe(user_agent: str, ip: str, settings: TrackingSettings) -> Client:
+    """The client of a hit: its user agent, and its address as the privacy setting allows."""
+    return Client({"user-agent": user_agent}, None, _private_ip(ip, settings.ip))
+
+
+def _private_ip(ip: str, mode: str) -> str | None:
+    if mode == "drop" or not ip:
+        return None
+    if mode == "store":
+        return ip
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def judge(hit: Hit, recipient: Recipient) -> Verdict:
+    """Whether a machine made the hit (the machine rules live in one place)."""
+    return Verdict()
+
+
+def reaches_events(verdict: Verdict, policy: str) -> bool:
+    """The per-domain machine policy, applied at hit time."""
+    if policy == "label-all" or not verdict.bot:
+        return True
+    if policy == "drop-scanners":
+        return verdict.bot != "generic"
+    return False
+
+
+@dataclass(slots=True)
+class BatchInfo:
+    batch: Batch
+    message: Message
+    events: EventBuilder
+    links: dict[int, str] | None = None
+
+
+class Recorder:
+    """The buffer, the batch cache and the flusher of one gateway."""
+
+    def __init__(self, gateway: Gateway, settings: TrackingSettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.buffer: deque[Hit] = deque()
+        self.batches: OrderedDict[int, BatchInfo] = OrderedDict()
+        self.stored = 0  # hits durably stored (rows and events committed)
+        self.events = 0  # events those hits became
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- batches and links ----------------------------------------------------------------
+
+    async def batch(self, batch_id: int) -> BatchInfo | None:
+        info = self.batches.get(batch_id)
+        if info is not None:
+            self.batches.move_to_end(batch_id)
+            return info
+        batch = await self.gateway.storage.get_batch(batch_id)
+        if batch is None:
+            return None
+        message = await asyncio.to_thread(batch_message, batch)
+        info = BatchInfo(batch, message, EventBuilder(batch, message,
+                                                      public_url=self.gateway.settings.gateway.public_url))
+        self.batches[batch_id] = info
+        while len(self.batches) > BATCH_CACHE:
+            self.batches.popitem(last=False)
+        return info
+
+    async def link(self, info: BatchInfo, index: int) -> str | None:
+        if info.links is None:
+            with self.gateway.storage.orm():
+                rows = await TrackedLink.filter(batch_id=info.batch.id).values_list("link_index", "url")
+            info.links = dict(rows)
+        return info.links.get(index)
+
+    # -- the buffer -----------------------------------------------------------------------
+
+    def add(self, hit: Hit) -> None:
+        self.buffer.append(hit)
+        if len(self.buffer) >= self.settings.flush_size:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="postgate-tracking-flusher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        while self.buffer:
+            if not await self.flush():
+                log.error("tracking: %d hits could not be stored on shutdown", len(self.buffer))
+                return
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.flush_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            while self.buffer:
+                if not await self.flush():
+                    break
+
+    async def flush(self) -> bool:
+        """Store up to ``flush_size`` hits; ``False`` (hits put back) when storing failed."""
+        async with self._lock:
+            hits = [self.buffer.popleft() for _ in range(min(len(self.buffer), self.settings.flush_size))]
+            if not hits:
+                return True
+            try:
+                events, rows = await self._build(hits)
+                if events:
+                    await self.gateway.record_events(events)
+                if rows:
+                    with self.gateway.storage.orm():
+                        await TrackingHit.bulk_create(rows, batch_size=500)
+            except Exception:  # noqa: BLE001 - kept for the next flush
+                log.exception("tracking: storing %d hits failed; retrying", len(hits))
+                self.buffer.extendleft(reversed(hits))
+                return False
+            self.stored += len(hits)
+            self.events += len(events)
+            return True
+
+    async def _build(self, hits: list[Hit]) -> tuple[list[Event], list[TrackingHit]]:
+        found = await self.gateway.storage.get_recipients(sorted({hit.recipient_id for hit in hits}))
+        recipients = {row.id: row for row in found}
+        events: list[Event] = []
+        rows: list[TrackingHit] = []
+        for hit in hits:
+            recipient = recipients.get(hit.recipient_id)
+            info = await self.batch(hit.batch_id) if recipient is not None else None
+            if recipient is None or info is None or recipient.batch_id != hit.batch_id:
+                continue  # purged since the mail went out: nothing to record against
+            domain = info.batch.domain
+            policy = self.settings.for_domain(domain).machines
+            verdict = judge(hit, recipient)
+            client = describe(hit.user_agent, hit.ip, self.settings)
+            recorded = reaches_events(verdict, policy or "drop-scanners")
+            url = await self.link(info, hit.link) if hit.link is not None else None
+            if recorded:
+                events.append(self._event(info, recipient, hit, verdict, client, url))
+            rows.append(TrackingHit(at=hit.at, kind=hit.kind, domain=domain, batch_id=hit.batch_id,
+                                    recipient_id=hit.recipient_id, link_index=hit.link, ip=client.ip,
+                                    user_agent=hit.user_agent[:512], bot=verdict.bot, rule=verdict.rule[:64],
+                                    recorded=recorded))
+        return events, rows
+
+    @staticmethod
+    def _event(info: BatchInfo, recipient: Recipient, hit: Hit, verdict: Verdict, client: Client,
+               url: str | None) -> Event:
+        client_info: dict[str, Any] = {**client.client_info, "bot": verdict.bot}
+        common = {"ip": client.ip or "", "user_agent": hit.user_agent, "geolocation": client.geolocation,
+                  "client_info": client_info}
+        if hit.kind == "click":
+            event = info.events.clicked(recipient, url=url or "", key=f"clicked:{recipient.id}:{hit.key}", **common)
+        else:
+            event = info.events.opened(recipient, key=f"opened:{recipient.id}:{hit.key}", **common)
+        if client.ip is None:
+            event.payload.pop("ip", None)
+        if client.geolocation is None:
+            event.payload.pop("geolocation", None)
+        if verdict.rule:
+            event.payload["machine-rule"] = verdict.rule
+        return event
