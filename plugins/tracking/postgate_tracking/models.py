@@ -33,7 +33,7 @@ class TrackingHit(Model):
     user_agent = fields.CharField(max_length=512, default="")
     bot = fields.CharField(max_length=16, default="", description="empty, apple, gmail or generic")
     rule = fields.CharField(max_length=64, default="", description="the machine rule that fired")
-    recorded = fields.BooleanField(description="whether it became an event in GET /events")
+    recorded = fields.BooleanField(description="whether it became an event of the events API")
 
     class Meta:
         table = "tracking_hits"

@@ -1,0 +1,110 @@
+"""Tracking end to end on Hypercorn: a Ghost-shaped batch through the outbox, its pixel and links
+fetched by a real HTTP client, and the events as Ghost pages them."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from postgate_tracking import plugin
+from postgate_tracking.models import TrackingHit
+from tracking_helpers import (BASE_URL, HTML, KEYS, OUTLOOK, OUTLOOK_END, body, events, local, outbox,
+                              send_batch, tracking_settings, tracking_urls)
+
+APPLE_MAIL = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+EMAIL_ID = "6740a1b2c3d4e5f6a7b8c9d0"
+
+
+@pytest.fixture
+def server(live_server, monkeypatch):
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    return live_server(plugins=[plugin], plugin_settings=tracking_settings())
+
+
+def hits(server) -> list[TrackingHit]:
+    async def read():
+        with server.gateway.storage.orm():
+            return await TrackingHit.all().order_by("id")
+    return server.run(read())
+
+
+def test_opens_and_clicks_become_events_ghost_pages(server) -> None:
+    send_batch(server, ["ann@example.com", "bob@example.com"], EMAIL_ID, tracking_opens="yes",
+               tracking_clicks="yes")
+    mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
+    pixel, links = tracking_urls(mails["ann@example.com"])
+    assert pixel is not None and len(links) == 2
+    with httpx.Client(timeout=30, headers={"User-Agent": APPLE_MAIL}) as http:
+        image = http.get(local(server, pixel))
+        assert image.status_code == 200 and image.headers["content-type"] == "image/gif"
+        assert "no-store" in image.headers["cache-control"] and image.content.startswith(b"GIF89a")
+        click = http.get(local(server, links[0]), follow_redirects=False)
+    assert click.status_code == 302
+    assert click.headers["location"] == "https://blog.example.com/p/one/?ref=news&utm=1"
+    opened = events(server, "opened", 1)
+    assert [(e["recipient"], e["message"]["headers"]["message-id"]) for e in opened] == [
+        ("ann@example.com", mails["ann@example.com"]["Message-ID"].strip("<>"))]
+    assert opened[0]["tags"] == ["ghost-email", "bulk-email"]
+    assert opened[0]["user-variables"]["email-id"] == EMAIL_ID
+    assert opened[0]["client-info"]["user-agent"] == APPLE_MAIL
+    assert opened[0]["ip"] == "127.0.0.0"  # truncated by default
+    clicked = events(server, "clicked", 1)
+    assert [(e["recipient"], e["url"]) for e in clicked] == [
+        ("ann@example.com", "https://blog.example.com/p/one/?ref=news&utm=1")]
+    raw = hits(server)
+    assert [(h.kind, h.link_index, h.recorded, h.user_agent) for h in raw] == [
+        ("open", None, True, APPLE_MAIL), ("click", 0, True, APPLE_MAIL)]
+    assert raw[0].recipient_id == raw[1].recipient_id and raw[0].ip == "127.0.0.0"
+
+
+def test_tampered_and_unknown_tokens_get_404_and_head_is_never_recorded(server) -> None:
+    send_batch(server, ["ann@example.com"], EMAIL_ID, tracking="yes")
+    pixel, links = tracking_urls(outbox(server, 1)[0])
+    token = pixel.rsplit("/", 1)[1][:-4]
+    key_id, body64 = token.split(".")
+    flipped = body64[:-2] + ("A" if body64[-2] != "A" else "B") + body64[-1]
+    bad = [f"{key_id}.{flipped}", f"k9.{body64}", "k1.short", token + "x", "x" * 300]
+    with httpx.Client(timeout=30) as http:
+        for wrong in bad:
+            assert http.get(local(server, f"{BASE_URL}/t/o/{wrong}.gif")).status_code == 404, wrong
+        click_token = links[0].rsplit("/", 1)[1]
+        # An open token is not a click token, and the other way round.
+        assert http.get(local(server, f"{BASE_URL}/t/c/{token}")).status_code == 404
+        assert http.get(local(server, f"{BASE_URL}/t/o/{click_token}.gif")).status_code == 404
+        assert http.head(local(server, pixel)).status_code == 200
+        assert http.head(local(server, links[0])).status_code == 302
+        assert http.get(local(server, links[1]), follow_redirects=False).status_code == 302  # a marker
+    assert [e["event"] for e in events(server, "clicked", 1)] == ["clicked"]
+    assert events(server, "opened", 0, timeout=0.5) == []
+    assert [(h.kind, h.link_index) for h in hits(server)] == [("click", 1)]
+
+
+def test_the_marked_html_keeps_every_byte_but_the_tracked_hrefs(server) -> None:
+    send_batch(server, ["ann@example.com"], EMAIL_ID, tracking_opens="true", tracking_clicks="htmlonly")
+    mail = outbox(server, 1)[0]
+    html = body(mail, "html")
+    assert OUTLOOK in html and OUTLOOK_END in html
+    pixel, links = tracking_urls(mail)
+    restored = html.replace(links[0], "https://blog.example.com/p/one/?ref=news&amp;utm=1")
+    restored = restored.replace(links[1], "https://blog.example.com/p/two/")
+    restored = restored.replace(f'<img src="{pixel}" width="1" height="1" alt="" '
+                                'style="width:1px;height:1px;border:0" />', "")
+    unsubscribe = re.search(r'<a href="(https://blog\.example\.com/unsubscribe/[^"]+)">Unsubscribe', html)
+    assert unsubscribe is not None  # Ghost's per-recipient unsubscribe link is never rewritten
+    expected = HTML.replace("%recipient.name_html%", "Member&nbsp;0")
+    # The renderer ends every text part with a line break; nothing else differs.
+    assert restored.removesuffix("\r\n") == expected.replace("%recipient.unsubscribe_url%", unsubscribe.group(1))
+    assert "/t/c/" not in body(mail, "plain")  # htmlonly
+
+
+def test_a_message_that_does_not_ask_follows_the_domain_default(live_server, monkeypatch) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(
+        domains={"mg.example.com": {"opens": True}}))
+    send_batch(server, ["ann@example.com"], EMAIL_ID)
+    send_batch(server, ["bob@example.com"], "6740a1b2c3d4e5f6a7b8c9d1", tracking_opens="no")
+    mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
+    assert tracking_urls(mails["ann@example.com"])[0] is not None
+    assert tracking_urls(mails["bob@example.com"]) == (None, [])
