@@ -330,14 +330,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout"], action="append",
-                        help="run only these parts (repeatable; aws and scaleout run only when named)")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "tracking"], action="append",
+                        help="run only these parts (repeatable; aws, scaleout and tracking run only when named)")
     parser.add_argument("--aws-recipients", type=int,
                         help="recipients through SQS → SES for --only aws (default 1000, --quick 300)")
     parser.add_argument("--aws-events", type=int,
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--tracking-hits", type=int, default=20000,
+                        help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
                         help="recipients per run for --only scaleout (default 3000, --quick 600)")
     parser.add_argument("--scaleout-rates", default="10000,150",
@@ -386,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
                                                  rates=args.scaleout_rate_list,
                                                  worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
                                                  latency=args.scaleout_latency)
+        if "tracking" in parts:
+            from .tracking import bench_tracking
+
+            figures["tracking"] = bench_tracking(workdir, args.tracking_hits)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -13,6 +13,8 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from .tokens import MAX_LINKS
+
 OPEN_KEY = "postgate-tracking-open"
 CLICK_KEY = "postgate-tracking-click-"
 
@@ -55,6 +57,8 @@ class _Links:
 
     def trackable(self, url: str) -> bool:
         url = url.strip()
+        if len(self.index) >= MAX_LINKS and url not in self.index:
+            return False  # beyond what a token can index: left as it is
         return bool(_TRACKABLE.match(url)) and not _VARIABLE.search(url) and url not in self.excluded
 
     def placeholder(self, url: str) -> str:

@@ -85,13 +85,14 @@ async def store_links(gateway: Gateway, batch_id: int, links: list[str]) -> None
 def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Recipient], dict[str, str]]:
     """Each recipient's placeholder values: the open token and one click token per link."""
     links = range(len(marked.links))
+    keys = [f"{CLICK_KEY}{index}" for index in links]
     opens = marked.opens
-    sign = signer.sign
+    sign_links = signer.sign_links
 
     def fill(recipient: Recipient) -> dict[str, str]:
-        values = {f"{CLICK_KEY}{index}": sign("c", batch_id, recipient.id, index) for index in links}
+        values = dict(zip(keys, sign_links("c", batch_id, recipient.id, links))) if keys else {}
         if opens:
-            values[OPEN_KEY] = sign("o", batch_id, recipient.id)
+            values[OPEN_KEY] = sign_links("o", batch_id, recipient.id, (0,))[0]
         return values
 
     return fill
