@@ -212,8 +212,6 @@ class Renderer:
                 self.envelope_from = parseaddr(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))[1]
 
     def __call__(self, recipient: Recipient) -> RenderedMessage:
-        if self.values is not None:
-            recipient = dataclasses.replace(recipient, variables={**recipient.variables, **self.values(recipient)})
         if self.message.mime is not None:
             headers, raw = self._mime(recipient)
         else:
@@ -231,6 +229,12 @@ class Renderer:
             tracking_opens=self.message.tracking_opens,
             tracking_clicks=self.message.tracking_clicks,
         )
+
+    def _variables(self, recipient: Recipient) -> Mapping[str, Any]:
+        """The recipient's ``%recipient.KEY%`` values, with a ``prepare_template`` hook's added."""
+        if self.values is None:
+            return recipient.variables
+        return {**recipient.variables, **self.values(recipient)}
 
     def _mime(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         if self.mime_has_id:
@@ -283,7 +287,7 @@ class Renderer:
         checked, bodies encoded, headers folded), so a failing recipient fails the same way."""
         if not self.fast:
             return self._build_reference(recipient)
-        substitute = Substituter(recipient_entry(recipient.name, recipient.address), recipient.variables)
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
         headers = self._headers(recipient, substitute)
         lines = [self._header_line(name, value) for name, value in headers]
         amp = self.amp_body(substitute) if self.html_body.text is not None else None
@@ -384,7 +388,7 @@ class Renderer:
     def _build_reference(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         """The whole message through ``email.message.EmailMessage``: what the fast path must match
         (tests compare the two), and the path for batches whose headers the stdlib refuses."""
-        substitute = Substituter(recipient_entry(recipient.name, recipient.address), recipient.variables)
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
         headers = self._headers(recipient, substitute)
         mail = EmailMessage(policy=POLICY)
         parsed = self.parsed

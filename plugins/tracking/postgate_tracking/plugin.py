@@ -11,7 +11,7 @@ from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
 from .models import TrackedLink
 from .settings import TrackingSettings
 from .state import NAME, tracking_for
-from .tokens import Signer
+from .tokens import OPEN_PART, Signer, link_part
 
 LABEL = "tracking"
 
@@ -84,15 +84,13 @@ async def store_links(gateway: Gateway, batch_id: int, links: list[str]) -> None
 
 def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Recipient], dict[str, str]]:
     """Each recipient's placeholder values: the open token and one click token per link."""
-    links = range(len(marked.links))
-    keys = [f"{CLICK_KEY}{index}" for index in links]
-    opens = marked.opens
-    sign_links = signer.sign_links
+    parts = [(f"{CLICK_KEY}{index}", link_part(index)) for index in range(len(marked.links))]
+    if marked.opens:
+        parts.append((OPEN_KEY, OPEN_PART))
+    head = signer.head
 
     def fill(recipient: Recipient) -> dict[str, str]:
-        values = dict(zip(keys, sign_links("c", batch_id, recipient.id, links))) if keys else {}
-        if opens:
-            values[OPEN_KEY] = sign_links("o", batch_id, recipient.id, (0,))[0]
-        return values
+        start = head(batch_id, recipient.id)
+        return {key: start + part for key, part in parts}
 
     return fill

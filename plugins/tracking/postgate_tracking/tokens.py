@@ -1,31 +1,47 @@
 """Signed, opaque, URL-safe tracking tokens.
 
-A token is ``<key id>.<base64url(batch id, ledger row id, MAC, link index)>`` (44 characters after
-the key id, no padding). The MAC is the first 15 bytes of HMAC-SHA256 over the kind (``o`` or
-``c``), the key id and the two ids, so a key can be rotated (old ids keep verifying while listed)
-and no token names an address or a URL. The link index sits beside the MAC rather than under it:
-a recipient's message already holds a genuine token for every link index of its batch, so
-changing the index forges nothing, and one MAC per recipient (not one per link) keeps marking
-cheap. The index only ever selects one of the batch's own stored links, so there is no open
-redirect. :meth:`Signer.verify` checks the MAC in constant time and needs no database.
+A token is ``<key id>.<base64url(batch id, ledger row id, MAC, link)>``: 44 characters after the
+key id, no padding. The MAC is the first 14 bytes of HMAC-SHA256 over the key id and the two ids,
+so a key can be rotated (old ids keep verifying while listed) and no token names an address or a
+URL. ``link`` (3 bytes) is the link index of a click token, or ``OPEN`` for the pixel. It sits
+beside the MAC rather than under it: a recipient's message already holds a genuine token for every
+link of its batch, so changing it forges nothing, and it only ever selects one of the batch's own
+stored links (no open redirect). One MAC per recipient, and the link part encoded once per
+batch, keep marking cheap. :meth:`Signer.verify` checks the MAC in constant time and needs no
+database.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hmac
 import struct
 from dataclasses import dataclass
 
 _IDS = struct.Struct(">QQ")
-_LINK = struct.Struct(">H")
-_MAC_BYTES = 15
-_TOKEN_BYTES = _IDS.size + _MAC_BYTES + _LINK.size  # 33 bytes: 44 characters, no padding
+_MAC_BYTES = 14
+_HEAD_BYTES = _IDS.size + _MAC_BYTES  # 30 bytes: 40 characters
+_LINK_BYTES = 3  # 4 characters
+#: The link part of an open (pixel) token; link indexes stay below it.
+OPEN = (1 << 24) - 1
+MAX_LINKS = OPEN
 #: Longest token accepted (a 16-character key id, a dot and the encoded body).
 MAX_TOKEN = 17 + 44
-#: Most links one message may have tracked.
-MAX_LINKS = 1 << 16
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
+def _urlsafe(data: bytes) -> str:
+    """URL-safe base64 of a multiple of 3 bytes (no padding), without base64's Python layers."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).decode("ascii")
+
+
+def link_part(link: int) -> str:
+    """The last 4 characters of a token: the link index (or ``OPEN``), the same for every recipient."""
+    return _urlsafe(link.to_bytes(_LINK_BYTES, "big"))
+
+
+OPEN_PART = link_part(OPEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +63,15 @@ class Signer:
         self.key_id, self.secret = keys[0]
         self.keys = dict(keys)
         self._prefix = self.key_id + "."
-        self._labels = {kind: f"{kind}{self.key_id}.".encode() for kind in ("o", "c")}
+        self._label = self._prefix.encode()
 
-    @staticmethod
-    def _mac(label: bytes, secret: bytes, ids: bytes) -> bytes:
-        # The digest named as a string takes OpenSSL's one-shot path.
-        return hmac.digest(secret, label + ids, "sha256")[:_MAC_BYTES]
+    def head(self, batch_id: int, recipient_id: int) -> str:
+        """The part of a recipient's tokens before the link part (one MAC)."""
+        ids = _IDS.pack(batch_id, recipient_id)
+        return self._prefix + _urlsafe(ids + hmac.digest(self.secret, self._label + ids, "sha256")[:_MAC_BYTES])
 
     def sign(self, kind: str, batch_id: int, recipient_id: int, link: int = 0) -> str:
-        return self.sign_links(kind, batch_id, recipient_id, (link,))[0]
-
-    def sign_links(self, kind: str, batch_id: int, recipient_id: int, links) -> list[str]:
-        """One token per link index, under one MAC."""
-        ids = _IDS.pack(batch_id, recipient_id)
-        signed = ids + self._mac(self._labels[kind], self.secret, ids)
-        encode, pack, prefix = base64.urlsafe_b64encode, _LINK.pack, self._prefix
-        return [prefix + encode(signed + pack(link)).decode("ascii") for link in links]
+        return self.head(batch_id, recipient_id) + (OPEN_PART if kind == "o" else link_part(link))
 
     def verify(self, kind: str, token: str) -> TokenClaim | None:
         """The claim of a genuine token of ``kind``, or ``None`` (tampered, unknown key, malformed)."""
@@ -70,19 +79,20 @@ class Signer:
             return None
         key_id, dot, encoded = token.partition(".")
         secret = self.keys.get(key_id)
-        if not dot or secret is None or len(encoded) != 44:
+        if not dot or secret is None or len(encoded) != 44 or not encoded.isascii():
             return None
         try:
-            raw = base64.urlsafe_b64decode(encoded.encode("ascii"))
-        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raw = binascii.a2b_base64(encoded.encode("ascii").translate(_STANDARD), strict_mode=True)
+        except (binascii.Error, ValueError):
             return None
-        if len(raw) != _TOKEN_BYTES or base64.urlsafe_b64encode(raw).decode("ascii") != encoded:
+        if len(raw) != _HEAD_BYTES + _LINK_BYTES or _urlsafe(raw) != encoded:
             return None
-        ids, mac, link = raw[:_IDS.size], raw[_IDS.size:-_LINK.size], raw[-_LINK.size:]
-        if not hmac.compare_digest(mac, self._mac(f"{kind}{key_id}.".encode(), secret, ids)):
+        ids, mac = raw[:_IDS.size], raw[_IDS.size:_HEAD_BYTES]
+        expected = hmac.digest(secret, f"{key_id}.".encode() + ids, "sha256")[:_MAC_BYTES]
+        if not hmac.compare_digest(mac, expected):
+            return None
+        link = int.from_bytes(raw[_HEAD_BYTES:], "big")
+        if (kind == "o") != (link == OPEN):
             return None
         batch_id, recipient_id = _IDS.unpack(ids)
-        (index,) = _LINK.unpack(link)
-        if kind == "o" and index:
-            return None
-        return TokenClaim(kind, batch_id, recipient_id, index)
+        return TokenClaim(kind, batch_id, recipient_id, 0 if kind == "o" else link)
