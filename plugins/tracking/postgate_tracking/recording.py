@@ -63,7 +63,7 @@ class Client:
 
 def describe(user_agent: str, ip: str, settings: TrackingSettings) -> Client:
     """The client of a hit: its user agent, and its address as the privacy setting allows."""
-    return Client({"user-agent": user_agent}, None, _private_ip(ip, settings.ip))
+    return Client({"user-agent": user_agent}, None, _private_ip(ip, settings.ip_policy))
 
 
 def _private_ip(ip: str, mode: str) -> str | None:
@@ -86,7 +86,7 @@ def judge(hit: Hit, recipient: Recipient) -> Verdict:
 
 def reaches_events(verdict: Verdict, policy: str) -> bool:
     """The per-domain machine policy, applied at hit time."""
-    if policy == "label-all" or not verdict.bot:
+    if policy == "label" or not verdict.bot:
         return True
     if policy == "drop-scanners":
         return verdict.bot != "generic"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: What reaches ``GET /events`` of a hit flagged as a machine's (raw hits are always kept).
-MachinePolicy = Literal["label-all", "drop-scanners", "drop-machines"]
+MachinePolicy = Literal["label", "drop-scanners", "drop-machines"]
 ClickSwitch = bool | Literal["htmlonly"]
 
 HSTS_TRAP = (
@@ -62,10 +63,10 @@ class TrackingSettings(BaseModel):
     opens: bool = Field(False, description="track opens when a message does not say (o:tracking-opens)")
     clicks: ClickSwitch = Field(False, description="track clicks when a message does not say")
     machines: MachinePolicy = Field("drop-scanners", description="which machine hits reach GET /events")
-    ip: Literal["store", "truncate", "drop"] = Field(
+    ip_policy: Literal["store", "truncate", "drop"] = Field(
         "truncate", description="client address kept in events and hits: whole, truncated "
         "(IPv4 /24, IPv6 /48) or not at all")
-    geoip_database: str | None = Field(None, description="MaxMind-format database for geolocation")
+    geoip_database: Path | None = Field(None, description="MaxMind-format database (GeoLite2 City, DB-IP lite) for geolocation")
     flush_seconds: float = Field(0.2, gt=0, le=10, description="longest a hit waits before it is stored")
     flush_size: int = Field(1000, ge=1, description="hits stored per group commit at most")
     domains: dict[str, DomainTracking] = Field(default_factory=dict, description="per sending domain")
