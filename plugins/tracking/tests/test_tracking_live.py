@@ -8,6 +8,8 @@ import re
 import httpx
 import pytest
 
+import postgate_mysql
+from postgate.testing.mariadb import temporary_database
 from postgate_tracking import plugin
 from postgate_tracking.models import TrackingHit
 from tracking_helpers import (BASE_URL, HTML, KEYS, OUTLOOK, OUTLOOK_END, body, events, local, outbox,
@@ -23,6 +25,19 @@ def server(live_server, monkeypatch):
     return live_server(plugins=[plugin], plugin_settings=tracking_settings())
 
 
+@pytest.fixture(params=["sqlite", "mysql"])
+async def any_storage_server(request, live_server, monkeypatch):
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    if request.param == "sqlite":
+        yield live_server(plugins=[plugin], plugin_settings=tracking_settings())
+        return
+    async with temporary_database() as url:
+        srv = live_server(plugins=[postgate_mysql, plugin], backends={"storage": "mysql"},
+                          plugin_settings={"mysql": {"url": url}, **tracking_settings()})
+        yield srv
+        srv.stop()  # before the database is dropped
+
+
 def hits(server) -> list[TrackingHit]:
     async def read():
         with server.gateway.storage.orm():
@@ -30,7 +45,8 @@ def hits(server) -> list[TrackingHit]:
     return server.run(read())
 
 
-def test_opens_and_clicks_become_events_ghost_pages(server) -> None:
+def test_opens_and_clicks_become_events_ghost_pages(any_storage_server) -> None:
+    server = any_storage_server
     send_batch(server, ["ann@example.com", "bob@example.com"], EMAIL_ID, tracking_opens="yes",
                tracking_clicks="yes")
     mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
