@@ -82,6 +82,10 @@ class ClientSettings:
     ip_policy: IpPolicy = "truncate"
     geoip_database: Path | None = None
 
+    def __post_init__(self) -> None:
+        if self.ip_policy not in IP_POLICIES:
+            raise ValueError(f"ip_policy must be one of {', '.join(IP_POLICIES)}, not {self.ip_policy!r}")
+
 
 class ClientDescription(NamedTuple):
     """The ``client-info``, ``geolocation`` and ``ip`` of one tracked hit, in Mailgun's shape."""
@@ -114,6 +118,14 @@ def printable(text: object, limit: int) -> str:
 
 def clean_user_agent(user_agent: object) -> str:
     """The header as it may be stored: printable text only, at most ``MAX_USER_AGENT`` long."""
+    if not isinstance(user_agent, str):
+        return ""
+    # printable() never looks past 4 * limit characters, so that prefix is the whole cache key.
+    return _clean_user_agent(user_agent[: 4 * MAX_USER_AGENT])
+
+
+@lru_cache(maxsize=4096)
+def _clean_user_agent(user_agent: str) -> str:
     return printable(user_agent, MAX_USER_AGENT)
 
 

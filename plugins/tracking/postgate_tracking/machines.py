@@ -48,7 +48,11 @@ PERSON = MachineVerdict("", "")
 def classify_open(
     user_agent: str, ip: str, method: str, seconds_since_delivery: float | None
 ) -> MachineVerdict:
-    """Who fetched the open pixel: a person, Apple's or Gmail's proxy, or another machine."""
+    """Who fetched the open pixel: a person, Apple's or Gmail's proxy, or another machine.
+
+    ``seconds_since_delivery`` is accepted like the click's but not judged: Apple's prefetch and a
+    reader watching the inbox both open at once, and only the agent and network tell them apart.
+    """
     verdict = _common(user_agent, method)
     if verdict is not None:
         return verdict

@@ -236,3 +236,8 @@ def test_nothing_raises_and_values_stay_in_vocabulary(
         assert described.ip is None
     if described.ip is not None:
         assert described.ip == kept_ip(described.ip, "store")
+
+
+def test_an_unknown_ip_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="store, truncate, drop"):
+        ClientSettings(ip_policy="keep-some")  # type: ignore[arg-type]
