@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 
-from postgate import Batch, Gateway, Message, PreparedTemplate, Recipient, hookimpl
+from postgate import Batch, ConfigError, Gateway, Message, PreparedTemplate, Recipient, hookimpl
 
+from .clients import geoip_reader
 from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
 from .models import TrackedLink
 from .settings import TrackingSettings
@@ -35,8 +38,15 @@ def register_routes(gateway: Gateway):
 
 
 @hookimpl
-def startup(gateway: Gateway) -> None:
-    tracking_for(gateway).recorder.start()
+async def startup(gateway: Gateway) -> None:
+    state = tracking_for(gateway)
+    database = state.settings.geoip_database
+    if database is not None:
+        try:  # open once, off the loop, so a bad path stops start-up here
+            await asyncio.to_thread(geoip_reader, database)
+        except (OSError, ValueError, RuntimeError) as exc:  # maxminddb: InvalidDatabaseError
+            raise ConfigError(f"[plugins.tracking] geoip_database {str(database)!r}: {exc}") from None
+    state.recorder.start()
 
 
 @hookimpl
@@ -90,7 +100,7 @@ def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Rec
     head = signer.head
 
     def fill(recipient: Recipient) -> dict[str, str]:
-        start = head(batch_id, recipient.id)
+        start = head(batch_id, recipient.id, time.time())
         return {key: start + part for key, part in parts}
 
     return fill

@@ -11,7 +11,6 @@ a retry never stores an event twice.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 import time
@@ -21,6 +20,8 @@ from typing import Any
 
 from postgate import Batch, Event, EventBuilder, Gateway, Message, Recipient, batch_message
 
+from .clients import ClientDescription, ClientSettings, describe_client
+from .machines import MachineVerdict, classify_click, classify_open, visible
 from .models import TrackedLink, TrackingHit
 from .settings import TrackingSettings
 
@@ -40,57 +41,17 @@ class Hit:
     link: int | None
     user_agent: str
     ip: str
+    rendered_at: float  # when the recipient's message was rendered, from the token
     at: float = field(default_factory=time.time)
     key: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
-@dataclass(slots=True)
-class Verdict:
-    """Whether a machine made the hit: ``bot`` as Mailgun marks it and the rule that fired."""
-
-    bot: str = ""
-    rule: str = ""
+#: Clicks of one message this close together count as "at once" for the every-link rule.
+CLICK_WINDOW_SECONDS = 5.0
 
 
-@dataclass(slots=True)
-class Client:
-    """What is recorded about the client of a hit."""
-
-    client_info: dict[str, str]
-    geolocation: dict[str, str] | None
-    ip: str | None
-
-
-def describe(user_agent: str, ip: str, settings: TrackingSettings) -> Client:
-    """The client of a hit: its user agent, and its address as the privacy setting allows."""
-    return Client({"user-agent": user_agent}, None, _private_ip(ip, settings.ip_policy))
-
-
-def _private_ip(ip: str, mode: str) -> str | None:
-    if mode == "drop" or not ip:
-        return None
-    if mode == "store":
-        return ip
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
-
-
-def judge(hit: Hit, recipient: Recipient) -> Verdict:
-    """Whether a machine made the hit (the machine rules live in one place)."""
-    return Verdict()
-
-
-def reaches_events(verdict: Verdict, policy: str) -> bool:
-    """The per-domain machine policy, applied at hit time."""
-    if policy == "label" or not verdict.bot:
-        return True
-    if policy == "drop-scanners":
-        return verdict.bot != "generic"
-    return False
+def client_settings(settings: TrackingSettings) -> ClientSettings:
+    return ClientSettings(ip_policy=settings.ip_policy, geoip_database=settings.geoip_database)
 
 
 HIT_COLUMNS = ("at", "kind", "domain", "batch_id", "recipient_id", "link_index", "ip", "user_agent", "bot",
@@ -123,6 +84,9 @@ class Recorder:
         self.settings = settings
         self.buffer: deque[Hit] = deque()
         self.batches: OrderedDict[int, BatchInfo] = OrderedDict()
+        self.clients = client_settings(settings)
+        #: Recent clicks per ledger row: link index -> time, for the every-link-at-once rule.
+        self.recent_clicks: dict[int, dict[int, float]] = {}
         self.stored = 0  # hits durably stored (rows and events committed)
         self.events = 0  # events those hits became
         self._wake = asyncio.Event()
@@ -219,19 +183,34 @@ class Recorder:
                 continue  # purged since the mail went out: nothing to record against
             domain = info.batch.domain
             policy = self.settings.for_domain(domain).machines
-            verdict = judge(hit, recipient)
-            client = describe(hit.user_agent, hit.ip, self.settings)
-            recorded = reaches_events(verdict, policy or "drop-scanners")
             url = await self.link(info, hit.link) if hit.link is not None else None
+            verdict = self._judge(hit, info)
+            client = describe_client(hit.user_agent, hit.ip, self.clients)
+            recorded = visible(verdict, policy or "drop-scanners", hit.kind)
             if recorded:
                 events.append(self._event(info, recipient, hit, verdict, client, url))
             rows.append((hit.at, hit.kind, domain, hit.batch_id, hit.recipient_id, hit.link, client.ip,
                          hit.user_agent[:512], verdict.bot, verdict.rule[:64], recorded))
         return events, rows
 
+    def _judge(self, hit: Hit, info: BatchInfo) -> MachineVerdict:
+        """The machine rules for one hit (hits reach here in the order they came)."""
+        since = hit.at - hit.rendered_at if hit.rendered_at else None
+        if hit.kind == "open":
+            return classify_open(hit.user_agent, hit.ip, "GET", since)
+        clicks = self.recent_clicks.setdefault(hit.recipient_id, {})
+        for link, at in list(clicks.items()):
+            if hit.at - at > CLICK_WINDOW_SECONDS:
+                del clicks[link]
+        clicks[hit.link or 0] = hit.at
+        if len(self.recent_clicks) > 10_000:  # forget the rows that clicked longest ago
+            for row in list(self.recent_clicks)[:5_000]:
+                del self.recent_clicks[row]
+        return classify_click(hit.user_agent, hit.ip, "GET", since, len(clicks), len(info.links or {}))
+
     @staticmethod
-    def _event(info: BatchInfo, recipient: Recipient, hit: Hit, verdict: Verdict, client: Client,
-               url: str | None) -> Event:
+    def _event(info: BatchInfo, recipient: Recipient, hit: Hit, verdict: MachineVerdict,
+               client: ClientDescription, url: str | None) -> Event:
         client_info: dict[str, Any] = {**client.client_info, "bot": verdict.bot}
         common = {"ip": client.ip or "", "user_agent": hit.user_agent, "geolocation": client.geolocation,
                   "client_info": client_info}

@@ -13,6 +13,7 @@ from postgate import Gateway
 
 from .recording import Hit
 from .state import tracking_for
+from .tokens import TokenClaim
 
 #: A transparent 1×1 GIF.
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
@@ -46,13 +47,13 @@ def client_ip(trust_proxy: bool) -> str:
 def tracking_blueprint(gateway: Gateway) -> Blueprint:
     bp = Blueprint("tracking", __name__)
 
-    def hit(kind: str, batch_id: int, recipient_id: int, link: int | None) -> None:
+    def hit(kind: str, claim: TokenClaim, link: int | None) -> None:
         if request.method == "HEAD":
             return
         state = tracking_for(gateway)
-        state.recorder.add(Hit(kind, batch_id, recipient_id, link,
+        state.recorder.add(Hit(kind, claim.batch_id, claim.recipient_id, link,
                                request.headers.get("User-Agent", "")[:MAX_USER_AGENT],
-                               client_ip(state.settings.trust_proxy)))
+                               client_ip(state.settings.trust_proxy), claim.rendered_at))
 
     @bp.route("/t/o/<token>.gif", methods=["GET", "HEAD"])
     async def pixel(token: str) -> Response:
@@ -60,7 +61,7 @@ def tracking_blueprint(gateway: Gateway) -> Blueprint:
         claim = state.signer.verify("o", token) if state.signer else None
         if claim is None or await state.recorder.batch(claim.batch_id) is None:
             return not_found()
-        hit("open", claim.batch_id, claim.recipient_id, None)
+        hit("open", claim, None)
         return Response(PIXEL, status=200, content_type="image/gif", headers=NO_CACHE)
 
     @bp.route("/t/c/<token>", methods=["GET", "HEAD"])
@@ -71,7 +72,7 @@ def tracking_blueprint(gateway: Gateway) -> Blueprint:
         url = await state.recorder.link(info, claim.link) if info is not None and claim is not None else None
         if claim is None or url is None:
             return not_found()
-        hit("click", claim.batch_id, claim.recipient_id, claim.link)
+        hit("click", claim, claim.link)
         return Response("", status=302, headers={"Location": url, **NO_CACHE})
 
     return bp

@@ -1,8 +1,9 @@
 """Signed, opaque, URL-safe tracking tokens.
 
-A token is ``<key id>.<base64url(batch id, ledger row id, MAC, link)>``: 44 characters after the
-key id, no padding. The MAC is the first 14 bytes of HMAC-SHA256 over the key id and the two ids,
-so a key can be rotated (old ids keep verifying while listed) and no token names an address or a
+A token is ``<key id>.<base64url(batch id, ledger row id, rendered at, MAC, link)>``: 44
+characters after the key id, no padding. The ids take 6 bytes each, the render time (epoch
+seconds, which the machine rules compare a click with) 4; the MAC is the first 14 bytes of
+HMAC-SHA256 over the key id and those 16 bytes, so a key can be rotated (old ids keep verifying while listed) and no token names an address or a
 URL. ``link`` (3 bytes) is the link index of a click token, or ``OPEN`` for the pixel. It sits
 beside the MAC rather than under it: a recipient's message already holds a genuine token for every
 link of its batch, so changing it forges nothing, and it only ever selects one of the batch's own
@@ -18,7 +19,7 @@ import hmac
 import struct
 from dataclasses import dataclass
 
-_IDS = struct.Struct(">QQ")
+_IDS = struct.Struct(">HIHII")  # batch id and row id as 48 bits each (high 16, low 32), then the time
 _MAC_BYTES = 14
 _HEAD_BYTES = _IDS.size + _MAC_BYTES  # 30 bytes: 40 characters
 _LINK_BYTES = 3  # 4 characters
@@ -52,6 +53,7 @@ class TokenClaim:
     batch_id: int
     recipient_id: int
     link: int  # the link index for clicks, 0 for opens
+    rendered_at: int = 0  # epoch seconds the recipient's message was rendered (just before sending)
 
 
 class Signer:
@@ -65,13 +67,14 @@ class Signer:
         self._prefix = self.key_id + "."
         self._label = self._prefix.encode()
 
-    def head(self, batch_id: int, recipient_id: int) -> str:
+    def head(self, batch_id: int, recipient_id: int, rendered_at: float) -> str:
         """The part of a recipient's tokens before the link part (one MAC)."""
-        ids = _IDS.pack(batch_id, recipient_id)
+        ids = _IDS.pack(batch_id >> 32, batch_id & 0xFFFFFFFF, recipient_id >> 32, recipient_id & 0xFFFFFFFF,
+                        int(rendered_at) & 0xFFFFFFFF)
         return self._prefix + _urlsafe(ids + hmac.digest(self.secret, self._label + ids, "sha256")[:_MAC_BYTES])
 
-    def sign(self, kind: str, batch_id: int, recipient_id: int, link: int = 0) -> str:
-        return self.head(batch_id, recipient_id) + (OPEN_PART if kind == "o" else link_part(link))
+    def sign(self, kind: str, batch_id: int, recipient_id: int, link: int = 0, rendered_at: float = 0) -> str:
+        return self.head(batch_id, recipient_id, rendered_at) + (OPEN_PART if kind == "o" else link_part(link))
 
     def verify(self, kind: str, token: str) -> TokenClaim | None:
         """The claim of a genuine token of ``kind``, or ``None`` (tampered, unknown key, malformed)."""
@@ -94,5 +97,6 @@ class Signer:
         link = int.from_bytes(raw[_HEAD_BYTES:], "big")
         if (kind == "o") != (link == OPEN):
             return None
-        batch_id, recipient_id = _IDS.unpack(ids)
-        return TokenClaim(kind, batch_id, recipient_id, 0 if kind == "o" else link)
+        batch_high, batch_low, row_high, row_low, rendered_at = _IDS.unpack(ids)
+        return TokenClaim(kind, batch_high << 32 | batch_low, row_high << 32 | row_low, 0 if kind == "o" else link,
+                          rendered_at)
