@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 import postgate_mysql
+from postgate import EventQuery, Gateway
+from postgate.testing.fixtures import TEST_DOMAIN
 from postgate.testing.mariadb import temporary_database
 from postgate_tracking import plugin
 from postgate_tracking.models import TrackingHit
@@ -154,3 +156,35 @@ def test_a_message_that_does_not_ask_follows_the_domain_default(live_server, mon
     mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
     assert tracking_urls(mails["ann@example.com"])[0] is not None
     assert tracking_urls(mails["bob@example.com"]) == (None, [])
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_recorded_truncated(live_server, monkeypatch) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(trust_proxy=True))
+    send_batch(server, ["ann@example.com"], EMAIL_ID, tracking_opens="yes")
+    pixel, _ = tracking_urls(outbox(server, 1)[0])
+    with httpx.Client(timeout=30, headers={"User-Agent": APPLE_MAIL}) as http:
+        forwarded = {"X-Forwarded-For": "198.51.100.20, 203.0.113.77"}  # the proxy added the last one
+        assert http.get(local(server, pixel), headers=forwarded).status_code == 200
+    assert [e["ip"] for e in events(server, "opened", 1)] == ["203.0.113.0"]
+
+
+async def test_hits_still_in_memory_are_stored_on_shutdown(live_server, monkeypatch) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(flush_seconds=10))
+    send_batch(server, ["ann@example.com"], EMAIL_ID, tracking_opens="yes")
+    pixel, _ = tracking_urls(outbox(server, 1)[0])
+    with httpx.Client(timeout=30, headers={"User-Agent": APPLE_MAIL}) as http:
+        for _ in range(3):
+            assert http.get(local(server, pixel)).status_code == 200
+    assert tracking_for(server.gateway).recorder.stored == 0  # still buffered
+    server.stop()
+    again = Gateway(server.gateway.settings, plugins=[plugin])
+    await again.start()
+    try:
+        with again.storage.orm():
+            assert await TrackingHit.all().count() == 3
+        assert len([e for e in await again.storage.page_events(EventQuery(domain=TEST_DOMAIN, ascending=True))
+                    if e.event == "opened"]) == 3
+    finally:
+        await again.stop()
