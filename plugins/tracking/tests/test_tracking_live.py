@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
-import pytest
-
 import postgate_mysql
-from postgate import EventQuery, Gateway
+import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+from postgate import ConfigError, EventQuery, Gateway
 from postgate.testing.fixtures import TEST_DOMAIN
 from postgate.testing.mariadb import temporary_database
 from postgate_tracking import plugin
@@ -158,15 +161,36 @@ def test_a_message_that_does_not_ask_follows_the_domain_default(live_server, mon
     assert tracking_urls(mails["bob@example.com"]) == (None, [])
 
 
-def test_behind_a_trusted_proxy_the_forwarded_address_is_recorded_truncated(live_server, monkeypatch) -> None:
+def city_database(path: Path) -> Path:
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-City")
+    writer.insert_network(IPSet(["203.0.113.0/24"]), {
+        "country": {"iso_code": "FR"}, "subdivisions": [{"iso_code": "IDF"}], "city": {"names": {"en": "Paris"}}})
+    writer.to_db_file(str(path))
+    return path
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_located_and_truncated(live_server, monkeypatch,
+                                                                              tmp_path) -> None:
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
-    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(trust_proxy=True))
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(
+        trust_proxy=True, geoip_database=str(city_database(tmp_path / "city.mmdb"))))
     send_batch(server, ["ann@example.com"], EMAIL_ID, tracking_opens="yes")
     pixel, _ = tracking_urls(outbox(server, 1)[0])
     with httpx.Client(timeout=30, headers={"User-Agent": APPLE_MAIL}) as http:
         forwarded = {"X-Forwarded-For": "198.51.100.20, 203.0.113.77"}  # the proxy added the last one
         assert http.get(local(server, pixel), headers=forwarded).status_code == 200
-    assert [e["ip"] for e in events(server, "opened", 1)] == ["203.0.113.0"]
+    assert [(e["ip"], e["geolocation"]) for e in events(server, "opened", 1)] == [
+        ("203.0.113.0", {"country": "FR", "region": "IDF", "city": "Paris"})]
+
+
+async def test_a_geolocation_database_that_cannot_be_read_stops_start_up(gateway_factory, monkeypatch,
+                                                                        tmp_path) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    broken = tmp_path / "broken.mmdb"
+    broken.write_bytes(b"not a maxmind database")
+    gateway = gateway_factory(plugins=[plugin], plugin_settings=tracking_settings(geoip_database=str(broken)))
+    with pytest.raises(ConfigError, match="geoip_database"):
+        await gateway.start()
 
 
 async def test_hits_still_in_memory_are_stored_on_shutdown(live_server, monkeypatch) -> None:
