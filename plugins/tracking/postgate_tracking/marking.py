@@ -33,6 +33,7 @@ _VARIABLE = re.compile(r"%recipient[._]|%[a-z_]*unsubscribe[a-z_]*%", re.IGNOREC
 #: Attributes that mark a link as not to be tracked.
 NO_TRACK = frozenset({"data-no-track", "data-postgate-no-track"})
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_BODY_START = re.compile(r"<body(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -110,8 +111,13 @@ def pixel(base_url: str) -> str:
             f'style="width:1px;height:1px;border:0" />')
 
 
-def add_pixel(text: str, base_url: str) -> str:
-    """The pixel before the last ``</body>``, or at the end when there is none."""
+def add_pixel(text: str, base_url: str, *, top: bool = False) -> str:
+    """The pixel before the last ``</body>``, or at the end when there is none; with ``top``
+    (Mailgun's ``o:tracking-pixel-location-top``) right after ``<body …>``, or at the start."""
+    if top:
+        start = _BODY_START.search(text)
+        at = start.end() if start else 0
+        return text[:at] + pixel(base_url) + text[at:]
     ends = list(_BODY_END.finditer(text))
     if not ends:
         return text + pixel(base_url)
@@ -125,7 +131,7 @@ def unsubscribe_urls(list_unsubscribe: str | None) -> set[str]:
 
 
 def mark(html_body: str | None, text_body: str | None, *, base_url: str, opens: bool,
-         clicks: bool | str, list_unsubscribe: str | None = None) -> Marked:
+         clicks: bool | str, list_unsubscribe: str | None = None, pixel_top: bool = False) -> Marked:
     """Mark a batch's bodies: pixel at the end of the HTML, tracked links in the HTML and, unless
     ``clicks == "htmlonly"``, in the text part."""
     links = _Links(base_url, unsubscribe_urls(list_unsubscribe))
@@ -135,5 +141,5 @@ def mark(html_body: str | None, text_body: str | None, *, base_url: str, opens: 
         text_body = mark_text(text_body, links)
     with_pixel = bool(opens and html_body is not None)
     if with_pixel:
-        html_body = add_pixel(html_body or "", base_url)
+        html_body = add_pixel(html_body or "", base_url, top=pixel_top)
     return Marked(html_body, text_body, list(links.index), with_pixel)

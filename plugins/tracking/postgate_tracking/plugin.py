@@ -73,7 +73,8 @@ async def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> 
     if not opens and not clicks:
         return None
     marked = mark(message.html, message.text, base_url=base_url, opens=opens, clicks=clicks,
-                  list_unsubscribe=message.header("List-Unsubscribe"))
+                  list_unsubscribe=message.header("List-Unsubscribe"),
+                  pixel_top=message.options.get("o:tracking-pixel-location-top", "").lower() in ("yes", "true"))
     if not marked.opens and not marked.links:
         return None
     await store_links(gateway, batch.id, marked.links)

@@ -45,6 +45,13 @@ def test_htmlonly_leaves_the_text_and_the_pixel_goes_before_the_last_body_end() 
     assert mark(None, "text only", base_url=BASE, opens=True, clicks=False).opens is False
 
 
+def test_the_pixel_can_go_first_as_mailgun_allows() -> None:
+    marked = mark('<html><body class="x" data-a=">">hi</body></html>', None, base_url=BASE, opens=True,
+                  clicks=False, pixel_top=True)
+    assert marked.html.startswith('<html><body class="x" data-a=">"><img src=')
+    assert marked.html.endswith(' />hi</body></html>')
+
+
 def test_outlook_conditional_comments_stay_byte_identical() -> None:
     outlook = ('<!--[if mso | IE]><table role="presentation" border="0"><tr><td class="" style="width:600px;" >'
                '<v:roundrect xmlns:v="urn:schemas-microsoft-com:vml" href="https://a.example/" '
