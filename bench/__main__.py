@@ -332,8 +332,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard"], action="append",
-                        help="run only these parts (repeatable; aws, scaleout and dashboard run only when named)")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+                        action="append",
+                        help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -342,6 +343,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--tracking-hits", type=int, default=20000,
+                        help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
                         help="recipients per run for --only scaleout (default 3000, --quick 600)")
     parser.add_argument("--scaleout-rates", default="10000,150",
@@ -396,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
 
             figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
                                                    None if args.no_mysql else args.mysql_url)
+        if "tracking" in parts:
+            from .tracking import bench_tracking
+
+            figures["tracking"] = bench_tracking(workdir, args.tracking_hits)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -57,13 +57,15 @@ def setting_names():
     from postgate_mysql.settings import MysqlSettings
     from postgate_ses.settings import SesSettings
     from postgate_sqs.settings import SqsSettings
+    from postgate_tracking.settings import DomainTracking, TrackingSettings
 
     core = ("configuration.md",)
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
                         (SqliteSettings, core), (LocalQueueSettings, core), (OutboxSettings, core),
                         (MysqlSettings, core), (SesSettings, ("aws-ses.md", "aws-ses-delivery.md")),
                         (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",)),
-                        (DashboardSettings, ("dashboard.md",))):
+                        (DashboardSettings, ("dashboard.md",)),
+                        (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 

@@ -15,6 +15,7 @@ from .domain import (
     EventQuery,
     Job,
     Message,
+    PreparedTemplate,
     Recipient,
     RecipientStatus,
     RecipientUpdate,
@@ -22,7 +23,9 @@ from .domain import (
     Suppression,
     SuppressionChange,
 )
+from .codec import batch_message
 from .errors import ApiError, BadRequest, NotFound
+from .events import EventBuilder
 from .health import HealthCheck
 from .operations import BatchProgress, OperationsSnapshot, Quota
 from .hookspecs import hookimpl, hookspec
@@ -33,8 +36,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "Job", "Message", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
+    "EventBuilder", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
     "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
-    "SuppressionChange", "create_gateway", "hookimpl", "hookspec",
+    "SuppressionChange", "batch_message", "create_gateway", "hookimpl", "hookspec",
     "load_settings",
 ]

@@ -6,7 +6,7 @@ import base64
 import dataclasses
 import json
 
-from .domain import Attachment, Message
+from .domain import Attachment, Batch, Message
 
 
 def encode_message(message: Message) -> bytes:
@@ -29,3 +29,8 @@ def decode_message(blob: bytes) -> Message:
     if data.get("mime") is not None:
         data["mime"] = base64.b64decode(data["mime"])
     return Message(**data)
+
+
+def batch_message(batch: Batch) -> Message:
+    """The message a stored batch was accepted with (public: plugins that build events use it)."""
+    return decode_message(batch.content)

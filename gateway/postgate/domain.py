@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -281,6 +282,20 @@ class RenderedMessage:
     tags: list[str] = field(default_factory=list)
     tracking_opens: bool = False
     tracking_clicks: bool | Literal["htmlonly"] = False
+
+
+@dataclass(slots=True)
+class PreparedTemplate:
+    """A batch's message as a ``prepare_template`` hook changed it, once for all its recipients.
+
+    ``message`` replaces the batch's message for rendering (events keep the stored one).
+    ``values``, if set, is called for each ledger row and returns extra ``%recipient.KEY%``
+    values that only the rendering sees (a per-recipient token, say); name the keys after your
+    plugin so they cannot meet a caller's own variables.
+    """
+
+    message: Message
+    values: Callable[[Recipient], Mapping[str, str]] | None = None
 
 
 DeliveryOutcome = Literal["sent", "delivered", "failed", "unknown", "unsent"]

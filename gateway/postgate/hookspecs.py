@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from .app import Gateway
-    from .domain import ChunkReport, Event, Message, RenderedMessage, SuppressionChange
+    from .domain import Batch, ChunkReport, Event, Message, PreparedTemplate, RenderedMessage, SuppressionChange
     from .health import HealthCheck
 
 hookspec = pluggy.HookspecMarker("postgate")
@@ -94,6 +94,17 @@ def register_models(register: Register) -> None:
 
 
 # -- delivery and events ----------------------------------------------------------------------
+
+
+@hookspec
+def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
+    """Adjust a batch's message once, before its recipients are rendered. May be async.
+
+    Return a :class:`~postgate.domain.PreparedTemplate` (a changed message and, optionally, a
+    function giving each recipient extra ``%recipient.KEY%`` values), or ``None`` to keep it.
+    Implementations run in turn, each seeing the previous one's message. Runs once per job of a
+    batch (again on a retry), so anything it stores must be idempotent.
+    """
 
 
 @hookspec

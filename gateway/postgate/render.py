@@ -23,7 +23,7 @@ import dataclasses
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from email.message import EmailMessage, MIMEPart
 from email.headerregistry import AddressHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
@@ -164,8 +164,11 @@ class _Text:
 class Renderer:
     """Renders the recipients of one batch; ``public_url`` is the gateway's public origin."""
 
-    def __init__(self, batch: Batch, message: Message, *, public_url: str | None = None) -> None:
+    def __init__(self, batch: Batch, message: Message, *, public_url: str | None = None,
+                 values: Callable[[Recipient], Mapping[str, str]] | None = None) -> None:
         self.batch = batch
+        #: Extra ``%recipient.KEY%`` values per recipient (a ``prepare_template`` hook's).
+        self.values = values
         self.message = message
         self.public_url = public_url
         self.envelope_from = parseaddr(message.sender)[1] or message.sender
@@ -227,6 +230,12 @@ class Renderer:
             tracking_clicks=self.message.tracking_clicks,
         )
 
+    def _variables(self, recipient: Recipient) -> Mapping[str, Any]:
+        """The recipient's ``%recipient.KEY%`` values, with a ``prepare_template`` hook's added."""
+        if self.values is None:
+            return recipient.variables
+        return {**recipient.variables, **self.values(recipient)}
+
     def _mime(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         if self.mime_has_id:
             return list(self.mime_headers), self.message.mime or b""
@@ -278,7 +287,7 @@ class Renderer:
         checked, bodies encoded, headers folded), so a failing recipient fails the same way."""
         if not self.fast:
             return self._build_reference(recipient)
-        substitute = Substituter(recipient_entry(recipient.name, recipient.address), recipient.variables)
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
         headers = self._headers(recipient, substitute)
         lines = [self._header_line(name, value) for name, value in headers]
         amp = self.amp_body(substitute) if self.html_body.text is not None else None
@@ -379,7 +388,7 @@ class Renderer:
     def _build_reference(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         """The whole message through ``email.message.EmailMessage``: what the fast path must match
         (tests compare the two), and the path for batches whose headers the stdlib refuses."""
-        substitute = Substituter(recipient_entry(recipient.name, recipient.address), recipient.variables)
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
         headers = self._headers(recipient, substitute)
         mail = EmailMessage(policy=POLICY)
         parsed = self.parsed

@@ -39,7 +39,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .backends import IN_FLIGHT
@@ -262,7 +262,7 @@ class Worker:
         if batch.deliver_at is not None and batch.deliver_at > now:
             await gateway.queue.nack(job, batch.deliver_at - now)
             return
-        renderer = Renderer(batch, message, public_url=self.public_url)
+        renderer = await self._renderer(batch, message)
         # Each pass over a job claims under its own name: if the job comes back to this worker
         # while a slow pass still holds it, the passes never mistake each other's rows for their own.
         self._passes += 1
@@ -285,6 +285,26 @@ class Worker:
         else:
             delay = 0.0 if earliest is None else max(0.0, earliest - time.time())
             await gateway.queue.nack(job, delay)
+
+    async def _renderer(self, batch: Batch, message: Message) -> Renderer:
+        """The batch's renderer, after ``prepare_template`` hooks changed its message once."""
+        values: list[Callable[[Recipient], Mapping[str, str]]] = []
+        for impl in reversed(self.gateway.pm.hook.prepare_template.get_hookimpls()):  # pluggy's order
+            kwargs = {"gateway": self.gateway, "batch": batch, "message": message}
+            prepared = await resolve(impl.function(**{name: kwargs[name] for name in impl.argnames}))
+            if prepared is not None:
+                message = prepared.message
+                if prepared.values is not None:
+                    values.append(prepared.values)
+        if not values:
+            return Renderer(batch, message, public_url=self.public_url)
+        if len(values) == 1:
+            return Renderer(batch, message, public_url=self.public_url, values=values[0])
+
+        def merged(recipient: Recipient) -> dict[str, str]:
+            return {key: value for fill in values for key, value in fill(recipient).items()}
+
+        return Renderer(batch, message, public_url=self.public_url, values=merged)
 
     async def _log_accepted(self, batch: Batch, events: EventBuilder, first_id: int | None,
                             last_id: int | None) -> None:

@@ -1,0 +1,1 @@
+"""Aerich histories of the tracking tables, per dialect (``sqlite/tracking``, ``mysql/tracking``)."""

@@ -1,0 +1,107 @@
+"""The tracking plugin's hooks (entry point ``tracking``)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+
+from postgate import Batch, ConfigError, Gateway, Message, PreparedTemplate, Recipient, hookimpl
+
+from .clients import geoip_reader
+from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
+from .models import TrackedLink
+from .settings import TrackingSettings
+from .state import NAME, tracking_for
+from .tokens import OPEN_PART, Signer, link_part
+
+LABEL = "tracking"
+
+
+@hookimpl
+def register_settings(register) -> None:
+    register(NAME, TrackingSettings)
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(LABEL, "postgate_tracking.models", "postgate_tracking.migrations")
+
+
+@hookimpl
+def register_routes(gateway: Gateway):
+    from .routes import tracking_blueprint
+
+    tracking_for(gateway)  # refuse to start on bad keys
+    return [tracking_blueprint(gateway)]
+
+
+@hookimpl
+async def startup(gateway: Gateway) -> None:
+    state = tracking_for(gateway)
+    database = state.settings.geoip_database
+    if database is not None:
+        try:  # open once, off the loop, so a bad path stops start-up here
+            await asyncio.to_thread(geoip_reader, database)
+        except (OSError, ValueError, RuntimeError) as exc:  # maxminddb: InvalidDatabaseError
+            raise ConfigError(f"[plugins.tracking] geoip_database {str(database)!r}: {exc}") from None
+    state.recorder.start()
+
+
+@hookimpl
+async def shutdown(gateway: Gateway) -> None:
+    await tracking_for(gateway).recorder.stop()
+
+
+def wanted(message: Message, settings: TrackingSettings) -> tuple[bool, bool | str]:
+    """Opens and clicks for this message: its own ``o:tracking*`` options, else the domain's defaults."""
+    defaults = settings.for_domain(message.domain)
+    said = message.options.keys()
+    opens = message.tracking_opens if {"o:tracking", "o:tracking-opens"} & said else bool(defaults.opens)
+    clicks = message.tracking_clicks if {"o:tracking", "o:tracking-clicks"} & said else defaults.clicks
+    return opens, clicks or False
+
+
+@hookimpl
+async def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
+    state = tracking_for(gateway)
+    base_url = state.settings.for_domain(message.domain).base_url
+    if state.signer is None or not base_url or message.mime is not None:
+        return None
+    opens, clicks = wanted(message, state.settings)
+    if not opens and not clicks:
+        return None
+    marked = mark(message.html, message.text, base_url=base_url, opens=opens, clicks=clicks,
+                  list_unsubscribe=message.header("List-Unsubscribe"),
+                  pixel_top=message.options.get("o:tracking-pixel-location-top", "").lower() in ("yes", "true"))
+    if not marked.opens and not marked.links:
+        return None
+    await store_links(gateway, batch.id, marked.links)
+    changed = dataclasses.replace(message, html=marked.html, text=marked.text)
+    return PreparedTemplate(changed, token_filler(state.signer, batch.id, marked))
+
+
+async def store_links(gateway: Gateway, batch_id: int, links: list[str]) -> None:
+    """The batch's links by index, once (every job of the batch marks the same links)."""
+    if not links:
+        return
+    with gateway.storage.orm():
+        if await TrackedLink.filter(batch_id=batch_id).exists():
+            return
+        await TrackedLink.bulk_create([TrackedLink(batch_id=batch_id, link_index=index, url=url)
+                                       for index, url in enumerate(links)], batch_size=500, ignore_conflicts=True)
+
+
+def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Recipient], dict[str, str]]:
+    """Each recipient's placeholder values: the open token and one click token per link."""
+    parts = [(f"{CLICK_KEY}{index}", link_part(index)) for index in range(len(marked.links))]
+    if marked.opens:
+        parts.append((OPEN_KEY, OPEN_PART))
+    head = signer.head
+
+    def fill(recipient: Recipient) -> dict[str, str]:
+        start = head(batch_id, recipient.id, time.time())
+        return {key: start + part for key, part in parts}
+
+    return fill

@@ -1,0 +1,41 @@
+"""The plugin's state per gateway: settings, signer and recorder."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+from postgate import ConfigError, Gateway
+
+from .recording import Recorder
+from .settings import TrackingSettings
+from .tokens import Signer
+
+NAME = "tracking"
+
+
+@dataclass(slots=True)
+class Tracking:
+    settings: TrackingSettings
+    signer: Signer | None  # None: no keys, so nothing is marked and every token is refused
+    recorder: Recorder
+
+
+_STATES: weakref.WeakKeyDictionary[Gateway, Tracking] = weakref.WeakKeyDictionary()
+
+
+def tracking_for(gateway: Gateway) -> Tracking:
+    """The gateway's tracking state, made on first use."""
+    state = _STATES.get(gateway)
+    if state is None:
+        settings: TrackingSettings = gateway.plugin_settings(NAME)
+        try:
+            keys = settings.signing_keys()
+        except ValueError as exc:
+            raise ConfigError(f"invalid settings in [plugins.tracking]: {exc}") from None
+        uses_tracking = settings.base_url or any(d.base_url for d in settings.domains.values())
+        if uses_tracking and not keys:
+            raise ConfigError(f"[plugins.tracking]: a base_url is set but {settings.keys_env} holds no "
+                              "signing key ('id:secret', the secret at least 16 characters)")
+        state = _STATES[gateway] = Tracking(settings, Signer(keys) if keys else None, Recorder(gateway, settings))
+    return state

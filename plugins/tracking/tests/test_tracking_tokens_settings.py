@@ -1,0 +1,58 @@
+"""Tokens verify only as signed, under any listed key; settings refuse plain-http tracking hosts."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from postgate import ConfigError, Gateway
+from postgate.testing.fixtures import make_settings
+from postgate_tracking import plugin
+from postgate_tracking.tokens import Signer, TokenClaim
+
+OLD = ("k1", b"first-secret-0123456789")
+NEW = ("k2", b"second-secret-0123456789")
+
+
+def test_a_token_carries_ids_only_and_verifies_under_rotated_keys() -> None:
+    token = Signer([OLD]).sign("c", 7, 123456, 3)
+    assert token.startswith("k1.") and "=" not in token and "example" not in token
+    assert Signer([NEW, OLD]).verify("c", token) == TokenClaim("c", 7, 123456, 3)
+    assert Signer([NEW]).verify("c", token) is None  # the old key was retired
+    assert Signer([NEW, OLD]).verify("o", token) is None  # kinds are not interchangeable
+
+
+def test_every_changed_byte_is_refused() -> None:
+    signer = Signer([OLD])
+    token = signer.sign("o", 1, 2)
+    key_id, body = token.split(".")
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    for index in range(len(raw)):
+        changed = bytearray(raw)
+        changed[index] ^= 1
+        forged = key_id + "." + base64.urlsafe_b64encode(bytes(changed)).decode().rstrip("=")
+        assert signer.verify("o", forged) is None, index
+    for junk in ["", ".", "k1.", "k1.!!!!", token + "A", token[:-1], "k1." + body.lower(), "é" * 20]:
+        assert signer.verify("o", junk) is None, junk
+
+
+def gateway(tmp_path, **tracking) -> Gateway:
+    return Gateway(make_settings(tmp_path, plugins={"tracking": tracking}), plugins=[plugin])
+
+
+def test_a_plain_http_tracking_host_is_refused_naming_the_hsts_trap(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="includeSubDomains"):
+        gateway(tmp_path, base_url="http://email.mg.example.com")
+    with pytest.raises(ConfigError, match="includeSubDomains"):
+        gateway(tmp_path, base_url="https://email.mg.example.com",
+                domains={"mg.example.com": {"base_url": "http://track.example.com"}})
+
+
+async def test_a_tracking_host_without_signing_keys_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("POSTGATE_TRACKING_KEYS", raising=False)
+    with pytest.raises(ConfigError, match="POSTGATE_TRACKING_KEYS holds no signing key"):
+        plugin.register_routes(gateway(tmp_path, base_url="https://email.mg.example.com"))
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", "k1:short")
+    with pytest.raises(ConfigError, match="at least 16"):
+        plugin.register_routes(gateway(tmp_path / "b", base_url="https://email.mg.example.com"))
