@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from postgate import Event, Gateway, hookimpl
+from postgate import Event, Gateway
 
 from .reader_settings import SimulateReaders
 from .state import tracking_for
@@ -197,8 +197,8 @@ def simulated_readers_for(gateway: Gateway) -> SimulatedReaders | None:
     return _READERS.get(gateway)
 
 
-@hookimpl
-async def startup(gateway: Gateway) -> None:
+async def start(gateway: Gateway) -> None:
+    """Start the readers when ``simulate_readers`` is set and the delivery backend is the outbox."""
     config = tracking_for(gateway).settings.simulate_readers
     if config is None:
         return
@@ -215,15 +215,15 @@ async def startup(gateway: Gateway) -> None:
              100 * config.apple_share, 100 * config.gmail_share)
 
 
-@hookimpl
-async def shutdown(gateway: Gateway) -> None:
+async def stop(gateway: Gateway) -> None:
+    """Cancel the readers still waiting and close their HTTP client."""
     readers = _READERS.pop(gateway, None)
     if readers is not None:
         await readers.stop()
 
 
-@hookimpl
-def events_recorded(gateway: Gateway, events: list[Event]) -> None:
+def delivered(gateway: Gateway, events: list[Event]) -> None:
+    """Hand newly recorded events to the gateway's readers, if any run."""
     readers = _READERS.get(gateway)
     if readers is not None:
         readers.delivered(events)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from postgate import hookimpl
 from postgate.builtin.outbox import Outbox
-from postgate_tracking import plugin, simulated_readers
+from postgate_tracking import plugin
 from postgate_tracking.reader_settings import SimulateReaders
 from postgate_tracking.simulated_readers import plan_reader, simulated_readers_for
 from tracking_helpers import KEYS, events, outbox, send_batch, tracking_settings, tracking_urls
@@ -26,7 +26,7 @@ MEMBERS = [f"member{i}@example.com" for i in range(40)]
 def start(live_server, monkeypatch, **extra):
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
     settings = tracking_settings(simulate_readers=READERS, **extra)
-    server = live_server(plugins=[plugin, simulated_readers], plugin_settings=settings)
+    server = live_server(plugins=[plugin], plugin_settings=settings)
     readers = simulated_readers_for(server.gateway)
     if readers is not None:  # the live server picks its port after the settings are made
         readers.config.fetch_origin = server.url
@@ -106,7 +106,7 @@ class FilesPlugin:
 def test_nothing_on_another_delivery_backend(live_server, monkeypatch, caplog) -> None:
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
     caplog.set_level(logging.WARNING, "postgate.tracking.simulated_readers")
-    server = live_server(plugins=[plugin, simulated_readers, FilesPlugin()], backends={"delivery": "files"},
+    server = live_server(plugins=[plugin, FilesPlugin()], backends={"delivery": "files"},
                          plugin_settings=tracking_settings(simulate_readers={**READERS, "open_share": 1.0},
                                                            machines="label"))
     assert simulated_readers_for(server.gateway) is None
