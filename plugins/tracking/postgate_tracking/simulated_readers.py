@@ -124,6 +124,7 @@ class SimulatedReaders:
         self.config = config
         self.tasks: set[asyncio.Task[None]] = set()
         self.skipped = 0
+        self.failures = 0
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.concurrency)
 
@@ -183,10 +184,16 @@ class SimulatedReaders:
             try:
                 answer = await self._client.get(url, headers={"User-Agent": user_agent})
             except httpx.HTTPError as exc:
-                log.warning("simulated readers: GET %s failed: %s", url.split("/t/")[0], exc)
+                self._failed(f"GET {url.split('/t/')[0]} failed: {exc or type(exc).__name__}")
                 return
         if answer.status_code not in (200, 302):
-            log.warning("simulated readers: GET %s answered %d", url.split("/t/")[0], answer.status_code)
+            self._failed(f"GET {url.split('/t/')[0]} answered {answer.status_code}")
+
+    def _failed(self, what: str) -> None:
+        """Log the first failed request and every hundredth after it (an unreachable host fails them all)."""
+        self.failures += 1
+        if self.failures % 100 == 1:
+            log.warning("simulated readers: %s (%d failed so far; is fetch_origin right?)", what, self.failures)
 
 
 _READERS: weakref.WeakKeyDictionary[Gateway, SimulatedReaders] = weakref.WeakKeyDictionary()

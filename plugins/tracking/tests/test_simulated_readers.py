@@ -23,9 +23,9 @@ READERS = {"open_share": 0.5, "click_share": 0.2, "apple_share": 0.25, "gmail_sh
 MEMBERS = [f"member{i}@example.com" for i in range(40)]
 
 
-def start(live_server, monkeypatch, **extra):
+def start(live_server, monkeypatch, readers: dict = READERS, **extra):
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
-    settings = tracking_settings(simulate_readers=READERS, **extra)
+    settings = tracking_settings(simulate_readers=readers, **extra)
     server = live_server(plugins=[plugin], plugin_settings=settings)
     readers = simulated_readers_for(server.gateway)
     if readers is not None:  # the live server picks its port after the settings are made
@@ -89,6 +89,34 @@ def test_default_policy_keeps_proxy_opens_flagged(live_server, monkeypatch) -> N
     assert {"apple", "gmail", ""} == set(bots.values())
     # Clicks this soon after delivery are a scanner's, hidden by the default drop-scanners.
     assert events(server, "clicked", 0) == []
+
+
+def test_later_clicks_are_people_under_the_default_policy(live_server, monkeypatch) -> None:
+    everyone = {**READERS, "open_share": 1.0, "click_share": 1.0, "apple_share": 0.0, "gmail_share": 0.0,
+                "click_delay_seconds": [10.5, 11.0]}
+    server = start(live_server, monkeypatch, everyone)
+    send_batch(server, MEMBERS[:4], EMAIL_ID, tracking_opens="yes", tracking_clicks="yes")
+    outbox(server, 4)
+    clicked = events(server, "clicked", 4, timeout=40)
+    settled(server)
+    assert sorted(e["recipient"] for e in clicked) == sorted(MEMBERS[:4])
+    assert {e["client-info"]["bot"] for e in clicked} == {""}
+    assert all("machine-rule" not in e for e in clicked)
+
+
+def test_readers_still_waiting_are_dropped_at_shutdown(live_server, monkeypatch) -> None:
+    server = start(live_server, monkeypatch, {**READERS, "open_share": 1.0, "delay_seconds": [300, 600]})
+    readers = simulated_readers_for(server.gateway)
+    send_batch(server, MEMBERS[:5], EMAIL_ID, tracking_opens="yes")
+    outbox(server, 5)
+    events(server, "delivered", 5)
+    deadline = time.monotonic() + 15
+    while len(readers.tasks) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(readers.tasks) == 5
+    server.stop()
+    assert not readers.tasks and readers.failures == 0
+    assert simulated_readers_for(server.gateway) is None
 
 
 class FilesDelivery(Outbox):
