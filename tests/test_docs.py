@@ -57,6 +57,7 @@ def setting_names():
     from postgate_mysql.settings import MysqlSettings
     from postgate_ses.settings import SesSettings
     from postgate_sqs.settings import SqsSettings
+    from postgate_tracking.reader_settings import SimulateReaders
     from postgate_tracking.settings import DomainTracking, TrackingSettings
 
     core = ("configuration.md",)
@@ -65,7 +66,8 @@ def setting_names():
                         (MysqlSettings, core), (SesSettings, ("aws-ses.md", "aws-ses-delivery.md")),
                         (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",)),
                         (DashboardSettings, ("dashboard.md",)),
-                        (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",))):
+                        (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",)),
+                        (SimulateReaders, ("tracking.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 

@@ -7,8 +7,9 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from postgate import Batch, ConfigError, Gateway, Message, PreparedTemplate, Recipient, hookimpl
+from postgate import Batch, ConfigError, Event, Gateway, Message, PreparedTemplate, Recipient, hookimpl
 
+from . import simulated_readers
 from .clients import geoip_reader
 from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
 from .models import TrackedLink
@@ -47,11 +48,18 @@ async def startup(gateway: Gateway) -> None:
         except (OSError, ValueError, RuntimeError) as exc:  # maxminddb: InvalidDatabaseError
             raise ConfigError(f"[plugins.tracking] geoip_database {str(database)!r}: {exc}") from None
     state.recorder.start()
+    await simulated_readers.start(gateway)
 
 
 @hookimpl
 async def shutdown(gateway: Gateway) -> None:
+    await simulated_readers.stop(gateway)
     await tracking_for(gateway).recorder.stop()
+
+
+@hookimpl
+def events_recorded(gateway: Gateway, events: list[Event]) -> None:
+    simulated_readers.delivered(gateway, events)
 
 
 def wanted(message: Message, settings: TrackingSettings) -> tuple[bool, bool | str]:

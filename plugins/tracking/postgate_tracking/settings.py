@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .reader_settings import SimulateReaders
+
 #: What reaches ``GET /events`` of a hit flagged as a machine's (raw hits are always kept).
 MachinePolicy = Literal["label", "drop-scanners", "drop-machines"]
 ClickSwitch = bool | Literal["htmlonly"]
@@ -70,6 +72,8 @@ class TrackingSettings(BaseModel):
     flush_seconds: float = Field(0.2, gt=0, le=10, description="longest a hit waits before it is stored")
     flush_size: int = Field(1000, ge=1, description="hits stored per group commit at most")
     domains: dict[str, DomainTracking] = Field(default_factory=dict, description="per sending domain")
+    simulate_readers: SimulateReaders | None = Field(
+        None, description="outbox only: pretend readers open and click (docs/tracking.md)")
 
     _check_url = field_validator("base_url")(classmethod(lambda cls, v: check_base_url(v)))
 
