@@ -9,9 +9,11 @@ import re
 from urllib.parse import urlencode
 
 import httpx
+import postgate_mysql
 import pytest
 
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
+from postgate.testing.mariadb import temporary_database
 from postgate_tracking import plugin
 from postgate_tracking.state import tracking_for
 from postgate_tracking.unsubscribe import DOMAIN, sign
@@ -30,6 +32,19 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 def server(live_server, monkeypatch):
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
     return live_server(plugins=[plugin], plugin_settings=tracking_settings())
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+async def any_storage_server(request, live_server, monkeypatch):
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    if request.param == "sqlite":
+        yield live_server(plugins=[plugin], plugin_settings=tracking_settings())
+        return
+    async with temporary_database() as url:
+        srv = live_server(plugins=[postgate_mysql, plugin], backends={"storage": "mysql"},
+                          plugin_settings={"mysql": {"url": url}, **tracking_settings()})
+        yield srv
+        srv.stop()  # before the database is dropped
 
 
 def send(server, recipients: list[str], clicks: str = "yes") -> str:
@@ -68,7 +83,8 @@ def settle(server) -> None:
     server.run(tracking_for(server.gateway).recorder.flush())
 
 
-def test_one_click_post_unsubscribes_from_the_domain(server) -> None:
+def test_one_click_post_unsubscribes_from_the_domain(any_storage_server) -> None:
+    server = any_storage_server
     send(server, ["ann@example.com", "bob@example.com"])
     mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
     ann, bob = links(mails["ann@example.com"]), links(mails["bob@example.com"])
