@@ -16,6 +16,7 @@ from .models import TrackedLink
 from .settings import TrackingSettings
 from .state import NAME, tracking_for
 from .tokens import OPEN_PART, Signer, link_part
+from .unsubscribe import add_unsubscribe_links
 
 LABEL = "tracking"
 
@@ -33,9 +34,10 @@ def register_models(register) -> None:
 @hookimpl
 def register_routes(gateway: Gateway):
     from .routes import tracking_blueprint
+    from .unsubscribe_routes import unsubscribe_blueprint
 
     tracking_for(gateway)  # refuse to start on bad keys
-    return [tracking_blueprint(gateway)]
+    return [tracking_blueprint(gateway), unsubscribe_blueprint(gateway)]
 
 
 @hookimpl
@@ -73,6 +75,14 @@ def wanted(message: Message, settings: TrackingSettings) -> tuple[bool, bool | s
 
 @hookimpl
 async def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
+    """Opens and clicks marked, then the signed unsubscribe links (see ``unsubscribe``)."""
+    state = tracking_for(gateway)
+    prepared = await mark_for_tracking(gateway, batch, message)
+    base_url = state.settings.for_domain(message.domain).base_url
+    return add_unsubscribe_links(state.signer, base_url, batch, message, prepared)
+
+
+async def mark_for_tracking(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
     state = tracking_for(gateway)
     base_url = state.settings.for_domain(message.domain).base_url
     if state.signer is None or not base_url or message.mime is not None:
