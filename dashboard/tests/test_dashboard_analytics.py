@@ -161,7 +161,7 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
         assert card(page, rate).locator(".count").inner_text() == f"{count:,}", rate
         assert card(page, rate).locator("svg.spark").count() == 1
     assert "opened_unique / delivered" in card(page, "unique_opened_rate").locator("abbr").get_attribute("title")
-    assert card(page, "unique_opened_human_rate").count() == 0 and f"{bots['clicked']:,} machine clicks included" in page.inner_text("#who-note")
+    assert card(page, "unique_opened_human_rate").count() == 0 and f"the {bots['opened']:,} opens and {bots['clicked']:,} clicks flagged as a machine's included" in page.inner_text("#who-note")
 
     # The human/all toggle: human is the default; the picker keeps the choice in the URL.
     page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=24h")
@@ -176,7 +176,7 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
         assert card(page, rate).locator(".count").inner_text() == f"{count:,}", rate
     assert card(page, "unique_opened_rate").count() == 0
     assert totals["opened_unique_human"] != totals["opened_unique"]  # the toggle has something to show
-    assert f"{bots['opened']:,} machine opens" in page.inner_text("#who-note")
+    assert f"({bots['opened']:,} opens, {bots['clicked']:,} clicks in this period" in page.inner_text("#who-note")
     page.screenshot(path=screenshots / "overview-human-dark.png", full_page=True)
     page.select_option("#period-picker select[name=who]", "all")
     page.click("#period-picker button[type=submit]")
