@@ -42,6 +42,8 @@ def newsletter_events(send: int, start_s: int, *, recipients: int = 40, domain: 
                 "message": {"headers": {"message-id": f"{email_id}.{i}@{TEST_DOMAIN}", "subject": f"Issue {send}"}}}
             if kind in ("opened", "clicked"):
                 payload["client-info"] = {"bot": "apple" if i % 5 == 0 else ""}
+            if kind == "clicked":  # a Ghost post's links: three of them, one far more clicked
+                payload["url"] = f"https://blog.example.com/issue-{send}/" + ("" if i % 3 else f"link-{i % 4}")
             offset = {"accepted": 0, "delivered": 60, "opened": 3600 + i * 600, "clicked": 7200 + i * 900}[step]
             yield Event(domain=domain, event=kind, recipient=recipient, message_id=f"{email_id}.{i}@{TEST_DOMAIN}",
                         payload=payload, key=f"{kind}:{send}:{i}:{uuid.uuid4().hex[:6]}", email_id=email_id,
@@ -157,6 +159,7 @@ async def _queries(gateway: Gateway, domain: str, now: int, latest: str, reps: i
         "send_summary": await _time(lambda: queries.send_summary(gateway, domain, latest), reps),
         "sends_page": await _time(lambda: queries.sends(gateway, domain, limit=25), reps),
         "by_provider_30d": await _time(lambda: queries.by_provider(gateway, domain, now - 30 * day, now), reps),
+        "top_links": await _time(lambda: queries.top_links(gateway, domain, latest), reps),
     }
 
 
@@ -189,7 +192,7 @@ async def _bench_queries(folder: Path, sizes: list[int], reps: int, label: str,
         await gateway.stop()
     if len(results) > 1:
         low, high = results[0], results[-1]
-        names = [k for k in low if k.startswith(("overview", "send_summary", "sends_page", "by_"))]
+        names = [k for k in low if k.startswith(("overview", "send_summary", "sends_page", "by_", "top_links"))]
         print(f"dashboard {label:7s} ratio {high['events']:,} vs {low['events']:,}: "
               + "  ".join(f"{n} x{high[n] / low[n]:.2f}" for n in names))
     return results

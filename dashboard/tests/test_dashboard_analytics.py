@@ -28,6 +28,8 @@ OLDER, NEWER = "aaaa0000000000000000000a", "bbbb0000000000000000000b"
 HOSTILE_SUBJECT = "<script>window.__pwned=1</script>News"
 HOSTILE_TAG = "<img src=x onerror=window.__pwned=2>"
 MEMBERS = ["ann@gmail.com", "bo@hotmail.co.uk", "cy@yahoo.com", "di@icloud.com"]
+LINK_B = "https://blog.example.com/b?utm=x"
+LINK_HOSTILE = "javascript:window.__pwned=3"
 SIMULATED = [f"{kind}@{SIM}" for kind in ("success", "bounce", "complaint", "suppressionlist", "tempfail")]
 
 
@@ -50,14 +52,14 @@ def send_ghost_batch(server, addresses: list[str], email_id: str, subject: str) 
         time.sleep(0.05)
 
 
-def engagement(kind: str, recipient: str, send: str, bot: str = "") -> Event:
+def engagement(kind: str, recipient: str, send: str, bot: str = "", url: str = "https://blog.example.com/post") -> Event:
     payload = {"event": kind, "recipient": recipient, "recipient-domain": recipient.rpartition("@")[2],
                "tags": ["ghost-email"], "user-variables": {"email-id": send},
                "message": {"headers": {"message-id": f"{send}@{TEST_DOMAIN}"}}}
     if kind in ("opened", "clicked"):
         payload["client-info"] = {"client-type": "browser", "bot": bot}
     if kind == "clicked":
-        payload["url"] = "https://blog.example.com/post"
+        payload["url"] = url
     return Event(domain=TEST_DOMAIN, event=kind, recipient=recipient, message_id=f"{send}@{TEST_DOMAIN}",
                  payload=payload, key=f"{kind}:{uuid.uuid4().hex}", email_id=send, tags=["ghost-email"])
 
@@ -126,9 +128,14 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
         engagement("opened", "ann@gmail.com", OLDER), engagement("opened", "ann@gmail.com", OLDER),
         engagement("opened", "bo@hotmail.co.uk", OLDER, bot="apple"), engagement("clicked", "ann@gmail.com", OLDER),
         engagement("unsubscribed", "cy@yahoo.com", OLDER), engagement("opened", "ann@gmail.com", NEWER),
-        engagement("opened", "bo@hotmail.co.uk", NEWER), engagement("clicked", "bo@hotmail.co.uk", NEWER)]))
+        engagement("opened", "bo@hotmail.co.uk", NEWER), engagement("clicked", "bo@hotmail.co.uk", NEWER),
+        engagement("clicked", "ann@gmail.com", NEWER, url=LINK_B), engagement("clicked", "ann@gmail.com", NEWER, url=LINK_B),
+        engagement("clicked", "bo@hotmail.co.uk", NEWER, bot="generic", url=LINK_B),
+        engagement("clicked", "bo@hotmail.co.uk", NEWER, bot="generic", url=LINK_HOSTILE)]))
     server.run(flush(gw))  # what the roll-up writer (about a second behind) has not written yet
-    totals, per_send, per_domain = counted(api_events(server))
+    items = api_events(server)
+    totals, per_send, per_domain = counted(items)
+    bots = Counter(item["event"] for item in items if item.get("client-info", {}).get("bot"))
     assert totals["accepted"] == 12 and totals["opened_unique"] == 4 and totals["failed_permanent"] >= 2
 
     context, page = signed_in_page(browser, server)
@@ -136,11 +143,10 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(f"{server.url}/dashboard/")
     assert page.url.endswith("/dashboard/overview")
-    page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=24h")
+    page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=24h&who=all")
     d = totals["delivered"]
     shown = {
         "delivered_rate": (pct(d, totals["accepted"]), d),
-        "unique_opened_human_rate": (pct(totals["opened_unique_human"], d), totals["opened_unique_human"]),
         "unique_opened_rate": (pct(totals["opened_unique"], d), totals["opened_unique"]),
         "unique_clicked_rate": (pct(totals["clicked_unique"], d), totals["clicked_unique"]),
         "click_to_open_rate": (pct(totals["clicked_unique"], totals["opened_unique"]), totals["clicked_unique"]),
@@ -155,6 +161,30 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
         assert card(page, rate).locator(".count").inner_text() == f"{count:,}", rate
         assert card(page, rate).locator("svg.spark").count() == 1
     assert "opened_unique / delivered" in card(page, "unique_opened_rate").locator("abbr").get_attribute("title")
+    assert card(page, "unique_opened_human_rate").count() == 0 and f"the {bots['opened']:,} opens and {bots['clicked']:,} clicks flagged as a machine's included" in page.inner_text("#who-note")
+
+    # The human/all toggle: human is the default; the picker keeps the choice in the URL.
+    page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=24h")
+    assert page.locator("#period-picker select[name=who]").input_value() == "human"
+    human = {"unique_opened_human_rate": (pct(totals["opened_unique_human"], d), totals["opened_unique_human"]),
+             "unique_clicked_human_rate": (pct(totals["clicked_unique_human"], d), totals["clicked_unique_human"]),
+             "click_to_open_human_rate": (pct(totals["clicked_unique_human"], totals["opened_unique_human"]),
+                                          totals["clicked_unique_human"]),
+             "delivered_rate": shown["delivered_rate"]}
+    for rate, (value, count) in human.items():
+        assert card(page, rate).locator(".value").inner_text() == value, rate
+        assert card(page, rate).locator(".count").inner_text() == f"{count:,}", rate
+    assert card(page, "unique_opened_rate").count() == 0
+    assert totals["opened_unique_human"] != totals["opened_unique"]  # the toggle has something to show
+    assert f"({bots['opened']:,} opens, {bots['clicked']:,} clicks in this period" in page.inner_text("#who-note")
+    page.screenshot(path=screenshots / "overview-human-dark.png", full_page=True)
+    page.select_option("#period-picker select[name=who]", "all")
+    page.click("#period-picker button[type=submit]")
+    assert "who=all" in page.url and "period=24h" in page.url
+    assert card(page, "unique_opened_rate").locator(".value").inner_text() == shown["unique_opened_rate"][0]
+    assert page.goto(f"{server.url}/dashboard/overview?who=bots").status == 400
+    assert "who must be human or all" in page.inner_text(".error")
+    page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=24h&who=all")
     assert "no previous figure" in card(page, "delivered_rate").inner_text()  # nothing the day before
     chart_rows = page.locator("#chart-table tbody tr")
     assert chart_rows.count() == 24
@@ -198,7 +228,12 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
     funnel = {r.get_attribute("data-step"): int(r.locator(".n").inner_text().replace(",", ""))
               for r in page.locator("#funnel tbody tr").all()}
     assert funnel == {"accepted": c["accepted"], "sent": c["accepted"] - c["suppressed"] - c["rejected"],
-                      "delivered": c["delivered"], "opened": c["opened_unique"], "clicked": c["clicked_unique"]}
+                      "delivered": c["delivered"], "opened": c["opened_unique_human"], "clicked": c["clicked_unique_human"]}
+    page.select_option("#who-picker select[name=who]", "all")
+    page.click("#who-picker button[type=submit]")
+    assert "who=all" in page.url and f"key={OLDER}" in page.url
+    assert page.locator("#funnel tr[data-step=opened] .n").inner_text() == str(c["opened_unique"])
+    assert c["opened_unique"] != c["opened_unique_human"]
     assert page.locator("#progress").count() == 0  # the outbox finished it
     assert "first send recorded" in page.inner_text("body")  # nothing older to compare with
     page.screenshot(path=screenshots / "send-dark.png", full_page=True)
@@ -207,9 +242,31 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
     page.emulate_media(color_scheme="light")
     page.screenshot(path=screenshots / "sends-light.png", full_page=True)
     page.locator("#sends tbody tr").first.locator("a.subject").click()
-    average = page.locator("#average tbody tr:has-text('Unique opens')").first.locator("td")
-    assert average.nth(0).inner_text() == pct(per_send[NEWER]["opened_unique"], per_send[NEWER]["delivered"])
-    assert average.nth(1).inner_text() == pct(c["opened_unique"], c["delivered"])  # the mean of the one before
+    average = page.locator("#average tbody tr:has-text('Unique opens (human)')").first.locator("td")
+    assert average.nth(0).inner_text() == pct(per_send[NEWER]["opened_unique_human"], per_send[NEWER]["delivered"])
+    assert average.nth(1).inner_text() == pct(c["opened_unique_human"], c["delivered"])  # the mean of the one before
+
+    # Top links of the newer send, people only by default, then with the machine's clicks.
+    links = [(item["url"], item["recipient"], bool(item["client-info"].get("bot")))
+             for item in api_events(server) if item["event"] == "clicked"
+             and item["user-variables"]["email-id"] == NEWER]
+    def expected_links(with_bots: bool) -> list[tuple[str, str, str, str]]:
+        chosen = [(u, r) for u, r, bot in links if with_bots or not bot]
+        clicks, people = Counter(u for u, _ in chosen), defaultdict(set)
+        for u, r in chosen:
+            people[u].add(r.lower())
+        return sorted((u, str(n), str(len(people[u])), pct(n, len(chosen))) for u, n in clicks.items())
+    def shown_links() -> list[tuple[str, str, str, str]]:
+        return sorted(tuple(row.locator(s).inner_text() for s in ("td.url", ".clicks", ".unique", ".rate"))
+                      for row in page.locator("#links tbody tr").all())
+    assert shown_links() == expected_links(False) and len(expected_links(False)) == 2
+    page.screenshot(path=screenshots / "send-links-human-light.png", full_page=True)
+    page.select_option("#who-picker select[name=who]", "all")
+    page.click("#who-picker button[type=submit]")
+    assert shown_links() == expected_links(True) and len(expected_links(True)) == 3
+    assert page.locator("#links a[href^=javascript]").count() == 0  # shown as text, never a link
+    assert page.locator(f"#links a[href='{LINK_B}']").count() == 1
+    page.screenshot(path=screenshots / "send-links-all-light.png", full_page=True)
     page.screenshot(path=screenshots / "send-light.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=screenshots / "send-phone-light.png", full_page=True)
@@ -218,6 +275,11 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
 
     # Providers: every provider row's delivered figure is the events API's count for its domains.
     page.goto(f"{server.url}/dashboard/providers?domain={TEST_DOMAIN}&period=24h")
+    opened = page.locator("#providers tr[data-provider=microsoft] td.metric-cell").last.locator(".n")
+    assert opened.inner_text() == str(per_domain["hotmail.co.uk"]["opened_unique_human"])
+    page.goto(f"{server.url}/dashboard/providers?domain={TEST_DOMAIN}&period=24h&who=all")
+    assert opened.inner_text() == str(per_domain["hotmail.co.uk"]["opened_unique"])
+    assert per_domain["hotmail.co.uk"]["opened_unique"] != per_domain["hotmail.co.uk"]["opened_unique_human"]
     gmail = page.locator("#providers tr[data-provider=gmail] td.metric-cell").first
     assert gmail.locator(".n").inner_text() == str(per_domain["gmail.com"]["delivered"])
     other = page.locator("#providers tr[data-provider=other] .accepted").inner_text()

@@ -26,7 +26,7 @@ from postgate.testing.mariadb import create_database, drop_database
 from postgate_dashboard.rollups import queries
 from postgate_dashboard.rollups.backfill import backfill
 from postgate_dashboard.rollups.buffer import flush
-from postgate_dashboard.rollups.models import Count, First, Send
+from postgate_dashboard.rollups.models import Count, First, LinkCount, Send
 
 SIM = "simulator.amazonses.com"
 EMAIL_ID = "6740a1b2c3d4e5f6a7b8c9d0"
@@ -47,6 +47,7 @@ class Expected:
     sends: dict = field(default_factory=lambda: defaultdict(Counter))
     providers: dict = field(default_factory=lambda: defaultdict(Counter))
     tags: dict = field(default_factory=lambda: defaultdict(Counter))
+    links: dict = field(default_factory=lambda: defaultdict(Counter))  # (send, url) -> kind -> n
 
 
 async def all_events(gateway, domain: str) -> list:
@@ -73,6 +74,15 @@ def expected(events) -> Expected:
                 names.append("suppressed")
         else:
             names.append(e.event)
+        if e.event == "clicked" and p.get("url"):
+            bot, link = bool(p.get("client-info", {}).get("bot")), (send, p["url"])
+            want.links[link]["clicked"] += 1
+            want.links[link]["clicked_human"] += 0 if bot else 1
+            for variant in ["_unique"] + ([] if bot else ["_unique_human"]):
+                mark = (send, e.recipient.lower(), "link" + variant, p["url"])
+                if mark not in seen:
+                    seen.add(mark)
+                    want.links[link]["clicked" + variant] += 1
         if e.event in ("opened", "clicked"):
             bot = bool(p.get("client-info", {}).get("bot"))
             if bot:
@@ -129,7 +139,8 @@ def send_ghost_batch(server, addresses: list[str], email_id: str = EMAIL_ID) -> 
 
 
 def engagement(domain: str, kind: str, recipient: str, send: str | None, *, bot: str = "",
-               tags: list[str] = (), message_id: str | None = None) -> Event:
+               tags: list[str] = (), message_id: str | None = None,
+               url: str | None = "https://blog.example.com/post") -> Event:
     """An opened/clicked/unsubscribed/complained event shaped like Mailgun's (contract §3.5)."""
     payload = {"event": kind, "log-level": "info", "recipient": recipient,
                "recipient-domain": recipient.rpartition("@")[2], "tags": list(tags), "campaigns": [],
@@ -137,8 +148,8 @@ def engagement(domain: str, kind: str, recipient: str, send: str | None, *, bot:
                "message": {"headers": {"message-id": message_id or f"{send}@{domain}"}}}
     if kind in ("opened", "clicked"):
         payload["client-info"] = {"client-type": "browser", "bot": bot}
-    if kind == "clicked":
-        payload["url"] = "https://blog.example.com/post"
+    if kind == "clicked" and url is not None:
+        payload["url"] = url
     return Event(domain=domain, event=kind, recipient=recipient, message_id=message_id or f"{send}@{domain}",
                  payload=payload, key=f"{kind}:{uuid.uuid4().hex}", email_id=send, tags=list(tags))
 
@@ -209,7 +220,23 @@ def check_rollups(server, domain: str) -> Expected:
         cursor = page.next_cursor
     assert sorted(row.send_key for row in listed) == sorted(want.sends)
     assert [(r.first_at, r.id) for r in listed] == sorted(((r.first_at, r.id) for r in listed), reverse=True)
+    check_links(server, domain, want)
     return want
+
+
+def check_links(server, domain: str, want: Expected) -> None:
+    """Top links of every send, both ways, equal the slow count; shares add up over all links."""
+    for send in {send for send, _ in want.links} | set(want.sends):
+        mine = {url: c for (s, url), c in want.links.items() if s == send}
+        for who, (clicks, unique) in queries.LINK_KINDS.items():
+            rows = server.run(queries.top_links(server.gateway, domain, send, who=who, limit=1000))
+            expect = sorted((url[:1024], c[clicks], c[unique]) for url, c in mine.items() if c[clicks])
+            assert sorted((r.url, r.clicks, r.unique) for r in rows) == expect, (send, who)
+            assert [r.clicks for r in rows] == sorted((r.clicks for r in rows), reverse=True)
+            if rows:
+                assert abs(sum(r.share for r in rows) - 1) < 1e-9
+            top = server.run(queries.top_links(server.gateway, domain, send, who=who, limit=1))
+            assert top == rows[:1]
 
 
 async def rollup_rows(gateway, domain: str) -> dict:
@@ -217,12 +244,13 @@ async def rollup_rows(gateway, domain: str) -> dict:
         counts = await Count.filter(domain=domain).values_list("dimension", "value", "bucket", "kind", "n")
         sends = await Send.filter(domain=domain).values_list("send_key", "email_id", "subject", "first_at", "last_at")
         firsts = await First.filter(domain=domain).values_list("digest", "event_id", "at")
-    return {"counts": sorted(counts), "sends": sorted(sends), "firsts": sorted(firsts)}
+        links = await LinkCount.filter(domain=domain).values_list("send_key", "url_key", "url", "kind", "n")
+    return {"counts": sorted(counts), "sends": sorted(sends), "firsts": sorted(firsts), "links": sorted(links)}
 
 
 async def wipe(gateway, domain: str) -> None:
     with gateway.storage.orm():
-        for model in (Count, Send, First):
+        for model in (Count, Send, First, LinkCount):
             await model.filter(domain=domain).delete()
 
 
@@ -248,6 +276,14 @@ def test_a_ghost_send_with_engagement_rolls_up_to_the_events(server) -> None:
     server.run(gw.record_events(opens[3:]))
     server.run(gw.record_events([engagement(TEST_DOMAIN, "clicked", "ann@gmail.com", EMAIL_ID, tags=TAGS),
                                  engagement(TEST_DOMAIN, "unsubscribed", "bo@hotmail.co.uk", EMAIL_ID, tags=TAGS)]))
+    other = "second0000000000000000000"
+    server.run(gw.record_events([  # links of the second send: a bot's click, a long URL, no URL
+        engagement(TEST_DOMAIN, "clicked", "ann@gmail.com", other, tags=TAGS, url="https://blog.example.com/a"),
+        engagement(TEST_DOMAIN, "clicked", "ANN@gmail.com", other, tags=TAGS, url="https://blog.example.com/a"),
+        engagement(TEST_DOMAIN, "clicked", "bo@hotmail.co.uk", other, bot="generic", tags=TAGS,
+                   url="https://blog.example.com/a"),
+        engagement(TEST_DOMAIN, "clicked", "bo@hotmail.co.uk", other, tags=TAGS, url=LONG + "1"),
+        engagement(TEST_DOMAIN, "clicked", "cy@yahoo.com", other, tags=TAGS, url=None)]))
     want = check_rollups(server, TEST_DOMAIN)
 
     first = server.run(queries.send_summary(gw, TEST_DOMAIN, EMAIL_ID))
@@ -261,6 +297,11 @@ def test_a_ghost_send_with_engagement_rolls_up_to_the_events(server) -> None:
     assert first.rates["click_to_open_rate"] == 0.5 and first.rates["unique_opened_rate"] == 2 / 10
     assert first.subject.startswith("Hello Member") and first.tags == TAGS
     assert want.tags["bulk-email"]["accepted"] == 14  # tags count case-insensitively
+    links = server.run(queries.top_links(gw, TEST_DOMAIN, other, who="all"))
+    assert [(r.url, r.clicks, r.unique) for r in links] == [("https://blog.example.com/a", 3, 2), (LONG[:1024], 1, 1)]
+    assert [r.share for r in links] == [0.75, 0.25]
+    human = server.run(queries.top_links(gw, TEST_DOMAIN, other, who="human"))
+    assert [(r.clicks, r.unique, r.share) for r in human] == [(2, 1, 2 / 3), (1, 1, 1 / 3)]
 
     # Backfill on emptied roll-ups gives back exactly what the live hook wrote; twice too.
     live = server.run(rollup_rows(gw, TEST_DOMAIN))
@@ -278,14 +319,18 @@ KINDS = st.sampled_from(["accepted", "delivered", "opened", "clicked", "unsubscr
                          "failed-permanent", "failed-temporary", "failed-suppress"])
 RECIPIENTS = st.sampled_from(["a@gmail.com", "A@gmail.com", "b@outlook.com", "c@aol.com", "d@me.com",
                               "e@proton.me", "f@example.com", "g@live.example.org"])
+#: Two long URLs alike in their first 1024 characters stay two links.
+LONG = "https://blog.example.com/r?" + "x" * 1100
+URLS = st.sampled_from([None, "https://blog.example.com/a", "https://blog.example.com/b", "mailto:x@example.com",
+                        LONG + "1", LONG + "2"])
 SPECS = st.lists(st.tuples(KINDS, RECIPIENTS, st.sampled_from(["s1", "s2", None]), st.booleans(),
-                           st.lists(st.sampled_from(["news", "NEWS", "weekly"]), max_size=2)),
+                           st.lists(st.sampled_from(["news", "NEWS", "weekly"]), max_size=2), URLS),
                  min_size=1, max_size=40)
 
 
 def make_events(domain: str, specs) -> list[Event]:
     out = []
-    for kind, recipient, send, bot, tags in specs:
+    for kind, recipient, send, bot, tags, url in specs:
         if kind.startswith("failed-"):
             what = kind.split("-")[1]
             out.append(failure(domain, recipient, send or "s0", severity="temporary" if what == "temporary"
@@ -293,7 +338,7 @@ def make_events(domain: str, specs) -> list[Event]:
                                tags=tags))
         elif kind in ("opened", "clicked", "unsubscribed"):
             out.append(engagement(domain, kind, recipient, send, bot="generic" if bot else "", tags=tags,
-                                  message_id=None if send else f"plain-{recipient.lower()}@{domain}"))
+                                  message_id=None if send else f"plain-{recipient.lower()}@{domain}", url=url))
         else:
             out.append(plain(domain, kind, recipient, send or "s0", tags=tags))
     return out

@@ -5,7 +5,7 @@ Idempotent by clearing and rebuilding: for each domain it deletes the roll-ups f
 in keyset pages, through the same code the live hook uses. Hourly counters and first
 opens/clicks before ``since`` are kept, so unique counts stay right across the boundary. Sends
 first seen before ``since`` keep their own counters as they were (their later events still count
-in the hourly figures); sends begun since are rebuilt whole.
+in the hourly figures); sends begun since are rebuilt whole, their per-link clicks too.
 
 Events recorded while it runs are counted by the live hook: the replay stops at the newest event
 that existed when it began. Stopping the gateway while it runs makes the result exact even for
@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from postgate import EventQuery
 
 from .derive import DAY, send_key, tally
-from .models import Count, First, Send
+from .models import Count, First, LinkCount, Send
 from .writer import apply
 
 #: Events read per page (and written per roll-up transaction).
@@ -40,7 +40,7 @@ async def _clear(gateway: Any, domain: str, since: int) -> None:
     with gateway.storage.orm():
         async with in_transaction():
             if since <= 0:
-                for model in (Count, Send, First):
+                for model in (Count, Send, First, LinkCount):
                     await model.filter(domain=domain).delete()
                 return
             await Count.filter(domain=domain, bucket__gte=since).exclude(dimension="send").delete()
@@ -49,6 +49,7 @@ async def _clear(gateway: Any, domain: str, since: int) -> None:
             keys = await fresh.values_list("send_key", flat=True)
             for start in range(0, len(keys), 500):
                 await Count.filter(domain=domain, dimension="send", value__in=keys[start:start + 500]).delete()
+                await LinkCount.filter(domain=domain, send_key__in=keys[start:start + 500]).delete()
             await fresh.delete()
 
 

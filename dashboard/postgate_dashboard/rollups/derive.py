@@ -5,6 +5,10 @@ count as ``suppressed``; opens and clicks by a bot also count as ``opened_machin
 ``clicked_machine``) in four slices: its domain, its send, its mailbox provider and each of its
 tags; all but the send by hour and again by day. Opens and clicks are also candidates for a recipient's *first*
 open or click of a send, which the writer turns into ``*_unique`` counts.
+
+Clicks that carry a ``url`` also count per link of their send (:class:`~.models.LinkCount`):
+``clicked`` and ``clicked_human``, and a recipient's first click on that link as
+``clicked_unique`` (and ``clicked_unique_human`` when no bot made it).
 """
 
 from __future__ import annotations
@@ -52,6 +56,12 @@ KINDS = (
 
 #: ``(domain, dimension, value, bucket, kind)``: the key of one counter row.
 CountKey = tuple[str, str, str, int, str]
+#: ``(domain, send key, url key, kind)``: the key of one link counter row.
+LinkKey = tuple[str, str, str, str]
+#: Longest URL text kept (the key hashes the whole URL).
+MAX_URL = 1024
+#: A link's unique kinds; the first-click marks are told apart from the send's by this prefix.
+LINK_UNIQUE = {"clicked_unique": "link_unique", "clicked_unique_human": "link_unique_human"}
 
 
 @dataclass(slots=True)
@@ -84,6 +94,10 @@ class Tally:
     counts: Counter[CountKey] = field(default_factory=Counter)
     sends: dict[tuple[str, str], SendSeen] = field(default_factory=dict)
     firsts: dict[str, FirstCandidate] = field(default_factory=dict)
+    #: Per-link click counts, the text of each link, and first clicks per recipient and link.
+    links: Counter[LinkKey] = field(default_factory=Counter)
+    urls: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    link_firsts: dict[str, FirstCandidate] = field(default_factory=dict)
 
 
 def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[str]:
@@ -134,6 +148,47 @@ def first_key(domain: str, send: str, recipient: str, kind: str) -> str:
     """A fixed-size key for (domain, send, recipient, kind): fits any unique index."""
     text = "\x00".join((domain.lower(), send, recipient.lower(), kind))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def url_key(url: str) -> str:
+    """A fixed-size key for a URL of any length (what the link rows are unique by)."""
+    return hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
+
+
+def clicked_url(event: Event) -> str | None:
+    """The link a click went to (Mailgun's ``url``), or ``None``."""
+    url = event.payload.get("url")
+    return url if isinstance(url, str) and url.strip() else None
+
+
+def _count_link(out: Tally, event: Event, domain: str, send: str, counted: bool, machine: bool, at: int) -> None:
+    url = clicked_url(event)
+    if url is None:
+        return
+    key = url_key(url)
+    if counted:
+        out.urls.setdefault((domain, send, key), url[:MAX_URL])
+        out.links[(domain, send, key, "clicked")] += 1
+        if not machine:
+            out.links[(domain, send, key, "clicked_human")] += 1
+    if not event.recipient or event.id is None:
+        return
+    for kind, mark in LINK_UNIQUE.items():
+        if machine and kind.endswith("_human"):
+            continue
+        digest = first_key(domain, send, event.recipient, f"{mark}:{key}")
+        if digest not in out.link_firsts:
+            out.link_firsts[digest] = FirstCandidate(digest, domain, event.id, at, kind, (send, key, counted))
+
+
+def link_first_counts(firsts: Iterable[FirstCandidate]) -> Counter[LinkKey]:
+    """The per-link unique counts of the first clicks that won (of sends being counted)."""
+    out: Counter[LinkKey] = Counter()
+    for first in firsts:
+        send, key, counted = first.where
+        if counted:
+            out[(first.domain, send, key, first.kind)] += 1
+    return out
 
 
 def subject_of(event: Event) -> str:
@@ -200,6 +255,8 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
         elif kind in ENGAGEMENTS:
             machine = is_machine(event)
             groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
+            if kind == "clicked" and send is not None:
+                _count_link(out, event, domain, send, counted_send is not None, machine, at)
             if send is not None and event.recipient and event.id is not None:
                 where = (rcpt_domain, tags, counted_send, hour)
                 unique = UNIQUE[kind] if machine else UNIQUE_HUMAN[kind]

@@ -57,3 +57,22 @@ class First(Model):
     class Meta:
         table = "dashboard_firsts"
         indexes = (("domain", "at"),)
+
+
+class LinkCount(Model):
+    """Clicks on one link of one send: ``kind`` is ``clicked``, ``clicked_human`` (no bot flag),
+    ``clicked_unique`` or ``clicked_unique_human`` (each recipient once per link). The link is
+    keyed by a hash of its whole URL; the text kept for showing is bounded."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255)
+    send_key = fields.CharField(max_length=255)
+    url_key = fields.CharField(max_length=32, description="blake2b-128 of the whole URL, hex")
+    url = fields.CharField(max_length=1024, description="the URL, cut to 1024 characters")
+    kind = fields.CharField(max_length=24)
+    n = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "dashboard_links"
+        unique_together = (("domain", "send_key", "url_key", "kind"),)
+        indexes = (("domain", "send_key", "kind", "n"),)

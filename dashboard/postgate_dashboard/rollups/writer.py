@@ -4,7 +4,8 @@ transaction, whatever the number of events (SQLite and MySQL/MariaDB).
 1. ``INSERT``-ignore the first-open/click candidates into ``dashboard_firsts`` (unique key);
 2. read back which of them are now on record with *this* batch's event id: those were first;
 3. upsert the counters (``n = n + new``), the unique ones included;
-4. upsert the sends (first and last seen, subject, tags).
+4. upsert the sends (first and last seen, subject, tags);
+5. the same for the per-link click counters (first clicks per link go to ``dashboard_firsts`` too).
 
 Rows go in key order so concurrent writers on MySQL lock them in the same order.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from .derive import CountKey, Tally, first_counts
+from .derive import CountKey, FirstCandidate, Tally, first_counts, link_first_counts
 
 #: Rows per statement.
 ROWS_PER_STATEMENT = 400
@@ -24,6 +25,7 @@ ROWS_PER_STATEMENT = 400
 COUNT_COLUMNS = "domain, dimension, value, bucket, kind, n"
 SEND_COLUMNS = "domain, send_key, email_id, subject, tags, first_at, last_at"
 FIRST_COLUMNS = "digest, domain, event_id, at"
+LINK_COLUMNS = "domain, send_key, url_key, url, kind, n"
 
 
 class Dialect:
@@ -50,6 +52,12 @@ class Dialect:
             return self.sql(head + "ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
         return head + "ON CONFLICT (domain, dimension, value, bucket, kind) DO UPDATE SET n = n + excluded.n"
 
+    def add_links(self, rows: int) -> str:
+        head = f"INSERT INTO dashboard_links ({LINK_COLUMNS}) VALUES {self.values(6, rows)} "
+        if self.mysql:
+            return self.sql(head + "ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
+        return head + "ON CONFLICT (domain, send_key, url_key, kind) DO UPDATE SET n = n + excluded.n"
+
     def merge_sends(self, rows: int) -> str:
         head = f"INSERT INTO dashboard_sends ({SEND_COLUMNS}) VALUES {self.values(7, rows)} "
         if self.mysql:
@@ -71,20 +79,24 @@ def _chunks(rows: Sequence[Any], size: int = ROWS_PER_STATEMENT):
 
 async def apply(gateway: Any, tally: Tally) -> None:
     """Write ``tally`` (see the module doc). Call with the events committed."""
-    if not tally.counts and not tally.sends:
+    if not tally.counts and not tally.sends and not tally.links and not tally.link_firsts:
         return
     with gateway.storage.orm():
         async with in_transaction() as db:
             dialect = Dialect(db.capabilities.dialect)
             counts = tally.counts
             if tally.firsts:
-                counts = counts + first_counts(await _record_firsts(db, dialect, tally))
+                counts = counts + first_counts(await _record_firsts(db, dialect, tally.firsts.values()))
             await _add_counts(db, dialect, counts)
             await _merge_sends(db, dialect, tally)
+            links = tally.links
+            if tally.link_firsts:
+                links = links + link_first_counts(await _record_firsts(db, dialect, tally.link_firsts.values()))
+            await _add_links(db, dialect, tally, links)
 
 
-async def _record_firsts(db: Any, dialect: Dialect, tally: Tally) -> list:
-    candidates = sorted(tally.firsts.values(), key=lambda f: f.key)
+async def _record_firsts(db: Any, dialect: Dialect, firsts: Any) -> list[FirstCandidate]:
+    candidates = sorted(firsts, key=lambda f: f.key)
     for part in _chunks(candidates):
         await db.execute_query(
             dialect.insert_ignore("dashboard_firsts", FIRST_COLUMNS, len(part)),
@@ -113,3 +125,12 @@ async def _merge_sends(db: Any, dialect: Dialect, tally: Tally) -> None:
             dialect.merge_sends(len(part)),
             [v for (domain, key), s in part
              for v in (domain, key, s.email_id, s.subject, s.tags, s.first_at, s.last_at)])
+
+
+async def _add_links(db: Any, dialect: Dialect, tally: Tally, links: dict) -> None:
+    rows = sorted((key, n) for key, n in links.items() if n)
+    for part in _chunks(rows):
+        await db.execute_query(
+            dialect.add_links(len(part)),
+            [v for (domain, send, key, kind), n in part
+             for v in (domain, send, key, tally.urls.get((domain, send, key), ""), kind, n)])

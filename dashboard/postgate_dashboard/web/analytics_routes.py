@@ -1,5 +1,6 @@
 """Routes of the analytics pages: ``/overview``, ``/sends``, ``/send`` and ``/providers``
-(the domain, period and page in the query string, so a link shows the same figures)."""
+(the domain, period, page and human/all toggle in the query string, so a link shows the same
+figures)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
             "page": page, "domains": domains(), "domain": chosen_domain(), "periods": list(av.PERIODS),
             "resolutions": av.RESOLUTIONS, "error": None, "providers_page": page == "providers",
             "picked": {"period": args.get("period") or "7d", "res": args.get("res") or "",
-                       "from": args.get("from") or "", "to": args.get("to") or ""}}
+                       "from": args.get("from") or "", "to": args.get("to") or ""},
+            "whos": av.WHO, "who": "human"}
         try:
+            context["who"] = av.parse_who(args)
             period = av.parse_period(args, dash.gateway.now())
         except av.PeriodError as exc:
             context["error"] = str(exc)
@@ -46,7 +49,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         context, period = period_context("overview")
         if period is None:
             return await render("overview.html", status=400, **context)
-        context.update(await av.overview_page(dash.gateway, context["domain"], period))
+        context.update(await av.overview_page(dash.gateway, context["domain"], period, context["who"]))
         return await render("overview.html", **context)
 
     @bp.get("/providers")
@@ -55,7 +58,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         context, period = period_context("providers")
         if period is None:
             return await render("providers.html", status=400, **context)
-        context.update(await av.providers_page(dash.gateway, context["domain"], period))
+        context.update(await av.providers_page(dash.gateway, context["domain"], period, context["who"]))
         return await render("providers.html", **context)
 
     @bp.get("/sends")
@@ -77,7 +80,11 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         domain, key = chosen_domain(), request.args.get("key", "")
         if not key or len(key) > 255:
             abort(400)
-        context = await av.send_page(dash.gateway, domain, key)
+        try:
+            who = av.parse_who(request.args)
+        except av.PeriodError:
+            abort(400)
+        context = await av.send_page(dash.gateway, domain, key, who)
         if context is None:
             abort(404)
-        return await render("send.html", page="sends", domain=domain, **context)
+        return await render("send.html", page="sends", domain=domain, key=key, who=who, whos=av.WHO, **context)

@@ -28,23 +28,43 @@ SENDS_PAGE = 25
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
 
-#: The overview's cards: (rate, count shown beside it).
-CARDS = (
-    ("delivered_rate", "delivered"),
-    ("unique_opened_human_rate", "opened_unique_human"),
-    ("unique_opened_rate", "opened_unique"),
-    ("unique_clicked_rate", "clicked_unique"),
-    ("click_to_open_rate", "clicked_unique"),
-    ("unsubscribed_rate", "unsubscribed"),
-    ("complained_rate", "complained"),
-    ("bounce_rate", "bounced"),
-    ("temporary_fail_rate", "failed_temporary"),
-)
+#: The human/all toggle (``?who=``): opens and clicks a bot made count under "all" only.
+#: "human" is the default; the raw events and both sets of counts are always kept.
+WHO = ("human", "all")
+#: Per who: (unique opens, unique clicks) count kinds and their rates.
+ENGAGED = {
+    "all": {"opened": "opened_unique", "clicked": "clicked_unique", "open_rate": "unique_opened_rate",
+            "click_rate": "unique_clicked_rate", "cto": "click_to_open_rate"},
+    "human": {"opened": "opened_unique_human", "clicked": "clicked_unique_human",
+              "open_rate": "unique_opened_human_rate", "click_rate": "unique_clicked_human_rate",
+              "cto": "click_to_open_human_rate"},
+}
+
+
+def cards_for(who: str) -> tuple[tuple[str, str], ...]:
+    """The overview's cards for ``who``: (rate, count shown beside it)."""
+    e = ENGAGED[who]
+    return (("delivered_rate", "delivered"), (e["open_rate"], e["opened"]), (e["click_rate"], e["clicked"]),
+            (e["cto"], e["clicked"]), ("unsubscribed_rate", "unsubscribed"), ("complained_rate", "complained"),
+            ("bounce_rate", "bounced"), ("temporary_fail_rate", "failed_temporary"))
+
+
+def parse_who(args: Any) -> str:
+    """``who`` of a query string: ``human`` (the default) or ``all``."""
+    who = args.get("who") or "human"
+    if who not in WHO:
+        raise PeriodError("who must be human or all")
+    return who
+
 #: Rates where a rise is bad news (the change is shown in the warning colour).
 WORSE_WHEN_UP = {"complained_rate", "bounce_rate", "temporary_fail_rate", "unsubscribed_rate"}
-#: The main chart's lines: (count, label, css class).
-CHART_LINES = (("accepted", "Accepted", "s-accepted"), ("delivered", "Delivered", "s-delivered"),
-               ("opened_unique", "Unique opens", "s-opened"), ("clicked_unique", "Unique clicks", "s-clicked"))
+
+
+def chart_lines(who: str) -> tuple[tuple[str, str, str], ...]:
+    """The main chart's lines: (count, label, css class)."""
+    e, human = ENGAGED[who], " (human)" if who == "human" else ""
+    return (("accepted", "Accepted", "s-accepted"), ("delivered", "Delivered", "s-delivered"),
+            (e["opened"], "Unique opens" + human, "s-opened"), (e["clicked"], "Unique clicks" + human, "s-clicked"))
 
 
 class PeriodError(ValueError):
@@ -148,14 +168,14 @@ def bucket_rates(series: dict[str, list[int]], size: int) -> list[dict[str, floa
     return [rates({kind: values[i] for kind, values in series.items()}) for i in range(size)]
 
 
-async def overview_page(gateway: Any, domain: str, period: Period) -> dict[str, Any]:
+async def overview_page(gateway: Any, domain: str, period: Period, who: str = "human") -> dict[str, Any]:
     """Cards with sparklines and change, the main chart and its table."""
     now = await queries.overview(gateway, domain, period.start, period.end, period.resolution)
     before_start, before_end = period.previous
     before = await queries.overview(gateway, domain, before_start, before_end, period.resolution)
     per_bucket = bucket_rates(now.series, len(now.buckets))
     cards = []
-    for name, count in CARDS:
+    for name, count in cards_for(who):
         rate = BY_NAME[name]
         cards.append({
             "name": name, "label": rate.label, "value": percent(now.rates[name]),
@@ -167,10 +187,12 @@ async def overview_page(gateway: Any, domain: str, period: Period) -> dict[str, 
             "spark": sparkline([r[name] for r in per_bucket], f"{rate.label} per {period.resolution}"),
         })
     labels = [bucket_label(b, period.resolution) for b in now.buckets]
-    lines = [(label, css, now.series.get(kind, [0] * len(now.buckets))) for kind, label, css in CHART_LINES]
+    chart = chart_lines(who)
+    lines = [(label, css, now.series.get(kind, [0] * len(now.buckets))) for kind, label, css in chart]
     table = [{"label": labels[i], "counts": [values[i] for _, _, values in lines]} for i in range(len(labels))]
-    return {"cards": cards, "chart": line_chart(labels, lines), "legend": [(l, c) for _, l, c in CHART_LINES],
-            "table": table, "columns": [l for _, l, _ in CHART_LINES], "totals": now.totals}
+    return {"cards": cards, "chart": line_chart(labels, lines), "legend": [(l, c) for _, l, c in chart],
+            "table": table, "columns": [l for _, l, _ in chart], "totals": now.totals,
+            "machine_opens": now.totals.get("opened_machine", 0), "machine_clicks": now.totals.get("clicked_machine", 0)}
 
 
 def parse_cursor(text: str | None) -> tuple[int, int] | None:
@@ -195,28 +217,31 @@ async def sends_page(gateway: Any, domain: str, before: tuple[int, int] | None) 
     return {"rows": [send_row(r) for r in page.items], "next_cursor": cursor}
 
 
-def funnel(counts: dict[str, int]) -> list[dict[str, Any]]:
+def funnel(counts: dict[str, int], who: str = "human") -> list[dict[str, Any]]:
     """Accepted → sent → delivered → opened → clicked, each as a share of accepted."""
+    e, human = ENGAGED[who], ", bots left out" if who == "human" else ""
     accepted = counts.get("accepted", 0)
     sent = max(0, accepted - counts.get("suppressed", 0) - counts.get("rejected", 0))
     steps = [("Accepted", "accepted by the API", accepted),
              ("Sent", "accepted − suppressed − rejected: handed to the provider", sent),
              ("Delivered", "delivered events", counts.get("delivered", 0)),
-             ("Opened", "recipients who opened (each once)", counts.get("opened_unique", 0)),
-             ("Clicked", "recipients who clicked (each once)", counts.get("clicked_unique", 0))]
+             ("Opened", f"recipients who opened (each once{human})", counts.get(e["opened"], 0)),
+             ("Clicked", f"recipients who clicked (each once{human})", counts.get(e["clicked"], 0))]
     return [{"label": label, "note": note, "n": n, "share": percent(n / accepted if accepted else None),
              "bar": bar(n / accepted if accepted else 0, "funnel-bar")} for label, note, n in steps]
 
 
-AVERAGE_RATES = ("delivered_rate", "unique_opened_rate", "unique_opened_human_rate", "unique_clicked_rate",
-                 "click_to_open_rate", "bounce_rate", "complained_rate", "unsubscribed_rate")
+def average_rates(who: str) -> tuple[str, ...]:
+    e = ENGAGED[who]
+    return ("delivered_rate", e["open_rate"], e["click_rate"], e["cto"], "bounce_rate", "complained_rate",
+            "unsubscribed_rate")
 
 
-def against_average(row: queries.SendRow, earlier: list[queries.SendRow]) -> list[dict[str, Any]]:
+def against_average(row: queries.SendRow, earlier: list[queries.SendRow], who: str = "human") -> list[dict[str, Any]]:
     """This send's rates beside the mean of the same rate over ``earlier`` sends (those that had
     a denominator)."""
     out = []
-    for name in AVERAGE_RATES:
+    for name in average_rates(who):
         known = [r.rates[name] for r in earlier if r.rates.get(name) is not None]
         mean = sum(known) / len(known) if known else None
         out.append({"label": BY_NAME[name].label, "definition": BY_NAME[name].definition,
@@ -241,7 +266,18 @@ def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, A
     return None
 
 
-async def send_page(gateway: Any, domain: str, key: str) -> dict[str, Any] | None:
+def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
+    """Top links as the send page shows them; only http(s) URLs become links."""
+    return [{"url": link.url, "href": link.url if link.url.lower().startswith(("http://", "https://")) else None,
+             "clicks": link.clicks, "unique": link.unique, "share": percent(link.share),
+             "bar": bar(link.share or 0, "link-bar", 80, 8)} for link in links]
+
+
+#: Links the send page lists.
+TOP_LINKS = 10
+
+
+async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
     row = await queries.send_summary(gateway, domain, key)
     if row is None:
         return None
@@ -253,25 +289,31 @@ async def send_page(gateway: Any, domain: str, key: str) -> dict[str, Any] | Non
                 ("Deferred (soft)", c.get("failed_temporary", 0)),
                 ("Rejected", c.get("rejected", 0)), ("Complaints", c.get("complained", 0)),
                 ("Unsubscribes", c.get("unsubscribed", 0))]
+    links = await queries.top_links(gateway, domain, key, who=who, limit=TOP_LINKS)
     return {"send": send_row(row), "first": stamp(row.first_at), "last": stamp(row.last_at),
-            "funnel": funnel(c), "failures": failures, "average": against_average(row, earlier.items),
+            "funnel": funnel(c, who), "failures": failures, "average": against_average(row, earlier.items, who),
+            "links": link_rows(links), "machine_clicks": c.get("clicked_machine", 0),
+            "machine_opens": c.get("opened_machine", 0),
             "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
             "message_id": None if row.email_id else row.send_key}
 
 
-PROVIDER_COLUMNS = (("delivered", "Delivered", "delivered_rate"), ("failed_temporary", "Deferred", "temporary_fail_rate"),
-                    ("bounced", "Bounced", "bounce_rate"), ("complained", "Complained", "complained_rate"),
-                    ("opened_unique", "Opened", "unique_opened_rate"))
+def provider_columns(who: str) -> tuple[tuple[str, str, str], ...]:
+    e = ENGAGED[who]
+    return (("delivered", "Delivered", "delivered_rate"), ("failed_temporary", "Deferred", "temporary_fail_rate"),
+            ("bounced", "Bounced", "bounce_rate"), ("complained", "Complained", "complained_rate"),
+            (e["opened"], "Opened" + (" (human)" if who == "human" else ""), e["open_rate"]))
 
 
-async def providers_page(gateway: Any, domain: str, period: Period) -> dict[str, Any]:
+async def providers_page(gateway: Any, domain: str, period: Period, who: str = "human") -> dict[str, Any]:
     rows = await queries.by_provider(gateway, domain, period.start, period.end)
+    columns = provider_columns(who)
     out = []
     for row in rows:
         cells = []
-        for kind, _label, rate in PROVIDER_COLUMNS:
+        for kind, _label, rate in columns:
             value = row.rates.get(rate)
             cells.append({"n": count_of(row.counts, kind), "rate": percent(value), "bar": bar(value, f"b-{kind}", 80, 8)})
         out.append({"provider": row.provider, "label": row.label, "accepted": row.counts.get("accepted", 0),
                     "cells": cells})
-    return {"rows": out, "columns": [(label, BY_NAME[rate].definition) for _, label, rate in PROVIDER_COLUMNS]}
+    return {"rows": out, "columns": [(label, BY_NAME[rate].definition) for _, label, rate in columns]}
