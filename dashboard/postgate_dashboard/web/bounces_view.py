@@ -174,10 +174,9 @@ async def recipients_page(gateway: Any, domain: str, group: Group, start: int, e
     """One page of the group's recipients (newest failure first) and the next page's cursor."""
     events, cursor = await _matching(gateway, domain, group, start, end, after, PAGE_SIZE)
     rows = [recipient_row(e) for e in events]
-    suppressed = set()
-    for row in rows:
-        if await gateway.storage.get_suppression(domain, target_list(group), row["recipient"]):
-            suppressed.add(row["recipient"].lower())
+    listed = target_list(group)
+    entries = await gateway.storage.find_suppressions(domain, sorted({r["recipient"] for r in rows if r["recipient"]}))
+    suppressed = {e.address.lower() for e in entries if e.list == listed}
     for row in rows:
         row["suppressed"] = row["recipient"].lower() in suppressed
     return {"rows": rows, "next_after": f"{cursor[0]}-{cursor[1]}" if cursor else None}
