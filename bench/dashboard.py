@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 import uuid
@@ -48,6 +49,27 @@ def newsletter_events(send: int, start_s: int, *, recipients: int = 40, domain: 
             yield Event(domain=domain, event=kind, recipient=recipient, message_id=f"{email_id}.{i}@{TEST_DOMAIN}",
                         payload=payload, key=f"{kind}:{send}:{i}:{uuid.uuid4().hex[:6]}", email_id=email_id,
                         tags=["ghost-email", "bulk-email"], recorded_at=(start_s + offset) * 1_000_000)
+
+
+#: Failures of each newsletter for the bounce explorer's figures: (severity, reason, code, enhanced).
+FAILURES = (("permanent", "bounce", 550, "5.1.1"), ("permanent", "bounce", 554, "5.7.1"),
+            ("temporary", "generic", 421, "4.7.0"), ("permanent", "suppress-bounce", 605, ""))
+
+
+def failure_events(send: int, start_s: int, *, domain: str = TEST_DOMAIN) -> Iterator[Event]:
+    """A few failures and a complaint of one newsletter (roll-ups of the reads only, not ingest)."""
+    email_id = f"{send:024x}"
+    for i, (severity, reason, code, enhanced) in enumerate(FAILURES + ((None, None, None, None),)):
+        recipient = f"f{(send * 5 + i) % 5000}@{RECIPIENT_DOMAINS[(send + i) % len(RECIPIENT_DOMAINS)]}"
+        kind = "failed" if severity else "complained"
+        payload: dict[str, Any] = {"event": kind, "recipient": recipient, "recipient-domain": recipient.rpartition("@")[2],
+                                   "user-variables": {"email-id": email_id}}
+        if severity:
+            payload.update(severity=severity, reason=reason, **{"delivery-status": {
+                "code": code, **({"enhanced-code": enhanced} if enhanced else {})}})
+        yield Event(domain=domain, event=kind, recipient=recipient, message_id=f"{email_id}.f{i}@{TEST_DOMAIN}",
+                    payload=payload, key=f"{kind}:{send}:f{i}", email_id=email_id, severity=severity,
+                    recorded_at=(start_s + 120 + i * 60) * 1_000_000)
 
 
 async def _gateway(folder: Path, plugins: list[Any], storage: dict[str, Any] | None) -> Gateway:
@@ -126,7 +148,8 @@ async def _fill(gateway: Gateway, domain: str, sends: int, first_s: int) -> None
     next_id = 0
     chunk: list[Event] = []
     for send in range(sends):
-        for event in newsletter_events(send, first_s + send * (SPAN_S // sends), domain=domain):
+        at = first_s + send * (SPAN_S // sends)
+        for event in itertools.chain(newsletter_events(send, at, domain=domain), failure_events(send, at, domain=domain)):
             next_id += 1
             event.id = next_id
             chunk.append(event)
@@ -160,6 +183,8 @@ async def _queries(gateway: Gateway, domain: str, now: int, latest: str, reps: i
         "sends_page": await _time(lambda: queries.sends(gateway, domain, limit=25), reps),
         "by_provider_30d": await _time(lambda: queries.by_provider(gateway, domain, now - 30 * day, now), reps),
         "top_links": await _time(lambda: queries.top_links(gateway, domain, latest), reps),
+        "failure_groups_30d": await _time(lambda: queries.failure_groups(gateway, domain, now - 30 * day, now), reps),
+        "failure_groups_90d": await _time(lambda: queries.failure_groups(gateway, domain, now - 90 * day, now), reps),
     }
 
 
@@ -192,7 +217,7 @@ async def _bench_queries(folder: Path, sizes: list[int], reps: int, label: str,
         await gateway.stop()
     if len(results) > 1:
         low, high = results[0], results[-1]
-        names = [k for k in low if k.startswith(("overview", "send_summary", "sends_page", "by_", "top_links"))]
+        names = [k for k in low if k.startswith(("overview", "send_summary", "sends_page", "by_", "top_links", "failure_"))]
         print(f"dashboard {label:7s} ratio {high['events']:,} vs {low['events']:,}: "
               + "  ".join(f"{n} x{high[n] / low[n]:.2f}" for n in names))
     return results

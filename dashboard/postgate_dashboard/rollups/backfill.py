@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from postgate import EventQuery
 
 from .derive import DAY, send_key, tally
-from .models import Count, First, LinkCount, Send
+from .models import Count, Failure, First, LinkCount, Send
 from .writer import apply
 
 #: Events read per page (and written per roll-up transaction).
@@ -40,11 +40,12 @@ async def _clear(gateway: Any, domain: str, since: int) -> None:
     with gateway.storage.orm():
         async with in_transaction():
             if since <= 0:
-                for model in (Count, Send, First, LinkCount):
+                for model in (Count, Send, First, LinkCount, Failure):
                     await model.filter(domain=domain).delete()
                 return
             await Count.filter(domain=domain, bucket__gte=since).exclude(dimension="send").delete()
             await First.filter(domain=domain, at__gte=since).delete()
+            await Failure.filter(domain=domain, bucket__gte=since).delete()
             fresh = Send.filter(domain=domain, first_at__gte=since)
             keys = await fresh.values_list("send_key", flat=True)
             for start in range(0, len(keys), 500):

@@ -3,7 +3,9 @@
 Each event counts once under its kind (``failed`` is split by severity; suppression drops also
 count as ``suppressed``; opens and clicks by a bot also count as ``opened_machine`` /
 ``clicked_machine``) in four slices: its domain, its send, its mailbox provider and each of its
-tags; all but the send by hour and again by day. Opens and clicks are also candidates for a recipient's *first*
+tags; all but the send by hour and again by day. Failures and complaints are also counted by
+failure type, SMTP code, enhanced status code and mailbox provider (:func:`failure_key`), by hour
+and day, for the bounce explorer. Opens and clicks are also candidates for a recipient's *first*
 open or click of a send, which the writer turns into ``*_unique`` counts.
 
 Clicks that carry a ``url`` also count per link of their send (:class:`~.models.LinkCount`):
@@ -62,6 +64,10 @@ LinkKey = tuple[str, str, str, str]
 MAX_URL = 1024
 #: A link's unique kinds; the first-click marks are told apart from the send's by this prefix.
 LINK_UNIQUE = {"clicked_unique": "link_unique", "clicked_unique_human": "link_unique_human"}
+#: ``(domain, daily, bucket, failure type, code, enhanced code, provider)``: one failure row.
+FailureKey = tuple[str, bool, int, str, str, str, str]
+#: The bounce explorer's failure types, in the order it shows them.
+FAILURE_KINDS = ("hard", "soft", "suppressed", "complaint")
 
 
 @dataclass(slots=True)
@@ -98,6 +104,7 @@ class Tally:
     links: Counter[LinkKey] = field(default_factory=Counter)
     urls: dict[tuple[str, str, str], str] = field(default_factory=dict)
     link_firsts: dict[str, FirstCandidate] = field(default_factory=dict)
+    failures: Counter[FailureKey] = field(default_factory=Counter)
 
 
 def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[str]:
@@ -110,6 +117,28 @@ def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[
     if kind in ENGAGEMENTS:
         return [kind, f"{kind}_machine"] if machine else [kind]
     return []
+
+
+def failure_kind(event: str, severity: str | None, reason: Any) -> str | None:
+    """The bounce explorer's type of an event: hard, soft, suppressed (a drop by a suppression
+    list) or complaint; ``None`` for any other event."""
+    if event == "complained":
+        return "complaint"
+    if event != "failed":
+        return None
+    if severity == "temporary":
+        return "soft"
+    return "suppressed" if str(reason or "").startswith("suppress-") else "hard"
+
+
+def failure_status(payload: dict[str, Any]) -> tuple[str, str]:
+    """``(code, enhanced code)`` of a failure's ``delivery-status`` as text ('' when absent)."""
+    status = payload.get("delivery-status")
+    if not isinstance(status, dict):
+        return "", ""
+    code, enhanced = status.get("code"), status.get("enhanced-code")
+    return (str(code)[:8] if code not in (None, "") else "",
+            str(enhanced)[:16] if enhanced not in (None, "") else "")
 
 
 def is_machine(event: Event) -> bool:
@@ -249,6 +278,13 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
             counted_send = None
         hour = at - at % HOUR
         rcpt_domain = payload.get("recipient-domain") or recipient_domain(event)
+        if kind in ("failed", "complained"):
+            severity = event.severity or payload.get("severity")
+            name = failure_kind(kind, severity, payload.get("reason"))
+            code, enhanced = failure_status(payload)
+            provider = _provider(str(rcpt_domain).lower())
+            out.failures[(domain, False, hour, name, code, enhanced, provider)] += 1
+            out.failures[(domain, True, hour - hour % DAY, name, code, enhanced, provider)] += 1
         if kind == "failed":
             groups[(domain, counted_send, hour, rcpt_domain, tags, kind,
                     event.severity or payload.get("severity"), payload.get("reason"), False)] += 1

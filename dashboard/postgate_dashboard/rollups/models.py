@@ -76,3 +76,22 @@ class LinkCount(Model):
         table = "dashboard_links"
         unique_together = (("domain", "send_key", "url_key", "kind"),)
         indexes = (("domain", "send_key", "kind", "n"),)
+
+
+class Failure(Model):
+    """How many failures of one type, SMTP code, enhanced status code and mailbox provider fell into
+    one hour (``daily`` false) or one UTC day (``daily`` true): what the bounce explorer groups."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255)
+    daily = fields.BooleanField(description="true: a UTC day; false: an hour")
+    bucket = fields.BigIntField(description="start of the hour (or day), epoch seconds")
+    kind = fields.CharField(max_length=12, description="hard, soft, suppressed or complaint")
+    code = fields.CharField(max_length=8, description="delivery-status.code, empty when none")
+    enhanced = fields.CharField(max_length=16, description="delivery-status.enhanced-code, empty when none")
+    provider = fields.CharField(max_length=32, description="mailbox provider of the recipient")
+    n = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "dashboard_failures"
+        unique_together = (("domain", "daily", "bucket", "kind", "code", "enhanced", "provider"),)

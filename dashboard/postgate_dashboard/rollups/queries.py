@@ -281,3 +281,31 @@ async def top_links(gateway: Any, domain: str, send_key: str, *, who: str = "hum
     unique = {row["url_key"]: int(row["n"]) for row in uniques}
     return [LinkRow(row["url"], row["url_key"], int(row["n"]), unique.get(row["url_key"], 0),
                     int(row["n"]) / all_clicks if all_clicks else None) for row in top]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failures of one type, SMTP code, enhanced status code and provider in a period."""
+
+    kind: str
+    code: str
+    enhanced: str
+    provider: str
+    n: int
+
+
+async def failure_groups(gateway: Any, domain: str, start: float, end: float) -> list[FailureGroup]:
+    """Every failure group of ``[start, end)`` (whole hours; whole days from the daily rows), the
+    largest first."""
+    first, last = _hour_floor(start), _hour_ceil(end)
+    sums: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    async with _reading(gateway) as db:
+        for daily, lo, hi in _parts(first, last):
+            rows = await db.rows(
+                "SELECT kind, code, enhanced, provider, SUM(n) AS n FROM dashboard_failures "
+                "WHERE domain = ? AND daily = ? AND bucket >= ? AND bucket < ? "
+                "GROUP BY kind, code, enhanced, provider", (domain.lower(), daily, lo, hi))
+            for row in rows:
+                sums[(row["kind"], row["code"], row["enhanced"], row["provider"])] += int(row["n"])
+    groups = [FailureGroup(*key, n) for key, n in sums.items() if n]
+    return sorted(groups, key=lambda g: (-g.n, g.kind, g.code, g.enhanced, g.provider))

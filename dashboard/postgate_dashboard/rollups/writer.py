@@ -5,7 +5,8 @@ transaction, whatever the number of events (SQLite and MySQL/MariaDB).
 2. read back which of them are now on record with *this* batch's event id: those were first;
 3. upsert the counters (``n = n + new``), the unique ones included;
 4. upsert the sends (first and last seen, subject, tags);
-5. the same for the per-link click counters (first clicks per link go to ``dashboard_firsts`` too).
+5. the same for the per-link click counters (first clicks per link go to ``dashboard_firsts`` too);
+6. upsert the failure counters (the bounce explorer's groups) the same way.
 
 Rows go in key order so concurrent writers on MySQL lock them in the same order.
 """
@@ -26,6 +27,8 @@ COUNT_COLUMNS = "domain, dimension, value, bucket, kind, n"
 SEND_COLUMNS = "domain, send_key, email_id, subject, tags, first_at, last_at"
 FIRST_COLUMNS = "digest, domain, event_id, at"
 LINK_COLUMNS = "domain, send_key, url_key, url, kind, n"
+FAILURE_COLUMNS = "domain, daily, bucket, kind, code, enhanced, provider, n"
+FAILURE_KEY = "domain, daily, bucket, kind, code, enhanced, provider"
 
 
 class Dialect:
@@ -58,6 +61,12 @@ class Dialect:
             return self.sql(head + "ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
         return head + "ON CONFLICT (domain, send_key, url_key, kind) DO UPDATE SET n = n + excluded.n"
 
+    def add_failures(self, rows: int) -> str:
+        head = f"INSERT INTO dashboard_failures ({FAILURE_COLUMNS}) VALUES {self.values(8, rows)} "
+        if self.mysql:
+            return self.sql(head + "ON DUPLICATE KEY UPDATE n = n + VALUES(n)")
+        return head + f"ON CONFLICT ({FAILURE_KEY}) DO UPDATE SET n = n + excluded.n"
+
     def merge_sends(self, rows: int) -> str:
         head = f"INSERT INTO dashboard_sends ({SEND_COLUMNS}) VALUES {self.values(7, rows)} "
         if self.mysql:
@@ -88,6 +97,7 @@ async def apply(gateway: Any, tally: Tally) -> None:
             if tally.firsts:
                 counts = counts + first_counts(await _record_firsts(db, dialect, tally.firsts.values()))
             await _add_counts(db, dialect, counts)
+            await _add_failures(db, dialect, tally)
             await _merge_sends(db, dialect, tally)
             links = tally.links
             if tally.link_firsts:
@@ -116,6 +126,12 @@ async def _add_counts(db: Any, dialect: Dialect, counts: dict[CountKey, int]) ->
     rows = sorted((key, n) for key, n in counts.items() if n)
     for part in _chunks(rows):
         await db.execute_query(dialect.add_counts(len(part)), [v for key, n in part for v in (*key, n)])
+
+
+async def _add_failures(db: Any, dialect: Dialect, tally: Tally) -> None:
+    rows = sorted((key, n) for key, n in tally.failures.items() if n)
+    for part in _chunks(rows):
+        await db.execute_query(dialect.add_failures(len(part)), [v for key, n in part for v in (*key, n)])
 
 
 async def _merge_sends(db: Any, dialect: Dialect, tally: Tally) -> None:
