@@ -61,7 +61,7 @@ from postgate import AccountStatus, Delivery, DeliveryResult, OutcomeSink, Quota
 from postgate.blocking import BlockingPool
 
 from . import aws
-from .domain_checks import DomainChecker
+from .setup_checks import DomainChecker
 
 if TYPE_CHECKING:
     from postgate import Gateway

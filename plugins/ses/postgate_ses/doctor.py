@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .domain_checks import identity_checks
+from .setup_checks import identity_checks
 from .bootstrap import (
     AWS_ERRORS,
     AWS_QUEUE_URL,

@@ -1,4 +1,5 @@
-"""The ``domain_checks`` hook: a sending domain's SES identity, DKIM and MAIL FROM (SPF) as
+"""What the ``domain_checks`` hook answers (a module name of its own: a submodule called
+``domain_checks`` would shadow the hook implementation on the package): a sending domain's SES identity, DKIM and MAIL FROM (SPF) as
 ``postgate doctor`` sees them, from one ``GetEmailIdentity`` call made off the event loop and
 cached for :data:`CACHE_SECONDS`."""
 
