@@ -27,15 +27,15 @@ from .codec import batch_message
 from .errors import ApiError, BadRequest, NotFound
 from .events import EventBuilder
 from .health import HealthCheck
-from .operations import BatchProgress, OperationsSnapshot, Quota
+from .operations import AccountStatus, BatchProgress, DomainCheck, OperationsSnapshot, Quota
 from .hookspecs import hookimpl, hookspec
 from .settings import ConfigError, Settings, load_settings
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
-    "DeliveryResult", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
+    "AccountStatus", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
+    "DeliveryResult", "DomainCheck", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
     "EventBuilder", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
     "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
     "SuppressionChange", "batch_message", "create_gateway", "hookimpl", "hookspec",

@@ -38,7 +38,7 @@ from .domain import (
 
 if TYPE_CHECKING:
     from .app import Gateway
-    from .operations import Quota
+    from .operations import AccountStatus, Quota
 
 #: ``error`` of a ``sending`` row whose message was handed to the provider (see ``mark_dispatched``).
 IN_FLIGHT = "in flight: handed to the provider, answer not recorded yet"
@@ -195,6 +195,12 @@ class Delivery(Backend):
         from .operations import Quota
 
         return Quota(max_24h=None, sent_24h=None, max_rate=float(self.max_rate), source="max_rate")
+
+    async def account_status(self) -> AccountStatus | None:
+        """The provider account's standing (sending enabled, enforcement status, sandbox) as last
+        known, for the dashboard's Reputation page. Like :meth:`quota`, answer from what the
+        backend already knows; ``None`` (the default): the backend has no provider account."""
+        return None
 
 
 class OutcomeSink(Protocol):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .app import Gateway
     from .domain import Batch, ChunkReport, Event, Message, PreparedTemplate, RenderedMessage, SuppressionChange
     from .health import HealthCheck
+    from .operations import DomainCheck
 
 hookspec = pluggy.HookspecMarker("postgate")
 hookimpl = pluggy.HookimplMarker("postgate")
@@ -187,3 +188,12 @@ def health_checks(gateway: Gateway) -> list[HealthCheck] | None:
     that raises when unhealthy. Used by ``/health/ready``. Sync."""
 
 
+
+
+@hookspec
+def domain_checks(gateway: Gateway, domain: str) -> list[DomainCheck] | None:
+    """Check a sending domain's set-up as the provider sees it (identity, DKIM, SPF through the
+    MAIL FROM domain, DMARC): return :class:`~postgate.DomainCheck` results, or ``None`` when the
+    plugin has nothing to say about ``domain``. May be async; never block the event loop (run
+    provider or DNS calls with ``asyncio.to_thread``) and cache the answer, since a dashboard
+    page view calls it."""

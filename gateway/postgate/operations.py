@@ -39,6 +39,32 @@ class Quota:
 
 
 @dataclass(slots=True)
+class AccountStatus:
+    """The provider account's standing as last read (``None``: the provider does not say).
+
+    ``enforcement_status`` is the provider's own word (SES: ``HEALTHY``, ``PROBATION``,
+    ``SHUTDOWN``); ``production`` is ``False`` while the account is in a sandbox."""
+
+    source: str  # where it was read, e.g. "GetAccount"
+    sending_enabled: bool | None = None
+    enforcement_status: str | None = None
+    production: bool | None = None
+    read_at: float | None = None  # epoch seconds of the reading
+
+
+@dataclass(slots=True)
+class DomainCheck:
+    """One check of a sending domain's set-up (identity, DKIM, SPF, DMARC…), as the
+    ``domain_checks`` hook returns it. ``status`` is ``PASS``, ``WARN``, ``FAIL`` or ``SKIP``;
+    ``fix`` says what to do when it did not pass."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass(slots=True)
 class BatchProgress:
     """One accepted batch (a newsletter, for Ghost) on its way out.
 

@@ -20,6 +20,7 @@ from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
 from .analytics_routes import add_analytics_routes
 from .bounces_routes import add_bounce_routes
+from .reputation_routes import add_reputation_routes
 from .views import add_view_routes
 
 log = logging.getLogger("postgate.dashboard")
@@ -216,6 +217,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     add_view_routes(bp, dash, render, signed_in)
     add_analytics_routes(bp, dash, render, signed_in)
     add_bounce_routes(bp, dash, render, signed_in)
+    add_reputation_routes(bp, dash, render, signed_in)
     return bp
 
 

@@ -35,6 +35,17 @@ async def events_recorded(gateway, events):
 
 
 @hookimpl
+async def domain_checks(gateway, domain):
+    """The sending identity, DKIM and MAIL FROM (SPF) of ``domain`` as SES reports them (only
+    while SES is the delivery: its client and read pool make the call)."""
+    from .delivery import SesDelivery
+
+    if not isinstance(gateway.delivery, SesDelivery):
+        return None
+    return await gateway.delivery.domain_checker.checks(gateway.delivery, domain)
+
+
+@hookimpl
 def register_routes(gateway):
     from .sns import sns_blueprint
 

@@ -57,10 +57,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from postgate import Delivery, DeliveryResult, OutcomeSink, Quota, Recipient, RenderedMessage
+from postgate import AccountStatus, Delivery, DeliveryResult, OutcomeSink, Quota, Recipient, RenderedMessage
 from postgate.blocking import BlockingPool
 
 from . import aws
+from .setup_checks import DomainChecker
 
 if TYPE_CHECKING:
     from postgate import Gateway
@@ -347,6 +348,18 @@ def read_quota(sesv2: Any, ses_v1: Any) -> AccountQuota:
     )
 
 
+def _get_identity(sesv2: Any, name: str) -> dict[str, Any] | None:
+    """``GetEmailIdentity`` (blocking); ``None`` when the identity does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return sesv2.get_email_identity(EmailIdentity=name)
+    except ClientError as exc:
+        if aws.error_code(exc)[0] in ("NotFoundException", "NotFound"):
+            return None
+        raise
+
+
 @dataclass(slots=True)
 class Pause:
     """Sending is stopped until ``until`` (then SES is tried again)."""
@@ -381,6 +394,8 @@ class SesDelivery(Delivery):
         self.aimd = Aimd(self.settings.rate_recovery_per_second)
         self.quota_reading: AccountQuota | None = None
         self.quota_error: str | None = None
+        #: Cached answers of the ``domain_checks`` hook.
+        self.domain_checker = DomainChecker()
         self.pause: Pause | None = None
         self.tracking = False
         self.sender: Any = None
@@ -488,6 +503,24 @@ class SesDelivery(Delivery):
             max_rate=reading.max_send_rate or None,
             source=reading.source,
         )
+
+    async def account_status(self) -> AccountStatus | None:
+        """``GetAccount``'s sending-enabled, enforcement status and production access, from the
+        same cached reading as :meth:`quota` (``None`` when only ``GetSendQuota`` answered)."""
+        await self.refresh_quota()
+        reading = self.quota_reading
+        if reading is None or reading.source != "GetAccount":
+            return None
+        return AccountStatus(source=reading.source, sending_enabled=reading.sending_enabled,
+                             enforcement_status=reading.enforcement_status, production=reading.production,
+                             read_at=self._quota_read_at)
+
+    async def read_identity(self, name: str) -> dict[str, Any] | None:
+        """``GetEmailIdentity`` for ``name`` on the read pool (off the event loop); ``None`` when
+        SES has no such identity."""
+        if self._read_pool is None:
+            raise RuntimeError("the SES delivery has not started")
+        return await self._read_pool.run(_get_identity, self.reader, name)
 
     def _account_state(self, quota: AccountQuota) -> None:
         """Pause or resume from what the account reports."""

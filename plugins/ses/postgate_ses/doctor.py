@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .setup_checks import identity_checks
 from .bootstrap import (
     AWS_ERRORS,
     AWS_QUEUE_URL,
@@ -28,7 +29,6 @@ from .bootstrap import (
     error_code,
     error_text,
     event_destinations,
-    identity_verified,
     not_found,
     queue_missing,
     queue_name_of,
@@ -198,28 +198,9 @@ class Doctor:
         except ClientError as exc:
             if not not_found(exc):
                 raise
-            self.add("sending identity", FAIL, f"{domain} is not an SES identity in {self.ses.region}",
-                     f"{BOOTSTRAP} (it creates the identity) and publish the DNS records it prints")
-            return
-        if identity_verified(identity):
-            self.add("sending identity", PASS, f"{domain} verified")
-        else:
-            status = identity.get("VerificationStatus", "PENDING")
-            self.add("sending identity", FAIL, f"{domain} not verified ({status})",
-                     "publish the DKIM CNAMEs printed by `postgate aws bootstrap`; SES verifies within 72 hours")
-        dkim = identity.get("DkimAttributes") or {}
-        status = dkim.get("Status", "NOT_STARTED")
-        if status == "SUCCESS" and dkim.get("SigningEnabled", True):
-            self.add("DKIM", PASS, f"{domain} DKIM {status}, signing enabled")
-        elif status in ("FAILED", "TEMPORARY_FAILURE"):
-            self.add("DKIM", FAIL, f"{domain} DKIM {status}",
-                     "check the three CNAMEs `<token>._domainkey` (printed by `postgate aws bootstrap`) resolve")
-        elif status == "SUCCESS":
-            self.add("DKIM", WARN, f"{domain} DKIM verified but signing disabled",
-                     f"`aws sesv2 put-email-identity-dkim-attributes --email-identity {domain} --signing-enabled`")
-        else:
-            self.add("DKIM", WARN, f"{domain} DKIM {status}",
-                     "publish the DKIM CNAMEs printed by `postgate aws bootstrap` and wait for SES to see them")
+            identity = None
+        for check in identity_checks(domain, self.ses.region, identity):
+            self.add(check.name, check.status, check.detail, check.fix)
 
     def check_configuration_set(self) -> None:
         name = self.ses.configuration_set
