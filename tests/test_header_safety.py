@@ -334,6 +334,7 @@ def test_accepted_addresses_are_deliverable(text, shape):
 
 
 @pytest.mark.parametrize("entry", ["a@[1.2.3.4", "Eve\n <e@example.com>", "e\u2028@example.com", "a\x00@b.com",
+                                   "=?utf-8?q?a=0D=0A?=@example.com",  # a header parser decodes it to CR LF
                                    "x" * 65 + "@example.com", "a@" + "b" * 64 + ".com",
                                    "a@" + ".".join(["b" * 60] * 5), "a@xn--a.com", "a@exa_mple.com",
                                    "a@-bad.com", "a@\u2488.com"])

@@ -23,7 +23,10 @@ import httpx
 from postgate.testing.fixtures import free_port
 
 IMPORT_MB = float(os.environ.get("POSTGATE_TEST_IMPORT_MB", "24"))
-MAX_HEALTH_SECONDS = 0.1
+#: The import this guards against held the event loop for ~8 s (and 1.1 GB). On a quiet machine a
+#: health check answers in 12-39 ms during the import; a loaded 2-core CI machine has shown single
+#: checks of 0.3 s from scheduling alone, so the bound catches a stall, not a slow machine.
+MAX_HEALTH_SECONDS = 1.5
 MAX_RSS_GROWTH = 100 * 1024 * 1024
 
 
@@ -154,7 +157,7 @@ def test_a_big_csv_import_leaves_the_loop_free_and_memory_flat(tmp_path):
         assert got.status_code == 200 and got.json()["code"] == "550"
         worst = max(sampler.latencies)
         slow = [(round(at - started, 2), round(lat * 1000)) for at, lat in zip(sampler.times, sampler.latencies)
-                if lat > MAX_HEALTH_SECONDS / 2]
+                if lat > 0.05]
         growth = sampler.peak_rss - idle
         print(f"\nimport of {IMPORT_MB:g} MB ({rows} rows) in {elapsed:.1f} s; {len(sampler.latencies)} health "
               f"checks, worst {worst * 1000:.1f} ms; RSS idle {idle / 2**20:.0f} MB, "

@@ -79,7 +79,7 @@ def strict_entry(entry: str) -> str | None:
     A display name written without the quotes RFC 5322 wants (``Tech: Weekly <a@example.com>``,
     as Ghost writes a site title) comes back quoted, so that every parser reads the name that was
     meant instead of a group or a second address."""
-    if ASCII_ADDRESS.fullmatch(entry):
+    if ASCII_ADDRESS.fullmatch(entry) and "=?" not in entry:  # an encoded word may decode to anything
         return entry  # the common case, without RFC 5322 parsing
     named = NAMED_ADDRESS.fullmatch(entry)
     if named and ASCII_ADDRESS.fullmatch(named.group(1)) and "=?" not in entry:  # no encoded words
