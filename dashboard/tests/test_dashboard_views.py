@@ -218,7 +218,7 @@ def test_an_admin_adds_lifts_imports_and_exports_suppressions(browser, server, s
     page.set_input_files("#import-suppressions input[name=file]", files=[{
         "name": "bad.csv", "mimeType": "text/csv", "buffer": b"address,tags\nok@example.org,news\nnot-an-address,\n"}])
     page.click("#import-suppressions button[type=submit]")
-    assert "CSV line 3: not a valid email address: not-an-address" in page.inner_text(".error")
+    assert "CSV line 3: 'address' parameter is not a valid email address: not-an-address" in page.inner_text(".error")
     assert api_entry(server, "unsubscribes", "ok@example.org").status_code == 404
     page.set_input_files("#import-suppressions input[name=file]", files=[{
         "name": "good.csv", "mimeType": "text/csv",

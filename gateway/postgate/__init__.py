@@ -30,14 +30,21 @@ from .health import HealthCheck
 from .operations import AccountStatus, BatchProgress, DomainCheck, OperationsSnapshot, Quota
 from .hookspecs import hookimpl, hookspec
 from .settings import ConfigError, Settings, load_settings
+from .suppression_records import (
+    InvalidSuppressionRecord,
+    check_suppression_csv_size,
+    checked_suppression_address,
+    parse_suppression_record,
+    suppression_csv_batches,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccountStatus", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "DomainCheck", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "EventBuilder", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
+    "EventBuilder", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
     "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
-    "SuppressionChange", "batch_message", "create_gateway", "hookimpl", "hookspec",
-    "load_settings",
+    "SuppressionChange", "batch_message", "check_suppression_csv_size", "checked_suppression_address",
+    "create_gateway", "hookimpl", "hookspec", "load_settings", "parse_suppression_record", "suppression_csv_batches",
 ]

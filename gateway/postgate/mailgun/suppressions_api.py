@@ -21,11 +21,8 @@ Decisions where Mailgun's behaviour is not documented:
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from quart import g, jsonify, request
@@ -33,6 +30,13 @@ from werkzeug.datastructures import MultiDict
 
 from ..domain import Suppression, SuppressionChange
 from ..errors import BadRequest, NotFound
+from ..suppression_records import (
+    DEFAULT_BOUNCE_CODE,
+    INTEGER,
+    check_suppression_csv_size,
+    parse_suppression_record,
+    suppression_csv_batches,
+)
 from ..suppression_rules import ALL_TAGS
 from ..web import caller_key, current_gateway, request_id
 from .parsing import base_url, checked_timestamp, format_date, json_body, parse_date, query_arg, read_fields
@@ -45,17 +49,6 @@ LIST_RULE = "any(bounces, complaints, unsubscribes, whitelists)"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_RECORDS = 1000
-MAX_CSV_BYTES = 25 * 1024 * 1024
-#: Longest physical line of an import file read at once (a cell may span lines when quoted).
-MAX_CSV_LINE = 256 * 1024
-#: Entries validated and stored per step of an import: one INSERT batch, one hop to a thread.
-IMPORT_BATCH = 200
-#: Storage bounds: the address column holds 320 characters; texts and tags are kept short.
-MAX_ADDRESS = 320
-MAX_TEXT = 4096
-MAX_TAGS = 100
-MAX_TAG = 128
-DEFAULT_BOUNCE_CODE = 550
 
 NOT_FOUND = {
     "bounces": "Address not found in bounces table",
@@ -76,11 +69,6 @@ CLEARED = {
     "whitelists": "Whitelist addresses/domains for this domain have been removed",
 }
 
-ADDRESS = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
-DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*$")
-INTEGER = re.compile(r"^\s*\d{1,9}\s*$")
-
-
 # -- item shapes ------------------------------------------------------------------------------
 
 
@@ -97,97 +85,7 @@ def item_json(entry: Suppression) -> dict[str, Any]:
     return {"address": entry.address, "created_at": created}
 
 
-# -- record parsing ---------------------------------------------------------------------------
-
-
-def text_value(record: Mapping[str, Any], name: str) -> str | None:
-    """A string field of a record; numbers are accepted as their decimal text."""
-    value = record.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise BadRequest(f"'{name}' parameter must be a string")
-    text = str(value).strip()
-    if len(text) > MAX_TEXT:
-        raise BadRequest(f"'{name}' parameter is longer than {MAX_TEXT} characters")
-    return text
-
-
-def parse_address(value: str | None, name: str = "address") -> str:
-    if not value:
-        raise BadRequest(f"'{name}' parameter is missing")
-    if len(value) > MAX_ADDRESS or not ADDRESS.match(value):
-        raise BadRequest(f"'{name}' parameter is not a valid email address: {value}")
-    return value
-
-
-def parse_created_at(record: Mapping[str, Any], now: float) -> float:
-    """``created_at`` as epoch seconds: a number or an RFC 2822 date, from the epoch to year 9999
-    (a date the list endpoint could not show again is refused, never stored)."""
-    value = record.get("created_at")
-    if value is None or value == "":
-        return now
-    try:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return checked_timestamp(float(value))
-        return parse_date(str(value))
-    except (ValueError, OverflowError):
-        shown = str(value)[:64] if isinstance(value, str) else "a number out of range"
-        raise BadRequest(f"'created_at' parameter is not a valid RFC 2822 date: {shown}") from None
-
-
-def parse_tags(record: Mapping[str, Any]) -> list[str]:
-    """``tags`` (list or string) and ``tag``; ``["*"]`` when none or when ``*`` is among them."""
-    raw: list[Any] = []
-    for name in ("tags", "tag"):
-        value = record.get(name)
-        if value is None or value == "":
-            continue
-        raw.extend(value if isinstance(value, list) else [value])
-    tags: list[str] = []
-    for value in raw:
-        if not isinstance(value, str):
-            raise BadRequest("'tags' parameter must be a list of strings")
-        tag = value.strip()
-        if len(tag) > MAX_TAG:
-            raise BadRequest(f"'tags' parameter: a tag is at most {MAX_TAG} characters")
-        if tag and tag.lower() not in {t.lower() for t in tags}:
-            tags.append(tag)
-        if len(tags) > MAX_TAGS:
-            raise BadRequest(f"'tags' parameter: at most {MAX_TAGS} tags")
-    if not tags or ALL_TAGS in tags:
-        return [ALL_TAGS]
-    return tags
-
-
-def parse_record(domain: str, list_name: str, record: Mapping[str, Any], now: float) -> Suppression:
-    """One entry to store from a create or import record; raises :class:`BadRequest`."""
-    created = parse_created_at(record, now)
-    if list_name == "whitelists":
-        address = text_value(record, "address")
-        value_domain = text_value(record, "domain")
-        reason = text_value(record, "reason") or ""
-        if address and value_domain:
-            raise BadRequest("pass either 'address' or 'domain', not both")
-        if value_domain:
-            if not DOMAIN.match(value_domain):
-                raise BadRequest(f"'domain' parameter is not a valid domain name: {value_domain}")
-            return Suppression(domain, list_name, value_domain, kind="domain", reason=reason, created_at=created)
-        if not address:
-            raise BadRequest("'address' or 'domain' parameter is missing")
-        return Suppression(domain, list_name, parse_address(address), kind="address", reason=reason,
-                           created_at=created)
-    address = parse_address(text_value(record, "address"))
-    if list_name == "bounces":
-        code_text = text_value(record, "code")
-        if code_text and not INTEGER.match(code_text):
-            raise BadRequest(f"'code' parameter is not a valid integer: {code_text}")
-        code = int(code_text) if code_text else DEFAULT_BOUNCE_CODE
-        return Suppression(domain, list_name, address, code=code, error=text_value(record, "error") or "",
-                           created_at=created)
-    if list_name == "unsubscribes":
-        return Suppression(domain, list_name, address, tags=parse_tags(record), created_at=created)
-    return Suppression(domain, list_name, address, created_at=created)
+# -- create records ---------------------------------------------------------------------------
 
 
 def parse_records(domain: str, list_name: str, records: Iterable[Mapping[str, Any]], now: float,
@@ -198,7 +96,7 @@ def parse_records(domain: str, list_name: str, records: Iterable[Mapping[str, An
         if not isinstance(record, Mapping):
             raise BadRequest(f"{label} {index}: expected a JSON object")
         try:
-            entry = parse_record(domain, list_name, record, now)
+            entry = parse_suppression_record(domain, list_name, record, now)
         except BadRequest as exc:
             raise BadRequest(f"{label} {index}: {exc.message}") from None
         entries.pop(entry.address.lower(), None)
@@ -352,14 +250,14 @@ async def create_entries(domain: str, list_name: str):
             return jsonify({"message": added_text(list_name, len(data))})
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON array of records or a JSON object")
-        entry = parse_record(domain, list_name, data, now)
+        entry = parse_suppression_record(domain, list_name, data, now)
         await gateway.storage.add_suppressions([entry])
         await report_changes("add", domain, list_name, [entry.address])
         if list_name == "whitelists":
             return jsonify(whitelist_added(entry))
         return jsonify({"message": added_text(list_name, 1)})
     fields, _files = await read_fields()
-    entry = parse_record(domain, list_name, form_record(fields), now)
+    entry = parse_suppression_record(domain, list_name, form_record(fields), now)
     await gateway.storage.add_suppressions([entry])
     await report_changes("add", domain, list_name, [entry.address])
     if list_name == "whitelists":
@@ -421,7 +319,7 @@ async def clear_entries(domain: str, list_name: str):
 
 async def import_entries(domain: str, list_name: str):
     """CSV import, off the event loop: the upload is spooled to disk while it arrives; the file is
-    read twice in a worker thread, :data:`IMPORT_BATCH` rows per step: once to validate every row
+    read twice in a worker thread, ``suppression_records.IMPORT_BATCH`` rows per step: once to validate every row
     (any bad row is a 400 and nothing is stored), once to store the entries batch by batch. Memory
     stays flat whatever the file's size."""
     gateway = current_gateway()
@@ -432,12 +330,11 @@ async def import_entries(domain: str, list_name: str):
         raise BadRequest("'file' parameter is missing: upload the CSV as a multipart part named 'file'")
     stream = upload.stream
     try:
-        if await asyncio.to_thread(stream_size, stream) > MAX_CSV_BYTES:
-            raise BadRequest("the CSV file must be 25MB or under")
+        await asyncio.to_thread(check_suppression_csv_size, stream)
         now = gateway.now()
-        async for _batch in thread_steps(csv_batches(stream, domain, list_name, now)):
+        async for _batch in thread_steps(suppression_csv_batches(stream, domain, list_name, now)):
             pass  # first pass: every row valid, or the 400 of the first bad one and nothing stored
-        async for batch in thread_steps(csv_batches(stream, domain, list_name, now)):
+        async for batch in thread_steps(suppression_csv_batches(stream, domain, list_name, now)):
             await gateway.storage.add_suppressions(batch)
             await report_changes("import", domain, list_name, [e.address for e in batch])
     finally:
@@ -445,85 +342,11 @@ async def import_entries(domain: str, list_name: str):
     return jsonify({"message": "file uploaded successfully"})
 
 
-def stream_size(stream: IO[bytes]) -> int:
-    size = stream.seek(0, io.SEEK_END)
-    stream.seek(0)
-    return size
-
-
 async def thread_steps(steps: Iterator[T]) -> AsyncIterator[T]:
     """Run a generator one short step per hop to a worker thread (the loop runs between steps),
     so the blocking reads and the parsing never run on the event loop."""
     while (item := await asyncio.to_thread(next, steps, None)) is not None:
         yield item
-
-
-def csv_batches(stream: IO[bytes], domain: str, list_name: str, now: float) -> Iterator[list[Suppression]]:
-    """The file's entries in file order, :data:`IMPORT_BATCH` at a time (a later duplicate
-    overwrites an earlier one when stored, as in one request)."""
-    batch: list[Suppression] = []
-    for entry in csv_entries(stream, domain, list_name, now):
-        batch.append(entry)
-        if len(batch) >= IMPORT_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def csv_lines(text: IO[str]) -> Iterator[str]:
-    """Physical lines of at most :data:`MAX_CSV_LINE` characters (a longer one is a 400)."""
-    while line := text.readline(MAX_CSV_LINE + 1):
-        if len(line) > MAX_CSV_LINE:
-            raise BadRequest(f"the CSV file has a line longer than {MAX_CSV_LINE} characters")
-        yield line
-
-
-def csv_entries(stream: IO[bytes], domain: str, list_name: str, now: float) -> Iterator[Suppression]:
-    """Entries of an import file (columns per §4.5), read incrementally from ``stream``'s start."""
-    stream.seek(0)
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    try:
-        reader = csv.reader(csv_lines(text), skipinitialspace=True)
-        try:
-            columns = [name.strip().lower() for name in next(reader, None) or []]
-            required = ("address", "domain") if list_name == "whitelists" else ("address",)
-            if not any(name in columns for name in required):
-                names = " or ".join(repr(name) for name in required)
-                raise BadRequest(f"the CSV file needs a header row with an {names} column")
-            for row in reader:
-                cells = {name: cell.strip() for name, cell in zip(columns, row) if name and cell.strip()}
-                if not cells:
-                    continue
-                for record in csv_records(list_name, cells):
-                    try:
-                        yield parse_record(domain, list_name, record, now)
-                    except BadRequest as exc:
-                        raise BadRequest(f"CSV line {reader.line_num}: {exc.message}") from None
-        except UnicodeDecodeError:
-            raise BadRequest("the CSV file must be UTF-8 encoded") from None
-        except csv.Error as exc:
-            raise BadRequest(f"CSV line {reader.line_num}: {csv_error_text(exc)}") from None
-    finally:
-        text.detach()  # leave the upload open: it is read again, and closed with the request
-
-
-def csv_error_text(exc: csv.Error) -> str:
-    if "field larger than field limit" in str(exc):
-        return f"a cell is longer than {csv.field_size_limit()} characters"
-    return "not valid CSV"
-
-
-def csv_records(list_name: str, cells: dict[str, str]) -> list[dict[str, Any]]:
-    """The create records one CSV row stands for (a whitelist row may name an address and a domain)."""
-    if list_name == "unsubscribes":
-        tags = ",".join(cells.pop(name, "") for name in ("tags", "tag")).split(",")
-        cells["tags"] = [tag.strip() for tag in tags if tag.strip()]
-    if list_name == "whitelists" and cells.get("address") and cells.get("domain"):
-        created = cells.get("created_at")
-        return [{"address": cells["address"], "created_at": created},
-                {"domain": cells["domain"], "created_at": created}]
-    return [cells]
 
 
 def add_routes(bp):
