@@ -99,6 +99,7 @@ def test_event_keys_ignore_transport_and_address_case():
 @pytest.mark.parametrize("url,region", [
     ("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem", "us-east-1"),
     ("https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem", "cn-north-1"),
+    ("https://SNS.US-EAST-1.AMAZONAWS.COM/SimpleNotificationService-abc.pem", "us-east-1"),  # case-insensitive
     ("http://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem", None),
     ("https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-abc.pem", None),
     ("https://evil.example/sns.us-east-1.amazonaws.com/x.pem", None),

@@ -107,13 +107,15 @@ json_values = st.recursive(
 )
 not_strings = json_values.filter(lambda value: not isinstance(value, str))
 
+#: (``https://SNS.<REGION>.AMAZONAWS.COM/…`` is not here: host names are case-insensitive, so it is
+#: AWS's own host and rightly fetched; the unit tests of ``sns_host_region`` cover it.)
 bad_cert_urls = st.one_of(
     st.tuples(st.sampled_from(["http", "ftp", "file", "gopher", "HTTPS "]), st.just(f"sns.{REGION}.amazonaws.com"),
               st.just("/SimpleNotificationService-abc.pem")),
     st.tuples(st.just("https"), st.sampled_from([
         f"sns.{REGION}.amazonaws.com.evil.example", "sns.eu-west-1.amazonaws.com", "evil.example", "127.0.0.1",
         f"sns.{REGION}.amazonaws.com:443", f"user@sns.{REGION}.amazonaws.com", f"sns.{REGION}.amazonaws.com.",
-        f"SNS.{REGION.upper()}.AMAZONAWS.COM", "169.254.169.254", "localhost", f"sns.{REGION}.amazonaws.co",
+        "169.254.169.254", "localhost", f"sns.{REGION}.amazonaws.co",
         f"sqs.{REGION}.amazonaws.com", f"sns.{REGION}.amazonaws.com@evil.example",
     ]), st.just("/SimpleNotificationService-abc.pem")),
     st.tuples(st.just("https"), st.just(f"sns.{REGION}.amazonaws.com"), st.sampled_from([
