@@ -1,0 +1,1 @@
+"""Postgate plugin: deliver through a Mailgun account and read its events back."""

@@ -1,0 +1,1 @@
+"""Postgate plugin: SMTP delivery through any server, and an SMTP listener for applications."""

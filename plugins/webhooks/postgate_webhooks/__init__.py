@@ -1,0 +1,1 @@
+"""Postgate plugin: Mailgun-compatible signed webhooks, delivered durably."""
