@@ -160,7 +160,20 @@ def register_settings(register: Register) -> None:
 def register_routes(gateway: Gateway) -> list[Blueprint] | None:
     """Return Quart blueprints to mount (dashboard, SNS endpoint, metrics).
 
-    Sync. A blueprint claiming a path under ``/v3/`` or ``/v4/`` is refused at startup.
+    Sync. A blueprint claiming a Mailgun API path (``/v1/`` to ``/v5/``) is refused at startup;
+    those go through :func:`register_api_routes`.
+    """
+
+
+@hookspec
+def register_api_routes(gateway: Gateway) -> list[Blueprint] | None:
+    """Return Quart blueprints that extend the Mailgun API (paths under ``/v1/`` to ``/v5/``).
+
+    Sync. Every request to them is authenticated like Postgate's own API (HTTP Basic ``api:<key>``;
+    ``postgate.web.request_domain()`` and ``allowed_domains()`` tell the view who asked), and
+    ``postgate.errors.ApiError`` answers in Mailgun's error shape. A rule that repeats one of the
+    built-in API's rules for the same method is refused at startup: the built-in surface cannot be
+    overridden, only extended.
     """
 
 

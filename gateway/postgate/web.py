@@ -22,10 +22,9 @@ from .settings import ConfigError
 log = logging.getLogger("postgate.web")
 
 #: Paths that always need an API key, whatever route (or none) matches them.
-API_PATH = re.compile(r"^/+v[34](?:/|$)", re.IGNORECASE)
-#: First path segments under /v3 and /v4 that are not a sending domain.
+API_PATH = re.compile(r"^/+v[1-5](?:/|$)", re.IGNORECASE)
+#: First path segments under /v1 to /v5 that are not a sending domain.
 ACCOUNT_SEGMENTS = frozenset({"domains", "stats", "routes", "lists", "ips", "accounts", "webhooks", "analytics"})
-RESERVED_PREFIXES = ("/v3", "/v4")
 
 #: Form parts a 1000-recipient Ghost batch needs (to x1000, plus every other field), with room.
 MAX_FORM_PARTS = 5000
@@ -79,6 +78,7 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
         door = gateway.ingress.get(name)(gateway)
         if isinstance(door, Blueprint):
             app.register_blueprint(door)
+    _register_api_routes(app, gateway)
     _register_plugin_routes(app, gateway)
     app.before_request(assign_request_id)
     app.before_request(authenticate)
@@ -104,18 +104,42 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
 def _register_plugin_routes(app: Quart, gateway: Gateway) -> None:
     for blueprints in gateway.pm.hook.register_routes(gateway=gateway):
         for blueprint in blueprints or ():
-            before = {id(rule) for rule in app.url_map.iter_rules()}
-            app.register_blueprint(blueprint)
-            for rule in [r for r in app.url_map.iter_rules() if id(r) not in before]:
+            for rule in _mount(app, blueprint):
                 if API_PATH.match(rule.rule):
                     raise ConfigError(
-                        f"blueprint {blueprint.name!r} claims {rule.rule}: paths under /v3/ and /v4/ "
-                        "belong to the Mailgun API"
+                        f"blueprint {blueprint.name!r} claims {rule.rule}: paths under /v1/ to /v5/ "
+                        "belong to the Mailgun API (use the register_api_routes hook)"
                     )
 
 
+def _register_api_routes(app: Quart, gateway: Gateway) -> None:
+    """Mount the plugins' Mailgun API extensions, which may add to the built-in surface but not
+    replace any of it."""
+    built_in = {(rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods or ()}
+    for blueprints in gateway.pm.hook.register_api_routes(gateway=gateway):
+        for blueprint in blueprints or ():
+            for rule in _mount(app, blueprint):
+                if not API_PATH.match(rule.rule):
+                    raise ConfigError(
+                        f"API blueprint {blueprint.name!r} claims {rule.rule}, which is not under /v1/ to /v5/"
+                    )
+                taken = {m for m in rule.methods or () if (rule.rule, m) in built_in} - {"HEAD", "OPTIONS"}
+                if taken:
+                    raise ConfigError(
+                        f"API blueprint {blueprint.name!r} claims {' '.join(sorted(taken))} {rule.rule}, "
+                        "which the built-in Mailgun API already answers"
+                    )
+
+
+def _mount(app: Quart, blueprint: Blueprint) -> list[Any]:
+    """Register ``blueprint`` and return the URL rules it added."""
+    before = {id(rule) for rule in app.url_map.iter_rules()}
+    app.register_blueprint(blueprint)
+    return [rule for rule in app.url_map.iter_rules() if id(rule) not in before]
+
+
 def domain_of(path: str) -> str | None:
-    """The sending domain a ``/v3``/``/v4`` path acts on, or ``None`` for account-level paths."""
+    """The sending domain a ``/v1`` to ``/v5`` path acts on, or ``None`` for account-level paths."""
     parts = [p for p in path.split("/") if p][1:]
     if not parts:
         return None
@@ -133,6 +157,17 @@ def forbidden() -> Response:
 def masked_key(key: str) -> str:
     """``key`` cut to its first 8 characters, so logs and audit trails never hold a usable key."""
     return key[:8] + "\u2026"
+
+
+def request_domain() -> str | None:
+    """The sending domain the current API request acts on (checked against its key), or ``None``
+    for an account-level path."""
+    return getattr(g, "domain", None)
+
+
+def allowed_domains() -> list[str]:
+    """The sending domains the current API request's key may use."""
+    return list(getattr(g, "allowed_domains", ()))
 
 
 def caller_key() -> str:
@@ -182,7 +217,7 @@ def basic_api_key(header: str | None) -> str | None:
 
 
 async def authenticate() -> Response | None:
-    """HTTP Basic ``api:<key>`` on every ``/v3`` and ``/v4`` path; unknown domains are 404."""
+    """HTTP Basic ``api:<key>`` on every ``/v1`` to ``/v5`` path; unknown domains are 404."""
     if not API_PATH.match(request.path):
         return None
     gateway = current_gateway()
