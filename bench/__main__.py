@@ -337,6 +337,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
+    parser.add_argument("--dashboard-parts", default="ingest,reads,pages",
+                        help="parts of --only dashboard, comma separated (default ingest,reads,pages)")
     parser.add_argument("--aws-recipients", type=int,
                         help="recipients through SQS → SES for --only aws (default 1000, --quick 300)")
     parser.add_argument("--aws-events", type=int,
@@ -398,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             from .dashboard import bench_dashboard
 
             figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
-                                                   None if args.no_mysql else args.mysql_url)
+                                                   None if args.no_mysql else args.mysql_url,
+                                                   tuple(p.strip() for p in args.dashboard_parts.split(",") if p.strip()))
         if "tracking" in parts:
             from .tracking import bench_tracking
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import statistics
 import time
@@ -223,18 +224,39 @@ async def _bench_queries(folder: Path, sizes: list[int], reps: int, label: str,
     return results
 
 
-def bench_dashboard(workdir: Path, sizes: list[int], reps: int, ingest_events: int,
-                    mysql_url: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"ingest": bench_ingest(workdir, ingest_events)}
-    out["queries"] = asyncio.run(_bench_queries(workdir / "dash-sqlite", sizes, reps, "sqlite", None))
-    if mysql_url:
-        from .__main__ import _mysql_admin
+#: What ``--dashboard-parts`` may name.
+PARTS = ("ingest", "reads", "pages")
 
-        name = f"pgbench_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_mysql_admin(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-        try:
-            storage = {"url": mysql_url.rstrip("/") + "/" + name}
-            out["queries"] += asyncio.run(_bench_queries(workdir / "dash-mysql", sizes, reps, "mariadb", storage))
-        finally:
-            asyncio.run(_mysql_admin(mysql_url, f"DROP DATABASE IF EXISTS `{name}`"))
+
+def bench_dashboard(workdir: Path, sizes: list[int], reps: int, ingest_events: int,
+                    mysql_url: str | None, parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+    from .dashboard_pages import bench_pages
+
+    out: dict[str, Any] = {"queries": [], "pages": []}
+    if "ingest" in parts:
+        out["ingest"] = bench_ingest(workdir, ingest_events)
+    if "reads" in parts:
+        out["queries"] = asyncio.run(_bench_queries(workdir / "dash-sqlite", sizes, reps, "sqlite", None))
+    if "pages" in parts:
+        out["pages"] = bench_pages(workdir / "pages-sqlite", sizes, reps, "sqlite", None)
+    if mysql_url and ("reads" in parts or "pages" in parts):
+        with _mysql_database(mysql_url) as storage:
+            if "reads" in parts:
+                out["queries"] += asyncio.run(_bench_queries(workdir / "dash-mysql", sizes, reps, "mariadb", storage))
+        with _mysql_database(mysql_url) as storage:
+            if "pages" in parts:
+                out["pages"] += bench_pages(workdir / "pages-mysql", sizes, reps, "mariadb", storage)
     return out
+
+
+@contextlib.contextmanager
+def _mysql_database(mysql_url: str) -> Iterator[dict[str, Any]]:
+    """A scratch database ``pgbench_<random>`` on ``mysql_url``, dropped afterwards."""
+    from .__main__ import _mysql_admin
+
+    name = f"pgbench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_mysql_admin(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    try:
+        yield {"url": mysql_url.rstrip("/") + "/" + name}
+    finally:
+        asyncio.run(_mysql_admin(mysql_url, f"DROP DATABASE IF EXISTS `{name}`"))

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,12 @@ Handler = Callable[..., Awaitable[Any]]
 
 #: Seconds between two updates of a live page.
 LIVE_INTERVAL = 3.0
+
+
+def server_timing(seconds: float) -> str:
+    """The ``Server-Timing`` value of a page: ``app`` is the time from the session check to the
+    rendered page, in milliseconds (a streamed body's time is not in it)."""
+    return f"app;dur={seconds * 1000:.2f}"
 
 
 def client_address() -> str:
@@ -72,6 +79,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
 
     @bp.before_request
     async def load_session_and_check_csrf() -> None:
+        g.dashboard_started = time.perf_counter()
         g.csrf_token = ""
         if request.endpoint == "dashboard.static":
             return  # the stylesheet and script need no session
@@ -96,6 +104,9 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         if seed:
             response.set_cookie(csrf.SEED_COOKIE, seed, path=dash.settings.mount, httponly=True,
                                 secure=dash.settings.cookie_secure, samesite="Strict")
+        started = g.get("dashboard_started")
+        if started is not None:
+            response.headers["Server-Timing"] = server_timing(time.perf_counter() - started)
         return response
 
     @bp.errorhandler(HTTPException)
