@@ -5,7 +5,8 @@ Idempotent by clearing and rebuilding: for each domain it deletes the roll-ups f
 in keyset pages, through the same code the live hook uses. Hourly counters and first
 opens/clicks before ``since`` are kept, so unique counts stay right across the boundary. Sends
 first seen before ``since`` keep their own counters as they were (their later events still count
-in the hourly figures); sends begun since are rebuilt whole, their per-link clicks too.
+in the hourly figures); sends begun since are rebuilt whole, their per-link clicks too. The
+monthly rows of the month ``since`` falls in are summed again from its days before ``since``.
 
 Events recorded while it runs are counted by the live hook: the replay stops at the newest event
 that existed when it began. Stopping the gateway while it runs makes the result exact even for
@@ -21,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from postgate import EventQuery
 
-from .derive import DAY, send_key, tally
+from .derive import DAILY, DAY, MONTHLY, month_start, send_key, tally
 from .models import Count, Failure, First, LinkCount, Send
 from .writer import apply
 
@@ -38,12 +39,13 @@ class Rebuilt:
 
 async def _clear(gateway: Any, domain: str, since: int) -> None:
     with gateway.storage.orm():
-        async with in_transaction():
+        async with in_transaction() as db:
             if since <= 0:
                 for model in (Count, Send, First, LinkCount, Failure):
                     await model.filter(domain=domain).delete()
                 return
             await Count.filter(domain=domain, bucket__gte=since).exclude(dimension="send").delete()
+            await _keep_month_before(db, domain, since)
             await First.filter(domain=domain, at__gte=since).delete()
             await Failure.filter(domain=domain, bucket__gte=since).delete()
             fresh = Send.filter(domain=domain, first_at__gte=since)
@@ -52,6 +54,22 @@ async def _clear(gateway: Any, domain: str, since: int) -> None:
                 await Count.filter(domain=domain, dimension="send", value__in=keys[start:start + 500]).delete()
                 await LinkCount.filter(domain=domain, send_key__in=keys[start:start + 500]).delete()
             await fresh.delete()
+
+
+async def _keep_month_before(db: Any, domain: str, since: int) -> None:
+    """The monthly rows of the month ``since`` falls in: rebuilt from the daily rows before
+    ``since`` (kept), so the replay from ``since`` adds the rest of the month once."""
+    month = month_start(since)
+    if month == since:
+        return  # the whole month is replayed; its rows went with the rest
+    marks = "%s" if db.capabilities.dialect == "mysql" else "?"
+    for daily, monthly in ((DAILY[d], MONTHLY[d]) for d in DAILY):
+        await Count.filter(domain=domain, dimension=monthly, bucket=month).delete()
+        await db.execute_query(
+            f"INSERT INTO dashboard_counts (domain, dimension, value, bucket, kind, n) "
+            f"SELECT domain, {marks}, value, {marks}, kind, SUM(n) FROM dashboard_counts "
+            f"WHERE domain = {marks} AND dimension = {marks} AND bucket >= {marks} AND bucket < {marks} "
+            "GROUP BY domain, value, kind", [monthly, month, domain, daily, month, since])
 
 
 async def _older_sends(gateway: Any, domain: str, keys: list[str], since: int) -> set[str]:

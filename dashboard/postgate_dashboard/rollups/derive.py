@@ -20,6 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -33,8 +34,10 @@ DAY = 24 * HOUR
 MAX_KEY = 255
 
 DOMAIN, SEND, PROVIDER, TAG = "domain", "send", "provider", "tag"
-#: The same slices by UTC day (what day and month views and long periods read).
+#: The same slices by UTC day (what day views and long periods read).
 DAILY = {DOMAIN: "domain/d", PROVIDER: "provider/d", TAG: "tag/d"}
+#: The same slices by UTC month (what month views read: a year is a dozen rows per kind).
+MONTHLY = {DOMAIN: "domain/m", PROVIDER: "provider/m", TAG: "tag/m"}
 #: Kinds counted straight from the event type.
 PLAIN_KINDS = frozenset({"accepted", "rejected", "delivered", "unsubscribed", "complained", "stored"})
 #: Every event type that is counted.
@@ -175,8 +178,7 @@ def _tags(tags: tuple[str, ...]) -> list[str]:
 
 def first_key(domain: str, send: str, recipient: str, kind: str) -> str:
     """A fixed-size key for (domain, send, recipient, kind): fits any unique index."""
-    text = "\x00".join((domain.lower(), send, recipient.lower(), kind))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return _digest("\x00".join((domain.lower(), send, recipient.lower(), kind)))
 
 
 def url_key(url: str) -> str:
@@ -227,15 +229,11 @@ def subject_of(event: Event) -> str:
     return str(subject or "")[:MAX_KEY]
 
 
-def _slices(rcpt_domain: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
-    day = hour - hour % DAY
-    provider = _provider(rcpt_domain.lower())
-    out = [(DOMAIN, "", hour), (DAILY[DOMAIN], "", day), (PROVIDER, provider, hour), (DAILY[PROVIDER], provider, day)]
-    if send is not None:
-        out.append((SEND, send, 0))
-    for tag in _tags(tags):
-        out += [(TAG, tag, hour), (DAILY[TAG], tag, day)]
-    return out
+@lru_cache(maxsize=4096)
+def month_start(t: int) -> int:
+    """Epoch seconds of the first instant of ``t``'s UTC month."""
+    day = datetime.fromtimestamp(t, UTC)
+    return int(datetime(day.year, day.month, 1, tzinfo=UTC).timestamp())
 
 
 @lru_cache(maxsize=4096)
@@ -248,62 +246,86 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
     counters are left alone (backfill of a range keeps sends begun before it).
 
     Events are first grouped by everything that decides where they count (most of a batch
-    shares it), so the per-event work is a handful of look-ups."""
+    shares it), so the per-event work is a handful of look-ups. What consecutive events share
+    (their domain, the second a call stamps, their send) is worked out once per run of them."""
     out = Tally()
     groups: Counter[tuple] = Counter()
-    sends = out.sends
+    sends, firsts = out.sends, out.firsts
+    raw_domain: Any = None
+    stamp: Any = None
+    send_of: tuple[str, str | None] | None = None
+    domain = ""
+    at = hour = 0
+    seen: SendSeen | None = None
+    counted_send: str | None = None
     for event in events:
         kind = event.event
         if kind not in COUNTED:
             continue
+        if event.domain != raw_domain:
+            raw_domain, domain, send_of = event.domain, event.domain.lower(), None
+        if event.recorded_at != stamp:
+            stamp = event.recorded_at
+            at = (stamp or 0) // 1_000_000
+            hour = at - at % HOUR
         payload = event.payload
-        domain = event.domain.lower()
-        at = (event.recorded_at or 0) // 1_000_000
-        send = send_key(event)
+        email_id = event.email_id
+        send = email_id[:MAX_KEY] if email_id and type(email_id) is str else send_key(event)
         tags = tuple(event.tags)
         if send is not None:
-            seen = sends.get((domain, send))
-            if seen is None:
-                seen = sends[(domain, send)] = SendSeen(email_id_of(event), at, at)
-                if tags:
-                    seen.tags = json.dumps(list(tags))[:1024]
-            elif at < seen.first_at:
-                seen.first_at = at
-            elif at > seen.last_at:
-                seen.last_at = at
-            if not seen.subject and kind in WITH_SUBJECT:
-                seen.subject = subject_of(event)
-            counted_send = send if count_send is None or count_send(domain, send) else None
+            if send_of is None or send_of[0] != send:
+                seen = sends.get((domain, send))
+                if seen is None:
+                    seen = sends[(domain, send)] = SendSeen(email_id_of(event), at, at)
+                    if tags:
+                        seen.tags = json.dumps(list(tags))[:1024]
+                counted_send = send if count_send is None or count_send(domain, send) else None
+                send_of = (send, counted_send)
+            if at < seen.first_at:  # type: ignore[union-attr]
+                seen.first_at = at  # type: ignore[union-attr]
+            elif at > seen.last_at:  # type: ignore[union-attr]
+                seen.last_at = at  # type: ignore[union-attr]
+            if not seen.subject and kind in WITH_SUBJECT:  # type: ignore[union-attr]
+                seen.subject = subject_of(event)  # type: ignore[union-attr]
+            counted = send_of[1]
         else:
-            counted_send = None
-        hour = at - at % HOUR
+            counted = None
         rcpt_domain = payload.get("recipient-domain") or recipient_domain(event)
-        if kind in ("failed", "complained"):
-            severity = event.severity or payload.get("severity")
-            name = failure_kind(kind, severity, payload.get("reason"))
-            code, enhanced = failure_status(payload)
-            provider = _provider(str(rcpt_domain).lower())
-            out.failures[(domain, False, hour, name, code, enhanced, provider)] += 1
-            out.failures[(domain, True, hour - hour % DAY, name, code, enhanced, provider)] += 1
-        if kind == "failed":
-            groups[(domain, counted_send, hour, rcpt_domain, tags, kind,
+        if kind in PLAIN_KINDS:
+            if kind == "complained":
+                _count_failure(out, event, domain, hour, kind, rcpt_domain)
+            groups[(domain, counted, hour, rcpt_domain, tags, kind, None, None, False)] += 1
+        elif kind == "failed":
+            _count_failure(out, event, domain, hour, kind, rcpt_domain)
+            groups[(domain, counted, hour, rcpt_domain, tags, kind,
                     event.severity or payload.get("severity"), payload.get("reason"), False)] += 1
-        elif kind in ENGAGEMENTS:
+        else:  # an engagement
             machine = is_machine(event)
-            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
+            groups[(domain, counted, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
             if kind == "clicked" and send is not None:
-                _count_link(out, event, domain, send, counted_send is not None, machine, at)
+                _count_link(out, event, domain, send, counted is not None, machine, at)
             if send is not None and event.recipient and event.id is not None:
-                where = (rcpt_domain, tags, counted_send, hour)
-                unique = UNIQUE[kind] if machine else UNIQUE_HUMAN[kind]
-                for name in unique:
-                    key = first_key(domain, send, event.recipient, name)
-                    if key not in out.firsts:  # within a batch the earliest event wins
-                        out.firsts[key] = FirstCandidate(key, domain, event.id, at, name, where)
-        else:
-            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, False)] += 1
+                where = (rcpt_domain, tags, counted, hour)
+                base = f"{domain}\x00{send}\x00{event.recipient.lower()}\x00"
+                for name in UNIQUE[kind] if machine else UNIQUE_HUMAN[kind]:
+                    key = _digest(base + name)
+                    if key not in firsts:  # within a batch the earliest event wins
+                        firsts[key] = FirstCandidate(key, domain, event.id, at, name, where)
     _expand(groups, out.counts)
     return out
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _count_failure(out: Tally, event: Event, domain: str, hour: int, kind: str, rcpt_domain: Any) -> None:
+    payload = event.payload
+    name = failure_kind(kind, event.severity or payload.get("severity"), payload.get("reason"))
+    code, enhanced = failure_status(payload)
+    provider = _provider(str(rcpt_domain).lower())
+    out.failures[(domain, False, hour, name, code, enhanced, provider)] += 1
+    out.failures[(domain, True, hour - hour % DAY, name, code, enhanced, provider)] += 1
 
 
 def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
@@ -316,11 +338,30 @@ def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
 
 
 def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
-    """Group counts to counter rows: each group's kinds in each of its slices."""
+    """Group counts to counter rows: each group's kinds in each of its slices.
+
+    Folded in two steps, so each counter row is added to once per distinct key rather than once
+    per group: by send (no time), and by hour, provider and tags (no send); the day and month
+    rows are then sums of the hour rows."""
+    by_send: Counter[tuple] = Counter()
+    by_hour: Counter[tuple] = Counter()
     for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
-        where = _slices(rcpt_domain, tags, send, hour)
-        names = [kind] if machine is None else _kinds(kind, severity, reason, machine)
-        for name in names:
-            for dimension, value, bucket in where:
-                counts[(domain, dimension, value, bucket, name)] += n
+        provider = _provider(rcpt_domain.lower())
+        for name in (kind,) if machine is None else _kinds(kind, severity, reason, machine):
+            by_hour[(domain, hour, provider, tags, name)] += n
+            if send is not None:
+                by_send[(domain, send, name)] += n
+    for (domain, send, name), n in by_send.items():
+        counts[(domain, SEND, send, 0, name)] += n
+    hourly: Counter[CountKey] = Counter()
+    for (domain, hour, provider, tags, name), n in by_hour.items():
+        hourly[(domain, DOMAIN, "", hour, name)] += n
+        hourly[(domain, PROVIDER, provider, hour, name)] += n
+        for tag in _tags(tags):
+            hourly[(domain, TAG, tag, hour, name)] += n
+    for (domain, dimension, value, hour, name), n in hourly.items():
+        day = hour - hour % DAY
+        counts[(domain, dimension, value, hour, name)] += n
+        counts[(domain, DAILY[dimension], value, day, name)] += n
+        counts[(domain, MONTHLY[dimension], value, month_start(day), name)] += n
     return counts

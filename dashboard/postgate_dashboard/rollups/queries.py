@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .derive import DAILY, DOMAIN, HOUR, PROVIDER, SEND, TAG
+from .derive import DAILY, DOMAIN, HOUR, MONTHLY, PROVIDER, SEND, TAG
 from .providers import LABELS
 from .rates import rates
 
@@ -118,32 +118,49 @@ def bucket_starts(start: int, end: int, resolution: Resolution) -> list[int]:
     return list(range(start - start % step, end, step))
 
 
-def _parts(start: int, end: int) -> list[tuple[bool, int, int]]:
-    """``[start, end)`` (whole hours) as ``(daily, lo, hi)`` ranges: whole UTC days from the daily
-    rows, the hours at either edge from the hourly ones. A year is then ~365 rows per kind."""
+Level = Literal["hour", "day", "month"]
+
+
+def _parts(start: int, end: int, months: bool = False) -> list[tuple[Level, int, int]]:
+    """``[start, end)`` (whole hours) as ``(level, lo, hi)`` ranges: whole UTC months from the
+    monthly rows when ``months``, whole UTC days from the daily rows, the hours at either edge
+    from the hourly ones. A year by month is then a dozen rows per kind, plus the days and hours
+    of the months it starts and ends in."""
+    if months:
+        first_month = start if _month_start(start) == start else _next_month(start)
+        last_month = _month_start(end)
+        if first_month < last_month:
+            return [("month", first_month, last_month), *_parts(start, first_month), *_parts(last_month, end)]
+    if start >= end:
+        return []
     first_day = start if start % DAY == 0 else start - start % DAY + DAY
     last_day = end - end % DAY
     if first_day >= last_day:
-        return [(False, start, end)]
-    parts = [(True, first_day, last_day)]
+        return [("hour", start, end)]
+    parts: list[tuple[Level, int, int]] = [("day", first_day, last_day)]
     if start < first_day:
-        parts.append((False, start, first_day))
+        parts.append(("hour", start, first_day))
     if last_day < end:
-        parts.append((False, last_day, end))
+        parts.append(("hour", last_day, end))
     return parts
 
 
+#: The dimension of each level's rows.
+_LEVELS = {"day": DAILY, "month": MONTHLY}
+
+
 async def _sums(db: _Reader, domain: str, dimension: str, values: Sequence[str], start: int, end: int,
-                step: int) -> list[dict[str, Any]]:
-    """Rows ``(value, b, kind, n)`` of ``[start, end)`` summed by ``step`` (hour or day) buckets."""
+                step: int, *, months: bool = False) -> list[dict[str, Any]]:
+    """Rows ``(value, b, kind, n)`` of ``[start, end)`` summed by ``step`` (hour or day) buckets;
+    with ``months`` whole months come from the monthly rows, their bucket the month's start."""
     marks = ", ".join("?" * len(values))
     out: list[dict[str, Any]] = []
-    for daily, lo, hi in _parts(start, end) if step == DAY else [(False, start, end)]:
+    for level, lo, hi in _parts(start, end, months) if step == DAY else [("hour", start, end)]:
         out += await db.rows(
             "SELECT value, bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
             f"WHERE domain = ? AND dimension = ? AND value IN ({marks}) AND bucket >= ? AND bucket < ? "
             "GROUP BY value, b, kind",
-            (step, domain, DAILY[dimension] if daily else dimension, *values, lo, hi))
+            (step, domain, _LEVELS[level][dimension] if level in _LEVELS else dimension, *values, lo, hi))
     return out
 
 
@@ -158,7 +175,7 @@ async def overview(gateway: Any, domain: str, start: float, end: float, resoluti
     dimension, value = (TAG, tag.lower()) if tag else (PROVIDER, provider) if provider else (DOMAIN, "")
     step = HOUR if resolution == "hour" else DAY
     async with _reading(gateway) as db:
-        rows = await _sums(db, domain.lower(), dimension, [value], first, last, step)
+        rows = await _sums(db, domain.lower(), dimension, [value], first, last, step, months=resolution == "month")
     buckets = bucket_starts(first, last, resolution)
     index = {b: i for i, b in enumerate(buckets)}
     series: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
@@ -237,7 +254,7 @@ async def by_provider(gateway: Any, domain: str, start: float, end: float) -> li
     first, last = _hour_floor(start), _hour_ceil(end)
     providers = list(LABELS)
     async with _reading(gateway) as db:
-        rows = await _sums(db, domain.lower(), PROVIDER, providers, first, last, DAY)
+        rows = await _sums(db, domain.lower(), PROVIDER, providers, first, last, DAY, months=True)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
         counts[row["value"]][row["kind"]] += int(row["n"])
@@ -300,11 +317,11 @@ async def failure_groups(gateway: Any, domain: str, start: float, end: float) ->
     first, last = _hour_floor(start), _hour_ceil(end)
     sums: dict[tuple[str, str, str, str], int] = defaultdict(int)
     async with _reading(gateway) as db:
-        for daily, lo, hi in _parts(first, last):
+        for level, lo, hi in _parts(first, last):
             rows = await db.rows(
                 "SELECT kind, code, enhanced, provider, SUM(n) AS n FROM dashboard_failures "
                 "WHERE domain = ? AND daily = ? AND bucket >= ? AND bucket < ? "
-                "GROUP BY kind, code, enhanced, provider", (domain.lower(), daily, lo, hi))
+                "GROUP BY kind, code, enhanced, provider", (domain.lower(), level == "day", lo, hi))
             for row in rows:
                 sums[(row["kind"], row["code"], row["enhanced"], row["provider"])] += int(row["n"])
     groups = [FailureGroup(*key, n) for key, n in sums.items() if n]

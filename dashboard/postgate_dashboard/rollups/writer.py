@@ -2,7 +2,8 @@
 transaction, whatever the number of events (SQLite and MySQL/MariaDB).
 
 1. ``INSERT``-ignore the first-open/click candidates into ``dashboard_firsts`` (unique key);
-2. read back which of them are now on record with *this* batch's event id: those were first;
+2. those inserted were first: the ``INSERT`` returns them (``RETURNING``, SQLite 3.35+ and
+   MariaDB 10.5+), else they are read back (on record with *this* batch's event id: MySQL);
 3. upsert the counters (``n = n + new``), the unique ones included;
 4. upsert the sends (first and last seen, subject, tags);
 5. the same for the per-link click counters (first clicks per link go to ``dashboard_firsts`` too);
@@ -13,6 +14,8 @@ Rows go in key order so concurrent writers on MySQL lock them in the same order.
 
 from __future__ import annotations
 
+import sqlite3
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +37,10 @@ FAILURE_KEY = "domain, daily, bucket, kind, code, enhanced, provider"
 class Dialect:
     """The statements that differ between SQLite and MySQL-like servers."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, returning: bool = False) -> None:
         self.mysql = name == "mysql"
+        #: ``INSERT … RETURNING`` works (see :func:`_returning`).
+        self.returning = returning
 
     def sql(self, statement: str) -> str:
         return statement.replace("%", "%%").replace("?", "%s") if self.mysql else statement
@@ -81,6 +86,31 @@ class Dialect:
             "tags = CASE WHEN tags = '' THEN excluded.tags ELSE tags END")
 
 
+_returns: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+async def _returning(gateway: Any, db: Any) -> bool:
+    """Whether the database answers ``INSERT … RETURNING`` (asked once per gateway)."""
+    known = _returns.get(gateway)
+    if known is None:
+        if db.capabilities.dialect == "sqlite":
+            known = sqlite3.sqlite_version_info >= (3, 35)
+        else:
+            rows = await db.execute_query_dict("SELECT VERSION() AS v")
+            known = _mariadb_with_returning(str(rows[0]["v"]) if rows else "")
+        _returns[gateway] = known
+    return known
+
+
+def _mariadb_with_returning(version: str) -> bool:
+    """``10.11.6-MariaDB-…`` and later (10.5+) return inserted rows; MySQL does not."""
+    if "mariadb" not in version.lower():
+        return False
+    major, _, rest = version.partition(".")
+    minor = rest.partition(".")[0]
+    return major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (10, 5)
+
+
 def _chunks(rows: Sequence[Any], size: int = ROWS_PER_STATEMENT):
     for start in range(0, len(rows), size):
         yield rows[start:start + size]
@@ -92,7 +122,7 @@ async def apply(gateway: Any, tally: Tally) -> None:
         return
     with gateway.storage.orm():
         async with in_transaction() as db:
-            dialect = Dialect(db.capabilities.dialect)
+            dialect = Dialect(db.capabilities.dialect, await _returning(gateway, db))
             counts = tally.counts
             if tally.firsts:
                 counts = counts + first_counts(await _record_firsts(db, dialect, tally.firsts.values()))
@@ -107,6 +137,15 @@ async def apply(gateway: Any, tally: Tally) -> None:
 
 async def _record_firsts(db: Any, dialect: Dialect, firsts: Any) -> list[FirstCandidate]:
     candidates = sorted(firsts, key=lambda f: f.key)
+    if dialect.returning:
+        won = []
+        for part in _chunks(candidates):
+            rows = await db.execute_query_dict(
+                dialect.insert_ignore("dashboard_firsts", FIRST_COLUMNS, len(part)) + " RETURNING digest",
+                [v for f in part for v in (f.key, f.domain, f.event_id, f.at)])
+            inserted = {row["digest"] for row in rows}
+            won.extend(f for f in part if f.key in inserted)
+        return won
     for part in _chunks(candidates):
         await db.execute_query(
             dialect.insert_ignore("dashboard_firsts", FIRST_COLUMNS, len(part)),
