@@ -46,17 +46,17 @@ class Send(Model):
 
 
 class First(Model):
-    """The first open or click of one recipient in one send: what makes unique counts unique."""
+    """The first open or click of one recipient in one send: what makes unique counts unique.
+    Keyed by the digest alone (one B-tree to insert into per first: this table grows with every
+    recipient who engages)."""
 
-    id = fields.BigIntField(primary_key=True)
-    digest = fields.CharField(max_length=32, unique=True, description="hash of domain, send, recipient and kind")
+    digest = fields.CharField(max_length=32, primary_key=True, description="hash of domain, send, recipient and kind")
     domain = fields.CharField(max_length=255)
     event_id = fields.BigIntField(description="the stored event that was first")
     at = fields.BigIntField(description="epoch seconds of that event")
 
     class Meta:
-        table = "dashboard_firsts"
-        indexes = (("domain", "at"),)
+        table = "dashboard_first_seen"
 
 
 class LinkCount(Model):

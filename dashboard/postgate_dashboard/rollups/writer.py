@@ -1,12 +1,12 @@
 """Applying a :class:`~.derive.Tally` to the roll-up tables: a few batch statements in one
 transaction, whatever the number of events (SQLite and MySQL/MariaDB).
 
-1. ``INSERT``-ignore the first-open/click candidates into ``dashboard_firsts`` (unique key);
+1. ``INSERT``-ignore the first-open/click candidates into ``dashboard_first_seen`` (its key);
 2. those inserted were first: the ``INSERT`` returns them (``RETURNING``, SQLite 3.35+ and
    MariaDB 10.5+), else they are read back (on record with *this* batch's event id: MySQL);
 3. upsert the counters (``n = n + new``), the unique ones included;
 4. upsert the sends (first and last seen, subject, tags);
-5. the same for the per-link click counters (first clicks per link go to ``dashboard_firsts`` too);
+5. the same for the per-link click counters (first clicks per link go to ``dashboard_first_seen`` too);
 6. upsert the failure counters (the bounce explorer's groups) the same way.
 
 Rows go in key order so concurrent writers on MySQL lock them in the same order.
@@ -141,20 +141,20 @@ async def _record_firsts(db: Any, dialect: Dialect, firsts: Any) -> list[FirstCa
         won = []
         for part in _chunks(candidates):
             rows = await db.execute_query_dict(
-                dialect.insert_ignore("dashboard_firsts", FIRST_COLUMNS, len(part)) + " RETURNING digest",
+                dialect.insert_ignore("dashboard_first_seen", FIRST_COLUMNS, len(part)) + " RETURNING digest",
                 [v for f in part for v in (f.key, f.domain, f.event_id, f.at)])
             inserted = {row["digest"] for row in rows}
             won.extend(f for f in part if f.key in inserted)
         return won
     for part in _chunks(candidates):
         await db.execute_query(
-            dialect.insert_ignore("dashboard_firsts", FIRST_COLUMNS, len(part)),
+            dialect.insert_ignore("dashboard_first_seen", FIRST_COLUMNS, len(part)),
             [v for f in part for v in (f.key, f.domain, f.event_id, f.at)])
     won = []
     for part in _chunks(candidates):
         marks = ", ".join("?" * len(part))
         rows = await db.execute_query_dict(
-            dialect.sql(f"SELECT digest, event_id FROM dashboard_firsts WHERE digest IN ({marks})"),
+            dialect.sql(f"SELECT digest, event_id FROM dashboard_first_seen WHERE digest IN ({marks})"),
             [f.key for f in part])
         on_record = {row["digest"]: int(row["event_id"]) for row in rows}
         won.extend(f for f in part if on_record.get(f.key) == f.event_id)
