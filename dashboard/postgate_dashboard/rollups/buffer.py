@@ -1,7 +1,8 @@
-"""Roll-ups written behind the recording path: events are gathered as they are recorded and a
-background task adds them up and writes them in one transaction about once a second (or as soon
-as :data:`FLUSH_EVENTS` are waiting). Recording an event then costs a list append, and the
-roll-ups one commit a second instead of one per call.
+"""Roll-ups written behind the recording path: events are added up as they are recorded (into
+one :class:`~.derive.Tally`, a few counters per send and hour: the events themselves are not kept,
+so they die young and cost the garbage collector nothing) and a background task writes the tally
+in one transaction about once a second (or as soon as :data:`FLUSH_EVENTS` were added). The
+roll-ups cost one commit a second instead of one per call.
 
 What is waiting is written on shutdown. A process that dies loses at most the last second of
 roll-ups (never events): ``postgate dashboard backfill`` rebuilds them.
@@ -17,7 +18,7 @@ from typing import Any
 
 from postgate import Event
 
-from .derive import tally
+from .derive import Tally
 from .writer import apply
 
 log = logging.getLogger("postgate.dashboard")
@@ -26,8 +27,8 @@ log = logging.getLogger("postgate.dashboard")
 FLUSH_SECONDS = 1.0
 #: Events waiting that start a write at once.
 FLUSH_EVENTS = 5000
-#: Events kept for a retry while the database refuses writes; beyond it the oldest are dropped
-#: (and the log says to run the backfill).
+#: Events kept (added up) for a retry while the database refuses writes; beyond it the tally
+#: that failed is dropped (and the log says to run the backfill).
 MAX_WAITING = 200_000
 
 
@@ -36,15 +37,19 @@ class RollupBuffer:
 
     def __init__(self, gateway: Any) -> None:
         self.gateway = weakref.ref(gateway)
-        self.waiting: list[Event] = []
+        self.pending = Tally()
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.closing = False
 
     def add(self, events: list[Event]) -> None:
-        self.waiting.extend(events)
-        if len(self.waiting) >= FLUSH_EVENTS:
+        try:
+            self.pending.add(events)
+        except Exception:  # noqa: BLE001 - the events are stored; the backfill can count them
+            log.exception("adding up %d events for the dashboard roll-ups failed; run `postgate "
+                          "dashboard backfill` to count them", len(events))
+        if self.pending.events >= FLUSH_EVENTS:
             self.wake.set()
         if not self.closing and (self.task is None or self.task.done()):
             self.task = asyncio.get_running_loop().create_task(self._run(), name="postgate-dashboard-rollups")
@@ -62,21 +67,22 @@ class RollupBuffer:
                 log.exception("writing the dashboard roll-ups failed; retrying in %.0f s", FLUSH_SECONDS)
 
     async def flush(self) -> None:
-        """Write every event waiting now (in the order recorded)."""
+        """Write every event added up so far."""
         async with self.lock:
-            events, self.waiting = self.waiting, []
+            pending, self.pending = self.pending, Tally()
             gateway = self.gateway()
-            if not events or gateway is None:
+            if not pending.events or gateway is None:
                 return
             try:
-                await apply(gateway, tally(events))
+                await apply(gateway, pending.expand())
             except BaseException:
-                self.waiting[:0] = events
-                if len(self.waiting) > MAX_WAITING:
-                    dropped = len(self.waiting) - MAX_WAITING
-                    del self.waiting[:dropped]
+                # Events added meanwhile are later ones: keep them after the tally that failed.
+                if pending.events + self.pending.events > MAX_WAITING:
                     log.error("dropped %d events from the dashboard roll-ups; run `postgate dashboard "
-                              "backfill` once the database takes writes again", dropped)
+                              "backfill` once the database takes writes again", pending.events)
+                else:
+                    pending.merge(self.pending)
+                    self.pending = pending
                 raise
 
     async def close(self) -> None:

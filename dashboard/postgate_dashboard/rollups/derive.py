@@ -108,6 +108,39 @@ class Tally:
     urls: dict[tuple[str, str, str], str] = field(default_factory=dict)
     link_firsts: dict[str, FirstCandidate] = field(default_factory=dict)
     failures: Counter[FailureKey] = field(default_factory=Counter)
+    #: Events added up, by everything that decides where they count (see :meth:`expand`).
+    groups: Counter[tuple] = field(default_factory=Counter)
+    #: How many events were added.
+    events: int = 0
+
+    def add(self, events: Iterable[Event], *, count_send: Any = None) -> None:
+        """Add ``events`` (in the order recorded: within a tally the earliest first open wins)."""
+        _add(self, events, count_send)
+
+    def expand(self) -> Tally:
+        """Fill :attr:`counts` from what was added (again from scratch if called again)."""
+        self.counts = _expand(self.groups, Counter())
+        return self
+
+    def merge(self, later: Tally) -> None:
+        """Add a later tally of the same gateway to this one."""
+        self.groups.update(later.groups)
+        self.links.update(later.links)
+        self.failures.update(later.failures)
+        self.events += later.events
+        for key, url in later.urls.items():
+            self.urls.setdefault(key, url)
+        for mine, theirs in ((self.firsts, later.firsts), (self.link_firsts, later.link_firsts)):
+            for key, first in theirs.items():
+                mine.setdefault(key, first)
+        for key, seen in later.sends.items():
+            have = self.sends.get(key)
+            if have is None:
+                self.sends[key] = seen
+                continue
+            have.first_at, have.last_at = min(have.first_at, seen.first_at), max(have.last_at, seen.last_at)
+            have.subject, have.tags = have.subject or seen.subject, have.tags or seen.tags
+            have.email_id = have.email_id or seen.email_id
 
 
 def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[str]:
@@ -243,14 +276,17 @@ def _provider(rcpt_domain: str) -> str:
 
 def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
     """Add up a batch of stored events. ``count_send(domain, send_key)`` may say a send's own
-    counters are left alone (backfill of a range keeps sends begun before it).
-
-    Events are first grouped by everything that decides where they count (most of a batch
-    shares it), so the per-event work is a handful of look-ups. What consecutive events share
-    (their domain, the second a call stamps, their send) is worked out once per run of them."""
+    counters are left alone (backfill of a range keeps sends begun before it)."""
     out = Tally()
-    groups: Counter[tuple] = Counter()
-    sends, firsts = out.sends, out.firsts
+    out.add(events, count_send=count_send)
+    return out.expand()
+
+
+def _add(out: Tally, events: Iterable[Event], count_send: Any) -> None:
+    """Events are grouped by everything that decides where they count (most of a batch shares
+    it), so the per-event work is a handful of look-ups. What consecutive events share (their
+    domain, the second a call stamps, their send) is worked out once per run of them."""
+    groups, sends, firsts = out.groups, out.sends, out.firsts
     raw_domain: Any = None
     stamp: Any = None
     send_of: tuple[str, str | None] | None = None
@@ -258,7 +294,9 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
     at = hour = 0
     seen: SendSeen | None = None
     counted_send: str | None = None
+    seen_events = 0
     for event in events:
+        seen_events += 1
         kind = event.event
         if kind not in COUNTED:
             continue
@@ -311,8 +349,7 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
                     key = _digest(base + name)
                     if key not in firsts:  # within a batch the earliest event wins
                         firsts[key] = FirstCandidate(key, domain, event.id, at, name, where)
-    _expand(groups, out.counts)
-    return out
+    out.events += seen_events
 
 
 def _digest(text: str) -> str:
