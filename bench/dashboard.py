@@ -8,6 +8,9 @@
    hold N events over N/100 newsletters spread over the same 400 days (each size on its own
    domain in one database, so the tables hold every size at once). The roll-ups are filled through the same tally and
    writer the live hook uses (the events themselves are not stored: the reads never touch them).
+3. *pages*: the server time of every dashboard page on a live gateway (bench/dashboard_pages.py).
+
+``--dashboard-parts`` picks some of ``ingest``, ``reads`` and ``pages``.
 """
 
 from __future__ import annotations
