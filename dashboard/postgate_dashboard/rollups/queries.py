@@ -156,11 +156,13 @@ async def _sums(db: _Reader, domain: str, dimension: str, values: Sequence[str],
     marks = ", ".join("?" * len(values))
     out: list[dict[str, Any]] = []
     for level, lo, hi in _parts(start, end, months) if step == DAY else [("hour", start, end)]:
-        out += await db.rows(
-            "SELECT value, bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
-            f"WHERE domain = ? AND dimension = ? AND value IN ({marks}) AND bucket >= ? AND bucket < ? "
-            "GROUP BY value, b, kind",
-            (step, domain, _LEVELS[level][dimension] if level in _LEVELS else dimension, *values, lo, hi))
+        where = (f"WHERE domain = ? AND dimension = ? AND value IN ({marks}) AND bucket >= ? AND bucket < ?")
+        args = (domain, _LEVELS[level][dimension] if level in _LEVELS else dimension, *values, lo, hi)
+        if level == "hour" and step == DAY:  # hours added up into their days
+            out += await db.rows(f"SELECT value, bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
+                                 f"{where} GROUP BY value, b, kind", (step, *args))
+        else:  # one row per bucket already: read in index order, nothing to add up
+            out += await db.rows(f"SELECT value, bucket AS b, kind, n FROM dashboard_counts {where}", args)
     return out
 
 

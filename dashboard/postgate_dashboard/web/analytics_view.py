@@ -4,6 +4,7 @@ all read from the roll-ups (``rollups.queries``) with the rates defined in ``rol
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -164,8 +165,15 @@ def count_of(counts: dict[str, int], kind: str) -> int:
     return counts.get(kind, 0)
 
 
-def bucket_rates(series: dict[str, list[int]], size: int) -> list[dict[str, float | None]]:
-    return [rates({kind: values[i] for kind, values in series.items()}) for i in range(size)]
+def bucket_rates(series: dict[str, list[int]], size: int, names: Sequence[str]) -> dict[str, list[float | None]]:
+    """The rates ``names`` in each bucket: ``{name: [rate of bucket 0, …]}``."""
+    wanted = [BY_NAME[name] for name in names]
+    out: dict[str, list[float | None]] = {name: [] for name in names}
+    for i in range(size):
+        counts = {kind: values[i] for kind, values in series.items() if values[i]}
+        for rate in wanted:
+            out[rate.name].append(rate.of(counts))
+    return out
 
 
 async def overview_page(gateway: Any, domain: str, period: Period, who: str = "human") -> dict[str, Any]:
@@ -173,7 +181,7 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
     now = await queries.overview(gateway, domain, period.start, period.end, period.resolution)
     before_start, before_end = period.previous
     before = await queries.overview(gateway, domain, before_start, before_end, period.resolution)
-    per_bucket = bucket_rates(now.series, len(now.buckets))
+    per_bucket = bucket_rates(now.series, len(now.buckets), [name for name, _ in cards_for(who)])
     cards = []
     for name, count in cards_for(who):
         rate = BY_NAME[name]
@@ -184,7 +192,7 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
             "denominator": rate.denominator, "denominator_n": now.totals.get(rate.denominator, 0),
             "change": change_text(now.rates[name], before.rates[name]),
             "change_class": change_class(name, now.rates[name], before.rates[name]),
-            "spark": sparkline([r[name] for r in per_bucket], f"{rate.label} per {period.resolution}"),
+            "spark": sparkline(per_bucket[name], f"{rate.label} per {period.resolution}"),
         })
     labels = [bucket_label(b, period.resolution) for b in now.buckets]
     chart = chart_lines(who)
