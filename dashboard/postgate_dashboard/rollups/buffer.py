@@ -25,8 +25,9 @@ log = logging.getLogger("postgate.dashboard")
 
 #: Seconds between writes.
 FLUSH_SECONDS = 1.0
-#: Events waiting that start a write at once.
-FLUSH_EVENTS = 5000
+#: Events added up that start a write at once (the tally, not the events, is kept: a few
+#: counters per send and hour, and the first-open candidates).
+FLUSH_EVENTS = 50_000
 #: Events kept (added up) for a retry while the database refuses writes; beyond it the tally
 #: that failed is dropped (and the log says to run the backfill).
 MAX_WAITING = 200_000
