@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from postgate import Event
 
@@ -84,10 +84,10 @@ class SendSeen:
     tags: str = ""
 
 
-@dataclass(slots=True)
-class FirstCandidate:
+class FirstCandidate(NamedTuple):
     """An open or click that is the recipient's first of its kind in the send, unless an earlier
-    one is already on record. ``counts`` are what it adds if it is."""
+    one is already on record. A tuple of plain values, so the garbage collector stops tracking it
+    (thousands wait for each write)."""
 
     key: str
     domain: str
