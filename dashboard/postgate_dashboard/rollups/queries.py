@@ -166,6 +166,30 @@ async def _sums(db: _Reader, domain: str, dimension: str, values: Sequence[str],
     return out
 
 
+async def _totals(db: _Reader, domain: str, dimension: str, values: Sequence[str], start: int,
+                  end: int) -> dict[str, dict[str, int]]:
+    """``{value: {kind: n}}`` over ``[start, end)``, added up by the database (a few rows back
+    per month, day and hour range, whatever the rows read)."""
+    marks = ", ".join("?" * len(values))
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for level, lo, hi in _parts(start, end, months=True):
+        rows = await db.rows(
+            "SELECT value, kind, SUM(n) AS n FROM dashboard_counts WHERE domain = ? AND dimension = ? "
+            f"AND value IN ({marks}) AND bucket >= ? AND bucket < ? GROUP BY value, kind",
+            (domain, _LEVELS[level][dimension] if level in _LEVELS else dimension, *values, lo, hi))
+        for row in rows:
+            out[row["value"]][row["kind"]] += int(row["n"])
+    return out
+
+
+async def totals(gateway: Any, domain: str, start: float, end: float) -> dict[str, int]:
+    """A domain's counts over ``[start, end)`` (whole hours), without a series: what a change
+    against the previous period and the reputation windows need."""
+    async with _reading(gateway) as db:
+        found = await _totals(db, domain.lower(), DOMAIN, [""], _hour_floor(start), _hour_ceil(end))
+    return dict(found.get("", {}))
+
+
 async def overview(gateway: Any, domain: str, start: float, end: float, resolution: Resolution = "day",
                    *, tag: str | None = None, provider: str | None = None) -> Overview:
     """A domain's counts (or one tag's, or one provider's) over ``[start, end)`` by ``resolution``.
@@ -256,10 +280,7 @@ async def by_provider(gateway: Any, domain: str, start: float, end: float) -> li
     first, last = _hour_floor(start), _hour_ceil(end)
     providers = list(LABELS)
     async with _reading(gateway) as db:
-        rows = await _sums(db, domain.lower(), PROVIDER, providers, first, last, DAY, months=True)
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        counts[row["value"]][row["kind"]] += int(row["n"])
+        counts = await _totals(db, domain.lower(), PROVIDER, providers, first, last)
     return [ProviderRow(p, LABELS[p], dict(counts[p]), rates(counts[p])) for p in providers if counts.get(p)]
 
 

@@ -180,7 +180,7 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
     """Cards with sparklines and change, the main chart and its table."""
     now = await queries.overview(gateway, domain, period.start, period.end, period.resolution)
     before_start, before_end = period.previous
-    before = await queries.overview(gateway, domain, before_start, before_end, period.resolution)
+    before_rates = rates(await queries.totals(gateway, domain, before_start, before_end))
     per_bucket = bucket_rates(now.series, len(now.buckets), [name for name, _ in cards_for(who)])
     cards = []
     for name, count in cards_for(who):
@@ -190,8 +190,8 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
             "count": count_of(now.totals, count), "count_kind": count,
             "definition": rate.definition,
             "denominator": rate.denominator, "denominator_n": now.totals.get(rate.denominator, 0),
-            "change": change_text(now.rates[name], before.rates[name]),
-            "change_class": change_class(name, now.rates[name], before.rates[name]),
+            "change": change_text(now.rates[name], before_rates[name]),
+            "change_class": change_class(name, now.rates[name], before_rates[name]),
             "spark": sparkline(per_bucket[name], f"{rate.label} per {period.resolution}"),
         })
     labels = [bucket_label(b, period.resolution) for b in now.buckets]

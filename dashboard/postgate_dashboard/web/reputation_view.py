@@ -69,8 +69,7 @@ def gauge(values: list[tuple[str, float | None]], limits: tuple[Limit, ...], lab
 async def rate_rows(gateway: Any, domain: str, now: float) -> list[dict[str, Any]]:
     """One row per gauge: each window's count, denominator, rate and level, and the gauge."""
     end = int(now) - int(now) % HOUR + HOUR
-    totals = {label: (await queries.overview(gateway, domain, end - days * DAY, end, "day")).totals
-              for label, days in WINDOWS}
+    totals = {label: await queries.totals(gateway, domain, end - days * DAY, end) for label, days in WINDOWS}
     rows = []
     for name, count, denominator, limits in GAUGES:
         rate = BY_NAME[name]
