@@ -329,6 +329,8 @@ def _add(out: Tally, events: Iterable[Event], count_send: Any) -> None:
         else:
             counted = None
         rcpt_domain = payload.get("recipient-domain") or recipient_domain(event)
+        if type(rcpt_domain) is not str:  # a payload may hold anything
+            rcpt_domain = str(rcpt_domain)
         if kind in PLAIN_KINDS:
             if kind == "complained":
                 _count_failure(out, event, domain, hour, kind, rcpt_domain)
@@ -367,11 +369,14 @@ def _count_failure(out: Tally, event: Event, domain: str, hour: int, kind: str, 
 
 def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
     """The ``*_unique`` counts of the firsts that won."""
-    groups: Counter[tuple] = Counter()
+    by_send: Counter[tuple] = Counter()
+    by_hour: Counter[tuple] = Counter()
     for first in firsts:
         rcpt_domain, tags, send, hour = first.where
-        groups[(first.domain, send, hour, rcpt_domain, tags, first.kind, None, None, None)] += 1
-    return _expand(groups, Counter())
+        by_hour[(first.domain, hour, _provider(rcpt_domain.lower()), tags, first.kind)] += 1
+        if send is not None:
+            by_send[(first.domain, send, first.kind)] += 1
+    return _rows(by_send, by_hour, Counter())
 
 
 def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
@@ -384,10 +389,15 @@ def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountK
     by_hour: Counter[tuple] = Counter()
     for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
         provider = _provider(rcpt_domain.lower())
-        for name in (kind,) if machine is None else _kinds(kind, severity, reason, machine):
+        for name in _kinds(kind, severity, reason, machine):
             by_hour[(domain, hour, provider, tags, name)] += n
             if send is not None:
                 by_send[(domain, send, name)] += n
+    return _rows(by_send, by_hour, counts)
+
+
+def _rows(by_send: Counter[tuple], by_hour: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
+    """Counter rows of counts folded by send and by (hour, provider, tags)."""
     for (domain, send, name), n in by_send.items():
         counts[(domain, SEND, send, 0, name)] += n
     hourly: Counter[CountKey] = Counter()
