@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .access_log import REQUEST_ID_HEADER, WELL_FORMED_ID, AccessLog
 from .app import Gateway
+from .doors import Doors
 from .errors import ApiError
 from .logs import REQUEST_ID
 from .settings import ConfigError
@@ -74,10 +75,13 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["postgate"] = gateway
 
+    doors = Doors()
     for name in gateway.ingress.names():
         door = gateway.ingress.get(name)(gateway)
         if isinstance(door, Blueprint):
             app.register_blueprint(door)
+        else:
+            doors.add(name, door)
     _register_api_routes(app, gateway)
     _register_plugin_routes(app, gateway)
     app.before_request(assign_request_id)
@@ -91,11 +95,17 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     @app.before_serving
     async def _start() -> None:
         await gateway.start()
+        try:
+            await doors.start()  # an SMTP listener, say: served by this process only
+        except BaseException:
+            await gateway.stop()
+            raise
         if run_background:
             gateway.start_background()
 
     @app.after_serving
     async def _stop() -> None:
+        await doors.stop()  # no new messages; those being accepted finish first
         await gateway.stop()
 
     return app
