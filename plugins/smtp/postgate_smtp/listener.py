@@ -48,7 +48,7 @@ def quiet_aiosmtpd() -> None:
         logger.addFilter(QuietAiosmtpd())
 
 
-class Session(SMTP):
+class ListenerSession(SMTP):
     """aiosmtpd's protocol, counted by its listener while connected."""
 
     def __init__(self, listener: SmtpListener, **kwargs: Any) -> None:
@@ -96,7 +96,7 @@ class SmtpListener:
         self.gateway = gateway
         self.settings = settings
         self.handler = IngressHandler(gateway)
-        self.sessions: set[Session] = set()
+        self.sessions: set[ListenerSession] = set()
         self.server: asyncio.Server | None = None
         self.hostname = settings.listen_hostname or ""
         self.tls: ssl.SSLContext | None = None
@@ -131,7 +131,7 @@ class SmtpListener:
         if len(self.sessions) >= self.settings.listen_max_sessions:
             return Busy()
         implicit = self.settings.listen_implicit_tls
-        return Session(
+        return ListenerSession(
             self,
             data_size_limit=self.settings.listen_max_message_bytes,
             hostname=self.hostname,
