@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 from listener_helpers import LOGIN, smtp_gateway, self_signed
 
+from postgate import hookimpl
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY
 
 
@@ -173,3 +174,34 @@ def test_drop_message_is_test_mode(live_server):
     [delivered] = gw.wait_for_event("delivered")
     assert delivered["delivery-status"]["code"] == 650
     assert gw.outbox() == []
+
+
+class Refuses:
+    """A validate_message plugin: says no to one subject, breaks on another."""
+
+    @hookimpl
+    def validate_message(self, gateway, message):
+        if message.subject == "refused":
+            return "this gateway does not send \"refused\"\r\n250 fake"
+        if message.subject == "boom":
+            raise RuntimeError("a secret detail of the failure")
+        return None
+
+
+def test_plugin_refusals_and_failures_are_replies_not_crashes(live_server, caplog):
+    gw = smtp_gateway(live_server, background=False, plugins=(Refuses(),))
+    with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=20) as client:
+        client.login(LOGIN, TEST_KEY)
+        replies = {}
+        for subject in ("refused", "boom", "fine"):
+            message = ghost_like_message()
+            message.replace_header("Subject", subject)
+            try:
+                client.send_message(message)
+                replies[subject] = (250, b"")
+            except smtplib.SMTPDataError as exc:
+                replies[subject] = (exc.smtp_code, exc.smtp_error)
+    assert replies["refused"] == (550, b'5.6.0 this gateway does not send "refused"??250 fake')
+    assert replies["boom"][0] == 451 and b"secret" not in replies["boom"][1]
+    assert replies["fine"][0] == 250
+    assert "a secret detail of the failure" in caplog.text  # logged, with its traceback
