@@ -34,8 +34,9 @@ Register = Callable[..., None]
 @hookspec
 def register_ingress(register: Register) -> None:
     """Register entry doors: ``register(name, factory)``, ``factory(gateway)`` returning a
-    Quart blueprint or an object with async ``start()``/``stop()``. Entry doors hand messages to
-    ``await gateway.accept(message)``."""
+    Quart blueprint or an object with async ``start()``/``stop()`` (started by the process that
+    serves HTTP once the gateway has started, stopped before it stops; never by ``postgate
+    worker``). Entry doors hand messages to ``await gateway.accept(message)``."""
 
 
 @hookspec(firstresult=True)
