@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, abort, request
 
 from . import analytics_view as av
+from . import domain_choice as choice
 from .app_state import Dashboard
 
 
@@ -19,11 +20,10 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
     """Add the overview, the sends list, one send and the providers page to the blueprint."""
 
     def domains() -> list[str]:
-        return sorted(dash.gateway.settings.domain_keys())
+        return choice.domains(dash.gateway)
 
     def chosen_domain() -> str:
-        domain = (request.args.get("domain") or "").lower()
-        return domain if domain in domains() else (domains()[0] if domains() else "")
+        return choice.chosen_domain(dash.gateway, request.args)
 
     def period_context(page: str) -> tuple[dict[str, Any], av.Period | None]:
         args = request.args
