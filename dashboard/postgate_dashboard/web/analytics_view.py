@@ -259,11 +259,21 @@ def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, A
     for item in getattr(snapshot, "newsletters", None) or []:
         if item.domain == domain and item.email_id == email_id and not item.finished:
             total = item.total or 0
-            return {"done": item.done, "total": total, "fraction": item.done / total if total else 1.0,
-                    "percent": percent(item.done / total if total else 1.0),
+            fraction = item.done / total if total else 1.0
+            return {"done": item.done, "total": total, "fraction": fraction, "percent": percent(fraction),
                     "rate": f"{item.rate * 60:,.0f}/min" if item.rate else "\u2014",
-                    "eta": duration(item.eta_seconds), "bar": bar(item.done / total if total else 1.0, "progress-bar")}
+                    "eta": duration(item.eta_seconds), "bar": bar(fraction, "progress-bar")}
     return None
+
+
+def progress_update(progress: dict[str, Any] | None) -> dict[str, Any]:
+    """What the live stream of a send page sends: the figures as shown (``finished`` once the
+    send has gone out, when the page's other figures are worth a reload)."""
+    if progress is None:
+        return {"finished": True}
+    return {"finished": False, "done": f"{progress['done']:,}", "total": f"{progress['total']:,}",
+            "fraction": round(progress["fraction"], 4), "percent": progress["percent"],
+            "rate": progress["rate"], "eta": progress["eta"]}
 
 
 def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
@@ -275,6 +285,12 @@ def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
 
 #: Links the send page lists.
 TOP_LINKS = 10
+
+
+async def send_email_id(gateway: Any, domain: str, key: str) -> tuple[bool, str | None]:
+    """Whether the send exists, and its Ghost email id (what its progress is found by)."""
+    row = await queries.send_summary(gateway, domain, key)
+    return (False, None) if row is None else (True, row.email_id)
 
 
 async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
