@@ -161,11 +161,14 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         await accounts.create_user(dash.gateway, email, password, "admin")
         return redirect(url_for("dashboard.login"), 303)
 
+    async def operations_context() -> dict[str, Any]:
+        return await operations_page(dash.gateway, dash.settings.events_silence_seconds,
+                                     dash.settings.worker_alive_seconds)
+
     @bp.get("/operations")
     @signed_in()
     async def operations() -> Response:
-        return await render("operations.html", page="operations", refresh=10,
-                            **await operations_page(dash.gateway, dash.settings.events_silence_seconds))
+        return await render("operations.html", page="operations", refresh=10, **await operations_context())
 
     @bp.get("/operations/live")
     @signed_in()
@@ -173,7 +176,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         fragment = dash.templates.get_template("operations_live.html")
 
         async def update() -> Frame:
-            context = await operations_page(dash.gateway, dash.settings.events_silence_seconds)
+            context = await operations_context()
             return Frame({"html": await fragment.render_async(url_for=url_for, **context)})
 
         return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
