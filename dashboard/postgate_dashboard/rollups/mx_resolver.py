@@ -30,19 +30,22 @@ class MxAnswer:
     failed: bool = False
 
 
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 5
+
+
 def parse_nameserver(text: str) -> tuple[str, int]:
     """``192.0.2.1``, ``192.0.2.1:5353``, ``2001:db8::1`` or ``[2001:db8::1]:5353`` as (address, port)."""
-    text = text.strip()
     host, port = text, 53
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not _digits(rest[1:]):
                 raise ValueError(f"not a nameserver address: {text!r}")
             port = int(rest[1:])
     elif text.count(":") == 1:
         host, _, digits = text.partition(":")
-        if not digits.isdigit():
+        if not _digits(digits):
             raise ValueError(f"not a nameserver address: {text!r}")
         port = int(digits)
     try:
