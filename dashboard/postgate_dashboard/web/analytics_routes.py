@@ -91,7 +91,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
             abort(404)
 
         async def update() -> Frame:
-            data = av.progress_update(av.progress_of(await dash.gateway.operations_snapshot(), domain, email_id))
+            data = av.progress_update(av.newsletter_of(await dash.gateway.operations_snapshot(), domain, email_id))
             return Frame(data, event="finished", last=True) if data["finished"] else Frame(data)
 
         return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))

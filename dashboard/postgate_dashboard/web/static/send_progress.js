@@ -24,8 +24,9 @@
   source.addEventListener("open", function () { say("live"); });
   source.addEventListener("error", function () { say("reconnecting…"); });
   source.addEventListener("message", function (event) { show(JSON.parse(event.data)); });
-  source.addEventListener("finished", function () {
+  source.addEventListener("finished", function (event) {
     source.close();
+    show(JSON.parse(event.data));
     box.classList.add("finished");
     say("all sent: reload for the final figures");
   });
