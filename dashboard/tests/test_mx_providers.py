@@ -22,6 +22,7 @@ from postgate_dashboard.rollups.mx_resolver import askable, parse_nameserver
 from postgate_dashboard.rollups.providers import provider_of_mx
 from postgate_dashboard.web.settings import DashboardSettings
 from postgate.testing.fixtures import TEST_DOMAIN
+from postgate.testing.mariadb import mariadb_url  # noqa: F401 - fixture
 
 from dashboard.tests.loopback_dns import LoopbackDns, Zone
 
@@ -200,3 +201,30 @@ async def test_without_mx_lookups_nothing_is_asked(gateway_factory, zone) -> Non
     assert await provider_totals(gateway) == {"other": 1}
     with gateway.storage.orm():
         assert await MxRecord.all().count() == 0 and await Count.all().count() > 0
+
+
+async def test_the_cache_and_the_heartbeats_write_on_mariadb(gateway_factory, zone, mariadb_url) -> None:  # noqa: F811
+    import postgate_mysql
+    from postgate_dashboard.heartbeats import Beat, worker_rows, write_beats
+
+    gateway = gateway_factory(plugins=[postgate_mysql, postgate_dashboard], backends={"storage": "mysql"},
+                              plugin_settings={**mx_settings(zone), "mysql": {"url": mariadb_url}})
+    await gateway.start()
+    directory = directory_of(gateway)
+    assert await directory.hosted(["acme-corp.co", SILENT]) == {"acme-corp.co": "google_workspace"}
+    directory.known.clear()
+    with gateway.storage.orm():
+        await MxRecord.filter(domain="acme-corp.co").update(expires_at=0)
+    zone.mx["acme-corp.co"] = [(0, "acme-corp-co.mail.protection.outlook.com")]
+    assert await directory.hosted(["acme-corp.co", SILENT]) == {"acme-corp.co": "microsoft_365"}  # upserted
+    with gateway.storage.orm():
+        assert await MxRecord.all().count() == 2
+
+    now = time.time()
+    await write_beats(gateway, [Beat("worker-0@h:1:a", now - 10, now - 5, False)])
+    await write_beats(gateway, [Beat("worker-0@h:1:a", now - 10, now, False), Beat("worker-1@h:1:b", now, now, False)])
+    rows = await worker_rows(gateway, now, 60)
+    assert [(r.owner, r.seen_at, r.alive) for r in rows] == [("worker-0@h:1:a", int(now), True),
+                                                             ("worker-1@h:1:b", int(now), True)]
+    await write_beats(gateway, [Beat("worker-1@h:1:b", now, now, True)])
+    assert [r.owner for r in await worker_rows(gateway, now, 60)] == ["worker-0@h:1:a"]
