@@ -138,7 +138,7 @@ class Worker:
         self._tracebacks = SeenOnce()  # (job key, "Type: message") already logged with a traceback
         self._outages: dict[tuple[int, int | None, int | None], int] = {}  # transient failures in a row
         self.started_at = time.time()
-        self._beat_at = 0.0
+        self._beat_at = float("-inf")
 
     # -- the loop ---------------------------------------------------------------------------
 
