@@ -1,5 +1,6 @@
-"""The roll-ups' hooks: their tables, keeping them as events are recorded, and the backfill
-command. Named ``rollups_*`` with ``specname`` so other parts of the package can sit beside them."""
+"""The roll-ups' hooks: their tables, keeping them as events are recorded, the workers'
+heartbeats, and the backfill command. Named ``rollups_*`` with ``specname`` so other parts of the
+package can sit beside them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from postgate import hookimpl
 
 LABEL = "dashboard"
 
-__all__ = ["rollups_events_recorded", "rollups_register_commands", "rollups_register_models", "rollups_shutdown"]
+__all__ = ["rollups_events_recorded", "rollups_register_commands", "rollups_register_models", "rollups_shutdown",
+           "rollups_worker_heartbeat"]
 
 
 @hookimpl(specname="register_models")
@@ -22,11 +24,23 @@ def rollups_events_recorded(gateway, events) -> None:
     buffer_of(gateway).add(events)
 
 
+@hookimpl(specname="worker_heartbeat")
+def rollups_worker_heartbeat(gateway, worker, started_at, stopping) -> None:
+    """Kept in the dashboard's table (``dashboard_workers``) for "workers alive"."""
+    import time
+
+    from .heartbeats import Beat, record_beat
+
+    record_beat(gateway, Beat(worker, started_at, time.time(), stopping))
+
+
 @hookimpl(specname="shutdown")
 async def rollups_shutdown(gateway) -> None:
+    from . import heartbeats
     from .rollups.buffer import close
 
     await close(gateway)
+    await heartbeats.close(gateway)
 
 
 @hookimpl(specname="register_commands")

@@ -133,6 +133,14 @@ def chunk_sent(gateway: Gateway, report: ChunkReport) -> None:
 
 
 @hookspec
+def worker_heartbeat(gateway: Gateway, worker: str, started_at: float, stopping: bool) -> None:
+    """A worker loop is alive: called when it starts, about every ``Worker.heartbeat_seconds``
+    while it runs (busy or idle), and once with ``stopping`` true when it stops cleanly.
+    ``worker`` is the loop's owner id (``name@host:pid:token``), ``started_at`` when the loop
+    started (epoch seconds). Sync and cheap: it runs in the worker loop. Errors are logged."""
+
+
+@hookspec
 def delivery_state_changed(gateway: Gateway, delivery: str, state: str, reason: str,
                            seconds: float | None) -> None:
     """A delivery backend reports a change in what it may send: ``state`` is ``throttled`` (the

@@ -7,9 +7,11 @@ opens/clicks before ``since`` are kept, so unique counts stay right across the b
 first seen before ``since`` keep their own counters as they were (their later events still count
 in the hourly figures); sends begun since are rebuilt whole, their per-link clicks too.
 
-Events recorded while it runs are counted by the live hook: the replay stops at the newest event
-that existed when it began. Stopping the gateway while it runs makes the result exact even for
-events committed in that very second.
+Recipient domains are placed by the MX answers cached at that time (looked up when missing), so
+a backfill re-attributes domains whose look-up had failed. Events recorded while it runs are
+counted by the live hook: the replay stops at the newest event that existed when it began.
+Stopping the gateway while it runs makes the result exact even for events committed in that very
+second.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tortoise.transactions import in_transaction
 
 from postgate import EventQuery
 
+from .buffer import hosted_providers
 from .derive import DAY, send_key, tally
 from .models import Count, Failure, First, LinkCount, Send
 from .writer import apply
@@ -87,7 +90,8 @@ async def backfill(gateway: Any, domain: str, since: float | None = None, page_s
         after = (page[-1].recorded_at, page[-1].id)
         keys = sorted({k for e in page if (k := send_key(e))})
         older = await _older_sends(gateway, domain, keys, start)
-        part = tally(page, count_send=lambda _domain, key: key not in older)
+        part = tally(page, count_send=lambda _domain, key: key not in older,
+                     hosted=await hosted_providers(gateway, page))
         for key in older:
             part.sends.pop((domain, key), None)
         sends += len(part.sends)

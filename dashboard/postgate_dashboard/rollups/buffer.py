@@ -17,7 +17,8 @@ from typing import Any
 
 from postgate import Event
 
-from .derive import tally
+from .derive import recipient_domains, tally
+from .mx_directory import directory_of
 from .writer import apply
 
 log = logging.getLogger("postgate.dashboard")
@@ -69,7 +70,7 @@ class RollupBuffer:
             if not events or gateway is None:
                 return
             try:
-                await apply(gateway, tally(events))
+                await apply(gateway, tally(events, hosted=await hosted_providers(gateway, events)))
             except BaseException:
                 self.waiting[:0] = events
                 if len(self.waiting) > MAX_WAITING:
@@ -89,6 +90,13 @@ class RollupBuffer:
                 await self.task
             self.task = None
         await self.flush()
+
+
+async def hosted_providers(gateway: Any, events: list[Event]) -> dict[str, str]:
+    """The MX-found providers of the events' recipient domains (empty when ``mx_lookups`` is off).
+    Runs in the roll-up task: a domain never seen waits for its look-up before it is counted."""
+    directory = directory_of(gateway)
+    return await directory.hosted(recipient_domains(events)) if directory is not None else {}
 
 
 _buffers: weakref.WeakKeyDictionary[Any, RollupBuffer] = weakref.WeakKeyDictionary()

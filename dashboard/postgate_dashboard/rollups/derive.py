@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -91,7 +91,7 @@ class FirstCandidate:
     event_id: int
     at: int
     kind: str
-    #: ``(recipient domain, tags, send or None, hour)``: where it counts (see :func:`first_counts`).
+    #: ``(mailbox provider, tags, send or None, hour)``: where it counts (see :func:`first_counts`).
     where: tuple
 
 
@@ -227,9 +227,8 @@ def subject_of(event: Event) -> str:
     return str(subject or "")[:MAX_KEY]
 
 
-def _slices(rcpt_domain: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
+def _slices(provider: str, tags: tuple[str, ...], send: str | None, hour: int) -> list[tuple[str, str, int]]:
     day = hour - hour % DAY
-    provider = _provider(rcpt_domain.lower())
     out = [(DOMAIN, "", hour), (DAILY[DOMAIN], "", day), (PROVIDER, provider, hour), (DAILY[PROVIDER], provider, day)]
     if send is not None:
         out.append((SEND, send, 0))
@@ -243,9 +242,16 @@ def _provider(rcpt_domain: str) -> str:
     return provider_of(rcpt_domain)
 
 
-def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
+def recipient_domains(events: Iterable[Event]) -> set[str]:
+    """The recipient domains of the events :func:`tally` counts (what MX look-ups are for)."""
+    return {str(event.payload.get("recipient-domain") or recipient_domain(event)).lower()
+            for event in events if event.event in COUNTED}
+
+
+def tally(events: Iterable[Event], *, count_send: Any = None, hosted: Mapping[str, str] | None = None) -> Tally:
     """Add up a batch of stored events. ``count_send(domain, send_key)`` may say a send's own
-    counters are left alone (backfill of a range keeps sends begun before it).
+    counters are left alone (backfill of a range keeps sends begun before it); ``hosted`` maps
+    recipient domains to the provider their MX hosts showed (see :mod:`.mx_directory`).
 
     Events are first grouped by everything that decides where they count (most of a batch
     shares it), so the per-event work is a handful of look-ups."""
@@ -277,31 +283,31 @@ def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
         else:
             counted_send = None
         hour = at - at % HOUR
-        rcpt_domain = payload.get("recipient-domain") or recipient_domain(event)
+        rcpt_domain = str(payload.get("recipient-domain") or recipient_domain(event)).lower()
+        provider = (hosted.get(rcpt_domain) if hosted else None) or _provider(rcpt_domain)
         if kind in ("failed", "complained"):
             severity = event.severity or payload.get("severity")
             name = failure_kind(kind, severity, payload.get("reason"))
             code, enhanced = failure_status(payload)
-            provider = _provider(str(rcpt_domain).lower())
             out.failures[(domain, False, hour, name, code, enhanced, provider)] += 1
             out.failures[(domain, True, hour - hour % DAY, name, code, enhanced, provider)] += 1
         if kind == "failed":
-            groups[(domain, counted_send, hour, rcpt_domain, tags, kind,
+            groups[(domain, counted_send, hour, provider, tags, kind,
                     event.severity or payload.get("severity"), payload.get("reason"), False)] += 1
         elif kind in ENGAGEMENTS:
             machine = is_machine(event)
-            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, machine)] += 1
+            groups[(domain, counted_send, hour, provider, tags, kind, None, None, machine)] += 1
             if kind == "clicked" and send is not None:
                 _count_link(out, event, domain, send, counted_send is not None, machine, at)
             if send is not None and event.recipient and event.id is not None:
-                where = (rcpt_domain, tags, counted_send, hour)
+                where = (provider, tags, counted_send, hour)
                 unique = UNIQUE[kind] if machine else UNIQUE_HUMAN[kind]
                 for name in unique:
                     key = first_key(domain, send, event.recipient, name)
                     if key not in out.firsts:  # within a batch the earliest event wins
                         out.firsts[key] = FirstCandidate(key, domain, event.id, at, name, where)
         else:
-            groups[(domain, counted_send, hour, rcpt_domain, tags, kind, None, None, False)] += 1
+            groups[(domain, counted_send, hour, provider, tags, kind, None, None, False)] += 1
     _expand(groups, out.counts)
     return out
 
@@ -310,15 +316,15 @@ def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
     """The ``*_unique`` counts of the firsts that won."""
     groups: Counter[tuple] = Counter()
     for first in firsts:
-        rcpt_domain, tags, send, hour = first.where
-        groups[(first.domain, send, hour, rcpt_domain, tags, first.kind, None, None, None)] += 1
+        provider, tags, send, hour = first.where
+        groups[(first.domain, send, hour, provider, tags, first.kind, None, None, None)] += 1
     return _expand(groups, Counter())
 
 
 def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
     """Group counts to counter rows: each group's kinds in each of its slices."""
-    for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
-        where = _slices(rcpt_domain, tags, send, hour)
+    for (domain, send, hour, provider, tags, kind, severity, reason, machine), n in groups.items():
+        where = _slices(provider, tags, send, hour)
         names = [kind] if machine is None else _kinds(kind, severity, reason, machine)
         for name in names:
             for dimension, value, bucket in where:

@@ -95,3 +95,34 @@ class Failure(Model):
     class Meta:
         table = "dashboard_failures"
         unique_together = (("domain", "daily", "bucket", "kind", "code", "enhanced", "provider"),)
+
+
+class MxRecord(Model):
+    """The mailbox provider found from the MX hosts of one recipient domain, kept until ``expires_at``
+    (a shorter while when the look-up failed or found no provider: the negative cache)."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True, description="recipient domain, lower case")
+    provider = fields.CharField(max_length=32, description="provider key, other when none was recognised")
+    hosts = fields.CharField(max_length=512, description="MX hosts by preference, comma separated, cut")
+    failed = fields.BooleanField(default=False, description="true when no answer came (time-out, server failure)")
+    checked_at = fields.BigIntField(description="epoch seconds of the look-up")
+    expires_at = fields.BigIntField(description="epoch seconds after which it is looked up again")
+
+    class Meta:
+        table = "dashboard_mx"
+
+
+class WorkerBeat(Model):
+    """The latest heartbeat of one worker loop (see the ``worker_heartbeat`` hook)."""
+
+    id = fields.BigIntField(primary_key=True)
+    owner = fields.CharField(max_length=255, unique=True, description="loop name at host:pid:token")
+    host = fields.CharField(max_length=255)
+    pid = fields.IntField()
+    started_at = fields.BigIntField(description="epoch seconds of its first heartbeat")
+    seen_at = fields.BigIntField(description="epoch seconds of its latest heartbeat")
+
+    class Meta:
+        table = "dashboard_workers"
+        indexes = (("seen_at",),)

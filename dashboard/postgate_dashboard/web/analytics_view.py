@@ -252,18 +252,41 @@ def against_average(row: queries.SendRow, earlier: list[queries.SendRow], who: s
     return out
 
 
-def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
-    """The send's progress from the operations snapshot while it is going out (``None`` once done)."""
+def newsletter_of(snapshot: Any, domain: str, email_id: str | None) -> Any:
+    """The send's entry in the operations snapshot (``None`` when it is not there: never had an
+    email id, or finished more than a minute ago)."""
     if not email_id:
         return None
     for item in getattr(snapshot, "newsletters", None) or []:
-        if item.domain == domain and item.email_id == email_id and not item.finished:
-            total = item.total or 0
-            return {"done": item.done, "total": total, "fraction": item.done / total if total else 1.0,
-                    "percent": percent(item.done / total if total else 1.0),
-                    "rate": f"{item.rate * 60:,.0f}/min" if item.rate else "\u2014",
-                    "eta": duration(item.eta_seconds), "bar": bar(item.done / total if total else 1.0, "progress-bar")}
+        if item.domain == domain and item.email_id == email_id:
+            return item
     return None
+
+
+def progress_figures(item: Any) -> dict[str, Any]:
+    total = item.total or 0
+    fraction = item.done / total if total else 1.0
+    return {"done": item.done, "total": total, "fraction": fraction, "percent": percent(fraction),
+            "rate": f"{item.rate * 60:,.0f}/min" if item.rate else "\u2014",
+            "eta": duration(item.eta_seconds), "bar": bar(fraction, "progress-bar")}
+
+
+def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
+    """The send's progress from the operations snapshot while it is going out (``None`` once done)."""
+    item = newsletter_of(snapshot, domain, email_id)
+    return None if item is None or item.finished else progress_figures(item)
+
+
+def progress_update(item: Any) -> dict[str, Any]:
+    """What the live stream of a send page sends for its snapshot entry ``item``: the figures as
+    shown, and ``finished`` once the send has gone out (then the page's other figures are worth
+    a reload; no figures when the entry is gone from the snapshot)."""
+    if item is None:
+        return {"finished": True}
+    figures = progress_figures(item)
+    return {"finished": item.finished, "done": f"{figures['done']:,}", "total": f"{figures['total']:,}",
+            "fraction": round(figures["fraction"], 4), "percent": figures["percent"],
+            "rate": figures["rate"], "eta": figures["eta"]}
 
 
 def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
@@ -275,6 +298,12 @@ def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
 
 #: Links the send page lists.
 TOP_LINKS = 10
+
+
+async def send_email_id(gateway: Any, domain: str, key: str) -> tuple[bool, str | None]:
+    """Whether the send exists, and its Ghost email id (what its progress is found by)."""
+    row = await queries.send_summary(gateway, domain, key)
+    return (False, None) if row is None else (True, row.email_id)
 
 
 async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:

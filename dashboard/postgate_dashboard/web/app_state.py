@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .event_polls import PollClock
+from .event_stream import LIVE_INTERVAL
 from .session import DashboardAuth
 from .settings import DashboardSettings
 from .throttle import AddressThrottle
@@ -35,6 +36,8 @@ class Dashboard:
     listener: Any = None
     #: When clients last read each domain's events (this process only).
     polls: PollClock = field(default_factory=PollClock)
+    #: Seconds between two updates of a live page.
+    live_interval: float = LIVE_INTERVAL
 
     def new_setup_token(self) -> str:
         self.setup_token = secrets.token_urlsafe(24)

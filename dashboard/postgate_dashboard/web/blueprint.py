@@ -3,9 +3,7 @@ security headers."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import accounts, csrf
 from .app_state import Dashboard
+from .event_stream import EventStream, Frame, event_stream_response
 from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
 from .analytics_routes import add_analytics_routes
@@ -26,10 +25,6 @@ from .views import add_view_routes
 log = logging.getLogger("postgate.dashboard")
 
 Handler = Callable[..., Awaitable[Any]]
-
-#: Seconds between two updates of a live page.
-LIVE_INTERVAL = 3.0
-
 
 def client_address() -> str:
     return request.remote_addr or "unknown"
@@ -166,25 +161,25 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         await accounts.create_user(dash.gateway, email, password, "admin")
         return redirect(url_for("dashboard.login"), 303)
 
+    async def operations_context() -> dict[str, Any]:
+        return await operations_page(dash.gateway, dash.settings.events_silence_seconds,
+                                     dash.settings.worker_alive_seconds)
+
     @bp.get("/operations")
     @signed_in()
     async def operations() -> Response:
-        return await render("operations.html", page="operations", refresh=10,
-                            **await operations_page(dash.gateway, dash.settings.events_silence_seconds))
+        return await render("operations.html", page="operations", refresh=10, **await operations_context())
 
     @bp.get("/operations/live")
     @signed_in()
     async def operations_live() -> Response:
         fragment = dash.templates.get_template("operations_live.html")
 
-        async def update() -> bytes:
-            context = await operations_page(dash.gateway, dash.settings.events_silence_seconds)
-            html = await fragment.render_async(url_for=url_for, **context)
-            return f"data: {json.dumps({'html': html})}\n\n".encode()
+        async def update() -> Frame:
+            context = await operations_context()
+            return Frame({"html": await fragment.render_async(url_for=url_for, **context)})
 
-        response = Response(EventStream(update, LIVE_INTERVAL), content_type="text/event-stream")
-        response.timeout = None
-        return response
+        return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
 
     @bp.get("/users")
     @signed_in()
@@ -219,27 +214,6 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     add_bounce_routes(bp, dash, render, signed_in)
     add_reputation_routes(bp, dash, render, signed_in)
     return bp
-
-
-class EventStream:
-    """Server-Sent Events: ``update()`` now and every ``interval`` seconds until the client goes.
-
-    A plain async iterator (not a generator), so a disconnect cancels it without a generator to
-    close mid-step."""
-
-    def __init__(self, update: Callable[[], Awaitable[bytes]], interval: float) -> None:
-        self.update = update
-        self.interval = interval
-        self.first = True
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if not self.first:
-            await asyncio.sleep(self.interval)
-        self.first = False
-        return await self.update()
 
 
 def _error_text(code: int | None) -> str:

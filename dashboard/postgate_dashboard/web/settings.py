@@ -28,6 +28,23 @@ class DashboardSettings(BaseModel):
     events_silence_seconds: int = Field(default=900, ge=1)
     #: Session length in seconds.
     session_seconds: int = Field(default=12 * 3600, ge=60)
+    #: Longest life of one live-update stream (Server-Sent Events); the browser then reconnects.
+    live_stream_seconds: int = Field(default=600, ge=1, le=86400)
+    #: Worker loops count as alive while their last heartbeat is at most this old.
+    worker_alive_seconds: int = Field(default=60, ge=5)
+    #: Look up recipient domains' MX hosts to tell Google Workspace, Microsoft 365 and others
+    #: (off by default: it tells your resolver which domains you send to).
+    mx_lookups: bool = False
+    #: DNS servers for the MX look-ups (``address`` or ``address:port``); unset: the system's.
+    mx_nameservers: list[str] | None = None
+    #: How long a found MX answer is kept (seconds).
+    mx_ttl_seconds: int = Field(default=7 * 86400, ge=60)
+    #: How long a failed or provider-less look-up is kept before it is tried again (seconds).
+    mx_negative_ttl_seconds: int = Field(default=3600, ge=10)
+    #: MX look-ups in flight at once.
+    mx_concurrency: int = Field(default=16, ge=1, le=256)
+    #: Longest wait for one MX look-up (seconds).
+    mx_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
 
     @field_validator("listen")
     @classmethod
@@ -36,6 +53,16 @@ class DashboardSettings(BaseModel):
             from .listener import split_address
 
             split_address(value)
+        return value
+
+    @field_validator("mx_nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            from ..rollups.mx_resolver import parse_nameserver
+
+            for server in value:
+                parse_nameserver(server)
         return value
 
     @field_validator("mount")
