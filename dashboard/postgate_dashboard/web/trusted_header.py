@@ -46,11 +46,12 @@ async def proxy_account(gateway: Any, settings: DashboardSettings, email: str, p
                         ) -> accounts.Account | None:
     """The account the proxy signed in; created with ``trusted_header_create_role`` when set, else
     ``None`` (refused and logged) for an address without one."""
-    account = await accounts.find_user(gateway, email)
+    # Header bytes arrive decoded as Latin-1: only ASCII is sure to be what the proxy meant.
+    account = await accounts.find_user(gateway, email) if email.isascii() else None
     if account is not None:
         return account
     role = settings.trusted_header_create_role
-    if role is None:
+    if role is None or not email.isascii():
         log.warning("dashboard: the proxy at %s named %r, which has no dashboard account: refused", peer, email[:320])
         return None
     try:
