@@ -4,7 +4,10 @@ lock-out, the reset, and hostile codes refused."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
 import time
 
 import pyotp
@@ -12,6 +15,8 @@ import pytest
 
 import postgate_dashboard
 import postgate_mysql
+from postgate import Gateway
+from postgate.testing.fixtures import make_settings
 from postgate.testing.mariadb import temporary_database
 from postgate_dashboard.auth_models import DashboardRecoveryCode, DashboardUser
 from postgate_dashboard.web import accounts, two_factor
@@ -156,3 +161,35 @@ def test_recovery_codes_are_normalised_and_checked() -> None:
     assert two_factor.normal_recovery_code(" ABCDE fghjk ") == "abcdefghjk"
     for bad in ("abcde-fghj0", "abcde-fghjkk", "abcde\x00fghjk", "", "abcdé-fghjk"):
         assert two_factor.normal_recovery_code(bad) is None
+
+
+async def test_reset_2fa_command(tmp_path) -> None:
+    data = tmp_path / "data"
+
+    async def account_after(change=None):
+        gateway = Gateway(make_settings(data), plugins=[postgate_dashboard])
+        await gateway.start()
+        try:
+            if change:
+                await change(gateway)
+            return await accounts.find_user(gateway, "ann@example.com")
+        finally:
+            await gateway.stop()
+
+    assert (await account_after(enrolled)).two_factor
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGATE_")}
+        env.update(POSTGATE_LOAD_PLUGINS='["dashboard"]', POSTGATE_DATA_DIR=str(data))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "postgate", "dashboard", "reset-2fa", *args, env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        return process.returncode, out.decode(), err.decode()
+
+    code, _, err = await run("nobody@example.com")
+    assert code != 0 and "no dashboard account has the address" in err
+    code, out, err = await run("ANN@example.com")
+    assert code == 0, err
+    assert "two-factor sign-in reset for ann@example.com" in out
+    assert not (await account_after()).two_factor
