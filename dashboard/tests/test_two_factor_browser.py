@@ -5,6 +5,7 @@ code, replays refused, and an admin's reset. Screenshots go to
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 import postgate_dashboard
 from postgate_dashboard.web.accounts import create_user
+from postgate_dashboard.web_plugin import dashboard_of
 
 PASSWORD = "correct horse battery"
 
@@ -78,6 +80,7 @@ def test_enrol_then_sign_in_with_an_app_code_and_a_recovery_code(browser, server
     totp, codes = enrol(page, server, screenshots)
     page.goto(f"{server.url}/dashboard/account")
     assert "10 of 10 recovery codes left" in page.inner_text("#two-factor")
+    page.screenshot(path=screenshots / "account-two-factor-on.png", full_page=True)
     sign_out(page)
 
     # The password alone no longer opens a session: the second step is asked.
@@ -111,13 +114,24 @@ def test_enrol_then_sign_in_with_an_app_code_and_a_recovery_code(browser, server
     context.close()
 
 
-def test_an_admin_resets_another_persons_two_factor(browser, server) -> None:
+def test_wrong_codes_lock_the_account_until_an_admin_resets_its_two_factor(browser, server, caplog) -> None:
     server.run(create_user(server.gateway, "ann@example.com", PASSWORD, "viewer"))
     server.run(create_user(server.gateway, "boss@example.com", PASSWORD, "admin"))
     ann = browser.new_context().new_page()
     sign_in(ann, server, "ann@example.com")
-    enrol(ann, server, None)
+    totp, _ = enrol(ann, server, None)
     sign_out(ann)
+
+    caplog.set_level(logging.WARNING, logger="postgate.dashboard")
+    sign_in(ann, server, "ann@example.com")
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    for _ in range(dashboard_of(server.gateway).settings.login_attempts):
+        give_code(ann, wrong)
+        assert "Wrong or already used code" in ann.inner_text("main")
+    give_code(ann, totp.now())  # the right code, too late
+    assert "This account is locked" in ann.inner_text("main")
+    assert any("account ann@example.com locked for 900 s after 5 wrong second-step codes" in r.getMessage()
+               for r in caplog.records)
 
     boss = browser.new_context().new_page()
     sign_in(boss, server, "boss@example.com")
@@ -128,4 +142,4 @@ def test_an_admin_resets_another_persons_two_factor(browser, server) -> None:
     assert "off" in boss.locator("tr", has_text="ann@example.com").inner_text()
 
     sign_in(ann, server, "ann@example.com")
-    assert ann.url.endswith("/dashboard/operations")  # the password alone again
+    assert ann.url.endswith("/dashboard/operations")  # the password alone again, the lock lifted

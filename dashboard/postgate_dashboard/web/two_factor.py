@@ -207,8 +207,9 @@ async def recovery_codes_left(gateway: Any, user_id: int) -> int:
 
 
 async def reset_two_factor(gateway: Any, user_id: int) -> None:
-    """Turn two-factor off and forget the secret and the recovery codes."""
+    """Turn two-factor off and forget the secret and the recovery codes; a lock-out ends too (the
+    person who lost the phone may have run into it)."""
     with gateway.storage.orm():
         await DashboardRecoveryCode.filter(user_id=user_id).delete()
         await DashboardUser.filter(id=user_id).update(totp_secret=None, totp_enabled_at=None, totp_last_step=0,
-                                                      failed_codes=0)
+                                                      failed_codes=0, locked_until=0.0)
