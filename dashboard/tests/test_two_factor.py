@@ -14,10 +14,8 @@ import pyotp
 import pytest
 
 import postgate_dashboard
-import postgate_mysql
 from postgate import Gateway
 from postgate.testing.fixtures import make_settings
-from postgate.testing.mariadb import temporary_database
 from postgate_dashboard.auth_models import DashboardRecoveryCode, DashboardUser
 from postgate_dashboard.web import accounts, two_factor
 
@@ -25,21 +23,6 @@ PASSWORD = "correct horse battery"
 BOX = two_factor.secret_box(b"the dashboard secret of this test")
 HOSTILE_CODES = ["", "12345", "1234567", "12345\n6", "123\x00456", "١٢٣٤٥٦", "abcde\r\nfghjk", "x" * 100_000,
                  "abcde-fghj\u2028k", "../../etc", "𝟏𝟐𝟑𝟒𝟓𝟔"]
-
-
-@pytest.fixture(params=["sqlite", "mysql"])
-async def gateway(request, gateway_factory):
-    if request.param == "sqlite":
-        gw = gateway_factory(plugins=[postgate_dashboard])
-        await gw.start()
-        yield gw
-        return
-    async with temporary_database() as url:
-        gw = gateway_factory(plugins=[postgate_mysql, postgate_dashboard], backends={"storage": "mysql"},
-                             plugin_settings={"mysql": {"url": url}})
-        await gw.start()
-        yield gw
-        await gw.stop()  # before the database is dropped
 
 
 async def enrolled(gateway, email: str = "ann@example.com") -> tuple[accounts.Account, pyotp.TOTP, list[str]]:
