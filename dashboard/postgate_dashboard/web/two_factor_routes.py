@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 from quart import Blueprint, Response, abort, g, redirect, request, url_for
 from quart_auth import Action, AuthUser
 
@@ -41,7 +41,7 @@ async def pending_account(dash: Dashboard) -> tuple[accounts.Account, str] | Non
         return None
     try:
         auth_id = URLSafeTimedSerializer(dash.secret, _SALT).loads(token, max_age=PENDING_SECONDS)
-    except BadSignature:  # SignatureExpired included
+    except BadData:  # a wrong or expired signature, or a bad payload
         return None
     account = await accounts.session_account(dash.gateway, auth_id) if isinstance(auth_id, str) else None
     return (account, auth_id) if account is not None and account.two_factor else None
