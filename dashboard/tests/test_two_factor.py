@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import time
 
+import httpx
 import pyotp
 import pytest
 
@@ -18,6 +20,8 @@ from postgate import Gateway
 from postgate.testing.fixtures import make_settings
 from postgate_dashboard.auth_models import DashboardRecoveryCode, DashboardUser
 from postgate_dashboard.web import accounts, two_factor
+from postgate_dashboard.web.two_factor_routes import PENDING_COOKIE
+from postgate_dashboard.web_plugin import dashboard_of
 
 PASSWORD = "correct horse battery"
 BOX = two_factor.secret_box(b"the dashboard secret of this test")
@@ -176,3 +180,29 @@ async def test_reset_2fa_command(tmp_path) -> None:
     assert code == 0, err
     assert "two-factor sign-in reset for ann@example.com" in out
     assert not (await account_after()).two_factor
+
+
+def test_the_second_step_over_http_refuses_hostile_codes_and_forged_cookies(live_server) -> None:
+    server = live_server(plugins=[postgate_dashboard], plugin_settings={"dashboard": {"cookie_secure": False}})
+    box = dashboard_of(server.gateway).totp_box
+    account = server.run(accounts.create_user(server.gateway, "ann@example.com", PASSWORD, "admin"))
+    server.run(two_factor.start_enrollment(server.gateway, box, account.id))
+    secret = server.run(two_factor.pending_secret(server.gateway, box, account.id))
+    assert server.run(two_factor.confirm_enrollment(server.gateway, box, account.id,
+                                                    pyotp.TOTP(secret).at(time.time() - 30)))
+    base = f"{server.url}/dashboard"
+
+    def token(page: httpx.Response) -> str:
+        return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+
+    with httpx.Client(timeout=30) as client:
+        form = {"email": "ann@example.com", "password": PASSWORD, "csrf_token": token(client.get(f"{base}/login"))}
+        assert client.post(f"{base}/login", data=form).headers["location"].endswith("/dashboard/login/code")
+        step = client.get(f"{base}/login/code")
+        assert step.status_code == 200
+        for code in HOSTILE_CODES[:8]:
+            answer = client.post(f"{base}/login/code", data={"code": code, "csrf_token": token(step)})
+            assert answer.status_code in (401, 429), (code, answer.status_code)
+        assert client.get(f"{base}/operations").status_code == 303  # still not signed in
+    with httpx.Client(timeout=30, cookies={PENDING_COOKIE: "1.forged"}) as forger:
+        assert forger.get(f"{base}/login/code").headers["location"].endswith("/dashboard/login")
