@@ -8,18 +8,19 @@ import asyncio
 import logging
 import os
 import re
-import sys
 import time
 
 import httpx
 import pyotp
 import pytest
+from click.testing import CliRunner
 
 import postgate_dashboard
 from postgate import Gateway
 from postgate.testing.fixtures import make_settings
 from postgate_dashboard.auth_models import DashboardRecoveryCode, DashboardUser
 from postgate_dashboard.web import accounts, two_factor
+from postgate_dashboard.web.commands import reset_two_factor_command
 from postgate_dashboard.web.two_factor_routes import PENDING_COOKIE
 from postgate_dashboard.web_plugin import dashboard_of
 
@@ -150,7 +151,7 @@ def test_recovery_codes_are_normalised_and_checked() -> None:
         assert two_factor.normal_recovery_code(bad) is None
 
 
-async def test_reset_2fa_command(tmp_path) -> None:
+def test_reset_2fa_command(tmp_path) -> None:
     data = tmp_path / "data"
 
     async def account_after(change=None):
@@ -163,23 +164,16 @@ async def test_reset_2fa_command(tmp_path) -> None:
         finally:
             await gateway.stop()
 
-    assert (await account_after(enrolled)).two_factor
-
-    async def run(*args: str) -> tuple[int, str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGATE_")}
-        env.update(POSTGATE_LOAD_PLUGINS='["dashboard"]', POSTGATE_DATA_DIR=str(data))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "postgate", "dashboard", "reset-2fa", *args, env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(process.communicate(), 120)
-        return process.returncode, out.decode(), err.decode()
-
-    code, _, err = await run("nobody@example.com")
-    assert code != 0 and "no dashboard account has the address" in err
-    code, out, err = await run("ANN@example.com")
-    assert code == 0, err
-    assert "two-factor sign-in reset for ann@example.com" in out
-    assert not (await account_after()).two_factor
+    assert asyncio.run(account_after(enrolled)).two_factor
+    env = {k: None for k in os.environ if k.startswith("POSTGATE_")}
+    env.update(POSTGATE_LOAD_PLUGINS='["dashboard"]', POSTGATE_DATA_DIR=str(data))
+    runner = CliRunner()
+    unknown = runner.invoke(reset_two_factor_command, ["nobody@example.com"], env=env)
+    assert unknown.exit_code != 0 and "no dashboard account has the address" in unknown.output
+    done = runner.invoke(reset_two_factor_command, ["ANN@example.com"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "two-factor sign-in reset for ann@example.com" in done.output
+    assert not asyncio.run(account_after()).two_factor
 
 
 def test_the_second_step_over_http_refuses_hostile_codes_and_forged_cookies(live_server) -> None:
