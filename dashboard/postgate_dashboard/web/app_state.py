@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.fernet import Fernet
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .event_polls import PollClock
@@ -13,6 +15,7 @@ from .event_stream import LIVE_INTERVAL
 from .session import DashboardAuth
 from .settings import DashboardSettings
 from .throttle import AddressThrottle
+from .two_factor import secret_box
 
 
 def template_environment() -> Environment:
@@ -38,6 +41,11 @@ class Dashboard:
     polls: PollClock = field(default_factory=PollClock)
     #: Seconds between two updates of a live page.
     live_interval: float = LIVE_INTERVAL
+
+    @functools.cached_property
+    def totp_box(self) -> Fernet:
+        """Encrypts the TOTP secrets at rest, with a key derived from ``secret``."""
+        return secret_box(self.secret)
 
     def new_setup_token(self) -> str:
         self.setup_token = secrets.token_urlsafe(24)

@@ -12,7 +12,7 @@ from quart import Blueprint, Response, abort, g, redirect, request, url_for
 from quart_auth import Action, AuthUser
 from werkzeug.exceptions import HTTPException
 
-from . import accounts, csrf
+from . import accounts, csrf, trusted_header
 from .app_state import Dashboard
 from .event_stream import EventStream, Frame, event_stream_response
 from .headers import SECURITY_HEADERS
@@ -20,6 +20,7 @@ from .operations_view import operations_page
 from .analytics_routes import add_analytics_routes
 from .bounces_routes import add_bounce_routes
 from .reputation_routes import add_reputation_routes
+from .two_factor_routes import add_two_factor_routes, start_second_step
 from .views import add_view_routes
 
 log = logging.getLogger("postgate.dashboard")
@@ -42,7 +43,8 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     async def render(name: str, status: int = 200, **context: Any) -> Response:
         template = dash.templates.get_template(name)
         body = await template.render_async(
-            account=g.get("dashboard_account"), csrf_token=g.get("csrf_token", ""), url_for=url_for, **context)
+            account=g.get("dashboard_account"), csrf_token=g.get("csrf_token", ""), url_for=url_for,
+            via_proxy=g.get("via_proxy", False), **context)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
 
     async def setup_open() -> bool:
@@ -65,20 +67,34 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
             return guarded
         return wrap
 
+    async def load_account() -> None:
+        """``g.dashboard_account`` and ``g.session_id`` (what CSRF tokens are bound to): from the
+        proxy's header when it is on and comes from a trusted proxy, else from the session cookie."""
+        peer = request.remote_addr
+        email = trusted_header.claimed_email(dash.settings, request.headers, peer)
+        if email is not None:
+            account = await trusted_header.proxy_account(dash.gateway, dash.settings, email, peer)
+            if account is None:
+                g.dashboard_account, g.session_id = None, None
+                abort(403)
+            g.dashboard_account, g.session_id, g.via_proxy = account, f"proxy:{account.email}", True
+            return
+        g.dashboard_account = await accounts.session_account(dash.gateway, session_id())
+        g.session_id = session_id() if g.dashboard_account else None
+
     @bp.before_request
     async def load_session_and_check_csrf() -> None:
         g.csrf_token = ""
         if request.endpoint == "dashboard.static":
             return  # the stylesheet and script need no session
-        g.dashboard_account = await accounts.session_account(dash.gateway, session_id())
+        await load_account()
         seed = request.cookies.get(csrf.SEED_COOKIE)
         if not seed:
             seed = g.new_csrf_seed = csrf.new_seed()
-        g.csrf_token = csrf.token_for(dash.secret, seed, session_id() if g.dashboard_account else None)
+        g.csrf_token = csrf.token_for(dash.secret, seed, g.session_id)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             form = await request.form
-            sid = session_id() if g.dashboard_account else None
-            if not csrf.valid(dash.secret, request.cookies.get(csrf.SEED_COOKIE), sid, form.get(csrf.FIELD)):
+            if not csrf.valid(dash.secret, request.cookies.get(csrf.SEED_COOKIE), g.session_id, form.get(csrf.FIELD)):
                 log.warning("dashboard: %s %s refused: missing or wrong CSRF token (from %s)",
                             request.method, request.path, client_address())
                 abort(403)
@@ -127,7 +143,9 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         if result is None:
             dash.throttle.failed(address)
             return await render("login.html", status=401, email=email, error="Wrong email or password.")
-        _, auth_id = result
+        account, auth_id = result
+        if account.two_factor:
+            return start_second_step(dash, auth_id)
         dash.auth.login_user(AuthUser(auth_id, Action.WRITE))
         g.new_csrf_seed = csrf.new_seed()  # a fresh seed for the new session
         return redirect(url_for("dashboard.operations"), 303)
@@ -209,6 +227,7 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         log.info("dashboard: %s removed account %d", g.dashboard_account.email, user_id)
         return redirect(url_for("dashboard.users"), 303)
 
+    add_two_factor_routes(bp, dash, render, signed_in)
     add_view_routes(bp, dash, render, signed_in)
     add_analytics_routes(bp, dash, render, signed_in)
     add_bounce_routes(bp, dash, render, signed_in)

@@ -1,4 +1,4 @@
-"""``postgate dashboard create-user`` (make a dashboard account from the command line) and
+"""``postgate dashboard create-user`` and ``reset-2fa`` (accounts from the command line), and
 ``postgate dashboard status`` (workers alive and the event-ingest lag, as Operations shows them)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import click
 
 from postgate import ConfigError, create_gateway
 
-from .accounts import ROLES, AccountError, create_user
+from .accounts import ROLES, AccountError, create_user, find_user
+from .two_factor import reset_two_factor
 
 
 def add_commands(cli: click.Group) -> None:
@@ -21,6 +22,7 @@ def add_commands(cli: click.Group) -> None:
         cli.add_command(group)
     group.add_command(create_user_command)
     group.add_command(status_command)
+    group.add_command(reset_two_factor_command)
 
 
 def read_password() -> str:
@@ -33,11 +35,14 @@ def read_password() -> str:
     return first
 
 
+CONFIG_OPTION = click.option("--config", "-c", type=click.Path(dir_okay=False), default=None,
+                             envvar="POSTGATE_CONFIG", help="postgate.toml to read")
+
+
 @click.command("create-user")
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True)
-@click.option("--config", "-c", type=click.Path(dir_okay=False), default=None, envvar="POSTGATE_CONFIG",
-              help="postgate.toml to read")
+@CONFIG_OPTION
 def create_user_command(email: str, role: str, config: str | None) -> None:
     """Create a dashboard account; the password is asked twice (or read as two lines of stdin)."""
     password = read_password()
@@ -88,3 +93,25 @@ def status_text(page: dict) -> str:
 def _printable(text: str) -> str:
     """Names come from other processes and the API: escape what could steer the terminal."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+@click.command("reset-2fa")
+@click.argument("email")
+@CONFIG_OPTION
+def reset_two_factor_command(email: str, config: str | None) -> None:
+    """Turn off an account's two-factor sign-in (a lost phone): its secret and recovery codes go; the
+    person signs in with the password alone and may set two-factor up again."""
+
+    async def main() -> bool:
+        async with create_gateway(config=config) as gateway:
+            account = await find_user(gateway, email)
+            if account is None:
+                return False
+            await reset_two_factor(gateway, account.id)
+            return True
+
+    try:
+        found = asyncio.run(main())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not found:
+        raise click.ClickException(f"no dashboard account has the address {email.strip()[:320]!r}")
+    click.echo(f"two-factor sign-in reset for {email.strip().lower()}")

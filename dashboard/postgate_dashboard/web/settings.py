@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 class DashboardSettings(BaseModel):
@@ -45,6 +50,15 @@ class DashboardSettings(BaseModel):
     mx_concurrency: int = Field(default=16, ge=1, le=256)
     #: Longest wait for one MX look-up (seconds).
     mx_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    #: Behind a single-sign-on proxy: the request header that names the signed-in person's email
+    #: (``X-Forwarded-Email``). Off (unset) by default; honoured only from ``trusted_proxies``.
+    trusted_header: str | None = None
+    #: Networks (CIDR) of the proxies whose ``trusted_header`` is believed: the direct peer address
+    #: must be in one of them.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    #: An address the proxy names that has no account: refused (unset) or given a new account of
+    #: this role.
+    trusted_header_create_role: Literal["admin", "viewer"] | None = None
 
     @field_validator("listen")
     @classmethod
@@ -64,6 +78,19 @@ class DashboardSettings(BaseModel):
             for server in value:
                 parse_nameserver(server)
         return value
+
+    @field_validator("trusted_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_NAME.fullmatch(value):
+            raise ValueError("trusted_header must be a header name such as X-Forwarded-Email")
+        return value
+
+    @model_validator(mode="after")
+    def _header_needs_proxies(self) -> DashboardSettings:
+        if self.trusted_header and not self.trusted_proxies:
+            raise ValueError("trusted_header needs trusted_proxies: the addresses of the proxies to believe")
+        return self
 
     @field_validator("mount")
     @classmethod
