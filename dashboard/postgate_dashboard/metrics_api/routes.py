@@ -1,0 +1,43 @@
+"""``POST /v1/analytics/metrics``: Mailgun's account metrics, answered from the dashboard's
+roll-ups over the domains the caller's API key may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, jsonify, request
+from quart.typing import ResponseReturnValue
+
+from postgate.errors import BadRequest
+from postgate.limits import JsonRefused, load_json
+from postgate.web import allowed_domains, current_gateway
+
+from ..rollups.buffer import flush
+from .answer import answer
+from .body import parse_body
+
+
+async def request_json() -> Any:
+    """The body as JSON (``None`` when empty), within :mod:`postgate.limits`' bounds, or a 400."""
+    raw = await request.get_data()
+    if not raw.strip():
+        return None
+    try:
+        return load_json(raw)
+    except JsonRefused as exc:
+        raise BadRequest(f"the JSON body is refused: {exc}") from None
+    except ValueError:
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def metrics_blueprint() -> Blueprint:
+    blueprint = Blueprint("dashboard_metrics_api", __name__)
+
+    @blueprint.post("/v1/analytics/metrics")
+    async def account_metrics() -> ResponseReturnValue:
+        gateway: Any = current_gateway()
+        query = parse_body(await request_json(), gateway.now())
+        await flush(gateway)  # what was recorded a moment ago counts too, as in /v3 stats
+        return jsonify(await answer(gateway, query, allowed_domains()))
+
+    return blueprint
