@@ -5,6 +5,7 @@ Mailgun's 400s; and the official clients (the Python ``mailgun`` SDK and mailgun
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import shutil
@@ -18,8 +19,10 @@ import pytest
 from mailgun.client import Client
 
 import postgate_dashboard
-from postgate import Event
-from postgate.testing.fixtures import TEST_DOMAIN
+import postgate_mysql
+from postgate import Event, Gateway
+from postgate.testing.fixtures import TEST_DOMAIN, LiveServer, make_settings
+from postgate.testing.mariadb import create_database, drop_database
 from postgate_dashboard.rollups import queries
 from postgate_dashboard.rollups.buffer import flush
 from postgate_dashboard.rollups.providers import LABELS
@@ -83,15 +86,26 @@ def day_batch(day: int) -> list[Event]:
     return out
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def seeded(request, tmp_path_factory):
     """A live gateway with the dashboard and four days of traffic (3 days ago to now), recorded
     through ``gateway.record_events`` at backdated times, plus traffic of a domain the key may
-    not use. Module-scoped: every test here reads, none writes."""
-    from postgate import Gateway
-    from postgate.testing.fixtures import LiveServer, make_settings
+    not use; on SQLite and on MariaDB. Module-scoped: every test here reads, none writes."""
+    data = tmp_path_factory.mktemp("metrics") / "data"
+    if request.param == "sqlite":
+        gateway = Gateway(make_settings(data), plugins=[postgate_dashboard])
+        yield from _serve(gateway)
+        return
+    url = asyncio.run(create_database("postgate_metricsapi"))
+    try:
+        gateway = Gateway(make_settings(data, backends={"storage": "mysql"}, plugin_settings={"mysql": {"url": url}}),
+                          plugins=[postgate_mysql, postgate_dashboard])
+        yield from _serve(gateway)
+    finally:
+        asyncio.run(drop_database(url))
 
-    gateway = Gateway(make_settings(tmp_path_factory.mktemp("metrics") / "data"), plugins=[postgate_dashboard])
+
+def _serve(gateway):
     server = LiveServer(gateway, background=False).start()
     now = time.time()
     try:
