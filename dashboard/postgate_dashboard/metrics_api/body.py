@@ -105,26 +105,25 @@ def _names(data: dict[str, Any], name: str, most: int) -> list[str]:
     return out
 
 
-def _dimensions(data: dict[str, Any]) -> tuple[str, ...]:
-    names = _names(data, "dimensions", MAX_DIMENSIONS)
+def _known(kind: str, names: list[str], known: tuple[str, ...], refused: dict[str, str]) -> tuple[str, ...]:
+    """``names`` if each is one Postgate answers; a 400 saying why for one it refuses."""
     for name in names:
-        if name in UNSUPPORTED_DIMENSIONS:
-            raise BadRequest(f"dimension {name} is not supported: {UNSUPPORTED_DIMENSIONS[name]}")
-        if name not in DIMENSIONS:
-            raise BadRequest(f"unknown dimension {shown(name)}; supported: {', '.join(DIMENSIONS)}")
+        if name in refused:
+            raise BadRequest(f"{kind} {name} is not supported: {refused[name]}")
+        if name not in known:
+            raise BadRequest(f"unknown {kind} {shown(name)}; supported: {', '.join(known)}")
     return tuple(names)
+
+
+def _dimensions(data: dict[str, Any]) -> tuple[str, ...]:
+    return _known("dimension", _names(data, "dimensions", MAX_DIMENSIONS), DIMENSIONS, UNSUPPORTED_DIMENSIONS)
 
 
 def _metrics(data: dict[str, Any]) -> tuple[str, ...]:
     names = _names(data, "metrics", MAX_METRICS)
     if not names:
         raise BadRequest("'metrics' must name at least one metric")
-    for name in names:
-        if name in UNANSWERABLE:
-            raise BadRequest(f"metric {name} is not supported: {UNANSWERABLE[name]}")
-        if name not in ANSWERABLE:
-            raise BadRequest(f"unknown metric {shown(name)}")
-    return tuple(names)
+    return _known("metric", names, ANSWERABLE, UNANSWERABLE)
 
 
 def _filter_value(attribute: str, item: Any) -> str:

@@ -9,7 +9,7 @@ from quart import Blueprint, jsonify, request
 from quart.typing import ResponseReturnValue
 
 from postgate.errors import BadRequest
-from postgate.limits import JsonRefused, load_json
+from postgate.mailgun.parsing import json_body
 from postgate.web import allowed_domains, current_gateway
 
 from ..rollups.buffer import flush
@@ -19,15 +19,10 @@ from .body import parse_body
 
 async def request_json() -> Any:
     """The body as JSON (``None`` when empty), within :mod:`postgate.limits`' bounds, or a 400."""
-    raw = await request.get_data()
-    if not raw.strip():
-        return None
-    try:
-        return load_json(raw)
-    except JsonRefused as exc:
-        raise BadRequest(f"the JSON body is refused: {exc}") from None
-    except ValueError:
-        raise BadRequest("the body is not valid JSON") from None
+    data = await json_body()
+    if data is None and (await request.get_data()).strip():
+        raise BadRequest("the body is not valid JSON")
+    return data
 
 
 def metrics_blueprint() -> Blueprint:
