@@ -212,6 +212,11 @@ def test_tag_and_provider_dimensions_match_the_dashboard(seeded):
                                 "filter": {"AND": [{"attribute": "tag", "comparator": "=",
                                                     "values": [{"label": "x", "value": "Issue-2"}]}]}}).json()
     assert sum(item["metrics"]["accepted_count"] for item in filtered["items"]) == 16
+    two = [{"value": "newsletter"}, {"value": "ISSUE-2"}]
+    both = metrics(server, {**period, "dimensions": ["tag"], "metrics": ["accepted_count"],
+                            "filter": {"AND": [{"attribute": "tag", "comparator": "=", "values": two}]}}).json()
+    assert {i["dimensions"][0]["value"]: i["metrics"]["accepted_count"] for i in both["items"]} == {
+        "newsletter": 56, "issue-2": 16}
 
     by_provider = metrics(server, {**period, "dimensions": ["recipient_provider"],
                                    "metrics": ["delivered_count", "clicked_count"]}).json()
@@ -231,7 +236,8 @@ def test_only_the_keys_domains_are_counted(seeded):
              "filter": {"AND": [{"attribute": "domain", "comparator": "=", "values": [{"value": OTHER}]}]}}
     answer = metrics(server, other).json()
     assert answer["aggregates"]["metrics"]["accepted_count"] == 0
-    excluded = {**other, "filter": {"AND": [{"attribute": "domain", "comparator": "!=", "values": [{"value": TEST_DOMAIN}]}]}}
+    mine = [{"attribute": "domain", "comparator": "!=", "values": [{"value": TEST_DOMAIN}]}]
+    excluded = {**other, "filter": {"AND": mine}}
     assert metrics(server, excluded).json()["aggregates"]["metrics"]["accepted_count"] == 0
     assert metrics(server, body, auth=("api", "key-wrong")).status_code == 401
 
@@ -250,6 +256,9 @@ def test_only_the_keys_domains_are_counted(seeded):
     ({"metrics": ["accepted_count"], "pagination": {"sort": "opened_count:desc"}}, "pagination.sort"),
     ({"metrics": ["accepted_count"], "resolution": "hour", "duration": "9999999d"}, "before the epoch"),
     ({"metrics": ["accepted_count"], "resolution": "hour", "duration": "9000d"}, "too long"),
+    ({"metrics": ["accepted_count"], "filter": {"AND": [
+        {"attribute": "tag", "comparator": "=", "values": [{"value": "newsletter"}, {"value": "issue-2"}]}]}},
+     "counted twice"),
     ({"metrics": "accepted_count"}, "list of strings"),
     ({}, "at least one metric"),
     ([1, 2], "JSON object"),

@@ -50,8 +50,8 @@ def _date(ts: float) -> str:
 
 @st.composite
 def good_bodies(draw):
-    dimensions = draw(st.lists(st.sampled_from(["time", "domain", draw(st.sampled_from(["tag", "recipient_provider"]))]),
-                               unique=True, max_size=3))
+    one_slice = draw(st.sampled_from(["tag", "recipient_provider"]))
+    dimensions = draw(st.lists(st.sampled_from(["time", "domain", one_slice]), unique=True, max_size=3))
     metrics = draw(st.lists(st.sampled_from(ANSWERABLE), min_size=1, max_size=10, unique=True))
     end = draw(st.floats(min_value=10 * 86400, max_value=NOW))
     body = {"metrics": metrics, "dimensions": dimensions, "end": _date(end),

@@ -87,7 +87,7 @@ async def answer(gateway: Any, query: MetricsQuery, allowed: list[str]) -> dict[
     domains = queried_domains(query, allowed)
     name, dimension, values = _slice(query)
     step = HOUR if query.resolution == "hour" else DAY
-    rows = await grouped_sums(gateway, domains, dimension, values, first, stop, step) if domains else []
+    rows = await grouped_sums(gateway, domains, dimension, values, first, stop, step)
 
     counts: dict[Key, Counter[str]] = defaultdict(Counter)
     for row in rows:

@@ -170,6 +170,18 @@ def _filters(data: dict[str, Any]) -> tuple[Filter, ...]:
     return tuple(out)
 
 
+def _check_slices(dimensions: tuple[str, ...], filters: tuple[Filter, ...]) -> None:
+    """The roll-ups count each tag, and each provider, as a slice of its own: a query reads one."""
+    sliced = [f for f in filters if f.attribute != "domain"]
+    if len(({*dimensions} | {f.attribute for f in sliced}) & {"tag", "recipient_provider"}) > 1:
+        raise BadRequest("use tag or recipient_provider, not both: the roll-ups count each apart")
+    if len(sliced) > 1:
+        raise BadRequest(f"give one {sliced[0].attribute} filter clause (its values are OR-ed)")
+    if sliced and sliced[0].attribute == "tag" and len(sliced[0].values) > 1 and "tag" not in dimensions:
+        raise BadRequest("several tag values need the tag dimension: an event with two of the tags "
+                         "would otherwise be counted twice")
+
+
 def _count(data: dict[str, Any], name: str, most: int, default: int) -> int:
     value = data.get(name)
     if value is None:
@@ -179,7 +191,8 @@ def _count(data: dict[str, Any], name: str, most: int, default: int) -> int:
     return value
 
 
-def _pagination(data: dict[str, Any], dimensions: tuple[str, ...], metrics: tuple[str, ...]) -> tuple[str, bool, int, int]:
+def _pagination(data: dict[str, Any], dimensions: tuple[str, ...],
+                metrics: tuple[str, ...]) -> tuple[str, bool, int, int]:
     value = data.get("pagination")
     if value is None:
         value = {}
@@ -215,9 +228,7 @@ def parse_body(data: Any, now: float) -> MetricsQuery:
     start, end = time_range(_text(data, "start"), _text(data, "end"), duration, now)
     dimensions, metrics = _dimensions(data), _metrics(data)
     filters = _filters(data)
-    slices = ({d for d in dimensions} | {f.attribute for f in filters}) & {"tag", "recipient_provider"}
-    if len(slices) > 1:
-        raise BadRequest("use tag or recipient_provider, not both: the roll-ups count each apart")
+    _check_slices(dimensions, filters)
     _flag(data, "include_subaccounts")  # no subaccounts: every domain of the key is counted
     sort, descending, skip, limit = _pagination(data, dimensions, metrics)
     return MetricsQuery(start, end, resolution, duration, dimensions, metrics, filters,

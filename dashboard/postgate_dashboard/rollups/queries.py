@@ -159,6 +159,8 @@ async def grouped_sums(gateway: Any, domains: Sequence[str], dimension: str, val
     a day. What the metrics API reads; one indexed read per chunk of domains and part."""
     out: list[dict[str, Any]] = []
     domains = sorted({d.lower() for d in domains})
+    if not domains or (values is not None and not values):
+        return out
     async with _reading(gateway) as db:
         for i in range(0, len(domains), _IN_CHUNK):
             chunk = domains[i:i + _IN_CHUNK]
