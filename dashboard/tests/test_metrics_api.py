@@ -259,6 +259,8 @@ def test_only_the_keys_domains_are_counted(seeded):
     ({"metrics": ["accepted_count"], "filter": {"AND": [
         {"attribute": "tag", "comparator": "=", "values": [{"value": "newsletter"}, {"value": "issue-2"}]}]}},
      "counted twice"),
+    ({"metrics": ["accepted_count"], "filter": {"AND": [{"attribute": ["tag"], "comparator": "=", "values": []}]}},
+     "filtering on ['tag'] is not supported"),
     ({"metrics": "accepted_count"}, "list of strings"),
     ({}, "at least one metric"),
     ([1, 2], "JSON object"),

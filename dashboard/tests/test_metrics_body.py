@@ -33,8 +33,20 @@ FIELDS = st.sampled_from(["start", "end", "resolution", "duration", "dimensions"
                           "include_aggregates", "include_subaccounts", "pagination"])
 
 
+#: Bodies shaped like a query (a metric, filter clauses, pagination) with any JSON in the leaves.
+SHAPED = st.fixed_dictionaries({
+    "metrics": st.lists(st.sampled_from(ANSWERABLE), min_size=1, max_size=3),
+    "filter": st.fixed_dictionaries({"AND": st.lists(st.dictionaries(
+        st.sampled_from(["attribute", "comparator", "values"]),
+        st.one_of(JSON, st.sampled_from(list(FILTERS)), st.lists(st.dictionaries(st.just("value"), JSON)))),
+        max_size=3)}),
+    "pagination": st.dictionaries(st.sampled_from(["sort", "skip", "limit"]), JSON),
+    "dimensions": st.lists(st.sampled_from([*DIMENSIONS, "bot"]), max_size=3),
+})
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(JSON, st.dictionaries(FIELDS, JSON, max_size=6)))
+@given(st.one_of(JSON, st.dictionaries(FIELDS, JSON, max_size=6), SHAPED))
 def test_any_json_gives_a_query_or_a_400(data):
     try:
         query = parse_body(data, NOW)

@@ -159,7 +159,7 @@ def _filters(data: dict[str, Any]) -> tuple[Filter, ...]:
         if not isinstance(clause, dict):
             raise BadRequest("each filter clause must be an object")
         attribute, comparator, values = clause.get("attribute"), clause.get("comparator"), clause.get("values")
-        if attribute not in FILTERS:
+        if not isinstance(attribute, str) or attribute not in FILTERS:
             raise BadRequest(f"filtering on {shown(attribute)} is not supported; supported: {', '.join(FILTERS)}")
         if comparator not in FILTERS[attribute]:
             raise BadRequest(f"comparator {shown(comparator)} is not supported for {attribute}; "
