@@ -283,6 +283,16 @@ def test_hostile_bytes_are_refused(seeded, raw):
     assert answer.status_code == 400 and "message" in answer.json()
 
 
+@pytest.mark.parametrize("resolution", ["hour", "day", "month"])
+def test_the_last_supported_date_is_answered(seeded, resolution):
+    server, _ = seeded
+    body = {"end": "Fri, 31 Dec 9999 23:59:59 +0000", "duration": "2d", "resolution": resolution,
+            "dimensions": ["time"], "metrics": ["accepted_count"]}
+    answer = metrics(server, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["items"][-1]["metrics"] == {"accepted_count": 0}
+
+
 def test_python_sdk_reads_the_metrics(seeded):
     server, now = seeded
     with Client(auth=("api", KEY), api_url=server.url) as client:

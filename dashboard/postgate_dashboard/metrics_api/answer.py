@@ -6,12 +6,12 @@ included), as the core's ``/v3/.../stats/total`` counts it, so both APIs agree o
 
 from __future__ import annotations
 
-import email.utils
+import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from postgate.errors import BadRequest
+from postgate.mailgun.parsing import MAX_TIMESTAMP
 from postgate.mailgun.stats_api import bucket_of, bucket_starts, next_bucket
 
 from ..rollups.derive import DAY, DOMAIN, HOUR, PROVIDER, TAG
@@ -29,8 +29,18 @@ MAX_ITEMS = 100_000
 
 
 def rfc2822(ts: float) -> str:
-    """A date the way Mailgun's metrics API writes it: ``Wed, 01 Nov 2023 00:00:00 +0000``."""
-    return email.utils.format_datetime(datetime.fromtimestamp(ts, UTC))
+    """A date the way Mailgun's metrics API writes it: ``Wed, 01 Nov 2023 00:00:00 +0000`` (also
+    the end of a bucket ending in year 10000, which ``datetime`` cannot hold)."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
+
+
+def bucket_end(bucket: float, resolution: str) -> int:
+    """Where ``bucket`` ends; the month after December 9999 is past what ``calendar`` can name,
+    so that one ends a second after the last supported date."""
+    try:
+        return int(next_bucket(bucket, resolution))
+    except (ValueError, OverflowError):
+        return int(MAX_TIMESTAMP) + 1
 
 
 def queried_domains(query: MetricsQuery, allowed: list[str]) -> list[str]:
@@ -83,7 +93,7 @@ def _sort_key(query: MetricsQuery, item: tuple[Key, dict[str, Any]]) -> tuple:
 async def answer(gateway: Any, query: MetricsQuery, allowed: list[str]) -> dict[str, Any]:
     """The response body of one query over the ``allowed`` domains."""
     buckets = bucket_starts(query.start, query.end, query.resolution)
-    first, stop = int(buckets[0]), int(next_bucket(buckets[-1], query.resolution))
+    first, stop = int(buckets[0]), bucket_end(buckets[-1], query.resolution)
     domains = queried_domains(query, allowed)
     name, dimension, values = _slice(query)
     step = HOUR if query.resolution == "hour" else DAY
