@@ -6,7 +6,9 @@ a :class:`~postgate.errors.BadRequest` naming the field: never a guess, never a 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from postgate.errors import BadRequest
@@ -39,6 +41,8 @@ MAX_VALUE = 255
 MAX_SKIP = 1_000_000
 MAX_LIMIT_TIME, MAX_LIMIT = 1500, 1000
 SORT_DIRECTIONS = ("asc", "desc")
+#: An ISO 8601 date and time (ASCII digits only), at most 40 characters.
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.+\-Z]{2,29}$")
 KNOWN_FIELDS = frozenset({"start", "end", "resolution", "duration", "dimensions", "metrics", "filter",
                           "include_aggregates", "include_subaccounts", "pagination"})
 
@@ -79,6 +83,19 @@ def _text(data: dict[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise BadRequest(f"'{name}' must be a string")
     return value
+
+
+def _date_text(data: dict[str, Any], name: str) -> str | None:
+    """``start`` or ``end`` for the core's date parser: RFC 2822 or epoch seconds as given; an
+    ISO 8601 time (what mailgun.js sends for a ``Date``) as epoch seconds (UTC when it has no zone)."""
+    text = _text(data, name)
+    if text is None or not ISO_DATE.match(text):
+        return text
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"invalid {name}: {shown(text)}") from None
+    return str((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def _flag(data: dict[str, Any], name: str) -> bool:
@@ -225,7 +242,7 @@ def parse_body(data: Any, now: float) -> MetricsQuery:
     if resolution not in RESOLUTIONS:
         raise BadRequest(f"invalid resolution {shown(resolution)}: hour, day or month")
     duration = _text(data, "duration")
-    start, end = time_range(_text(data, "start"), _text(data, "end"), duration, now)
+    start, end = time_range(_date_text(data, "start"), _date_text(data, "end"), duration, now)
     dimensions, metrics = _dimensions(data), _metrics(data)
     filters = _filters(data)
     _check_slices(dimensions, filters)
