@@ -20,7 +20,7 @@ from mailgun.client import Client
 
 import postgate_dashboard
 import postgate_mysql
-from postgate import Event, Gateway
+from postgate import Event, EventQuery, Gateway
 from postgate.testing.fixtures import TEST_DOMAIN, LiveServer, make_settings
 from postgate.testing.mariadb import create_database, drop_database
 from postgate_dashboard.rollups import queries
@@ -136,6 +136,40 @@ def metrics(server, body: dict, auth=AUTH) -> httpx.Response:
 def from_overview(counts: dict[str, int], name: str) -> int:
     plus, minus = FROM_OVERVIEW[name]
     return sum(counts.get(k, 0) for k in plus) - sum(counts.get(k, 0) for k in minus)
+
+
+def test_a_send_through_the_pipeline_agrees(live_server):
+    """A Ghost-shaped batch through the messages API and the worker (the outbox's simulated
+    bounce, suppression drop, complaint and deferral), then opens recorded: the three agree."""
+    server = live_server(plugins=[postgate_dashboard])
+    sim = "simulator.amazonses.com"
+    to = ["ann@gmail.com", "bo@outlook.com", *(f"{k}@{sim}" for k in ("bounce", "complaint", "suppressionlist",
+                                                                     "tempfail", "success"))]
+    form = {"from": "Blog <noreply@mg.example.com>", "subject": "Hello", "html": "<p>Hi</p>", "to": to,
+            "recipient-variables": json.dumps({a: {} for a in to}), "v:email-id": "pipeline-send",
+            "o:tag": ["ghost-email"]}
+    assert httpx.post(f"{server.url}/v3/{TEST_DOMAIN}/messages", data=form, auth=AUTH, timeout=30).status_code == 200
+    deadline = time.monotonic() + 60
+    while server.run(server.gateway.queue.depth()) or len(server.run(server.gateway.storage.page_events(
+            EventQuery(domain=TEST_DOMAIN, ascending=True, limit=100, live=True)))) < 2 * len(to) + 2:
+        assert time.monotonic() < deadline, "the batch was not worked off"
+        time.sleep(0.1)
+    server.run(server.gateway.record_events([event("opened", "ann@gmail.com", "pipeline-send"),
+                                             event("opened", "ann@gmail.com", "pipeline-send", bot="apple")]))
+    now = time.time()
+    start, end = rfc2822(now - HOUR), rfc2822(now)
+    got = metrics(server, {"start": start, "end": end, "resolution": "hour", "include_aggregates": True,
+                           "metrics": COUNT_METRICS}).json()["aggregates"]["metrics"]
+    stats = httpx.get(f"{server.url}/v3/{TEST_DOMAIN}/stats/total", auth=AUTH, timeout=30, params=[
+        *[("event", e) for e in [*STATS_TO_METRICS, "failed"]], ("start", start), ("end", end),
+        ("resolution", "hour")]).json()["stats"]
+    first, stop = int(now - HOUR) // HOUR * HOUR, (int(now) // HOUR + 1) * HOUR  # the buckets of start and end
+    overview = server.run(queries.overview(server.gateway, TEST_DOMAIN, first, stop, "hour")).totals
+    for stat, name in STATS_TO_METRICS.items():
+        assert got[name] == sum(e[stat]["total"] for e in stats) == from_overview(overview, name), name
+    assert got["permanent_failed_count"] == sum(e["failed"]["permanent"]["total"] for e in stats) == 2
+    assert got["temporary_failed_count"] == sum(e["failed"]["temporary"]["total"] for e in stats) >= 1
+    assert got["accepted_count"] == len(to) and got["opened_count"] == 2 and got["complained_count"] == 1
 
 
 @pytest.mark.parametrize("resolution", ["hour", "day", "month"])
