@@ -52,7 +52,7 @@ def queried_domains(query: MetricsQuery, allowed: list[str]) -> list[str]:
     return sorted(domains)
 
 
-def _slice(query: MetricsQuery) -> tuple[str, str | None, list[str] | None]:
+def _slice(query: MetricsQuery) -> tuple[str, str, list[str] | None]:
     """``(dimension name, roll-up slice, values)``: the one slice a query reads."""
     for clause in query.filters:
         if clause.attribute in SLICES:
