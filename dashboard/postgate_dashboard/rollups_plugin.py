@@ -1,6 +1,7 @@
 """The roll-ups' hooks: their tables, keeping them as events are recorded, the workers'
-heartbeats, and the backfill command. Named ``rollups_*`` with ``specname`` so other parts of the
-package can sit beside them."""
+heartbeats, the backfill command and Mailgun's metrics API answered from them (served wherever the
+roll-ups are, web UI or not). Named ``rollups_*`` with ``specname`` so other parts of the package
+can sit beside them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from postgate import hookimpl
 
 LABEL = "dashboard"
 
-__all__ = ["rollups_events_recorded", "rollups_register_commands", "rollups_register_models", "rollups_shutdown",
-           "rollups_worker_heartbeat"]
+__all__ = ["rollups_events_recorded", "rollups_register_api_routes", "rollups_register_commands",
+           "rollups_register_models", "rollups_shutdown", "rollups_worker_heartbeat"]
 
 
 @hookimpl(specname="register_models")
@@ -48,3 +49,10 @@ def rollups_register_commands(cli) -> None:
     from .rollups.commands import add_commands
 
     add_commands(cli)
+
+
+@hookimpl(specname="register_api_routes")
+def rollups_register_api_routes(gateway) -> list:
+    from .metrics_api.routes import metrics_blueprint
+
+    return [metrics_blueprint()]
