@@ -7,7 +7,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from postgate import Batch, ConfigError, Event, Gateway, Message, PreparedTemplate, Recipient, hookimpl
+from postgate import Batch, ConfigError, Event, Gateway, HealthCheck, Message, PreparedTemplate, Recipient, hookimpl
 
 from . import simulated_readers
 from .clients import geoip_reader
@@ -57,6 +57,11 @@ async def startup(gateway: Gateway) -> None:
 async def shutdown(gateway: Gateway) -> None:
     await simulated_readers.stop(gateway)
     await tracking_for(gateway).recorder.stop()
+
+
+@hookimpl
+def health_checks(gateway: Gateway) -> list[HealthCheck]:
+    return [HealthCheck("tracking", tracking_for(gateway).recorder.check)]
 
 
 @hookimpl

@@ -71,6 +71,8 @@ class TrackingSettings(BaseModel):
     geoip_database: Path | None = Field(None, description="MaxMind-format database (GeoLite2 City, DB-IP lite) for geolocation")
     flush_seconds: float = Field(0.2, gt=0, le=10, description="longest a hit waits before it is stored")
     flush_size: int = Field(1000, ge=1, description="hits stored per group commit at most")
+    buffer_limit: int = Field(50_000, ge=1, description="hits waiting in memory at most (while the "
+                              "database is down); beyond it hits are answered but dropped and counted")
     domains: dict[str, DomainTracking] = Field(default_factory=dict, description="per sending domain")
     simulate_readers: SimulateReaders | None = Field(
         None, description="outbox only: pretend readers open and click (docs/tracking.md)")
