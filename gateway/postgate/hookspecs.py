@@ -9,7 +9,7 @@ plugin always runs first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -201,6 +201,15 @@ def health_checks(gateway: Gateway) -> list[HealthCheck] | None:
     that raises when unhealthy. Used by ``/health/ready``. Sync."""
 
 
+
+
+@hookspec
+def domain_tracking(gateway: Gateway, domain: str) -> dict[str, Any] | None:
+    """The ``tracking`` object ``GET /v3/domains/<domain>/tracking`` answers: ``open``, ``click``
+    and ``unsubscribe`` in Mailgun's shape, saying what the plugin that tracks will really do for
+    the domain's messages that set no ``o:tracking*`` option. ``None``: the plugin does not track
+    that domain. May be async; the first answer that is not ``None`` wins, and without one the
+    built-in answer is "everything off"."""
 
 
 @hookspec
