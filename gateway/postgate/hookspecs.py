@@ -178,6 +178,18 @@ def register_api_routes(gateway: Gateway) -> list[Blueprint] | None:
 
 
 @hookspec
+def wrap_asgi(gateway: Gateway, app: Callable[..., Any]) -> Callable[..., Any] | None:
+    """Return an ASGI callable that answers some HTTP requests itself, before Quart's routing, and
+    hands every other request (and every non-HTTP scope) to ``app``; or ``None``. Sync.
+
+    For a hot path only (a tracking pixel): the wrapper sits inside the access log (each request
+    still gets its request id and access line) and behind Hypercorn's limits, but Quart's
+    before/after-request handlers, error handlers and body limits do not run for what it answers.
+    Wrappers chain in hook order: each gets the app the previous one returned.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``postgate`` command line. Sync."""
 

@@ -43,6 +43,14 @@ def register_routes(gateway: Gateway):
 
 
 @hookimpl
+def wrap_asgi(gateway: Gateway, app: Any) -> Any:
+    """Pixel and link hits of cached batches answered before Quart (``fast_path``)."""
+    from .fast_path import FastPath
+
+    return FastPath(gateway, app) if tracking_for(gateway).settings.fast_path else None
+
+
+@hookimpl
 def register_api_routes(gateway: Gateway):
     from .tracking_api import tracking_api_blueprint
 

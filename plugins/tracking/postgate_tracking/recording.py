@@ -124,6 +124,13 @@ class Recorder:
             self.batches.popitem(last=False)
         return info
 
+    def cached(self, batch_id: int) -> BatchInfo | None:
+        """The batch if it is in the cache (no database read)."""
+        info = self.batches.get(batch_id)
+        if info is not None:
+            self.batches.move_to_end(batch_id)
+        return info
+
     async def link(self, info: BatchInfo, index: int) -> str | None:
         if info.links is None:
             with self.gateway.storage.orm():

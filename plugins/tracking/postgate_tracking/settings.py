@@ -79,6 +79,8 @@ class TrackingSettings(BaseModel):
     flush_size: int = Field(1000, ge=1, description="hits stored per group commit at most")
     buffer_limit: int = Field(50_000, ge=1, description="hits waiting in memory at most (while the "
                               "database is down); beyond it hits are answered but dropped and counted")
+    fast_path: bool = Field(True, description="answer pixel and link hits of cached batches before Quart "
+                            "(docs/tracking.md, The fast path)")
     domains: dict[str, DomainTracking] = Field(default_factory=dict, description="per sending domain")
     simulate_readers: SimulateReaders | None = Field(
         None, description="outbox only: pretend readers open and click (docs/tracking.md)")
