@@ -77,6 +77,10 @@ def test_what_the_fast_path_leaves_to_quart(server) -> None:
         for answer in (http.get(tampered), http.get(url[:-4] + "/x.gif"), http.get(url.replace(".gif", ".png")),
                        http.get(url.replace("/t/o/", "/t/c/"))):
             assert answer.status_code == 404 and answer.json()["message"].lower() == "not found"
+        for hostile in ("/t/o/%00.gif", "/t/o/%0D%0A.gif", "/t/c/" + "A" * 5000, "/t/o/%E2%80%A8.gif",
+                        f"/t/o/{token}%00.gif", f"/t/c/{token[:-1]}%0A"):
+            answer = http.get(server.url + hostile)
+            assert answer.status_code == 404 and "message" in answer.json(), hostile
         with_body = http.request("GET", url, content=b"x" * 10)
         assert with_body.status_code == 200  # Quart answers it, as before
         assert http.post(url).status_code == 405
