@@ -51,11 +51,12 @@ def tracking_api_blueprint(gateway: Gateway) -> Blueprint:
 
     @bp.put("/v3/domains/<name>/tracking/<kind>")
     async def update(name: str, kind: str):
+        form = await request.form  # read first: an unread body would cost the client its connection
         if kind not in FIELDS:
             raise NotFound("Not found")
         domain = request_domain() or name.lower()
         state = tracking_for(gateway)
-        changes = changes_of(kind, await request.form)
+        changes = changes_of(kind, form)
         switching_on = any(value for column, value in changes.items() if column != "pixel_top")
         if switching_on and not can_track(state, await switches(gateway, state, domain)):
             raise BadRequest(f"{kind} tracking needs a tracking host for {domain}: set base_url in "

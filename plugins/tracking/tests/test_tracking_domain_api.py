@@ -91,6 +91,8 @@ def test_unknown_kind_footers_and_untrackable_domains(live_server, monkeypatch) 
         assert footer.status_code == 400 and "footer" in footer.json()["message"]
         off = http.put(f"/v3/domains/{TEST_DOMAIN}/tracking/click", data={"active": "no"})
         assert off.json() == {"message": UPDATED, "click": {"active": False}}  # switching off is always fine
-        assert http.put("/v3/domains/other.example.com/tracking/open", data={"active": "no"}).status_code == 404
-        assert http.put(f"/v3/domains/{TEST_DOMAIN}/tracking/open", data={"active": "no"},
-                        headers={"Authorization": "Basic x"}).status_code == 401
+    # Refused by the core before the body is read, so Hypercorn closes the connection: one each.
+    assert httpx.put(f"{server.url}/v3/domains/other.example.com/tracking/open", data={"active": "no"},
+                     headers=basic_auth()).status_code == 404
+    assert httpx.put(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking/open", data={"active": "no"},
+                     headers={"Authorization": "Basic x"}).status_code == 401
