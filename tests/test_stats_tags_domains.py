@@ -279,7 +279,7 @@ async def test_domain_get(api, version):
 async def test_domain_tracking_is_off(api):
     body = await api.get(f"/v3/domains/{TEST_DOMAIN}/tracking")
     assert body == {"tracking": {
-        "open": {"active": False},
+        "open": {"active": False, "place_at_the_top": False},
         "click": {"active": False},
         "unsubscribe": {"active": False, "html_footer": "", "text_footer": ""},
     }}

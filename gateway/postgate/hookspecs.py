@@ -9,7 +9,7 @@ plugin always runs first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -187,6 +187,18 @@ def register_api_routes(gateway: Gateway) -> list[Blueprint] | None:
 
 
 @hookspec
+def wrap_asgi(gateway: Gateway, app: Callable[..., Any]) -> Callable[..., Any] | None:
+    """Return an ASGI callable that answers some HTTP requests itself, before Quart's routing, and
+    hands every other request (and every non-HTTP scope) to ``app``; or ``None``. Sync.
+
+    For a hot path only (a tracking pixel): the wrapper sits inside the access log (each request
+    still gets its request id and access line) and behind Hypercorn's limits, but Quart's
+    before/after-request handlers, error handlers and body limits do not run for what it answers.
+    Wrappers chain in hook order: each gets the app the previous one returned.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``postgate`` command line. Sync."""
 
@@ -210,6 +222,15 @@ def health_checks(gateway: Gateway) -> list[HealthCheck] | None:
     that raises when unhealthy. Used by ``/health/ready``. Sync."""
 
 
+
+
+@hookspec
+def domain_tracking(gateway: Gateway, domain: str) -> dict[str, Any] | None:
+    """The ``tracking`` object ``GET /v3/domains/<domain>/tracking`` answers: ``open``, ``click``
+    and ``unsubscribe`` in Mailgun's shape, saying what the plugin that tracks will really do for
+    the domain's messages that set no ``o:tracking*`` option. ``None``: the plugin does not track
+    that domain. May be async; the first answer that is not ``None`` wins, and without one the
+    built-in answer is "everything off"."""
 
 
 @hookspec

@@ -62,7 +62,7 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     """A Quart app serving ``gateway``. ``background``: also run workers and event sources in
     this process (default: when ``gateway.workers`` > 0)."""
     app = GatewayApp("postgate")
-    app.asgi_app = AccessLog(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = AccessLog(wrapped_asgi(gateway, app.asgi_app))  # type: ignore[method-assign]
     max_bytes = int(gateway.settings.gateway.max_request_mb * 1024 * 1024)
     app.config.update(
         MAX_CONTENT_LENGTH=max_bytes,
@@ -109,6 +109,16 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
         await gateway.stop()
 
     return app
+
+
+def wrapped_asgi(gateway: Gateway, asgi_app: Any) -> Any:
+    """``asgi_app`` inside the ``wrap_asgi`` hooks' wrappers, chained in pluggy's order."""
+    for impl in reversed(gateway.pm.hook.wrap_asgi.get_hookimpls()):
+        kwargs = {"gateway": gateway, "app": asgi_app}
+        wrapper = impl.function(**{name: kwargs[name] for name in impl.argnames})
+        if wrapper is not None:
+            asgi_app = wrapper
+    return asgi_app
 
 
 def _register_plugin_routes(app: Quart, gateway: Gateway) -> None:

@@ -19,6 +19,7 @@ class Tracking:
     settings: TrackingSettings
     signer: Signer | None  # None: no keys, so nothing is marked and every token is refused
     recorder: Recorder
+    fast_hits: int = 0  # requests the fast path answered (the rest went through Quart)
 
 
 _STATES: weakref.WeakKeyDictionary[Gateway, Tracking] = weakref.WeakKeyDictionary()

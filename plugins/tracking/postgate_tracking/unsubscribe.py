@@ -16,32 +16,26 @@ yet, and the core drops their ``List-Unsubscribe`` element.
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
 import hmac
 import re
-import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from postgate import Batch, Message, PreparedTemplate, Recipient
 
-from .tokens import Signer
+from .tokens import Signer, decode, pack_ids, unpack_ids, urlsafe
 
 #: Scopes: the whole domain, the mailing list; smaller values are tag masks.
 DOMAIN = (1 << 24) - 1
 MAILING_LIST = DOMAIN - 1
 #: Tags a tag link can name (bits of the mask); later tags of a batch are left out.
 MAX_TAGS = 20
-_IDS = struct.Struct(">HIHII")
+_IDS_BYTES = 16
 _SCOPE_BYTES = 3
-_MAC_BYTES = 14
-_RAW_BYTES = _IDS.size + _SCOPE_BYTES + _MAC_BYTES  # 33 bytes: 44 characters
+_MAC_BYTES = 14  # with the ids and the scope, the 33 bytes of every token kind (tokens.TOKEN_BYTES)
 _LABEL = b"postgate-unsubscribe:"
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_STANDARD = bytes.maketrans(b"-_", b"+/")
-MAX_TOKEN = 17 + 44
 
 #: Placeholder keys per built-in, filled per recipient.
 KEYS = {
@@ -74,34 +68,24 @@ def _mac(secret: bytes, key_id: str, body: bytes) -> bytes:
 
 def sign(signer: Signer, batch_id: int, recipient_id: int, scope: int, rendered_at: float = 0) -> str:
     """A recipient's unsubscribe token for ``scope``, under the signing key."""
-    body = _IDS.pack(batch_id >> 32, batch_id & 0xFFFFFFFF, recipient_id >> 32, recipient_id & 0xFFFFFFFF,
-                     int(rendered_at) & 0xFFFFFFFF) + scope.to_bytes(_SCOPE_BYTES, "big")
-    raw = body + _mac(signer.secret, signer.key_id, body)
-    return f"{signer.key_id}." + binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode("ascii")
+    body = pack_ids(batch_id, recipient_id, rendered_at) + scope.to_bytes(_SCOPE_BYTES, "big")
+    return f"{signer.key_id}." + urlsafe(body + _mac(signer.secret, signer.key_id, body))
 
 
 def verify(signer: Signer, token: str) -> UnsubscribeClaim | None:
     """The claim of a genuine unsubscribe token, or ``None``; the MAC is compared in constant time."""
-    if len(token) > MAX_TOKEN:
+    found = decode(signer.keys, token)
+    if found is None:
         return None
-    key_id, dot, encoded = token.partition(".")
-    secret = signer.keys.get(key_id)
-    if not dot or secret is None or len(encoded) != 44 or not encoded.isascii():
-        return None
-    try:
-        raw = binascii.a2b_base64(encoded.encode("ascii").translate(_STANDARD), strict_mode=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) != _RAW_BYTES or binascii.b2a_base64(raw, newline=False).translate(_URLSAFE) != encoded.encode():
-        return None
+    key_id, secret, raw = found
     body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
     if not hmac.compare_digest(mac, _mac(secret, key_id, body)):
         return None
-    batch_high, batch_low, row_high, row_low, _rendered = _IDS.unpack(body[:_IDS.size])
-    scope = int.from_bytes(body[_IDS.size:], "big")
+    batch_id, recipient_id, _rendered = unpack_ids(body[:_IDS_BYTES])
+    scope = int.from_bytes(body[_IDS_BYTES:], "big")
     if scope == 0:
         return None
-    return UnsubscribeClaim(batch_high << 32 | batch_low, row_high << 32 | row_low, scope)
+    return UnsubscribeClaim(batch_id, recipient_id, scope)
 
 
 def tag_scope(tags: list[str]) -> int:
