@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..rollups import queries
-from ..rollups.rates import BY_NAME, rates
+from ..rollups.rates import BY_NAME, count_of, rates
 from .charts import bar, line_chart, sparkline
 from .operations_view import duration
 
@@ -157,13 +157,6 @@ def change_class(name: str, now: float | None, before: float | None) -> str:
     return "worse" if worse else "better"
 
 
-def count_of(counts: dict[str, int], kind: str) -> int:
-    """A roll-up count; ``bounced`` is Mailgun's: permanent failures other than suppression drops."""
-    if kind == "bounced":
-        return counts.get("failed_permanent", 0) - counts.get("suppressed", 0)
-    return counts.get(kind, 0)
-
-
 def bucket_rates(series: dict[str, list[int]], size: int) -> list[dict[str, float | None]]:
     return [rates({kind: values[i] for kind, values in series.items()}) for i in range(size)]
 
@@ -181,7 +174,7 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
             "name": name, "label": rate.label, "value": percent(now.rates[name]),
             "count": count_of(now.totals, count), "count_kind": count,
             "definition": rate.definition,
-            "denominator": rate.denominator, "denominator_n": now.totals.get(rate.denominator, 0),
+            "denominator": rate.denominator, "denominator_n": count_of(now.totals, rate.denominator),
             "change": change_text(now.rates[name], before.rates[name]),
             "change_class": change_class(name, now.rates[name], before.rates[name]),
             "spark": sparkline([r[name] for r in per_bucket], f"{rate.label} per {period.resolution}"),
