@@ -5,8 +5,10 @@ one recipient; DATA the message Postgate rendered for them) over connections the
 :class:`~postgate_smtp.relay_pool.RelayPool` keeps open and reuses. Outcomes are mapped by
 :mod:`postgate_smtp.relay_outcomes`.
 
-Crash safety. The row is marked dispatched (``sink.dispatching``) after the relay accepted the
-recipient and before the ``DATA`` command, and its result is recorded as soon as the reply to
+Crash safety. The row is marked dispatched (``sink.dispatching``) shortly before its transaction
+(at most ``relay_mark_ahead`` messages per connection are marked while they wait for one, so that
+the mark's ledger write overlaps the relay's answers to others), the mark is stored before the
+``DATA`` command, and its result is recorded as soon as the reply to
 the message's final ``.`` arrives. A crash in between leaves the row *in doubt*: the relay may
 have queued the message, and no SMTP server can be asked afterwards whether it did, so
 :meth:`SmtpDelivery.settle` answers ``unknown`` at once and ``gateway.in_doubt`` decides
@@ -82,9 +84,13 @@ class SmtpDelivery(Delivery):
     def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.settings: RelaySettings = gateway.plugin_settings("smtp")
-        self.concurrency = self.settings.relay_connections
+        # More send calls than connections, so the pool always has the next message waiting.
+        self.concurrency = 2 * self.settings.relay_connections
         self.max_rate = self.settings.relay_max_rate
         self.pool: RelayPool | None = None
+        #: Messages marked dispatched at once: those on a connection, and ``relay_mark_ahead`` per
+        #: connection waiting for one (their mark is stored while the relay answers the others).
+        self._marking = asyncio.Semaphore(self.settings.relay_connections * (1 + self.settings.relay_mark_ahead))
         self.last_trouble: tuple[float, str] | None = None  # when and why the last connection failed
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -155,26 +161,50 @@ class SmtpDelivery(Delivery):
             sender, recipient = self.envelope(message)
         except UnusableAddress as exc:
             return outcomes.not_sendable(rid, f"not sent: {exc}")
+        async with self._marking:
+            mark = asyncio.ensure_future(dispatching([rid])) if dispatching is not None else None
+            try:
+                result = await self._over_a_connection(message, sender, recipient, mark)
+            except BaseException:
+                if mark is not None:
+                    await asyncio.wait([mark])
+                    if not mark.cancelled():
+                        mark.exception()  # retrieved: the transaction's own error is the one raised
+                raise
+            # The mark's ledger write lands before the result's; a failing recorder raises here, and
+            # a row whose lease went to another worker gets no result from this one.
+            if mark is not None and rid not in await mark:
+                return None
+            return result
+
+    async def _over_a_connection(self, message: RenderedMessage, sender: EnvelopeAddress,
+                                 recipient: EnvelopeAddress, mark: asyncio.Future[Sequence[int]] | None,
+                                 ) -> DeliveryResult | None:
+        """The transaction on a pooled connection; once more on a new one if a reused connection
+        turns out closed by the relay before anything of the message was sent."""
+        assert self.pool is not None
+        rid = message.recipient_id
         for fresh_try in (False, True):
             try:
                 async with self.pool.connection() as (connection, reused):
                     self.last_trouble = None
                     try:
-                        return await self._transaction(connection, sender, recipient, message, dispatching)
+                        return await self._transaction(connection, sender, recipient, message, mark)
                     except _Stale:
                         connection.broken = True
                         if reused and not fresh_try:
-                            continue  # the relay closed an idle connection: one more try on a new one
+                            continue
                         return outcomes.temporary(rid, "lost", "connection lost before the message was sent")
             except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
                 text = f"cannot open a connection to {self.pool.host}:{self.pool.port}: {type(exc).__name__}: {exc}"
                 self.last_trouble = (time.monotonic(), text)
                 log.warning("smtp delivery: %s", text)
                 return outcomes.temporary(rid, connection_trouble(exc), text)
-        return None  # not reached
+        return None  # not reached: the second try always returns
 
     async def _transaction(self, connection: RelayConnection, sender: EnvelopeAddress, recipient: EnvelopeAddress,
-                           message: RenderedMessage, dispatching: Dispatching | None) -> DeliveryResult | None:
+                           message: RenderedMessage, mark: asyncio.Future[Sequence[int]] | None,
+                           ) -> DeliveryResult | None:
         rid = message.recipient_id
         smtp = connection.smtp
         utf8 = sender.utf8 or recipient.utf8
@@ -198,8 +228,8 @@ class SmtpDelivery(Delivery):
                 await smtp.rcpt(recipient.address, encoding=encoding)
             except aiosmtplib.SMTPRecipientRefused as exc:
                 raise _Refused("rcpt", exc.code, exc.message) from None
-            if dispatching is not None and rid not in await dispatching([rid]):
-                await smtp.rset()
+            if mark is not None and rid not in await asyncio.shield(mark):
+                await self._reset(connection)
                 return None  # the lease went to another worker: not ours to send
             started = await smtp.execute_command(b"DATA")
             if started.code != 354:
