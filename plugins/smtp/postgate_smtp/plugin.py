@@ -19,3 +19,10 @@ def register_deliveries(register):
     from .relay import SmtpDelivery
 
     register("smtp", SmtpDelivery)
+
+
+@hookimpl
+def register_event_sources(register):
+    from .imap_source import DsnEventSource
+
+    register("smtp_dsn", DsnEventSource)

@@ -258,7 +258,7 @@ class SmtpDelivery(Delivery):
                                           f"({type(exc).__name__}: {exc}); it may have been queued")
         connection.messages += 1
         if 200 <= reply.code < 300:
-            return outcomes.delivered(rid, reply.code, reply.message)
+            return outcomes.delivered(rid, reply.code, reply.message, provider_id=message.message_id)
         if reply.code == 421:
             connection.broken = True
         return outcomes.refused(rid, "message", reply.code, reply.message)
