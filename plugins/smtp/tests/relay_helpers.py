@@ -11,29 +11,35 @@ from typing import Any
 from postgate import Message
 from postgate.domain import EventQuery
 from postgate.worker import Worker
-from relay_sink import PASSWORD, USERNAME, Certificates, Relay
+from relay_sink import USERNAME, Certificates, Relay
 
 DOMAIN = "mg.example.com"
 FAST = {"lease_seconds": 0.6, "retry_delays": [0.2, 0.4]}
 PASSWORD_ENV = "POSTGATE_TEST_RELAY_PASSWORD"
 
 
-def relay_settings(relay: Relay, certificates: Certificates | None, **extra: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {"relay_host": "localhost", "relay_port": relay.port, "relay_tls": relay.tls,
+def settings_for(port: int, tls: str, certificates: Certificates | None, *, auth: bool, **extra: Any) -> dict[str, Any]:
+    """``[plugins.smtp]`` for delivering to ``localhost:port``."""
+    settings: dict[str, Any] = {"relay_host": "localhost", "relay_port": port, "relay_tls": tls,
                                 "relay_timeout": 10.0, "relay_connections": 2}
     if certificates is not None:
         settings["relay_ca_file"] = str(certificates.ca_file)
-    if relay.controller.SMTP_kwargs.get("authenticator") is not None:
+    if auth:
         settings.update(relay_username=USERNAME, relay_password_env=PASSWORD_ENV)
     settings.update(extra)
     return settings
 
 
-def smtp_gateway(gateway_factory: Any, relay: Relay, certificates: Certificates | None, *,
+def relay_settings(relay: Relay, certificates: Certificates | None, **extra: Any) -> dict[str, Any]:
+    return settings_for(relay.port, relay.tls, certificates, auth=relay.auth, **extra)
+
+
+def smtp_gateway(gateway_factory: Any, relay: Relay | dict[str, Any], certificates: Certificates | None = None, *,
                  gateway: dict[str, Any] | None = None, **extra: Any) -> Any:
+    """A gateway delivering through ``relay`` (or with these ``[plugins.smtp]`` settings)."""
+    settings = relay if isinstance(relay, dict) else relay_settings(relay, certificates, **extra)
     return gateway_factory(load_entrypoints=True, load_plugins=["smtp"], backends={"delivery": "smtp"},
-                           plugin_settings={"smtp": relay_settings(relay, certificates, **extra)},
-                           gateway={**FAST, **(gateway or {})})
+                           plugin_settings={"smtp": settings}, gateway={**FAST, **(gateway or {})})
 
 
 def batch(addresses: list[str], **kw: Any) -> Message:

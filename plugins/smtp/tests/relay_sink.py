@@ -152,6 +152,7 @@ class Relay:
         self.handler = SinkHandler()
         self.port = free_port()
         self.tls = tls
+        self.auth = auth
         kwargs: dict[str, Any] = {"hostname": hostname, "port": self.port, "server_hostname": "relay.test",
                                   "enable_SMTPUTF8": True, "data_size_limit": 50 * 1024 * 1024}
         if tls == "starttls":
