@@ -35,10 +35,11 @@ def relay_settings(relay: Relay, certificates: Certificates | None, **extra: Any
 
 
 def smtp_gateway(gateway_factory: Any, relay: Relay | dict[str, Any], certificates: Certificates | None = None, *,
-                 gateway: dict[str, Any] | None = None, **extra: Any) -> Any:
+                 gateway: dict[str, Any] | None = None, event_sources: list[str] | None = None, **extra: Any) -> Any:
     """A gateway delivering through ``relay`` (or with these ``[plugins.smtp]`` settings)."""
     settings = relay if isinstance(relay, dict) else relay_settings(relay, certificates, **extra)
-    return gateway_factory(load_entrypoints=True, load_plugins=["smtp"], backends={"delivery": "smtp"},
+    backends = {"delivery": "smtp", "event_sources": event_sources or []}
+    return gateway_factory(load_entrypoints=True, load_plugins=["smtp"], backends=backends,
                            plugin_settings={"smtp": settings}, gateway={**FAST, **(gateway or {})})
 
 

@@ -115,27 +115,32 @@ def passwords(monkeypatch):
     monkeypatch.setenv(IMAP_PASSWORD_ENV, IMAP_PASSWORD)
 
 
-async def test_bounces_from_the_mailbox_become_failed_events_of_their_rows(gateway_factory, tmp_path):
-    from postgate_smtp.imap_source import DsnEventSource
+async def wait_for(check, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
 
+
+async def test_bounces_from_the_mailbox_become_failed_events_of_their_rows(gateway_factory, tmp_path):
     certificates = make_certificates(tmp_path / "tls")
     with Relay(certificates, tls="starttls") as relay, pymap_server() as imap_port:
         async with tls_front(certificates.server_context(), imap_port) as tls_port:
             gw = smtp_gateway(gateway_factory, relay, certificates, relay_verp_address="bounces@bounce.mg.example.com",
                               dsn_imap_host="localhost", dsn_imap_port=tls_port, dsn_imap_username=IMAP_USER,
-                              dsn_imap_password_env=IMAP_PASSWORD_ENV, dsn_imap_ca_file=str(certificates.ca_file))
+                              dsn_imap_password_env=IMAP_PASSWORD_ENV, dsn_imap_ca_file=str(certificates.ca_file),
+                              dsn_poll_seconds=0.1, event_sources=["smtp_dsn"])
             await gw.start()
+            (source,) = gw.event_sources
             await gw.accept(batch(ADDRESSES))
             await drain(gw)
             rows = {row.address: row for row in await gw.storage.list_recipients(1, 0, 100)}
             assert all(row.status == RecipientStatus.DELIVERED and row.provider_id for row in rows.values())
             await asyncio.to_thread(append, imap_port, dsns(rows))
 
-            source = DsnEventSource(gw)
-            await source.start()
-            assert await source.poll(gw.record_events) == 7
-            assert await asyncio.to_thread(unseen, imap_port) == 0
-            assert await source.poll(gw.record_events) == 0  # flagged \Seen: never read twice
+            gw.start_background(workers=0)  # the gateway runs the smtp_dsn source
+            await wait_for(lambda: source.handled >= 7)
+            assert await asyncio.to_thread(unseen, imap_port) == 0  # flagged \Seen: never read twice
 
             failed = {e.recipient: e.payload for e in await events_of(gw, "failed")}
             assert set(failed) == set(ADDRESSES)
@@ -158,5 +163,5 @@ async def test_bounces_from_the_mailbox_become_failed_events_of_their_rows(gatew
 
             # Reading the same DSNs again (a mailbox restored from backup) stores nothing twice.
             await asyncio.to_thread(append, imap_port, dsns(rows)[:4])
-            assert await source.poll(gw.record_events) == 4
+            await wait_for(lambda: source.handled >= 11)
             assert len(await events_of(gw, "failed")) == 4
