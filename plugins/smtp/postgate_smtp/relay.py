@@ -27,9 +27,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import aiosmtplib
+from aiosmtplib.email import quote_address
+from aiosmtplib.response import SMTPResponse
 
 from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedMessage
 
+from . import pipelining
 from . import relay_outcomes as outcomes
 from .envelope import EnvelopeAddress, UnusableAddress, envelope_address, verp_address
 from .relay_pool import RelayConnection, RelayPool, tls_context
@@ -218,29 +221,82 @@ class SmtpDelivery(Delivery):
             options.append("BODY=8BITMIME")
         encoding = "utf-8" if utf8 else "ascii"
         try:
-            try:
-                await smtp.mail(sender.address, options=options, encoding=encoding)
-            except aiosmtplib.SMTPSenderRefused as exc:
-                raise _Refused("mail", exc.code, exc.message) from None
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
-                raise _Stale from None
-            try:
-                await smtp.rcpt(recipient.address, encoding=encoding)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                raise _Refused("rcpt", exc.code, exc.message) from None
-            if mark is not None and rid not in await asyncio.shield(mark):
-                await self._reset(connection)
-                return None  # the lease went to another worker: not ours to send
-            started = await smtp.execute_command(b"DATA")
-            if started.code != 354:
-                raise _Refused("data", started.code, started.message)
+            if connection.pipelined:
+                cleared = await self._envelope_pipelined(connection, rid, sender, recipient, options, encoding, mark)
+            else:
+                cleared = await self._envelope_in_turn(connection, rid, sender, recipient, options, encoding, mark)
         except _Refused as refused:
             await self._reset(connection)
             return outcomes.refused(rid, refused.stage, refused.code, refused.text)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             connection.broken = True
             return outcomes.temporary(rid, "lost", f"connection lost before the message was sent: {exc}")
+        if not cleared:
+            await self._reset(connection)
+            return None  # the lease went to another worker: not ours to send
         return await self._content(connection, message)
+
+    async def _envelope_in_turn(self, connection: RelayConnection, rid: int, sender: EnvelopeAddress,
+                                recipient: EnvelopeAddress, options: list[str], encoding: str,
+                                mark: asyncio.Future[Sequence[int]] | None) -> bool:
+        """MAIL, RCPT and (once the mark is stored) DATA, each waiting for its reply; ``False``:
+        the row is not ours any more (nothing was sent after RCPT)."""
+        smtp = connection.smtp
+        try:
+            await smtp.mail(sender.address, options=options, encoding=encoding)
+        except aiosmtplib.SMTPSenderRefused as exc:
+            raise _Refused("mail", exc.code, exc.message) from None
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
+            raise _Stale from None
+        try:
+            await smtp.rcpt(recipient.address, encoding=encoding)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            raise _Refused("rcpt", exc.code, exc.message) from None
+        if mark is not None and rid not in await asyncio.shield(mark):
+            return False
+        started = await smtp.execute_command(b"DATA")
+        if started.code != 354:
+            raise _Refused("data", started.code, started.message)
+        return True
+
+    async def _envelope_pipelined(self, connection: RelayConnection, rid: int, sender: EnvelopeAddress,
+                                  recipient: EnvelopeAddress, options: list[str], encoding: str,
+                                  mark: asyncio.Future[Sequence[int]] | None) -> bool:
+        """MAIL, RCPT and DATA in one write (RFC 2920) when the row's mark is already stored;
+        else MAIL and RCPT together, then DATA once the mark is stored."""
+        smtp = connection.smtp
+        mail = b" ".join([b"MAIL FROM:" + quote_address(sender.address).encode(encoding),
+                          *(option.encode("ascii") for option in options)])
+        rcpt = b"RCPT TO:" + quote_address(recipient.address).encode(encoding)
+        with_data = mark is None or mark.done()
+        if with_data and mark is not None and rid not in mark.result():
+            return False
+        try:
+            replies = await pipelining.send_group(smtp, [mail, rcpt, *([b"DATA"] if with_data else [])],
+                                                  self.settings.relay_timeout)
+        except (aiosmtplib.SMTPServerDisconnected, OSError):
+            raise _Stale from None
+        if replies[0].code != 250:
+            await self._end_stray_data(connection, replies)
+            raise _Refused("mail", replies[0].code, replies[0].message)
+        if replies[1].code not in (250, 251):
+            await self._end_stray_data(connection, replies)
+            raise _Refused("rcpt", replies[1].code, replies[1].message)
+        if not with_data:
+            assert mark is not None
+            if rid not in await asyncio.shield(mark):
+                return False
+            replies.append(await smtp.execute_command(b"DATA"))
+        if replies[2].code != 354:
+            raise _Refused("data", replies[2].code, replies[2].message)
+        return True
+
+    async def _end_stray_data(self, connection: RelayConnection, replies: list[SMTPResponse]) -> None:
+        """A relay that said 354 to a pipelined DATA after refusing the envelope gets an empty
+        message (which it cannot deliver: it has no recipient)."""
+        if len(replies) > 2 and replies[2].code == 354 and connection.smtp.protocol is not None:
+            connection.smtp.protocol.write(b".\r\n")
+            await connection.smtp.protocol.read_response(timeout=self.settings.relay_timeout)
 
     async def _content(self, connection: RelayConnection, message: RenderedMessage) -> DeliveryResult:
         """Write the message and read the relay's verdict; from the first byte on, a lost answer

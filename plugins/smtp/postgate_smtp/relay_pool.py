@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiosmtplib
 
+from . import pipelining
 from .relay_settings import DEFAULT_PORTS, RelaySettings
 
 
@@ -40,6 +41,7 @@ class RelayConnection:
     messages: int = 0
     last_used: float = field(default_factory=time.monotonic)
     broken: bool = False
+    pipelined: bool = False  # MAIL, RCPT and DATA go in one write (the relay offers PIPELINING)
 
     @property
     def utf8(self) -> bool:
@@ -60,6 +62,7 @@ class RelayPool:
         self._idle: list[RelayConnection] = []
         self._slots = asyncio.Semaphore(settings.relay_connections)
         self.opened = 0  # connections opened since start (tests and logs read it)
+        self.pipelined = 0  # of which pipelined
 
     async def open(self) -> RelayConnection:
         """A new connection: greeting, EHLO, STARTTLS or implicit TLS, AUTH."""
@@ -73,8 +76,17 @@ class RelayPool:
             username=settings.relay_username, password=self.password if settings.relay_username else None,
         )
         await smtp.connect()
+        if smtp.last_ehlo_response is None and smtp.last_helo_response is None:
+            # After STARTTLS without AUTH nothing has said EHLO again yet: learn the extensions
+            # (SIZE, 8BITMIME, SMTPUTF8, PIPELINING) of the encrypted session now.
+            try:
+                await smtp.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await smtp.helo()
         self.opened += 1
-        return RelayConnection(smtp)
+        connection = RelayConnection(smtp, pipelined=settings.relay_pipelining and pipelining.enable(smtp))
+        self.pipelined += connection.pipelined
+        return connection
 
     def _take_idle(self) -> RelayConnection | None:
         now = time.monotonic()

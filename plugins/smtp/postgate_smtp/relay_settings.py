@@ -33,6 +33,7 @@ class RelaySettings(BaseModel):
         None, description="name of the environment variable that holds the AUTH password")
     relay_local_hostname: str | None = Field(None, description="name sent with EHLO; default: this machine's")
     relay_connections: int = Field(4, ge=1, le=1000, description="connections (and messages in flight) per relay host")
+    relay_pipelining: bool = Field(True, description="send MAIL, RCPT and DATA together when the relay offers PIPELINING")
     relay_mark_ahead: int = Field(
         1, ge=0, le=10, description="messages per connection marked dispatched while they wait for it (0: only once on one)")
     relay_max_rate: float | None = Field(None, gt=0, description="messages per second to the relay, across every worker")

@@ -102,11 +102,13 @@ class SinkHandler:
     """aiosmtpd handler: records what it queued, answers by the recipient's local part."""
 
     received: list[Received] = field(default_factory=list)
-    connections: int = 0
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]):
         session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands line by line, so it handles pipelined ones
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
@@ -148,8 +150,8 @@ class Relay:
     """An aiosmtpd relay on a free loopback port: ``tls`` "starttls" (required), "implicit" or "none"."""
 
     def __init__(self, certificates: Certificates | None, *, tls: str = "starttls", auth: bool = True,
-                 hostname: str = "127.0.0.1") -> None:
-        self.handler = SinkHandler()
+                 hostname: str = "127.0.0.1", pipelining: bool = True) -> None:
+        self.handler = SinkHandler(pipelining=pipelining)
         self.port = free_port()
         self.tls = tls
         self.auth = auth

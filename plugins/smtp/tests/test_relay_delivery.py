@@ -50,6 +50,7 @@ async def test_starttls_auth_one_envelope_per_recipient_and_every_outcome(gatewa
             assert ".leading dot line" in copy.message.get_body(("plain",)).get_content()  # dot-stuffing undone
         assert len(relay.received) == len(good)
         assert gw.delivery.pool.opened <= 3  # 2 pooled connections, reused (the refusals were RSET, not closed)
+        assert gw.delivery.pool.pipelined == gw.delivery.pool.opened  # MAIL, RCPT and DATA in one write
 
         delivered = {e.recipient: e for e in await events_of(gw, "delivered")}
         assert set(delivered) == set(good)
@@ -153,11 +154,15 @@ async def test_a_relay_that_drops_the_connection_after_the_message_never_gets_it
         assert rows["ok@example.com"].status == RecipientStatus.DELIVERED
 
 
-async def test_relay_without_tls_and_without_auth(gateway_factory):
-    with Relay(None, tls="none", auth=False) as relay:
+async def test_relay_without_tls_auth_or_pipelining(gateway_factory):
+    with Relay(None, tls="none", auth=False, pipelining=False) as relay:
         gw = smtp_gateway(gateway_factory, relay, None)
         await gw.start()
-        await gw.accept(batch(["plain@example.com"]))
+        await gw.accept(batch(["plain@example.com", "bounce@example.com", "tempfail@example.com", "next@example.com"]))
         await drain(gw)
-        (copy,) = relay.received
-        assert not copy.tls and not copy.authenticated
+        assert sorted(r.rcpt_to[0] for r in relay.received) == ["next@example.com", "plain@example.com"]
+        assert not relay.received[0].tls and not relay.received[0].authenticated
+        assert gw.delivery.pool.pipelined == 0  # each command waited for its reply
+        rows = await ledger(gw)
+        assert rows["bounce@example.com"].status == RecipientStatus.FAILED
+        assert rows["next@example.com"].status == RecipientStatus.DELIVERED
