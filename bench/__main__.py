@@ -11,7 +11,9 @@
    a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py);
 5. ``scaleout`` (only with ``--only scaleout``): aggregate recipients/s of 1, 2, 3 worker processes
    over SQS (moto) and MariaDB against a fast local SES stand-in, with a high and a binding
-   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py).
+   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py);
+6. ``smtp`` (only with ``--only smtp``): recipients/s through the ``smtp`` delivery to a local
+   aiosmtpd sink versus a bare aiosmtplib loop on the same sink (bench/smtp.py).
 """
 
 from __future__ import annotations
@@ -332,9 +334,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking",
+                                             "smtp"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, dashboard, tracking and smtp run only "
+                             "when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -353,6 +357,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="worker process counts for --only scaleout, comma separated (default 1,2,3)")
     parser.add_argument("--scaleout-latency", type=float, default=0.0,
                         help="seconds the SES stand-in holds each SendEmail answer for --only scaleout (default 0)")
+    parser.add_argument("--smtp-recipients", type=int,
+                        help="recipients through the smtp delivery for --only smtp (default 2000, --quick 500)")
+    parser.add_argument("--smtp-connections", type=int, default=8,
+                        help="relay_connections, and connections of the bare aiosmtplib loop (default 8)")
+    parser.add_argument("--smtp-latency", default="0,0.02",
+                        help="seconds the sink holds each answer, one run per value, comma separated (default 0,0.02)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
@@ -363,6 +373,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
+    args.smtp_recipients = args.smtp_recipients or (500 if args.quick else 2000)
     args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
@@ -403,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
             from .tracking import bench_tracking
 
             figures["tracking"] = bench_tracking(workdir, args.tracking_hits)
+        if "smtp" in parts:
+            from .smtp import bench_smtp
+
+            figures["smtp"] = [bench_smtp(workdir, args.smtp_recipients, args.smtp_connections, float(latency))
+                               for latency in args.smtp_latency.split(",") if latency.strip()]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

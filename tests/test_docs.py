@@ -56,6 +56,7 @@ def setting_names():
     from postgate_dashboard.web.settings import DashboardSettings
     from postgate_mysql.settings import MysqlSettings
     from postgate_ses.settings import SesSettings
+    from postgate_smtp.relay_settings import RelaySettings
     from postgate_sqs.settings import SqsSettings
     from postgate_tracking.reader_settings import SimulateReaders
     from postgate_tracking.settings import DomainTracking, TrackingSettings
@@ -65,7 +66,7 @@ def setting_names():
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
                         (SqliteSettings, core), (LocalQueueSettings, core), (OutboxSettings, core),
                         (MysqlSettings, core), (SesSettings, ("aws-ses.md", "aws-ses-delivery.md")),
-                        (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",)),
+                        (SqsSettings, ("sqs.md",)), (RelaySettings, ("smtp.md",)), (MetricsSettings, ("metrics.md",)),
                         (DashboardSettings, ("dashboard.md",)),
                         (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",)),
                         (SimulateReaders, ("tracking.md",)),
