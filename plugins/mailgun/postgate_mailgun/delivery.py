@@ -32,8 +32,8 @@ import httpx
 
 from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedMessage
 
-from .outcomes import UpstreamRefused, bare_id, from_error, from_response
-from .upstream import answer_json, make_client
+from .outcomes import REFUSED, UpstreamRefused, bare_id, from_error, from_response
+from .upstream import answer_json, answer_text, make_client
 
 if TYPE_CHECKING:
     from postgate import Gateway
@@ -49,16 +49,22 @@ BATCH_VARIABLE = "postgate-batch"
 MAX_TAGS = 3
 #: How far back :meth:`MailgunDelivery.settle` looks for the upstream's ``accepted`` event.
 SETTLE_LOOKBACK_SECONDS = 3 * 86400
+#: How long a check that the upstream takes the key for a domain holds.
+KEY_CHECK_SECONDS = 300.0
 
 
-def send_fields(message: RenderedMessage) -> list[tuple[str, str]]:
+def send_fields(message: RenderedMessage) -> dict[str, str | list[str]]:
     """The form fields of one ``messages.mime`` call besides the ``message`` file."""
-    fields = [("to", message.recipient), (f"v:{RCPT_VARIABLE}", str(message.recipient_id)),
-              (f"v:{BATCH_VARIABLE}", str(message.batch_id))]
-    fields += [("o:tag", tag) for tag in message.tags[:MAX_TAGS]]
-    fields.append(("o:tracking-opens", "yes" if message.tracking_opens else "no"))
     clicks = message.tracking_clicks
-    fields.append(("o:tracking-clicks", "htmlonly" if clicks == "htmlonly" else "yes" if clicks else "no"))
+    fields: dict[str, str | list[str]] = {
+        "to": message.recipient,
+        f"v:{RCPT_VARIABLE}": str(message.recipient_id),
+        f"v:{BATCH_VARIABLE}": str(message.batch_id),
+        "o:tracking-opens": "yes" if message.tracking_opens else "no",
+        "o:tracking-clicks": "htmlonly" if clicks == "htmlonly" else "yes" if clicks else "no",
+    }
+    if message.tags:
+        fields["o:tag"] = list(message.tags[:MAX_TAGS])
     return fields
 
 
@@ -80,6 +86,7 @@ class MailgunDelivery(Delivery):
         self._in_flight = asyncio.Semaphore(self.settings.max_connections)
         self._unanswered: dict[int, float] = {}  # recipient id -> when its unanswered call started
         self._doubt_seen: dict[int, float] = {}  # recipient id -> first claim in doubt seen here
+        self._key_checked: dict[str, float] = {}  # upstream domain -> when the key was last taken
 
     async def start(self) -> None:
         self.client = make_client(self.settings)
@@ -120,11 +127,30 @@ class MailgunDelivery(Delivery):
         if self.client is None:
             raise RuntimeError("the mailgun delivery backend is not started")
         await self.check()
+        for domain in sorted({self.settings.upstream_domain(m.domain) for m in messages}):
+            await self._check_key(domain)
         # Every call runs to its end (no cancellation mid-request, which would leave it in doubt).
         outcomes = await asyncio.gather(*(self._send_streamed(m, sink) for m in messages), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _check_key(self, domain: str) -> None:
+        """Ask the upstream, before anything is dispatched, whether it takes the key for ``domain``
+        (at most every :data:`KEY_CHECK_SECONDS`). An upload refused with 401 may reach the client
+        as a dropped connection, which would leave every message of the call in doubt."""
+        assert self.client is not None
+        if time.time() - self._key_checked.get(domain, -KEY_CHECK_SECONDS) < KEY_CHECK_SECONDS:
+            return
+        try:
+            response = await self.client.get(f"/v3/{domain}/events", params={"limit": "1"})
+        except httpx.HTTPError:
+            return  # unreachable: the sends find out and are retried
+        if response.status_code in REFUSED:
+            self._pause(f"the upstream Mailgun answered {response.status_code} for {domain}: "
+                        f"{answer_text(response)}")
+            raise UpstreamRefused(self.pause_reason)
+        self._key_checked[domain] = time.time()
 
     async def _send_streamed(self, message: RenderedMessage, sink: OutcomeSink) -> None:
         async with self._in_flight:
@@ -150,6 +176,7 @@ class MailgunDelivery(Delivery):
                 result = from_response(message.recipient_id, response)
             except UpstreamRefused as exc:
                 self._pause(str(exc))
+                self._key_checked.clear()
                 raise
         if result.outcome == "unknown":
             self._unanswered[message.recipient_id] = started
@@ -190,6 +217,8 @@ class MailgunDelivery(Delivery):
         try:
             while path is not None:
                 response = await self.client.get(path, params=params)
+                if response.status_code in REFUSED:
+                    self._pause(f"the upstream Mailgun answered {response.status_code} when asked for events")
                 if response.status_code != 200:
                     log.warning("settling row %s: upstream events answered %s", row.id, response.status_code)
                     return None
