@@ -171,3 +171,20 @@ async def test_unknown_route_names_are_a_configuration_error(gateway_factory):
     gw = routed_gateway(gateway_factory, default="left", rules=[{"split": {"nowhere": 1}}])
     with pytest.raises(ConfigError, match="nowhere"):
         await gw.start()
+
+
+async def test_rows_in_doubt_are_settled_by_the_route_that_sent_them(gateway_factory):
+    gw = routed_gateway(gateway_factory, default="left",
+                        rules=[{"match": {"tag": "newsletter"}, "split": {"right": 50, "left": 50}}])
+    await gw.start()
+    await gw.accept(newsletter(addresses(40), ["newsletter"]))
+    await drain(gw)
+    rows = await gw.storage.list_recipients(1, 0, 100)
+    settled = await gw.delivery.settle(rows)  # each tray knows only the files it wrote
+    assert set(settled) == {row.id for row in rows}
+    right = set(gw.delivery.routes["right"].sends)
+    for row in rows:
+        folder = "right" if row.address in right else "left"
+        assert settled[row.id].outcome == "delivered"
+        assert (Path(gw.settings.data_dir) / folder / DOMAIN / f"{row.id}.eml").exists()
+    assert 0 < len(right) < 40
