@@ -51,6 +51,8 @@ MAX_TAGS = 3
 SETTLE_LOOKBACK_SECONDS = 3 * 86400
 #: How long a check that the upstream takes the key for a domain holds.
 KEY_CHECK_SECONDS = 300.0
+#: Most pages of one recipient's ``accepted`` events read while settling one row.
+SETTLE_MAX_PAGES = 10
 
 
 def send_fields(message: RenderedMessage) -> dict[str, str | list[str]]:
@@ -214,8 +216,10 @@ class MailgunDelivery(Delivery):
         params = {"event": "accepted", "recipient": row.address, "ascending": "yes", "limit": "300",
                   "begin": f"{time.time() - SETTLE_LOOKBACK_SECONDS:.0f}"}
         path: str | None = f"/v3/{domain}/events"
+        pages = 0
         try:
-            while path is not None:
+            while path is not None and pages < SETTLE_MAX_PAGES:
+                pages += 1
                 response = await self.client.get(path, params=params)
                 if response.status_code in REFUSED:
                     self._pause(f"the upstream Mailgun answered {response.status_code} when asked for events")
@@ -228,11 +232,11 @@ class MailgunDelivery(Delivery):
                     if _is_row(item, row):
                         headers = (item.get("message") or {}).get("headers") or {}
                         return bare_id(str(headers.get("message-id") or "")) or "accepted"
-                path, params = _next_path(page) if items else None, {}
+                path, params = (_next_path(page) if items else None), {}
         except httpx.HTTPError as exc:
             log.warning("settling row %s: upstream events unreachable: %r", row.id, exc)
             return None
-        return ""
+        return "" if path is None else None  # pages left unread: cannot tell yet
 
     def _forget(self, recipient_id: int) -> None:
         self._doubt_seen.pop(recipient_id, None)

@@ -56,7 +56,7 @@ def answer_json(response: httpx.Response) -> dict[str, Any]:
         return {}
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return {}
     return body if isinstance(body, dict) else {}
 
