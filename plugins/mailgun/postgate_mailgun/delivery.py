@@ -122,7 +122,10 @@ class MailgunDelivery(Delivery):
                 collected[result.recipient_id] = result
 
         await self.send_each(messages, Collect())
-        return [collected[m.recipient_id] for m in messages]
+        held = "not sent: sending through the upstream Mailgun paused during the call"
+        return [collected.get(m.recipient_id) or DeliveryResult(m.recipient_id, "failed", code=451, enhanced_code="4.3.0",
+                                                                 reason="generic", message=held)
+                for m in messages]
 
     async def send_each(self, messages: Sequence[RenderedMessage], sink: OutcomeSink) -> None:
         """One upstream call per message, concurrently; each answer goes to ``sink`` as it comes."""
