@@ -48,7 +48,7 @@ BATCH_VARIABLE = "postgate-batch"
 #: Tags Mailgun accepts on one message.
 MAX_TAGS = 3
 #: How far back :meth:`MailgunDelivery.settle` looks for the upstream's ``accepted`` event.
-SETTLE_LOOKBACK_SECONDS = 3 * 86400
+SETTLE_LOOKBACK_SECONDS = 86400  # the shortest event retention Mailgun offers
 #: How long a check that the upstream takes the key for a domain holds.
 KEY_CHECK_SECONDS = 300.0
 #: Most pages of one recipient's ``accepted`` events read while settling one row.
