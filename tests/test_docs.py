@@ -61,6 +61,8 @@ def setting_names():
     from postgate_tracking.reader_settings import SimulateReaders
     from postgate_tracking.settings import DomainTracking, TrackingSettings
     from postgate_smtp.ingress_settings import IngressSettings
+    from postgate.builtin.routes import RouteMatch, RouteRule, RoutesSettings
+    from postgate_mailgun.settings import RelaySettings
 
     core = ("configuration.md",)
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
@@ -70,7 +72,9 @@ def setting_names():
                         (DashboardSettings, ("dashboard.md",)),
                         (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",)),
                         (SimulateReaders, ("tracking.md",)),
-                        (IngressSettings, ("smtp.md",))):
+                        (IngressSettings, ("smtp.md",)),
+                        (RoutesSettings, ("routing.md",)), (RouteRule, ("routing.md",)),
+                        (RouteMatch, ("routing.md",)), (RelaySettings, ("mailgun-relay.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 
