@@ -62,7 +62,7 @@ def setting_names():
     from postgate_tracking.settings import DomainTracking, TrackingSettings
     from postgate_smtp.ingress_settings import IngressSettings
     from postgate.builtin.routes import RouteMatch, RouteRule, RoutesSettings
-    from postgate_mailgun.settings import RelaySettings
+    from postgate_mailgun.settings import RelaySettings as MailgunRelaySettings
 
     core = ("configuration.md",)
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
@@ -74,7 +74,7 @@ def setting_names():
                         (SimulateReaders, ("tracking.md",)),
                         (IngressSettings, ("smtp.md",)),
                         (RoutesSettings, ("routing.md",)), (RouteRule, ("routing.md",)),
-                        (RouteMatch, ("routing.md",)), (RelaySettings, ("mailgun-relay.md",))):
+                        (RouteMatch, ("routing.md",)), (MailgunRelaySettings, ("mailgun-relay.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 
