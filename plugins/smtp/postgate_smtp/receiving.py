@@ -73,7 +73,8 @@ class Receiver:
         raw = envelope.original_content or b""
         if len(raw) > self.max_bytes:
             return TOO_BIG
-        mail = InboundMail(mail_from=envelope.mail_from or "", recipients=tuple(envelope.rcpt_tos), raw=raw,
+        sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from  # "" for a bounce
+        mail = InboundMail(mail_from=sender, recipients=tuple(envelope.rcpt_tos), raw=raw,
                            peer=peer_text(peer), received_at=time.time())
         try:
             await call_all(self.gateway.pm.hook.mail_received, gateway=self.gateway, mail=mail)
