@@ -127,3 +127,16 @@ def test_without_receive_domains_everything_needs_auth(live_server) -> None:
         assert client.mail("someone@example.org")[0] == 530
         assert client.rcpt(f"box@{RECEIVE}")[0] == 530
     assert box.received == []
+
+
+def test_receive_settings_are_checked() -> None:
+    from pydantic import ValidationError
+
+    from postgate_smtp.ingress_settings import IngressSettings
+
+    settings = IngressSettings(receive_domains=["In.Example.NET.", "in.example.net"], receive_max_message_kb=10**5)
+    assert settings.receive_domains == ["in.example.net"]
+    assert settings.receive_max_message_bytes == settings.listen_max_message_bytes  # never above listen's limit
+    for bad in (["example"], ["a@example.net"], ["a..example.net"], ["x" * 64 + ".example.net"], ["ex ample.net"]):
+        with pytest.raises(ValidationError):
+            IngressSettings(receive_domains=bad)
