@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import smtplib
 from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 import postgate_smtp.plugin as smtp_plugin
@@ -80,6 +81,9 @@ def test_mail_to_the_list_unsubscribe_address_unsubscribes_the_recipient(mailbox
     address = ann[1].removeprefix("mailto:")
     local = address.partition("@")[0]
     assert len(local) <= 64 and re.fullmatch(r"u-[a-z2-7]+", local)
+
+    raw = b"".join(path.read_bytes() for path in Path(server.gateway.delivery.folder).rglob("*.eml"))
+    assert f"<mailto:{address}>".encode() in raw  # written as is, never an encoded word
 
     send_mail(port, address)
     assert unsubscribes(server) == {"ann@example.com": GHOST_TAGS}
