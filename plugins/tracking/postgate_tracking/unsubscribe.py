@@ -1,9 +1,8 @@
 """Signed unsubscribe tokens, for Mailgun's ``%unsubscribe_url%`` and its kin (``unsubscribe_links``
 puts them in messages; ``unsubscribe_address`` writes the same signed bytes as a mail address).
 
-A token is
-``<key id>.<base64url(batch id, ledger row id, rendered at, scope, MAC)>`` (44 characters after the
-key id): the same layout and keys as the open and click tokens, but its own kind, because its MAC
+A token is ``<key id>.<base64url(batch id, ledger row id, rendered at, scope, MAC)>`` (44 characters
+after the key id): the same layout and keys as the open and click tokens, but its own kind, because its MAC
 is taken under a distinct label and covers the scope too. The scope says what the link
 unsubscribes from: the whole domain, the mailing list (Postgate has none, so the whole domain as
 well) or the message's tags, as a bit mask of their indexes in the batch's tag list (a tag link
