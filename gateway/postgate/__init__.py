@@ -27,6 +27,7 @@ from .codec import batch_message
 from .errors import ApiError, BadRequest, NotFound
 from .events import EventBuilder
 from .health import HealthCheck
+from .inbound import InboundMail
 from .operations import AccountStatus, BatchProgress, DomainCheck, OperationsSnapshot, Quota
 from .hookspecs import hookimpl, hookspec
 from .settings import ConfigError, Settings, load_settings
@@ -43,7 +44,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccountStatus", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "DomainCheck", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "EventBuilder", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
+    "EventBuilder", "InboundMail", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
     "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
     "SuppressionChange", "batch_message", "check_suppression_csv_size", "checked_suppression_address",
     "create_gateway", "hookimpl", "hookspec", "load_settings", "parse_suppression_record", "suppression_csv_batches",

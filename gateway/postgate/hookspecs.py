@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .app import Gateway
     from .domain import Batch, ChunkReport, Event, Message, PreparedTemplate, RenderedMessage, SuppressionChange
     from .health import HealthCheck
+    from .inbound import InboundMail
     from .operations import DomainCheck
 
 hookspec = pluggy.HookspecMarker("postgate")
@@ -60,6 +61,22 @@ def validate_message(gateway: Gateway, message: Message) -> list[str] | str | No
 def message_accepted(gateway: Gateway, message: Message, message_id: str) -> None:
     """Called after a message is durably queued. May be async. Errors are logged, never
     returned to the client."""
+
+
+@hookspec
+def claims_recipient(gateway: Gateway, address: str) -> bool | None:
+    """Whether the plugin will read mail sent to ``address`` at one of the receive domains (the
+    SMTP listener's ``receive_domains``): ``True`` claims it, ``None`` abstains. May be async;
+    called at RCPT time for mail without AUTH, so answer from memory or one cheap read. An address
+    nobody claims is refused (``550 5.1.1``)."""
+
+
+@hookspec
+def mail_received(gateway: Gateway, mail: InboundMail) -> None:
+    """A message received for addresses some plugin claimed. Fan-out, may be async; each plugin
+    handles the recipients it claims and ignores the rest. The sender is answered once every
+    implementation has returned: store before returning, be idempotent (a sender that got no
+    answer sends again), and raise only to have the sender retry later (``451``)."""
 
 
 # -- backends ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from postgate import ApiError, Gateway
 from postgate.addresses import valid_address
 from postgate.mailgun.message_form import MAX_RECIPIENTS
 
+from .receiving import Receiver
 from .smtp_message import Envelope, smtp_message
 
 log = logging.getLogger("postgate.smtp.ingress")
@@ -73,9 +74,11 @@ def login_domain(login: bytes) -> str | None:
 class IngressHandler:
     """aiosmtpd hooks for one gateway (shared by every session of the listener)."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, receiver: Receiver | None = None) -> None:
         self.gateway = gateway
-        #: Messages being handed to ``gateway.accept`` now (the listener waits for them to stop).
+        #: Mail without AUTH for the receive domains (``None``: every client must log in).
+        self.receiver = receiver
+        #: Messages being handed over now (the listener waits for them to stop).
         self.in_flight = 0
 
     # -- AUTH -------------------------------------------------------------------------------
@@ -102,9 +105,13 @@ class IngressHandler:
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           mail_options: list[str]) -> str:
         sender = session.auth_data
-        if not isinstance(sender, Sender):  # aiosmtpd asks for AUTH first; never relay without it
-            return "530 5.7.0 Authentication required"
-        if address.rpartition("@")[2].lower() != sender.domain:
+        if not isinstance(sender, Sender):  # never relay without AUTH; receive only for claimed mailboxes
+            if self.receiver is None:
+                return "530 5.7.0 Authentication required"
+            refused = self.receiver.mail(mail_options)
+            if refused is not None:
+                return refused
+        elif address.rpartition("@")[2].lower() != sender.domain:
             return f"550 5.7.1 The sender must be an address at {sender.domain}"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -112,7 +119,12 @@ class IngressHandler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           rcpt_options: list[str]) -> str:
-        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+        if not isinstance(session.auth_data, Sender):
+            refused = ("530 5.7.0 Authentication required" if self.receiver is None
+                       else await self.receiver.rcpt(address, len(envelope.rcpt_tos)))
+            if refused is not None:
+                return refused
+        elif len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return f"452 4.5.3 Too many recipients, max is {MAX_RECIPIENTS} per message"
         if not valid_address(address):
             return "553 5.1.3 The recipient is not a valid address"
@@ -125,7 +137,13 @@ class IngressHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         sender = session.auth_data
         if not isinstance(sender, Sender):
-            return "530 5.7.0 Authentication required"
+            if self.receiver is None:
+                return "530 5.7.0 Authentication required"
+            self.in_flight += 1
+            try:
+                return await self.receiver.data(envelope, session.peer)
+            finally:
+                self.in_flight -= 1
         raw = envelope.original_content or b""
         self.in_flight += 1
         try:

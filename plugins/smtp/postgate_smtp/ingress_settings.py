@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Mailgun's limit on one message (its SMTP and HTTP doors alike).
 DEFAULT_MAX_MESSAGE_MB = 25.0
+#: A domain name: labels of letters, digits and hyphens, at least two of them.
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -47,6 +50,17 @@ class IngressSettings(BaseModel):
     listen_max_message_mb: float = Field(default=DEFAULT_MAX_MESSAGE_MB, gt=0, le=100)
     listen_max_sessions: int = Field(default=100, ge=1, le=10_000)
     listen_idle_timeout: float = Field(default=300.0, gt=0, le=3600)
+    receive_domains: list[str] = Field(default_factory=list, max_length=100)
+    receive_max_message_kb: int = Field(default=256, ge=1, le=100 * 1024)
+
+    @field_validator("receive_domains")
+    @classmethod
+    def _check_receive_domains(cls, value: list[str]) -> list[str]:
+        domains = [name.strip().lower().rstrip(".") for name in value]
+        for name in domains:
+            if not DOMAIN_NAME.match(name):
+                raise ValueError(f"receive_domains: {name!r} is not a domain name")
+        return list(dict.fromkeys(domains))
 
     @model_validator(mode="after")
     def _check_listener(self) -> IngressSettings:
@@ -73,6 +87,11 @@ class IngressSettings(BaseModel):
     @property
     def listen_max_message_bytes(self) -> int:
         return int(self.listen_max_message_mb * 1024 * 1024)
+
+    @property
+    def receive_max_message_bytes(self) -> int:
+        """Largest message taken without AUTH, never above ``listen_max_message_mb``."""
+        return min(self.receive_max_message_kb * 1024, self.listen_max_message_bytes)
 
     @property
     def auth_needs_tls(self) -> bool:

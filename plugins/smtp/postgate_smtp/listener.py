@@ -20,6 +20,7 @@ from postgate import ConfigError, Gateway
 
 from .ingress import IngressHandler
 from .ingress_settings import IngressSettings
+from .receiving import Receiver
 
 log = logging.getLogger("postgate.smtp.listener")
 
@@ -95,7 +96,9 @@ class SmtpListener:
     def __init__(self, gateway: Gateway, settings: IngressSettings) -> None:
         self.gateway = gateway
         self.settings = settings
-        self.handler = IngressHandler(gateway)
+        receiver = (Receiver(gateway, settings.receive_domains, settings.receive_max_message_bytes)
+                    if settings.receive_domains else None)
+        self.handler = IngressHandler(gateway, receiver)
         self.sessions: set[ListenerSession] = set()
         self.server: asyncio.Server | None = None
         self.hostname = settings.listen_hostname or ""
@@ -139,7 +142,7 @@ class SmtpListener:
             tls_context=None if implicit else self.tls,
             require_starttls=False,  # AUTH needs TLS (auth_require_tls); EHLO, NOOP, QUIT do not
             timeout=self.settings.listen_idle_timeout,
-            auth_required=True,
+            auth_required=not self.settings.receive_domains,  # else the handler asks for AUTH itself
             auth_require_tls=self.settings.auth_needs_tls and not implicit,
             authenticator=self.handler.authenticate,
             command_call_limit=CALL_LIMITS,

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from postgate import Batch, ConfigError, Event, Gateway, HealthCheck, Message, PreparedTemplate, Recipient, hookimpl
+from postgate import (Batch, ConfigError, Event, Gateway, HealthCheck, InboundMail, Message, PreparedTemplate, Recipient,
+                      hookimpl)
 
 from . import simulated_readers
 from .clients import geoip_reader
@@ -18,7 +19,7 @@ from .domain_switches import mailgun_view, switches
 from .settings import DomainTracking, TrackingSettings
 from .state import NAME, tracking_for
 from .tokens import OPEN_PART, Signer, link_part
-from .unsubscribe import add_unsubscribe_links
+from .unsubscribe_links import add_unsubscribe_links
 
 LABEL = "tracking"
 
@@ -111,7 +112,8 @@ async def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> 
     prepared = await mark_for_tracking(gateway, batch, message, defaults)
     if not defaults.unsubscribe:
         return prepared
-    return add_unsubscribe_links(state.signer, defaults.base_url, batch, message, prepared)
+    return add_unsubscribe_links(state.signer, defaults.base_url, batch, message, prepared,
+                                 defaults.unsubscribe_mail_domain)
 
 
 def pixel_on_top(message: Message, defaults: DomainTracking) -> bool:
@@ -160,3 +162,19 @@ def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Rec
         return {key: start + part for key, part in parts}
 
     return fill
+
+
+@hookimpl
+async def claims_recipient(gateway: Gateway, address: str) -> bool | None:
+    """Signed unsubscribe addresses at ``unsubscribe_mail_domain`` (see ``unsubscribe_mailbox``)."""
+    from .unsubscribe_mailbox import claims
+
+    return await claims(gateway, address)
+
+
+@hookimpl
+async def mail_received(gateway: Gateway, mail: InboundMail) -> None:
+    """Mail to a signed unsubscribe address unsubscribes its recipient."""
+    from .unsubscribe_mailbox import received
+
+    await received(gateway, mail)

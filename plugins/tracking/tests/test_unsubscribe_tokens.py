@@ -6,8 +6,8 @@ import binascii
 
 from postgate import Batch, Message, Recipient
 from postgate_tracking.tokens import Signer
-from postgate_tracking.unsubscribe import (DOMAIN, MAILING_LIST, UnsubscribeClaim, add_unsubscribe_links, sign,
-                                           tag_scope, verify, with_unsubscribe_links)
+from postgate_tracking.unsubscribe import DOMAIN, MAILING_LIST, UnsubscribeClaim, sign, tag_scope, verify
+from postgate_tracking.unsubscribe_links import add_unsubscribe_links, with_unsubscribe_links
 
 NEW = ("k2", b"second-secret-0123456789")
 OLD = ("k1", b"first-secret-0123456789")
