@@ -72,10 +72,13 @@ class IngressSettings(BaseModel):
         has_tls = self.listen_tls_cert is not None
         if self.listen_implicit_tls and not has_tls:
             raise ValueError("listen_implicit_tls needs listen_tls_cert and listen_tls_key")
-        if self.listen_require_tls and not has_tls and not is_loopback(host):
+        if self.listen_require_tls and not has_tls and not is_loopback(host) and not self.receive_domains:
+            # A receive-only listener (the MX role) may run without a certificate: AUTH then stays
+            # refused (538), so nobody can submit mail through it in clear text.
             raise ValueError(
                 f"the SMTP listener on {self.listen} is not on a loopback address, so AUTH needs TLS: set "
-                "listen_tls_cert and listen_tls_key, or listen_require_tls = false on a private network"
+                "listen_tls_cert and listen_tls_key, or listen_require_tls = false on a private network "
+                "(or receive_domains alone, for a receive-only listener)"
             )
         return self
 

@@ -140,3 +140,15 @@ def test_receive_settings_are_checked() -> None:
     for bad in (["example"], ["a@example.net"], ["a..example.net"], ["x" * 64 + ".example.net"], ["ex ample.net"]):
         with pytest.raises(ValidationError):
             IngressSettings(receive_domains=bad)
+
+
+def test_a_receive_only_listener_needs_no_certificate_and_keeps_auth_behind_tls() -> None:
+    from pydantic import ValidationError
+
+    from postgate_smtp.ingress_settings import IngressSettings
+
+    with pytest.raises(ValidationError, match="AUTH needs TLS"):
+        IngressSettings(listen="0.0.0.0:25")
+    mx = IngressSettings(listen="0.0.0.0:25", receive_domains=[RECEIVE])
+    # No certificate: STARTTLS is never offered, so AUTH (which needs it) is never possible here.
+    assert mx.listen_tls_cert is None and mx.auth_needs_tls
