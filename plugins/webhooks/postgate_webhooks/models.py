@@ -41,7 +41,7 @@ class Delivery(Model):
     webhook = fields.CharField(max_length=32)
     url = fields.CharField(max_length=2048)
     event_id = fields.CharField(max_length=64, description="the event id, for receivers to de-duplicate")
-    event_data = fields.TextField(description="the event as GET /events returns it, JSON")
+    event_data = fields.TextField(description="the event as the events API returns it, in JSON")
     status = fields.CharField(max_length=16, default="pending", description="pending, delivered, rejected or failed")
     attempts = fields.IntField(default=0)
     enqueued_at = fields.FloatField(description="epoch seconds")

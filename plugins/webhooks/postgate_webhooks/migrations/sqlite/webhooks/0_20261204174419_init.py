@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS "webhooks_deliveries" (
     "webhook" VARCHAR(32) NOT NULL,
     "url" VARCHAR(2048) NOT NULL,
     "event_id" VARCHAR(64) NOT NULL /* the event id, for receivers to de-duplicate */,
-    "event_data" TEXT NOT NULL /* the event as GET \/events returns it, JSON */,
+    "event_data" TEXT NOT NULL /* the event as the events API returns it, in JSON */,
     "status" VARCHAR(16) NOT NULL /* pending, delivered, rejected or failed */,
     "attempts" INT NOT NULL,
     "enqueued_at" REAL NOT NULL /* epoch seconds */,
@@ -60,33 +60,33 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = (
-    "eJztWm1T2zgQ/iuafIKZtAdOCFy/AaWUO0oYSG8607nxKPYm0eFIriU3ZTr976e17PglMb"
-    "VzgRrOnxJrd2X5WXlfHvl7ZwHjmRB38vWxUjD3VecN+d7hdA76z6qwSzrU97MiHFJ07OX0"
-    "bWr0IykdSxVQB2eeUE+CHnJBOgHzFRMczYYcyPXwdkTm1AWyIwISwCSU4JIxTEQAhCmyoD"
-    "IS73aJHiJqBkT4EFClLzwxfY13coWjb8X4dJuThpx9CcFWYgpaHuipP/+thxl34RtIvPys"
-    "bzynjEcPqzpa+jn6RTX/zp4w8NwcrMxF1WjcVvd+NHbCphdcvYt08VHGtiO8cM5Tff9ezQ"
-    "RfGjAeuWMKHBcMeAcVhIguDz0v9kgCuHmIVMWsPmPjwoSGHvoIrc0C0rGObV8NR/bt2ci2"
-    "Oyv+Sywy6MdDjuDoe71UGQEwxSW8+t2yer1Da683ODroHx4eHO0dad1ovauiwx9mMSlaZq"
-    "oIs4vzi6sRLkjoDWa2IA78iGyoosYqclKKvgse+wrBvV3XDQXDn/sjQf8hhyQDqUfSl+SF"
-    "uSR1AVWryL/zBC0B3qgX8J6gfnMQ74AvnBmRoAF2ZTEarQf/ARzfDj+eXJ6R65uz04vbi+"
-    "EVTji/l1+8VIhDeoCpCI6bs+PLAsppVMojfTqjQckOX1oUwNarbg7U1Tf3nH6zPeBTNdOX"
-    "1sHBA4D/dXxz+v74Zkdr7ea371Ussowsj3Gc8eqAnDF5gSj3rAog96xSjFGUhzgMvDrwxu"
-    "ovEFprr39UZQdrtfItHAnzAMNX4GptNixHOWvzAqEe9CsAPeiXwoyiPMhSURVKjaALqziX"
-    "lhwFq41KjrjCe+z8x4UuuBcz4IQL8n40uiaUywUExEEE6hQj1n7/sH/UG/SXNchy5KHSY7"
-    "XMEKFyxHwN3uX7OmPS5G2d1KLgdnVbo4J7/PkHHIUDE8o83eakHU9F9HNvwP6gwhuwPyh9"
-    "A1BUCDNBIIJaMSYxeDpPdDrPqxTBFnNyl2lzcGBMnbsFDVx7RSIsUaa7Kppb8+II5XQaIY"
-    "cPiU+wJAjexr1RZy19sJR2K/IH8fZmUINBiFISUcJ0/foXA9LHm8suCbliHvb7TJLci2P4"
-    "gJ3+3mAXX5eplnAS+uvJhC3PX4VXMOEftTl8U3ZCLkwYZ3IGrt2yDM1lGdrmq22+2ubrxU"
-    "DbNl8bVKlIqJu0yVxDsQfgAOZHiQnUhVdu6HvM0SvdpEbdfpdmkMWgvuqPkU7BD/kjsXom"
-    "HqGSnJ+NyG/RlcQuIgy41FVMl/xxawjH/8Rgjs4+RUlzLmPWMsF958Pxp90cn3k5vDpP1D"
-    "N+Or0cnqztouu8K6nFE3YRPnAXYavpnNismy8iTVuH9aNp7JrRzWVP+CqSGVmTpzs82Xvc"
-    "MnNrZAVw/UyhKepXMH3gcKRg156S1DwlSTqrOphnbJ4T3m+IGwKZBGKOR928EfB7QCXYYq"
-    "HRqhPWC2YbxfanIUYbw0AbyCKuotZmL9htuOEbBvZj72oqlV1WrJQmyIJVk9n+iOA3SyVi"
-    "En05g6snNP1Q6OlTaIRfbZo5b9VyzVWYlywDWSeWFOzaWFISSxrD69+yKdfP/ieUMPsZeb"
-    "city+NiX0H9xXZ/ZGOLibgGFOiTTHqIAFPHUfo3ER2MAQZClXqcEQVkfqN13JOjq8v0GJ3"
-    "ldbf5sQ/5/NLmfr4VnWCVsZkOxHrMSh7/TSBzgkGvCRNZFb+C0NZOXF/Z7ZyVUfE6k0mfT"
-    "ZMHPtWFcJTa5WzBtYK3ekEgHjUzRt5s+fUc/2yJqs5KSQcZ+FZl0SyGpXTSMaoxinxx5vL"
-    "JMLHUyWX0rBvSbjaoUuFmdBPSkIfOevemjSyxXnrfW2enGa1h8DtIfAzyCjtIXC9RKJLJf"
-    "CjT7oyBwI+BDrY4oETHgfoMtQlEr9F2aSgas+Ln915sS8kS/JkRVopa9LYcxcNgAtB0iRg"
-    "Nl0wNdP5kilJMi/s07NKbcn6vyhZf/wLlNwvuw=="
+    "eJztWm1T2zgQ/iuafIKZtANOCFy/AaUtdxxhIL3pDHPjUexNosORXEtuYDr976e17PglMb"
+    "VzgRrOn8DaXVl6Vt6XR/neWcB4JsSdfHusFMx91XlHvnc4nYP+Z1XYJR3q+1kRDik69nL6"
+    "NjX6kZSOpQqogzNPqCdBD7kgnYD5igmOZkMO5Gp4MyJz6gLZEQEJYBJKcMkYJiIAwhRZUB"
+    "mJd7tEDxE1AyJ8CKjSD56YvsU3ucLRr2J8us1JQ86+hmArMQUtD/TUt3/rYcZduAeJj7f6"
+    "xXPKeLRZ1dHS2+gvqvl39oSB5+ZgZS6qRuO2evCjsRM2PefqQ6SLWxnbjvDCOU/1/Qc1E3"
+    "xpwHjkjilwXDDgG1QQIro89LzYIwngZhOpill9xsaFCQ099BFamwWkYx3bvhyO7JuzkW13"
+    "VvyXWGTQj4ccwdH3eqkyAmCKS3jzm2X1eofWXm9wdNA/PDw42jvSutF6V0WHP8xiUrTMVB"
+    "Fm5x/PL0e4IKEPmDmCOPAjsqGKGqvISSn6LnjsGwQPdl03FAx/7o8E/ccckgykHkk/klfm"
+    "ktQFVK0i/8ETtAR4o17Ae4L6zUG8A75wZkSCBtiVxWi0HvxHcHw//HxycUaurs9Oz2/Oh5"
+    "c44fxBfvVSIQ7pAaYiOK7Pji8KKKdRKY/06YwGJSd8aVEAW6+6OVBXP9xzem97wKdqph+t"
+    "g4NHAP/r+Pr00/H1jtbazR/fy1hkGVke4zjj1QE5Y/IKUe5ZFUDuWaUYoygPcRh4deCN1V"
+    "8htNZe/6jKCdZq5Uc4EuYBhm/A1dpsWI5y1uYVQj3oVwB60C+FGUV5kKWiKpQaQRdWcS4t"
+    "OQpWG5UccYX31PmPC11wL2bACRfk02h0RSiXCwiIgwjUKUas/f5h/6g36C9rkOXIY6XHap"
+    "khQuWI+Rq8y891xqTJxzqpRcHt6rZGBQ/45x9wFA5MKPN0m5N2PBXRz30B+4MKX8D+oPQL"
+    "QFEhzASBCGrFmMTg+TzR6bysUgRbzMldps3BgTF17hY0cO0VibBEme6qaG7NiyOU02mEHG"
+    "4Sd7AkCN7HvVFnLX2wlHYr8gfx8WZQg0GIUhJRwnT9+i8GpM/XF10ScsU87PeZJLkPx/AB"
+    "O/29wS5+LlMt4ST015MJW56/Cq9gwj9qc7hXdkIuTBhncgau3bIMzWUZ2uarbb7a5uvVQN"
+    "s2XxtUqUiom7TJXEOxB+AA5keJCdSFN27oe8zRK92kRt1+l2aQxaC+6o+RTsGP+SOxeiEe"
+    "oZIsHyQ5vjrHRiIMuNSFTJcwTn6/MbTjf+IxR2dfotQ5lzF3maC/8+fxl90cq3kxvPyYqG"
+    "e8dXoxPFnbS9f5YlKLZ+wlfOAuwlbTRbFZN19KmuYOq0jT3jWjp8ve81WkNLImz3eFsve0"
+    "xebWKAvgek+hKe1XMH3kiqRg196V1LwrSfqrOphnbF4S3u+IGwKZBGKOCYA3An4PqARbLD"
+    "RadcJ6wWyj2P489GhjeGgDWcRY1DrsBbsND3zDwH7qU02lssuKldIEWbBqMucf0fxmqURM"
+    "onoSV09o+nOh50+hEX61yea8Vcs4V+FfsjxknVhSsGtjSUksaQy7f8OmXO/9Dyjh9zPybk"
+    "WGXxoT+w4eKnL8Ix1dTMAxpkSbYtRBGp46jtC5iexgCDJEKra3VBGpv3gt51GHqy12V8n9"
+    "bU78c1a/lK+PX1UnaGVMthOxnoK417sJdE4w4CVpIrPyXxjKyun7O3OUqzoiVm8y9bNh4t"
+    "i3qtCeWqucNbBWSE8nAMSjbt7Im72knuuXNVnNSSHhOAvPuiSS1aicRjJGNe6KP19fJBE+"
+    "nip5lIZ9S8LVDl0qzITeKQl9ZK57a9LIFuet95vz5E6rvQpur4JfQEZpr4LrJRJdKoEf/b"
+    "ArcyHgQ6CDLV474XWALkNdIvEXKZsUVO2t8Yu7NfaFZEmerEgrZU0ae++iAXAhSJoEzKYL"
+    "pmY6XzIlSeaDfX5WqS1Z/xcl649/AYqDMd4="
 )
