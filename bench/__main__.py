@@ -332,9 +332,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking", "webhooks"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, dashboard, tracking and webhooks run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -343,6 +343,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--webhooks-events", type=int, default=10000,
+                        help="events fanned out at 1,000/s for --only webhooks (default 10000)")
+    parser.add_argument("--webhooks-recipients", type=int, default=5000,
+                        help="recipients per pipeline run, with and without the plugin, for --only webhooks (default 5000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
                         help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
@@ -403,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
             from .tracking import bench_tracking
 
             figures["tracking"] = bench_tracking(workdir, args.tracking_hits)
+        if "webhooks" in parts:
+            from .webhooks import bench_webhooks
+
+            figures["webhooks"] = bench_webhooks(workdir, args.webhooks_events, args.webhooks_recipients)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 
 from .models import Attempt, Delivery
 
@@ -64,24 +64,24 @@ async def release(deliveries: Sequence[Delivery]) -> None:
 
 
 async def settle(outcomes: Sequence[Outcome]) -> None:
-    """Store attempts' results: the deliveries' new state and one attempts-log row each."""
+    """Store attempts' results: the deliveries' new state (one UPDATE for all the delivered
+    ones, which are most) and one attempts-log row each."""
     if not outcomes:
         return
-    changed = []
+    delivered = [o for o in outcomes if o.outcome == "delivered"]
+    if delivered:
+        await Delivery.filter(id__in=[o.delivery.id for o in delivered]).update(
+            status=DELIVERED, attempts=F("attempts") + 1, last_status=200, last_error="", lease_owner=None,
+            lease_until=None, finished_at=max(o.at for o in delivered))
     for item in outcomes:
-        row = item.delivery
-        row.attempts += 1
-        row.last_status = item.status_code
-        row.last_error = item.error[:255]
-        row.lease_owner = row.lease_until = None
-        if item.outcome == "retry":
-            row.status, row.next_at = PENDING, item.next_at or item.at
-        else:
-            row.status = {"delivered": DELIVERED, "rejected": REJECTED}.get(item.outcome, FAILED)
-            row.finished_at = item.at
-        changed.append(row)
-    await Delivery.bulk_update(changed, fields=["attempts", "last_status", "last_error", "lease_owner", "lease_until",
-                                                "status", "next_at", "finished_at"], batch_size=WRITE_BATCH)
+        if item.outcome == "delivered":
+            continue
+        done = item.outcome != "retry"
+        await Delivery.filter(id=item.delivery.id).update(
+            status={"retry": PENDING, "rejected": REJECTED}.get(item.outcome, FAILED), attempts=F("attempts") + 1,
+            last_status=item.status_code, last_error=item.error[:255], lease_owner=None, lease_until=None,
+            next_at=item.next_at if item.next_at is not None else item.delivery.next_at,
+            finished_at=item.at if done else None)
     await Attempt.bulk_create([
         Attempt(delivery_id=o.delivery.id, at=o.at, domain=o.delivery.domain, webhook=o.delivery.webhook,
                 url=o.delivery.url, event_id=o.delivery.event_id, status_code=o.status_code, outcome=o.outcome,
