@@ -59,6 +59,7 @@ def setting_names():
     from postgate_sqs.settings import SqsSettings
     from postgate_tracking.reader_settings import SimulateReaders
     from postgate_tracking.settings import DomainTracking, TrackingSettings
+    from postgate_webhooks.settings import WebhooksSettings
 
     core = ("configuration.md",)
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
@@ -67,7 +68,7 @@ def setting_names():
                         (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",)),
                         (DashboardSettings, ("dashboard.md",)),
                         (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",)),
-                        (SimulateReaders, ("tracking.md",))):
+                        (SimulateReaders, ("tracking.md",)), (WebhooksSettings, ("webhooks.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 
