@@ -2,8 +2,9 @@
 
 One loop per process (``startup``/``shutdown`` hooks). Each turn it writes the results of the
 POSTs that finished (one batch), then leases as many due deliveries as it has room for, leaving
-out URLs whose circuit is open or which already have ``per_url_connections`` POSTs in flight,
-so a dead or slow endpoint holds at most its own share of the pool. Recording new deliveries
+out URLs whose circuit is open or which already hold twice ``per_url_connections`` deliveries;
+at most ``per_url_connections`` POSTs go to one URL at a time, so a dead or slow endpoint holds
+at most its own share of the pool. Recording new deliveries
 wakes the loop at once; otherwise it looks every ``poll_seconds`` (other processes enqueue too).
 """
 
@@ -32,6 +33,10 @@ log = logging.getLogger("postgate.webhooks")
 PURGE_EVERY = 600.0
 #: Seconds the loop waits for POSTs in flight when stopping.
 STOP_GRACE = 5.0
+#: Seconds a woken loop lets more POSTs finish, so one turn settles a group of them.
+GATHER = 0.01
+#: Deliveries held per URL (in flight or waiting for one of its connections), per connection.
+HELD_PER_CONNECTION = 2
 
 
 class Dispatcher:
@@ -44,7 +49,8 @@ class Dispatcher:
         self.give_up_after = sum(settings.retry_schedule)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_connections)
-        self._per_url: Counter[str] = Counter()
+        self._per_url: Counter[str] = Counter()  # deliveries held: in flight or waiting
+        self._url_slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._done: list[queue.Outcome] = []
         self._unused: list[Delivery] = []
@@ -88,6 +94,8 @@ class Dispatcher:
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+                    if self._tasks:
+                        await asyncio.sleep(GATHER)
             await self._drain()
 
     async def _turn(self) -> bool:
@@ -127,8 +135,11 @@ class Dispatcher:
             self._defer = {**defer, **self._defer}
             raise
 
+    def _held_cap(self) -> int:
+        return self.settings.per_url_connections * HELD_PER_CONNECTION
+
     def _busy_urls(self, now: float) -> list[str]:
-        cap = self.settings.per_url_connections
+        cap = self._held_cap()
         full = [url for url, count in self._per_url.items() if count >= cap]
         trial = [url for url, count in self._per_url.items() if count and self.breakers.on_trial(url, now)]
         return sorted({*full, *trial, *self.breakers.open_urls(now)})
@@ -138,7 +149,7 @@ class Dispatcher:
         started, unused = [], []
         for delivery in leased:
             url = delivery.url
-            cap = 1 if self.breakers.on_trial(url, now) else self.settings.per_url_connections
+            cap = 1 if self.breakers.on_trial(url, now) else self._held_cap()
             if self._per_url[url] >= cap or self.breakers.is_open(url, now):
                 unused.append(delivery)
                 continue
@@ -153,9 +164,15 @@ class Dispatcher:
 
     async def _attempt(self, delivery: Delivery, key: str) -> None:
         outcome: queue.Outcome | None = None
+        url_slots = self._url_slots.get(delivery.url)
+        if url_slots is None:
+            url_slots = self._url_slots[delivery.url] = asyncio.Semaphore(self.settings.per_url_connections)
         try:
-            async with self._slots:
-                outcome = await self._post(delivery, key)
+            async with url_slots, self._slots:
+                if self.breakers.is_open(delivery.url, time.time()):
+                    self._unused.append(delivery)  # its circuit opened while it waited: held back
+                else:
+                    outcome = await self._post(delivery, key)
         except asyncio.CancelledError:
             self._unused.append(delivery)  # stopping: the lease goes back, no attempt counted
             raise
@@ -166,6 +183,7 @@ class Dispatcher:
             self._per_url[delivery.url] -= 1
             if self._per_url[delivery.url] <= 0:
                 del self._per_url[delivery.url]
+                self._url_slots.pop(delivery.url, None)
             if outcome is not None:
                 self._done.append(outcome)
             self._wake.set()
