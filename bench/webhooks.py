@@ -10,7 +10,9 @@
 2. **Send throughput with and without the plugin**: the embedded pipeline (accept → worker →
    outbox) pushing Ghost batches, once without the plugin and once with it and webhooks on
    ``accepted`` and ``delivered`` posting to the same receiver, alternated twice, best of each.
-   Reported: recipients/s of each and the ratio (target: about 1.0).
+   A third series loads the plugin with ``deliver = false``: the send path queues the POSTs and
+   another process would make them. Reported: recipients/s of each and the ratios to the first
+   (target: about 1.0).
 """
 
 from __future__ import annotations
@@ -87,9 +89,9 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5))) - 1]
 
 
-def _server(data_dir: Path, with_plugin: bool, workers: int) -> LiveServer:
-    settings = make_settings(data_dir, gateway={"workers": workers},
-                             plugins={"webhooks": {"allow_private_targets": True}} if with_plugin else {})
+def _server(data_dir: Path, with_plugin: bool, workers: int, deliver: bool = True) -> LiveServer:
+    table = {"allow_private_targets": True, "deliver": deliver}
+    settings = make_settings(data_dir, gateway={"workers": workers}, plugins={"webhooks": table} if with_plugin else {})
     plugins = [webhooks_plugin] if with_plugin else []
     return LiveServer(Gateway(settings, plugins=plugins, load_entrypoints=False), background=workers > 0).start()
 
@@ -137,8 +139,8 @@ def bench_fanout(workdir: Path, receiver: ReceiverProcess, events: int) -> dict[
     return result
 
 
-def _pipeline_rate(data_dir: Path, recipients: int, receiver: ReceiverProcess | None) -> float:
-    server = _server(data_dir, receiver is not None, workers=1)
+def _pipeline_rate(data_dir: Path, recipients: int, receiver: ReceiverProcess | None, deliver: bool = True) -> float:
+    server = _server(data_dir, receiver is not None, workers=1, deliver=deliver)
     try:
         if receiver is not None:
             _subscribe(server, receiver.url, "accepted", "delivered")
@@ -169,14 +171,17 @@ def _delivered(server: LiveServer) -> int:
 
 
 def bench_send_cost(workdir: Path, receiver: ReceiverProcess, recipients: int) -> dict[str, Any]:
-    without = with_plugin = 0.0
-    for round_ in range(2):  # alternated, best of each, so load on a shared machine hits both alike
+    without = with_plugin = queued_only = 0.0
+    for round_ in range(2):  # alternated, best of each, so load on a shared machine hits all alike
         without = max(without, _pipeline_rate(workdir / f"plain{round_}", recipients, None))
         with_plugin = max(with_plugin, _pipeline_rate(workdir / f"hooks{round_}", recipients, receiver))
-    ratio = with_plugin / without
-    print(f"webhooks send cost: {without:,.0f} recipients/s without the plugin, {with_plugin:,.0f} with it "
-          f"(accepted and delivered webhooks, {2 * recipients} POSTs a run): {ratio:.2f}× (target ≈ 1.0×)")
-    return {"recipients": recipients, "without_per_s": without, "with_per_s": with_plugin, "ratio": ratio}
+        queued_only = max(queued_only, _pipeline_rate(workdir / f"queued{round_}", recipients, receiver, False))
+    ratio, queued_ratio = with_plugin / without, queued_only / without
+    print(f"webhooks send cost: {without:,.0f} recipients/s without the plugin; {with_plugin:,.0f} with it "
+          f"delivering in the same process ({2 * recipients} POSTs a run): {ratio:.2f}×; {queued_only:,.0f} "
+          f"with it queueing only (deliver = false, another process POSTs): {queued_ratio:.2f}× (target ≈ 1.0×)")
+    return {"recipients": recipients, "without_per_s": without, "with_per_s": with_plugin, "ratio": ratio,
+            "queued_only_per_s": queued_only, "queued_only_ratio": queued_ratio}
 
 
 def bench_webhooks(workdir: Path, events: int, recipients: int) -> dict[str, Any]:
