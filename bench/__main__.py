@@ -335,10 +335,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
     parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking",
-                                             "smtp"],
+                                             "smtp", "webhooks"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard, tracking and smtp run only "
-                             "when named)")
+                        help="run only these parts (repeatable; aws, scaleout, dashboard, tracking, smtp and webhooks "
+                             "run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -347,6 +347,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--webhooks-events", type=int, default=10000,
+                        help="events fanned out at 1,000/s for --only webhooks (default 10000)")
+    parser.add_argument("--webhooks-recipients", type=int, default=5000,
+                        help="recipients per pipeline run, with and without the plugin, for --only webhooks (default 5000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
                         help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
@@ -419,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
 
             figures["smtp"] = [bench_smtp(workdir, args.smtp_recipients, args.smtp_connections, float(latency))
                                for latency in args.smtp_latency.split(",") if latency.strip()]
+        if "webhooks" in parts:
+            from .webhooks import bench_webhooks
+
+            figures["webhooks"] = bench_webhooks(workdir, args.webhooks_events, args.webhooks_recipients)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

@@ -63,6 +63,7 @@ def setting_names():
     from postgate_smtp.ingress_settings import IngressSettings
     from postgate.builtin.routes import RouteMatch, RouteRule, RoutesSettings
     from postgate_mailgun.settings import RelaySettings as MailgunRelaySettings
+    from postgate_webhooks.settings import WebhooksSettings
 
     core = ("configuration.md",)
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
@@ -74,7 +75,8 @@ def setting_names():
                         (SimulateReaders, ("tracking.md",)),
                         (IngressSettings, ("smtp.md",)),
                         (RoutesSettings, ("routing.md",)), (RouteRule, ("routing.md",)),
-                        (RouteMatch, ("routing.md",)), (MailgunRelaySettings, ("mailgun-relay.md",))):
+                        (RouteMatch, ("routing.md",)), (MailgunRelaySettings, ("mailgun-relay.md",)),
+                        (WebhooksSettings, ("webhooks.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 
