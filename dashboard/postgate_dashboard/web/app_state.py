@@ -37,7 +37,7 @@ class Dashboard:
     setup_token: str | None = None
     #: Set when the dashboard listens on an address of its own (``listen``).
     listener: Any = None
-    #: When clients last read each domain's events (this process only).
+    #: When clients last read each domain's events (kept in ``dashboard_event_polls`` too).
     polls: PollClock = field(default_factory=PollClock)
     #: Seconds between two updates of a live page.
     live_interval: float = LIVE_INTERVAL
