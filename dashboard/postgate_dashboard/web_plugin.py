@@ -70,6 +70,7 @@ async def web_startup(gateway) -> None:
         return
     if dash.listener is not None:
         await dash.listener.start()
+    dash.start_sampling()
     if await count_users(gateway):
         return
     token = dash.new_setup_token()
@@ -85,6 +86,7 @@ async def web_shutdown(gateway) -> None:
     dash = _dashboards.get(gateway)
     if dash is None:
         return
+    await dash.stop_sampling()
     await dash.polls.close(gateway)
     if dash.listener is not None:
         await dash.listener.stop()

@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .event_polls import PollClock
 from .event_stream import LIVE_INTERVAL
+from .progress_samples import SAMPLE_SECONDS, ProgressSampler
 from .session import DashboardAuth
 from .settings import DashboardSettings
 from .throttle import AddressThrottle
@@ -41,6 +42,18 @@ class Dashboard:
     polls: PollClock = field(default_factory=PollClock)
     #: Seconds between two updates of a live page.
     live_interval: float = LIVE_INTERVAL
+    #: Seconds between two samples of the sends going out (their progress curves).
+    sample_interval: float = SAMPLE_SECONDS
+    sampler: ProgressSampler | None = None
+
+    def start_sampling(self) -> None:
+        self.sampler = ProgressSampler(self.gateway, self.sample_interval)
+        self.sampler.start()
+
+    async def stop_sampling(self) -> None:
+        if self.sampler is not None:
+            await self.sampler.stop()
+            self.sampler = None
 
     @functools.cached_property
     def totp_box(self) -> Fernet:
