@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 import postgate_dashboard
+import postgate_mysql
 from postgate import hookimpl
 from postgate.builtin.outbox import Outbox
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
+from postgate.testing.mariadb import create_database, drop_database
 from postgate_dashboard.heartbeats import Beat, host_and_pid, write_beats
 from postgate_dashboard.rollups import queries
 from postgate_dashboard.rollups.buffer import flush
@@ -54,16 +57,44 @@ class GatedPlugin:
         register("gated-outbox", GatedOutbox)
 
 
-@pytest.fixture
-def server(live_server):
+def gated_server(live_server, plugins: tuple = (), **options):
     Gate.allowed, Gate.sent = 0, 0
-    srv = live_server(plugins=[postgate_dashboard, GatedPlugin()], backends={"delivery": "gated-outbox"},
-                      gateway={"chunk_size": 1},
-                      plugin_settings={"dashboard": {"cookie_secure": False, "live_stream_seconds": 2}})
+    settings = options.pop("plugin_settings", {})
+    srv = live_server(plugins=[*plugins, postgate_dashboard, GatedPlugin()],
+                      backends={"delivery": "gated-outbox", **options.pop("backends", {})}, gateway={"chunk_size": 1},
+                      plugin_settings={"dashboard": {"cookie_secure": False, "live_stream_seconds": 2}, **settings})
     dashboard_of(srv.gateway).live_interval = 0.2
     srv.run(create_user(srv.gateway, "ops@example.com", PASSWORD, "admin"))
-    yield srv
+    return srv
+
+
+@pytest.fixture
+def server(live_server):
+    yield gated_server(live_server)
     Gate.allowed = 10**9  # let the worker finish so the server stops at once
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def any_server(request, live_server):
+    """The gated server on SQLite, then on MariaDB."""
+    if request.param == "sqlite":
+        yield gated_server(live_server)
+        Gate.allowed = 10**9
+        return
+    url = in_thread(create_database())  # playwright's loop may be running in this thread
+    try:
+        srv = gated_server(live_server, (postgate_mysql,), backends={"storage": "mysql"},
+                           plugin_settings={"mysql": {"url": url}})
+        yield srv
+        Gate.allowed = 10**9
+        srv.stop()  # before the database is dropped
+    finally:
+        in_thread(drop_database(url))
+
+
+def in_thread(coro):
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def send_newsletter(server) -> None:
@@ -207,7 +238,8 @@ def polyline_points(html: str) -> list[list[tuple[float, float]]]:
             for points in re.findall(r'<polyline class="series [^"]*" fill="none" points="([^"]*)"', html)]
 
 
-def test_the_progress_curve_is_drawn_from_the_samples(server) -> None:
+def test_the_progress_curve_is_drawn_from_the_samples(any_server) -> None:
+    server = any_server
     client = signed_in_client(server)
     send_newsletter(server)
     t0 = time.time()

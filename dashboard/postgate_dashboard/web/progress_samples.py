@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +124,7 @@ class ProgressSampler:
     async def _run(self) -> None:
         pruned = 0.0
         while True:
-            now = time.time()
+            now = self.gateway.now()
             try:
                 await take_samples(self.gateway, now, self.interval)
                 if now - pruned > 3600:
