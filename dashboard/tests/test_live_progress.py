@@ -1,7 +1,8 @@
 """Live send progress on the send page (Server-Sent Events, a static script, strict CSP) against
 a live gateway whose delivery the test lets through recipient by recipient; the stream is bounded
 (it ends at ``live_stream_seconds`` and once the send has gone out); without JavaScript the page is
-the static one. The Operations page's workers-alive and silent-worker warning. Screenshots go to
+the static one. The progress curve, drawn from samples of the send taken as it goes out, refreshed
+on the live page. The Operations page's workers-alive and silent-worker warning. Screenshots go to
 ``tests/artifacts/screenshots/``."""
 
 from __future__ import annotations
@@ -9,18 +10,23 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 import postgate_dashboard
+import postgate_mysql
 from postgate import hookimpl
 from postgate.builtin.outbox import Outbox
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
+from postgate.testing.mariadb import create_database, drop_database
 from postgate_dashboard.heartbeats import Beat, host_and_pid, write_beats
+from postgate_dashboard.rollups import queries
 from postgate_dashboard.rollups.buffer import flush
 from postgate_dashboard.rollups.models import WorkerBeat
 from postgate_dashboard.web.accounts import create_user
+from postgate_dashboard.web.progress_samples import samples_of, take_samples
 from postgate_dashboard.web_plugin import dashboard_of
 
 PASSWORD = "correct horse battery"
@@ -51,16 +57,44 @@ class GatedPlugin:
         register("gated-outbox", GatedOutbox)
 
 
-@pytest.fixture
-def server(live_server):
+def gated_server(live_server, plugins: tuple = (), **options):
     Gate.allowed, Gate.sent = 0, 0
-    srv = live_server(plugins=[postgate_dashboard, GatedPlugin()], backends={"delivery": "gated-outbox"},
-                      gateway={"chunk_size": 1},
-                      plugin_settings={"dashboard": {"cookie_secure": False, "live_stream_seconds": 2}})
+    settings = options.pop("plugin_settings", {})
+    srv = live_server(plugins=[*plugins, postgate_dashboard, GatedPlugin()],
+                      backends={"delivery": "gated-outbox", **options.pop("backends", {})}, gateway={"chunk_size": 1},
+                      plugin_settings={"dashboard": {"cookie_secure": False, "live_stream_seconds": 2}, **settings})
     dashboard_of(srv.gateway).live_interval = 0.2
     srv.run(create_user(srv.gateway, "ops@example.com", PASSWORD, "admin"))
-    yield srv
+    return srv
+
+
+@pytest.fixture
+def server(live_server):
+    yield gated_server(live_server)
     Gate.allowed = 10**9  # let the worker finish so the server stops at once
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def any_server(request, live_server):
+    """The gated server on SQLite, then on MariaDB."""
+    if request.param == "sqlite":
+        yield gated_server(live_server)
+        Gate.allowed = 10**9
+        return
+    url = in_thread(create_database())  # playwright's loop may be running in this thread
+    try:
+        srv = gated_server(live_server, (postgate_mysql,), backends={"storage": "mysql"},
+                           plugin_settings={"mysql": {"url": url}})
+        yield srv
+        Gate.allowed = 10**9
+        srv.stop()  # before the database is dropped
+    finally:
+        in_thread(drop_database(url))
+
+
+def in_thread(coro):
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def send_newsletter(server) -> None:
@@ -180,6 +214,106 @@ def test_without_javascript_the_send_page_is_static(browser, server) -> None:
     page.goto(f"{server.url}/dashboard/send?domain={TEST_DOMAIN}&key={EMAIL_ID}")
     assert page.inner_text("#progress [data-field=done]") == "3"
     assert page.inner_text("#progress-state") == "as of loading this page"
+    context.close()
+
+
+CURVE_URL = f"/dashboard/send/curve?domain={TEST_DOMAIN}&key={EMAIL_ID}"
+
+
+def sample(server, at: float) -> int:
+    """Take the progress samples as the sampler does, at ``at`` (one-second slots)."""
+    return server.run(take_samples(server.gateway, at, 1))
+
+
+def curve_table(html: str) -> list[tuple[str, ...]]:
+    """(sent, share, delivered, failed) of each row of the curve's table."""
+    body = html.split('id="curve-table"', 1)[1]
+    cells = re.findall(r'<tr><td class="when">[^<]*</td><td class="num">([^<]*)</td><td class="num">([^<]*)</td>'
+                       r'<td class="num">([^<]*)</td><td class="num">([^<]*)</td>', body)
+    return [tuple(row) for row in cells]
+
+
+def polyline_points(html: str) -> list[list[tuple[float, float]]]:
+    return [[tuple(map(float, pair.split(","))) for pair in points.split()]
+            for points in re.findall(r'<polyline class="series [^"]*" fill="none" points="([^"]*)"', html)]
+
+
+def test_the_progress_curve_is_drawn_from_the_samples(any_server) -> None:
+    server = any_server
+    client = signed_in_client(server)
+    send_newsletter(server)
+    t0 = time.time()
+    for step, allowed in enumerate((2, 4, RECIPIENTS)):
+        let_through(server, allowed - Gate.allowed)
+        if step == 0:
+            assert 'id="no-curve"' in client.get(CURVE_URL).text  # not sampled yet
+        assert sample(server, t0 + 10 * step) == 1
+    sample(server, t0 + 20)  # the same slot again: replaced, not added
+    fragment = client.get(CURVE_URL)
+    assert fragment.status_code == 200 and "script-src 'self'" in fragment.headers["content-security-policy"]
+    summary = server.run(queries.send_summary(server.gateway, TEST_DOMAIN, EMAIL_ID))
+    assert summary.counts["delivered"] == RECIPIENTS
+    assert curve_table(fragment.text) == [("2", "33.3%", "2", "0"), ("4", "66.7%", "4", "0"),
+                                          ("6", "100.0%", "6", "0")]
+    sent, delivered = polyline_points(fragment.text)
+    assert len(sent) == len(delivered) == 4  # the start of the send, then each sample
+    assert [x for x, _ in sent] == sorted(x for x, _ in sent)
+    assert [y for _, y in sent] == sorted((y for _, y in sent), reverse=True)  # up is more
+    page = client.get(f"/dashboard/send?domain={TEST_DOMAIN}&key={EMAIL_ID}").text
+    assert 'id="progress-curve"' in page and polyline_points(page) == [sent, delivered]
+    assert client.get(f"/dashboard/send/curve?domain={TEST_DOMAIN}&key=nope").status_code == 404
+    assert httpx.get(f"{server.url}{CURVE_URL}", timeout=30).status_code == 303
+
+
+def test_the_sampler_records_a_send_as_it_goes_out(server) -> None:
+    dash = dashboard_of(server.gateway)
+
+    async def sample_often() -> None:
+        await dash.stop_sampling()
+        dash.sample_interval = 0.2
+        dash.start_sampling()
+
+    server.run(sample_often())
+    send_newsletter(server)
+    let_through(server, 3)
+    for _ in range(200):
+        got = server.run(samples_of(server.gateway, TEST_DOMAIN, EMAIL_ID))
+        if got and got[-1].done == 3:
+            break
+        time.sleep(0.05)
+    assert got and got[-1].done == 3 and got[-1].total == RECIPIENTS
+
+
+def test_the_curve_grows_live_in_a_browser(browser, server, screenshots) -> None:
+    send_newsletter(server)
+    t0 = time.time()
+    let_through(server, 1)
+    sample(server, t0)
+    dashboard_of(server.gateway).settings.live_stream_seconds = 60
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.goto(f"{server.url}/dashboard/login")
+    page.fill("input[name=email]", "ops@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{server.url}/dashboard/send?domain={TEST_DOMAIN}&key={EMAIL_ID}")
+    assert page.locator("#progress-curve polyline.s-accepted").count() == 1
+    two_points = page.get_attribute("#progress-curve polyline.s-accepted", "points")
+    assert len(two_points.split()) == 2
+    for step, allowed in enumerate((3, 4), start=1):
+        let_through(server, allowed - Gate.allowed)
+        sample(server, t0 + 10 * step)
+    page.wait_for_function(
+        "() => document.querySelector('#progress-curve polyline.s-accepted').getAttribute('points')"
+        ".trim().split(/\\s+/).length === 4", timeout=20_000)
+    page.locator("#curve-table summary").click()
+    assert page.locator("#curve-table tbody tr").count() == 3
+    page.locator("#progress-curve").screenshot(path=screenshots / "send-progress-curve.png")
+    page.screenshot(path=screenshots / "send-progress-curve-page.png", full_page=True)
+    assert not [m for m in console if "Content Security Policy" in m], console
+    assert page.locator("main script:not([src])").count() == 0
     context.close()
 
 

@@ -69,8 +69,8 @@ def expected(events) -> Expected:
         send = p.get("user-variables", {}).get("email-id") or e.message_id
         names = []
         if e.event == "failed":
-            names.append("failed_temporary" if e.severity == "temporary" else "failed_permanent")
-            if e.severity != "temporary" and p.get("reason", "").startswith("suppress-"):
+            names.append("failed_temporary" if e.severity != "permanent" else "failed_permanent")
+            if e.severity == "permanent" and p.get("reason", "").startswith("suppress-"):
                 names.append("suppressed")
         else:
             names.append(e.event)

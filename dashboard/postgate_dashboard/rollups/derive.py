@@ -111,7 +111,7 @@ def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[
     if kind in PLAIN_KINDS:
         return [kind]
     if kind == "failed":
-        if severity == "temporary":
+        if severity != "permanent":  # a failure without severity is temporary, as in the core stats
             return ["failed_temporary"]
         return ["failed_permanent", "suppressed"] if str(reason or "").startswith("suppress-") else ["failed_permanent"]
     if kind in ENGAGEMENTS:
@@ -126,7 +126,7 @@ def failure_kind(event: str, severity: str | None, reason: Any) -> str | None:
         return "complaint"
     if event != "failed":
         return None
-    if severity == "temporary":
+    if severity != "permanent":
         return "soft"
     return "suppressed" if str(reason or "").startswith("suppress-") else "hard"
 

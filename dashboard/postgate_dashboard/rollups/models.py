@@ -126,3 +126,34 @@ class WorkerBeat(Model):
     class Meta:
         table = "dashboard_workers"
         indexes = (("seen_at",),)
+
+
+class EventPoll(Model):
+    """When a client (Ghost) last read the events of one sending domain, as any gateway process saw it."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True, description="sending domain, lower case")
+    polled_at = fields.BigIntField(description="epoch seconds of the latest events read noted")
+    user_agent = fields.CharField(max_length=200, description="User-Agent of the reader, cut")
+
+    class Meta:
+        table = "dashboard_event_polls"
+
+
+class ProgressSample(Model):
+    """How far one send going out had got in one sample slot: what its progress curve draws."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255)
+    send_key = fields.CharField(max_length=255, description="Ghost email-id of the send")
+    at = fields.BigIntField(description="start of the sample slot, epoch seconds")
+    started_at = fields.BigIntField(description="epoch seconds the first batch of the send was accepted")
+    total = fields.BigIntField(description="recipients of the send")
+    done = fields.BigIntField(description="recipients handled (sent, failed or dropped)")
+    failed = fields.BigIntField(description="recipients whose delivery failed")
+    delivered = fields.BigIntField(description="delivered events of the send counted so far")
+
+    class Meta:
+        table = "dashboard_send_progress"
+        unique_together = (("domain", "send_key", "at"),)
+        indexes = (("at",),)

@@ -96,6 +96,17 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
 
         return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
 
+    @bp.get("/send/curve")
+    @signed_in()
+    async def send_curve() -> Response:
+        """The progress curve of a send as an HTML fragment (what the live page swaps in)."""
+        domain, key = chosen_domain(), send_key()
+        found, email_id = await av.send_email_id(dash.gateway, domain, key)
+        if not found:
+            abort(404)
+        curve = await av.send_curve(dash.gateway, domain, email_id)
+        return await render("_send_curve.html", curve=curve)
+
     @bp.get("/send")
     @signed_in()
     async def send() -> Response:

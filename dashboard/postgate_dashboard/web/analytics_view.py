@@ -12,6 +12,7 @@ from ..rollups import queries
 from ..rollups.rates import BY_NAME, count_of, rates
 from .charts import bar, line_chart, sparkline
 from .operations_view import duration
+from .send_curve import send_curve
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -317,6 +318,7 @@ async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> 
             "links": link_rows(links), "machine_clicks": c.get("clicked_machine", 0),
             "machine_opens": c.get("opened_machine", 0),
             "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
+            "curve": await send_curve(gateway, domain, row.email_id),
             "message_id": None if row.email_id else row.send_key}
 
 

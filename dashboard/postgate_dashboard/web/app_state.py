@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .event_polls import PollClock
 from .event_stream import LIVE_INTERVAL
+from .progress_samples import SAMPLE_SECONDS, ProgressSampler
 from .session import DashboardAuth
 from .settings import DashboardSettings
 from .throttle import AddressThrottle
@@ -37,10 +38,22 @@ class Dashboard:
     setup_token: str | None = None
     #: Set when the dashboard listens on an address of its own (``listen``).
     listener: Any = None
-    #: When clients last read each domain's events (this process only).
+    #: When clients last read each domain's events (kept in ``dashboard_event_polls`` too).
     polls: PollClock = field(default_factory=PollClock)
     #: Seconds between two updates of a live page.
     live_interval: float = LIVE_INTERVAL
+    #: Seconds between two samples of the sends going out (their progress curves).
+    sample_interval: float = SAMPLE_SECONDS
+    sampler: ProgressSampler | None = None
+
+    def start_sampling(self) -> None:
+        self.sampler = ProgressSampler(self.gateway, self.sample_interval)
+        self.sampler.start()
+
+    async def stop_sampling(self) -> None:
+        if self.sampler is not None:
+            await self.sampler.stop()
+            self.sampler = None
 
     @functools.cached_property
     def totp_box(self) -> Fernet:

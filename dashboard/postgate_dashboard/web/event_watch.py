@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from postgate import EventQuery
-from postgate.domain import Not, Term
+from postgate import EventQuery, Not, Term
 
 #: Events Postgate writes itself when it accepts a message; every other event came back from the
 #: delivery side.

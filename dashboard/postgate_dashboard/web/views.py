@@ -39,7 +39,7 @@ def add_view_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaita
         context: dict[str, Any] = {"page": "timeline", "domains": domains(), "domain": domain,
                                    "q": request.args.get("q", ""), "by": request.args.get("by", ""),
                                    "rows": None, "next_url": None, "error": None, "csv_url": None}
-        poll = dash.polls.get(domain)
+        poll = await dash.polls.latest(dash.gateway, domain)
         context["poll"] = {"when": when(poll.at), "agent": poll.user_agent} if poll else None
         try:
             search = parse_search(domains(), request.args)
