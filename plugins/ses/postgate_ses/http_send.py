@@ -1,0 +1,131 @@
+"""``SendEmail`` without boto3 on the hot path: one signed JSON ``POST`` over a pooled async client.
+
+boto3 spends about a millisecond of CPU per ``send_email`` (endpoint resolution, parameter
+validation, event hooks, a user-agent string built on every call, signing) and needs a thread
+per call in flight. :class:`HttpSendClient` does the one call the ``ses`` delivery makes on the
+event loop instead: the request body is the JSON botocore would serialize for the same
+parameters (``Content.Raw.Data`` in base64), signed with :class:`~.sigv4.SigV4Signer` (a signing
+key cached per day), and sent over an ``httpx.AsyncClient`` whose HTTP/1.1 connections stay open
+(at most ``send_threads`` of them). Everything is resolved once, from the boto3 send client the
+delivery builds anyway: the endpoint, the region, the signing name, the credentials of the standard
+chain (``get_frozen_credentials()`` each call, so refreshable credentials renew themselves when
+they expire) and the user agent, which carries ``app/<id>`` when ``AWS_SDK_UA_APP_ID`` (or
+``sdk_ua_app_id``) names one, as botocore's does.
+
+Answers: a 2xx gives SES's ``MessageId``; anything else raises :class:`SesAnswerError` with the
+error code read as botocore reads a REST-JSON error (``x-amzn-ErrorType``, else the body's
+``code``/``__type``, else the HTTP status) so that ``delivery.classify_error`` maps it to the same
+verdict as boto3's ``ClientError``. Transport failures surface as httpx's own exceptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import platform
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from .sigv4 import SigV4Signer
+
+SEND_PATH = "/v2/email/outbound-emails"
+
+
+class SesAnswerError(Exception):
+    """SES answered a send with an error (``code``, ``message``, HTTP ``status``)."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(f"{code} (HTTP {status}): {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def parse_error(status: int, headers: Any, body: bytes) -> SesAnswerError:
+    """An error answer read the way botocore's REST-JSON parser reads it."""
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        parsed = {"message": body.decode("utf-8", "replace")}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    message = str(parsed.get("message", parsed.get("Message", "")) or "")
+    if status >= 500 and (not body or body.lstrip().startswith(b"<")):
+        return SesAnswerError(str(status), message, status)  # a bare 5xx: botocore's generic error
+    code = headers.get("x-amzn-errortype") or parsed.get("code") or parsed.get("Code") or parsed.get("__type")
+    code = str(code or status).split(":", 1)[0].rsplit("#", 1)[-1]
+    return SesAnswerError(code, message, status)
+
+
+def request_body(params: dict[str, Any]) -> bytes:
+    """The JSON body of ``SendEmail`` for boto3-style ``params`` (``Content.Raw.Data`` as bytes)."""
+    raw = params["Content"]["Raw"]["Data"]
+    wire = dict(params)
+    wire["Content"] = {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}}
+    return json.dumps(wire, separators=(",", ":")).encode()
+
+
+def user_agent(app_id: str | None) -> str:
+    """The User-Agent of every send, built once (``app/<id>`` as botocore writes it)."""
+    import botocore
+
+    from . import __name__ as package
+
+    agent = (f"{package.replace('_', '-')} Botocore/{botocore.__version__} "
+             f"lang/python#{platform.python_version()} os/{platform.system().lower()}")
+    return f"{agent} app/{app_id}" if app_id else agent
+
+
+def canonical_host(url: str) -> str:
+    """The ``Host`` SigV4 signs: the URL's host, with its port unless it is the scheme's default."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+class HttpSendClient:
+    """``SendEmail`` over a pooled ``httpx.AsyncClient``, configured from a boto3 sesv2 client."""
+
+    def __init__(self, boto_client: Any, credentials: Any, *, connections: int, connect_timeout: float,
+                 read_timeout: float) -> None:
+        import httpx
+
+        meta = boto_client.meta
+        self.url = meta.endpoint_url.rstrip("/") + SEND_PATH
+        self.credentials = credentials  # botocore (Refreshable)Credentials, or None
+        region = meta.region_name
+        service = meta.service_model.signing_name
+        self.signer = SigV4Signer(canonical_host(self.url), urlsplit(self.url).path, region, service)
+        self.user_agent = user_agent(meta.config.user_agent_appid)
+        self.http = httpx.AsyncClient(
+            http1=True, http2=False,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections,
+                                keepalive_expiry=60.0),
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=None),
+        )
+
+    def signed_headers(self, body: bytes) -> dict[str, str]:
+        """Headers of one send, signed now with the current credentials."""
+        if self.credentials is None:
+            from botocore.exceptions import NoCredentialsError
+
+            raise NoCredentialsError()
+        frozen = self.credentials.get_frozen_credentials()
+        headers = self.signer.headers(body, frozen, datetime.now(timezone.utc))
+        headers["User-Agent"] = self.user_agent
+        return headers
+
+    async def send_email(self, params: dict[str, Any]) -> str:
+        """Send one message; SES's ``MessageId`` (raises :class:`SesAnswerError` or httpx's errors)."""
+        body = request_body(params)
+        response = await self.http.post(self.url, content=body, headers=self.signed_headers(body))
+        if 200 <= response.status_code < 300:
+            return str(response.json()["MessageId"])
+        raise parse_error(response.status_code, response.headers, response.content)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
