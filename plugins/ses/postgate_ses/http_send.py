@@ -21,6 +21,7 @@ verdict as boto3's ``ClientError``. Transport failures surface as httpx's own ex
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import platform
 from datetime import datetime, timezone
@@ -52,7 +53,8 @@ def parse_error(status: int, headers: Any, body: bytes) -> SesAnswerError:
         parsed = {}
     message = str(parsed.get("message", parsed.get("Message", "")) or "")
     if status >= 500 and (not body or body.lstrip().startswith(b"<")):
-        return SesAnswerError(str(status), message, status)  # a bare 5xx: botocore's generic error
+        # A bare 5xx: botocore's generic error, named by the status alone.
+        return SesAnswerError(str(status), http.client.responses.get(status, ""), status)
     code = headers.get("x-amzn-errortype") or parsed.get("code") or parsed.get("Code") or parsed.get("__type")
     code = str(code or status).split(":", 1)[0].rsplit("#", 1)[-1]
     return SesAnswerError(code, message, status)
