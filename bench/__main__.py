@@ -11,7 +11,10 @@
    a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py);
 5. ``scaleout`` (only with ``--only scaleout``): aggregate recipients/s of 1, 2, 3 worker processes
    over SQS (moto) and MariaDB against a fast local SES stand-in, with a high and a binding
-   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py).
+   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py);
+6. ``sendpath`` (only with ``--only sendpath``): Postgate with 1 and 2 worker processes against a
+   bare boto3 ``send_email`` loop on the same SES stand-in with ~70 KB Ghost messages, and the
+   per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py).
 """
 
 from __future__ import annotations
@@ -332,9 +335,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
+                                                 "tracking"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, sendpath, dashboard and tracking "
+                             "run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -353,6 +358,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="worker process counts for --only scaleout, comma separated (default 1,2,3)")
     parser.add_argument("--scaleout-latency", type=float, default=0.0,
                         help="seconds the SES stand-in holds each SendEmail answer for --only scaleout (default 0)")
+    parser.add_argument("--sendpath-recipients", type=int,
+                        help="recipients per run for --only sendpath (default 3000, --quick 1000)")
+    parser.add_argument("--sendpath-kb", type=int, default=70,
+                        help="KiB of HTML per Ghost message for --only sendpath (default 70)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
@@ -361,6 +370,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.aws_recipients = args.aws_recipients or (300 if args.quick else 1000)
     args.aws_events = args.aws_events or (100 if args.quick else 300)
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
+    args.sendpath_recipients = args.sendpath_recipients or (1000 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
     args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
@@ -394,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  rates=args.scaleout_rate_list,
                                                  worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
                                                  latency=args.scaleout_latency)
+        if "sendpath" in parts:
+            from .sendpath import bench_sendpath
+
+            figures["sendpath"] = bench_sendpath(workdir, recipients=args.sendpath_recipients,
+                                                 html_kb=args.sendpath_kb, mysql_url=args.mysql_url)
         if "dashboard" in parts:
             from .dashboard import bench_dashboard
 
