@@ -13,8 +13,10 @@ attachments); this backend checks the MIME against SES's rules and hands it to S
 - ``ConfigurationOverrides.Tracking`` from ``o:tracking-opens`` / ``o:tracking-clicks`` when the
   installed botocore model has it (``tracking_overrides`` turns it off).
 
-Every call runs in a bounded thread pool (``send_threads``), never on the event loop, with
-botocore's retries off: the ledger owns retries. Outcomes (see ``docs/aws-ses-delivery.md`` for
+With ``send_client = "http"`` (the default) every call is one signed HTTP request on the event
+loop (:mod:`.http_send`, at most ``send_threads`` in flight); with ``"boto3"`` it is boto3's
+``send_email`` in a bounded thread pool (``send_threads``). Neither retries: the ledger owns
+retries. Outcomes (see ``docs/aws-ses-delivery.md`` for
 the table of Mailgun codes):
 
 - accepted → ``sent`` with SES's ``MessageId`` as the provider id;
@@ -198,17 +200,17 @@ def classify_answer(code: str, message: str, status: int, operation: str = "Send
 
 
 def _never_sent(exc: BaseException) -> bool:
-    """An httpx failure before any byte of the request left: no connection, or none free."""
-    import httpx
+    """An aiohttp failure before any byte of the request left: the connection was never made."""
+    import aiohttp
 
-    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
 
 
 def _transport_error(exc: BaseException) -> bool:
-    """Any other httpx transport failure: the request may have reached SES."""
-    import httpx
+    """Any other aiohttp failure or a read timeout: the request may have reached SES."""
+    import aiohttp
 
-    return isinstance(exc, httpx.TransportError)
+    return isinstance(exc, (aiohttp.ClientError, TimeoutError))
 
 
 def verdict_result(recipient_id: int, verdict: Verdict) -> DeliveryResult:
