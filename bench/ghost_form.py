@@ -24,6 +24,15 @@ FILLER = ("<p style=\"margin:0 0 1.5em;line-height:1.6\">This week we look at wh
           "what did not, and what comes next for the members of this blog.</p>\n")
 
 
+def ghost_html(html_kb: int = 0) -> str:
+    """The newsletter's HTML; padded to about ``html_kb`` KiB in lines of a real newsletter's length."""
+    greeting = "<p>Hi %recipient.name_html%, here is this week's issue.</p>"
+    unsubscribe = '<a href="%recipient.unsubscribe_url%">Unsubscribe</a></body></html>'
+    if not html_kb:
+        return "<html><body>" + greeting * 20 + unsubscribe
+    return ("<html><body>\n" + (greeting + "\n") * 20 + FILLER * (html_kb * 1024 // len(FILLER)) + unsubscribe)
+
+
 def ghost_fields(domain: str, email_id: str, recipients: list[str], html_kb: int = 0) -> list[tuple[str, str]]:
     """The (name, value) pairs of one batch, in Ghost's order (``html_kb``: pad the HTML body to
     about that many KiB, as a real newsletter's; 0: a short body)."""
@@ -37,9 +46,7 @@ def ghost_fields(domain: str, email_id: str, recipients: list[str], html_kb: int
             "message_id": recipient_message_id(email_id, address, domain),
         }
     sender = f"My Blog <noreply@{domain}>"
-    html = ("<html><body>" + "<p>Hi %recipient.name_html%, here is this week's issue.</p>" * 20
-            + FILLER * (html_kb * 1024 // len(FILLER))
-            + '<a href="%recipient.unsubscribe_url%">Unsubscribe</a></body></html>')
+    html = ghost_html(html_kb)
     fields = [("to", address) for address in recipients]
     fields += [
         ("from", sender),

@@ -12,8 +12,8 @@ recipients whose HTML is padded to ``--sendpath-kb`` KiB (a real newsletter's ~7
   MariaDB, N worker processes), from the first POST until the last recipient reached the
   stand-in, with ``send_client = "http"`` for 1 and 2 worker processes and ``"boto3"`` for 1.
 - **per call**: CPU time of one ``SendEmail`` in a child process making calls one after another:
-  boto3, ``httpx`` + botocore's ``SigV4Auth``, ``httpx`` + the plugin's signer (cached key);
-  and the signing alone for both signers.
+  boto3, ``aiohttp`` + botocore's ``SigV4Auth``, ``aiohttp`` + the plugin's signer (cached key),
+  ``httpx`` + the plugin's signer; and the signing alone for both signers.
 
 Ratios are to the bare loop of the same run; "sent twice" counts recipients the stand-in saw more
 than once.
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .aws import DUMMY_AWS, REGION, Moto
-from .ghost_form import FILLER
+from .ghost_form import ghost_html
 
 THREADS = 8
 
@@ -52,8 +52,7 @@ def newsletter_mime(html_kb: int) -> bytes:
                         ("Message-Id", f"<{secrets.token_hex(16)}@mg.example.com>")):
         message[name] = value
     message.set_content("Hi Member\n" + "This week's issue.\n" * 20)
-    html = "<html><body>" + FILLER * (html_kb * 1024 // len(FILLER)) + "</body></html>"
-    message.add_alternative(html, subtype="html")
+    message.add_alternative(ghost_html(html_kb).replace("%recipient.name_html%", "Member&nbsp;1"), subtype="html")
     return message.as_bytes().replace(b"\n", b"\r\n")
 
 
@@ -93,8 +92,8 @@ def bare_loop(url: str, recipients: int, threads: int, html_kb: int) -> dict[str
 def per_call(url: str, calls: int, html_kb: int) -> dict[str, float]:
     """CPU milliseconds per sequential ``SendEmail`` for each client, and µs per signature."""
     import botocore.credentials
-    from postgate_ses.http_send import HttpSendClient, request_body
-    from postgate_ses.sigv4 import botocore_headers
+    from postgate_ses.http_send import SEND_PATH, HttpSendClient, canonical_host, request_body
+    from postgate_ses.sigv4 import SigV4Signer, botocore_headers
 
     boto = _sender(url, 1)
     credentials = botocore.credentials.Credentials("testing", "testing", "testing")
@@ -117,7 +116,24 @@ def per_call(url: str, calls: int, html_kb: int) -> dict[str, float]:
                                        self.signer.region, self.signer.service)
             return {**headers, "User-Agent": self.user_agent}
 
-    for name, kind in (("httpx_botocore_signer_ms", BotocoreSigned), ("httpx_own_signer_ms", HttpSendClient)):
+    class OverHttpx(HttpSendClient):
+        """The same signed request over httpx's async client (the other pooled client measured)."""
+
+        async def send_email(self, params: dict[str, Any]) -> str:
+            import httpx
+
+            if not hasattr(self, "httpx"):
+                self.httpx = httpx.AsyncClient()
+            body = request_body(params)
+            response = await self.httpx.post(self.url, content=body, headers=self.signed_headers(body))
+            return str(response.json()["MessageId"])
+
+        async def aclose(self) -> None:
+            await self.httpx.aclose()
+            await super().aclose()
+
+    for name, kind in (("aiohttp_botocore_signer_ms", BotocoreSigned), ("aiohttp_own_signer_ms", HttpSendClient),
+                       ("httpx_own_signer_ms", OverHttpx)):
         async def measure(kind: Any = kind) -> float:
             client = kind(boto, credentials, connections=1, connect_timeout=5, read_timeout=30)
             await client.send_email(send_params(raw, "warm@example.com", 0))
@@ -130,12 +146,13 @@ def per_call(url: str, calls: int, html_kb: int) -> dict[str, float]:
 
         figures[name] = asyncio.run(measure())
 
-    client = HttpSendClient(boto, credentials, connections=1, connect_timeout=5, read_timeout=30)
+    target = boto.meta.endpoint_url + SEND_PATH
+    signer = SigV4Signer(canonical_host(target), SEND_PATH, REGION, "ses")
     body = request_body(send_params(raw, "s@example.com", 1))
     frozen = credentials.get_frozen_credentials()
-    for name, sign in (("sign_botocore_us", lambda: botocore_headers(client.url, body, frozen, datetime.now(timezone.utc),
+    for name, sign in (("sign_botocore_us", lambda: botocore_headers(target, body, frozen, datetime.now(timezone.utc),
                                                                      REGION, "ses")),
-                       ("sign_own_us", lambda: client.signer.headers(body, frozen, datetime.now(timezone.utc)))):
+                       ("sign_own_us", lambda: signer.headers(body, frozen, datetime.now(timezone.utc)))):
         started = time.process_time()
         for _ in range(calls):
             sign()
@@ -212,8 +229,9 @@ def bench_sendpath(workdir: Path, *, recipients: int, html_kb: int, mysql_url: s
         standin.clear()
         figures["per_call"] = micro = _child("micro", standin.url, str(calls), str(html_kb))
         print(f"sendpath per call ({calls} sequential, {micro['request_bytes'] / 1024:.0f} KiB, CPU): "
-              f"boto3 {micro['boto3_ms']:.2f} ms, httpx + botocore SigV4Auth {micro['httpx_botocore_signer_ms']:.2f} ms, "
-              f"httpx + own signer {micro['httpx_own_signer_ms']:.2f} ms; signing alone: botocore "
+              f"boto3 {micro['boto3_ms']:.2f} ms, aiohttp + botocore SigV4Auth {micro['aiohttp_botocore_signer_ms']:.2f} ms, "
+              f"aiohttp + own signer {micro['aiohttp_own_signer_ms']:.2f} ms, httpx + own signer "
+              f"{micro['httpx_own_signer_ms']:.2f} ms; signing alone: botocore "
               f"{micro['sign_botocore_us']:.0f} µs, own {micro['sign_own_us']:.0f} µs", flush=True)
     finally:
         if stack is not None:
