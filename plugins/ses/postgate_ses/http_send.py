@@ -32,6 +32,9 @@ from urllib.parse import urlsplit
 from .sigv4 import SigV4Signer
 
 SEND_PATH = "/v2/email/outbound-emails"
+#: An idle connection is closed after this long, before a load balancer's idle timeout (often 60 s)
+#: can close it under a request.
+KEEPALIVE_SECONDS = 20.0
 
 
 class SesAnswerError(Exception):
@@ -109,7 +112,7 @@ class HttpSendClient:
         # No total or pool-wait limit (the caller bounds calls in flight); connect and read are bounded.
         timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout,
                                         sock_read=read_timeout)
-        connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=60.0)
+        connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=KEEPALIVE_SECONDS)
         self.http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
                                           skip_auto_headers=("Accept-Encoding",))
 
