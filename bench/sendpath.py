@@ -208,8 +208,8 @@ def bench_sendpath(workdir: Path, *, recipients: int, html_kb: int, mysql_url: s
             return rate
 
         baseline = [bare("bare_before")]
-        for label, count, client in (("postgate_http_1", 1, "http"), ("postgate_http_2", 2, "http"),
-                                     ("postgate_boto3_1", 1, "boto3")):
+        for label, count, client in (("postgate_http_1", 1, "http"), ("postgate_boto3_1", 1, "boto3"),
+                                     ("postgate_http_2", 2, "http")):
             run = run_scaleout(stack, workers=count, rate=100_000.0, recipients=recipients, warmup=20 * count,
                                env={"POSTGATE_PLUGINS__SES__SEND_CLIENT": client})
             figures[label] = {**run.as_dict(), "request_bytes": _mean_size(standin)}
