@@ -110,8 +110,8 @@ def per_call(url: str, calls: int, html_kb: int) -> dict[str, float]:
     figures["boto3_ms"] = cpu_per_call(lambda i: boto.send_email(**send_params(raw, f"c{i}@example.com", i)))
 
     class BotocoreSigned(HttpSendClient):
-        def signed_headers(self, body: bytes) -> dict[str, str]:
-            frozen = self.credentials.get_frozen_credentials()
+        def signed_headers(self, body: bytes, frozen: Any = None) -> dict[str, str]:
+            frozen = frozen or self.credentials.get_frozen_credentials()
             headers = botocore_headers(self.url, body, frozen, datetime.now(timezone.utc),
                                        self.signer.region, self.signer.service)
             return {**headers, "User-Agent": self.user_agent}

@@ -9,8 +9,8 @@ key cached per day), and sent over an ``aiohttp.ClientSession`` whose HTTP/1.1 c
 open (at most ``send_threads`` of them); aiohttp costs a fifth of the CPU per request that httpx's
 async client does (bench/README.md, ``sendpath``). Everything is resolved once, from the boto3 send client the
 delivery builds anyway: the endpoint, the region, the signing name, the credentials of the standard
-chain (``get_frozen_credentials()`` each call, so refreshable credentials renew themselves when
-they expire) and the user agent, which carries ``app/<id>`` when ``AWS_SDK_UA_APP_ID`` (or
+chain (``get_frozen_credentials()`` each call; refreshable credentials due for renewal are renewed
+in a thread first, since that may ask STS or the instance metadata service) and the user agent, which carries ``app/<id>`` when ``AWS_SDK_UA_APP_ID`` (or
 ``sdk_ua_app_id``) names one, as botocore's does.
 
 Answers: a 2xx gives SES's ``MessageId``; anything else raises :class:`SesAnswerError` with the
@@ -21,6 +21,7 @@ verdict as boto3's ``ClientError``. Transport failures surface as aiohttp's own 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
@@ -116,13 +117,13 @@ class HttpSendClient:
         self.http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
                                           skip_auto_headers=("Accept-Encoding",))
 
-    def signed_headers(self, body: bytes) -> dict[str, str]:
-        """Headers of one send, signed now with the current credentials."""
+    def signed_headers(self, body: bytes, frozen: Any = None) -> dict[str, str]:
+        """Headers of one send, signed now with ``frozen`` or else the current credentials."""
         if self.credentials is None:
             from botocore.exceptions import NoCredentialsError
 
             raise NoCredentialsError()
-        frozen = self.credentials.get_frozen_credentials()
+        frozen = frozen or self.credentials.get_frozen_credentials()
         headers = self.signer.headers(body, frozen, datetime.now(timezone.utc))
         headers["User-Agent"] = self.user_agent
         return headers
@@ -130,11 +131,20 @@ class HttpSendClient:
     async def send_email(self, params: dict[str, Any]) -> str:
         """Send one message; SES's ``MessageId`` (raises :class:`SesAnswerError` or aiohttp's errors)."""
         body = request_body(params)
-        async with self.http.post(self.url, data=body, headers=self.signed_headers(body)) as response:
+        frozen = None
+        if self._refresh_due():
+            # Renewing may ask STS or the instance metadata service: never on the event loop.
+            frozen = await asyncio.to_thread(self.credentials.get_frozen_credentials)
+        async with self.http.post(self.url, data=body, headers=self.signed_headers(body, frozen)) as response:
             content = await response.read()
             if 200 <= response.status < 300:
                 return str(json.loads(content)["MessageId"])
             raise parse_error(response.status, response.headers, content)
+
+    def _refresh_due(self) -> bool:
+        """Whether refreshable credentials are close enough to expiry that botocore would renew them."""
+        refresh_needed = getattr(self.credentials, "refresh_needed", None)
+        return refresh_needed is not None and refresh_needed()
 
     async def aclose(self) -> None:
         await self.http.close()

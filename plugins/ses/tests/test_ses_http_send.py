@@ -8,6 +8,7 @@ import json
 import pathlib
 import socket
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -105,9 +106,10 @@ async def test_the_request_means_what_boto3_sends_with_the_same_app_id(aws):
 
 async def test_expired_credentials_are_refreshed_before_a_send(aws):
     aws.client("sesv2").create_email_identity(EmailIdentity="mg.example.com")
-    issued = []
+    issued, threads = [], []
 
     def refresh() -> dict[str, str]:
+        threads.append(threading.current_thread())
         issued.append(f"ASIA{len(issued)}")
         expiry = datetime.now(timezone.utc) + (timedelta(seconds=1) if len(issued) == 1 else timedelta(hours=1))
         return {"access_key": issued[-1], "secret_key": "s", "token": f"t{len(issued)}",
@@ -124,6 +126,7 @@ async def test_expired_credentials_are_refreshed_before_a_send(aws):
         seen = [s.request.headers for s in proxy.seen("SendEmail")]
     assert [h["authorization"].split("Credential=")[1].split("/")[0] for h in seen] == ["ASIA1", "ASIA1"]
     assert [h["x-amz-security-token"] for h in seen] == ["t2", "t2"]
+    assert threads[1] is not threading.main_thread()  # renewed off the event loop
 
 
 # -- answers --------------------------------------------------------------------------------------
