@@ -14,6 +14,9 @@
    ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py);
 6. ``smtp`` (only with ``--only smtp``): recipients/s through the ``smtp`` delivery to a local
    aiosmtpd sink versus a bare aiosmtplib loop on the same sink (bench/smtp.py).
+7. ``sendpath`` (only with ``--only sendpath``): Postgate with 1 and 2 worker processes against a
+   bare boto3 ``send_email`` loop on the same SES stand-in with ~70 KB Ghost messages, and the
+   per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py).
 """
 
 from __future__ import annotations
@@ -334,11 +337,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking",
-                                             "smtp", "webhooks"],
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
+                                             "tracking", "smtp", "webhooks"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard, tracking, smtp and webhooks "
-                             "run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, sendpath, dashboard, tracking, smtp and "
+                             "webhooks run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -367,6 +370,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="relay_connections, and connections of the bare aiosmtplib loop (default 8)")
     parser.add_argument("--smtp-latency", default="0,0.02",
                         help="seconds the sink holds each answer, one run per value, comma separated (default 0,0.02)")
+    parser.add_argument("--sendpath-recipients", type=int,
+                        help="recipients per run for --only sendpath (default 3000, --quick 1000)")
+    parser.add_argument("--sendpath-kb", type=int, default=70,
+                        help="KiB of HTML per Ghost message for --only sendpath (default 70)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
@@ -375,6 +382,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.aws_recipients = args.aws_recipients or (300 if args.quick else 1000)
     args.aws_events = args.aws_events or (100 if args.quick else 300)
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
+    args.sendpath_recipients = args.sendpath_recipients or (1000 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
     args.smtp_recipients = args.smtp_recipients or (500 if args.quick else 2000)
@@ -409,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  rates=args.scaleout_rate_list,
                                                  worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
                                                  latency=args.scaleout_latency)
+        if "sendpath" in parts:
+            from .sendpath import bench_sendpath
+
+            figures["sendpath"] = bench_sendpath(workdir, recipients=args.sendpath_recipients,
+                                                 html_kb=args.sendpath_kb, mysql_url=args.mysql_url)
         if "dashboard" in parts:
             from .dashboard import bench_dashboard
 
