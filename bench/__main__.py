@@ -5,18 +5,18 @@
    delivered events);
 3. events page latency (300-event page: first page, and a deep page reached by token) at each
    requested number of stored events, on SQLite and on MariaDB/MySQL;
-5. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
-   the time of its reads at each requested number of events (bench/dashboard.py);
 4. ``aws`` (only with ``--only aws``): recipients/s through SQS → SES against moto's server versus
    a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py);
 5. ``scaleout`` (only with ``--only scaleout``): aggregate recipients/s of 1, 2, 3 worker processes
    over SQS (moto) and MariaDB against a fast local SES stand-in, with a high and a binding
    ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py);
-6. ``smtp`` (only with ``--only smtp``): recipients/s through the ``smtp`` delivery to a local
-   aiosmtpd sink versus a bare aiosmtplib loop on the same sink (bench/smtp.py).
-7. ``sendpath`` (only with ``--only sendpath``): Postgate with 1 and 2 worker processes against a
+6. ``sendpath`` (only with ``--only sendpath``): Postgate with 1 and 2 worker processes against a
    bare boto3 ``send_email`` loop on the same SES stand-in with ~70 KB Ghost messages, and the
-   per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py).
+   per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py);
+7. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
+   the time of its reads at each requested number of events (bench/dashboard.py);
+8. ``tracking``, ``smtp``, ``webhooks`` (only when named): bench/tracking.py, bench/smtp.py,
+   bench/webhooks.py, each described in bench/README.md.
 """
 
 from __future__ import annotations
