@@ -229,6 +229,9 @@ class Routes(Delivery):
                     settled.setdefault(row.id, DeliveryResult(row.id, "unsent", message=f"route {name} resends in doubt"))
         return settled
 
+    def components(self) -> list[Delivery]:
+        return [part for route in self.routes.values() for part in route.components()]
+
     async def quota(self) -> Any:
         return await self.routes[self.settings.default].quota()
 
