@@ -5,13 +5,18 @@
    delivered events);
 3. events page latency (300-event page: first page, and a deep page reached by token) at each
    requested number of stored events, on SQLite and on MariaDB/MySQL;
-5. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
-   the time of its reads at each requested number of events (bench/dashboard.py);
 4. ``aws`` (only with ``--only aws``): recipients/s through SQS → SES against moto's server versus
    a bare boto3 loop making the same calls, and SES events ingested per second (bench/aws.py);
 5. ``scaleout`` (only with ``--only scaleout``): aggregate recipients/s of 1, 2, 3 worker processes
    over SQS (moto) and MariaDB against a fast local SES stand-in, with a high and a binding
-   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py).
+   ``max_send_rate``, and the busiest one-second window of sends (bench/scaleout.py);
+6. ``sendpath`` (only with ``--only sendpath``): Postgate with 1 and 2 worker processes against a
+   bare boto3 ``send_email`` loop on the same SES stand-in with ~70 KB Ghost messages, and the
+   per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py);
+7. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
+   the time of its reads at each requested number of events (bench/dashboard.py);
+8. ``tracking``, ``smtp``, ``webhooks`` (only when named): bench/tracking.py, bench/smtp.py,
+   bench/webhooks.py, each described in bench/README.md.
 """
 
 from __future__ import annotations
@@ -332,9 +337,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
+                                             "tracking", "smtp", "webhooks"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, sendpath, dashboard, tracking, smtp and "
+                             "webhooks run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--dashboard-parts", default="ingest,reads,pages",
@@ -345,6 +352,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--webhooks-events", type=int, default=10000,
+                        help="events fanned out at 1,000/s for --only webhooks (default 10000)")
+    parser.add_argument("--webhooks-recipients", type=int, default=5000,
+                        help="recipients per pipeline run, with and without the plugin, for --only webhooks (default 5000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
                         help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
@@ -355,6 +366,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="worker process counts for --only scaleout, comma separated (default 1,2,3)")
     parser.add_argument("--scaleout-latency", type=float, default=0.0,
                         help="seconds the SES stand-in holds each SendEmail answer for --only scaleout (default 0)")
+    parser.add_argument("--smtp-recipients", type=int,
+                        help="recipients through the smtp delivery for --only smtp (default 2000, --quick 500)")
+    parser.add_argument("--smtp-connections", type=int, default=8,
+                        help="relay_connections, and connections of the bare aiosmtplib loop (default 8)")
+    parser.add_argument("--smtp-latency", default="0,0.02",
+                        help="seconds the sink holds each answer, one run per value, comma separated (default 0,0.02)")
+    parser.add_argument("--sendpath-recipients", type=int,
+                        help="recipients per run for --only sendpath (default 3000, --quick 1000)")
+    parser.add_argument("--sendpath-kb", type=int, default=70,
+                        help="KiB of HTML per Ghost message for --only sendpath (default 70)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = parser.parse_args(argv)
     args.requests = args.requests or (10 if args.quick else 30)
@@ -363,8 +384,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.aws_recipients = args.aws_recipients or (300 if args.quick else 1000)
     args.aws_events = args.aws_events or (100 if args.quick else 300)
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
+    args.sendpath_recipients = args.sendpath_recipients or (1000 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
+    args.smtp_recipients = args.smtp_recipients or (500 if args.quick else 2000)
     args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
@@ -396,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  rates=args.scaleout_rate_list,
                                                  worker_counts=args.scaleout_worker_list, mysql_url=args.mysql_url,
                                                  latency=args.scaleout_latency)
+        if "sendpath" in parts:
+            from .sendpath import bench_sendpath
+
+            figures["sendpath"] = bench_sendpath(workdir, recipients=args.sendpath_recipients,
+                                                 html_kb=args.sendpath_kb, mysql_url=args.mysql_url)
         if "dashboard" in parts:
             from .dashboard import bench_dashboard
 
@@ -406,6 +434,15 @@ def main(argv: list[str] | None = None) -> int:
             from .tracking import bench_tracking
 
             figures["tracking"] = bench_tracking(workdir, args.tracking_hits)
+        if "smtp" in parts:
+            from .smtp import bench_smtp
+
+            figures["smtp"] = [bench_smtp(workdir, args.smtp_recipients, args.smtp_connections, float(latency))
+                               for latency in args.smtp_latency.split(",") if latency.strip()]
+        if "webhooks" in parts:
+            from .webhooks import bench_webhooks
+
+            figures["webhooks"] = bench_webhooks(workdir, args.webhooks_events, args.webhooks_recipients)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

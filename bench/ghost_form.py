@@ -19,8 +19,23 @@ def recipient_message_id(email_id: str, address: str, domain: str) -> str:
     return f"{email_id}.{digest}@{domain}"
 
 
-def ghost_fields(domain: str, email_id: str, recipients: list[str]) -> list[tuple[str, str]]:
-    """The (name, value) pairs of one batch, in Ghost's order."""
+#: One paragraph of filler for newsletters of a chosen size (``html_kb``).
+FILLER = ("<p style=\"margin:0 0 1.5em;line-height:1.6\">This week we look at what changed, "
+          "what did not, and what comes next for the members of this blog.</p>\n")
+
+
+def ghost_html(html_kb: int = 0) -> str:
+    """The newsletter's HTML; padded to about ``html_kb`` KiB in lines of a real newsletter's length."""
+    greeting = "<p>Hi %recipient.name_html%, here is this week's issue.</p>"
+    unsubscribe = '<a href="%recipient.unsubscribe_url%">Unsubscribe</a></body></html>'
+    if not html_kb:
+        return "<html><body>" + greeting * 20 + unsubscribe
+    return ("<html><body>\n" + (greeting + "\n") * 20 + FILLER * (html_kb * 1024 // len(FILLER)) + unsubscribe)
+
+
+def ghost_fields(domain: str, email_id: str, recipients: list[str], html_kb: int = 0) -> list[tuple[str, str]]:
+    """The (name, value) pairs of one batch, in Ghost's order (``html_kb``: pad the HTML body to
+    about that many KiB, as a real newsletter's; 0: a short body)."""
     variables = {}
     for index, address in enumerate(recipients):
         variables[address] = {
@@ -31,8 +46,7 @@ def ghost_fields(domain: str, email_id: str, recipients: list[str]) -> list[tupl
             "message_id": recipient_message_id(email_id, address, domain),
         }
     sender = f"My Blog <noreply@{domain}>"
-    html = ("<html><body>" + "<p>Hi %recipient.name_html%, here is this week's issue.</p>" * 20
-            + '<a href="%recipient.unsubscribe_url%">Unsubscribe</a></body></html>')
+    html = ghost_html(html_kb)
     fields = [("to", address) for address in recipients]
     fields += [
         ("from", sender),
@@ -67,9 +81,10 @@ def form_data(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
-def ghost_batch(domain: str, recipients: list[str], email_id: str | None = None) -> tuple[bytes, str]:
+def ghost_batch(domain: str, recipients: list[str], email_id: str | None = None,
+                html_kb: int = 0) -> tuple[bytes, str]:
     """One batch, ready to POST to ``/v3/<domain>/messages``."""
-    return form_data(ghost_fields(domain, email_id or secrets.token_hex(12), recipients))
+    return form_data(ghost_fields(domain, email_id or secrets.token_hex(12), recipients, html_kb))
 
 
 def member_addresses(count: int, offset: int = 0) -> list[str]:

@@ -78,13 +78,14 @@ class ScaleoutStack:
     API and worker processes configured by ``<folder>/postgate.toml``."""
 
     def __init__(self, folder: Path, *, aws_url: str, mysql_url: str, standin: SesStandin,
-                 lease_seconds: float = 30.0, jobs_per_worker: int = 4) -> None:
+                 lease_seconds: float = 30.0, jobs_per_worker: int = 4, html_kb: int = 0) -> None:
         import boto3
 
         self.folder = folder
         self.aws_url = aws_url
         self.mysql_url = mysql_url
         self.standin = standin
+        self.html_kb = html_kb  # newsletter size of the Ghost batches posted
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api: Process | None = None
@@ -150,12 +151,13 @@ class ScaleoutStack:
         except OSError:
             return False
 
-    def start_workers(self, count: int, rate: float, timeout: float = 180) -> None:
-        """``count`` worker processes sending at most ``rate`` messages/s between them."""
+    def start_workers(self, count: int, rate: float, timeout: float = 180, **env: str) -> None:
+        """``count`` worker processes sending at most ``rate`` messages/s between them (``env``:
+        more variables for them, e.g. ``POSTGATE_PLUGINS__SES__SEND_CLIENT``)."""
         for index in range(count):
             name = f"worker{index + 1}"
             self.workers.append(self._spawn(name, ["worker", "--workers", "1"], self.env(
-                POSTGATE_PLUGINS__SES__MAX_SEND_RATE=str(rate), AWS_SDK_UA_APP_ID=name)))
+                POSTGATE_PLUGINS__SES__MAX_SEND_RATE=str(rate), AWS_SDK_UA_APP_ID=name, **env)))
         for proc in self.workers:
             _wait(lambda p=proc: "worker running" in p.output() or not p.alive(), timeout, proc.name)
             if not proc.alive():
@@ -177,7 +179,7 @@ class ScaleoutStack:
     # -- requests and what happened -------------------------------------------------------------
 
     def post(self, addresses: list[str], email_id: str) -> None:
-        body, content_type = ghost_batch(TEST_DOMAIN, addresses, email_id)
+        body, content_type = ghost_batch(TEST_DOMAIN, addresses, email_id, self.html_kb)
         request = urllib.request.Request(f"{self.url}/v3/{TEST_DOMAIN}/messages", data=body, method="POST",
                                          headers={**basic_auth(), "Content-Type": content_type})
         with urllib.request.urlopen(request, timeout=120) as response:
@@ -218,7 +220,7 @@ class ScaleoutRun:
 
 
 def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients: int, warmup: int = 0,
-                 timeout: float | None = None) -> ScaleoutRun:
+                 timeout: float | None = None, env: dict[str, str] | None = None) -> ScaleoutRun:
     """Start ``workers`` processes at ``rate``, send ``recipients`` (after ``warmup`` recipients
     that are not timed) through them, stop them; what the stand-in saw."""
     standin = stack.standin
@@ -226,7 +228,7 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
     warm = member_addresses(warmup)  # addresses carry the time: each run has its own
     addresses = member_addresses(recipients, offset=warmup)
     timeout = timeout or 120 + 3 * recipients / min(rate, 100)
-    stack.start_workers(workers, rate)
+    stack.start_workers(workers, rate, **(env or {}))
     try:
         if warm:
             stack.post(warm, secrets.token_hex(12))

@@ -56,18 +56,27 @@ def setting_names():
     from postgate_dashboard.web.settings import DashboardSettings
     from postgate_mysql.settings import MysqlSettings
     from postgate_ses.settings import SesSettings
+    from postgate_smtp.relay_settings import RelaySettings
     from postgate_sqs.settings import SqsSettings
     from postgate_tracking.reader_settings import SimulateReaders
     from postgate_tracking.settings import DomainTracking, TrackingSettings
+    from postgate_smtp.ingress_settings import IngressSettings
+    from postgate.builtin.routes import RouteMatch, RouteRule, RoutesSettings
+    from postgate_mailgun.settings import RelaySettings as MailgunRelaySettings
+    from postgate_webhooks.settings import WebhooksSettings
 
     core = ("configuration.md",)
     for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
                         (SqliteSettings, core), (LocalQueueSettings, core), (OutboxSettings, core),
                         (MysqlSettings, core), (SesSettings, ("aws-ses.md", "aws-ses-delivery.md")),
-                        (SqsSettings, ("sqs.md",)), (MetricsSettings, ("metrics.md",)),
+                        (SqsSettings, ("sqs.md",)), (RelaySettings, ("smtp.md",)), (MetricsSettings, ("metrics.md",)),
                         (DashboardSettings, ("dashboard.md",)),
                         (TrackingSettings, ("tracking.md",)), (DomainTracking, ("tracking.md",)),
-                        (SimulateReaders, ("tracking.md",))):
+                        (SimulateReaders, ("tracking.md",)),
+                        (IngressSettings, ("smtp.md",)),
+                        (RoutesSettings, ("routing.md",)), (RouteRule, ("routing.md",)),
+                        (RouteMatch, ("routing.md",)), (MailgunRelaySettings, ("mailgun-relay.md",)),
+                        (WebhooksSettings, ("webhooks.md",))):
         for name in model.model_fields:
             yield model.__name__, name, docs
 

@@ -345,6 +345,19 @@ def test_a_long_list_unsubscribe_url_stays_one_plain_line(frozen_clock):
     assert parse(raw)["List-Unsubscribe"] == parse(renderer._build_reference(recipient)[1])["List-Unsubscribe"]
 
 
+def test_a_list_unsubscribe_of_several_elements_is_folded_between_them(frozen_clock):
+    long_url = "https://blog.example.com/unsubscribe/?uuid=" + "0123456789abcdef" * 4 + "&key=k"
+    mailto = "mailto:u-" + "a" * 53 + "@unsubscribe.news.example.com"
+    message = ghost_message(headers=[("List-Unsubscribe", f"<%recipient.list_unsubscribe%>, <{mailto}>")])
+    recipient = row(2, "bob@example.com", variables={"list_unsubscribe": long_url})
+    renderer = Renderer(make_batch(message), message)
+    raw = renderer(recipient).raw
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert f"\r\nList-Unsubscribe: <{long_url}>,\r\n <{mailto}>\r\n".encode() in head
+    assert b"=?" not in head
+    assert parse(raw)["List-Unsubscribe"] == parse(renderer._build_reference(recipient)[1])["List-Unsubscribe"]
+
+
 def test_body_templates_are_shared_per_transfer_encoding(frozen_clock):
     message = ghost_message()
     renderer = Renderer(make_batch(message), message)

@@ -279,7 +279,17 @@ async def test_domain_get(api, version):
 async def test_domain_tracking_is_off(api):
     body = await api.get(f"/v3/domains/{TEST_DOMAIN}/tracking")
     assert body == {"tracking": {
-        "open": {"active": False},
+        "open": {"active": False, "place_at_the_top": False},
         "click": {"active": False},
         "unsubscribe": {"active": False, "html_footer": "", "text_footer": ""},
     }}
+
+
+async def test_stats_month_resolution_up_to_the_last_representable_month(api):
+    """A range ending in December 9999 counts up to the end of that month; nothing past year 9999 is
+    ever built (it was a 500)."""
+    body = await api.get(f"/v3/{TEST_DOMAIN}/stats/total?event=delivered&resolution=month"
+                         "&start=Mon,%2001%20Nov%209999%2000:00:00%20UTC&end=Fri,%2031%20Dec%209999%2023:00:00%20UTC")
+    assert [item["time"] for item in body["stats"]] == [
+        "Mon, 01 Nov 9999 00:00:00 UTC", "Wed, 01 Dec 9999 00:00:00 UTC"]
+    assert all(item["delivered"]["total"] == 0 for item in body["stats"])

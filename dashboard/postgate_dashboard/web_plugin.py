@@ -52,7 +52,7 @@ def web_register_routes(gateway) -> list[Any]:
                      throttle=AddressThrottle(settings.address_attempts, settings.lockout_seconds))
     _dashboards[gateway] = dash
     blueprint = build_blueprint(dash)
-    polls = poll_blueprint(dash.polls, gateway.now)  # on the API's app, wherever the pages are
+    polls = poll_blueprint(dash.polls, gateway, gateway.now)  # on the API's app, wherever the pages are
     if settings.listen:
         from .web.listener import DashboardListener
 
@@ -70,6 +70,7 @@ async def web_startup(gateway) -> None:
         return
     if dash.listener is not None:
         await dash.listener.start()
+    dash.start_sampling()
     if await count_users(gateway):
         return
     token = dash.new_setup_token()
@@ -83,7 +84,11 @@ async def web_startup(gateway) -> None:
 @hookimpl(specname="shutdown")
 async def web_shutdown(gateway) -> None:
     dash = _dashboards.get(gateway)
-    if dash is not None and dash.listener is not None:
+    if dash is None:
+        return
+    await dash.stop_sampling()
+    await dash.polls.close(gateway)
+    if dash.listener is not None:
         await dash.listener.stop()
 
 

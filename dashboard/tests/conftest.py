@@ -1,4 +1,5 @@
-"""Browser fixtures: Debian's chromium driven by playwright (no downloaded browser builds)."""
+"""Fixtures: a started gateway with the dashboard on SQLite and on MariaDB, and Debian's chromium
+driven by playwright (no downloaded browser builds)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,28 @@ from pathlib import Path
 
 import pytest
 
+import postgate_dashboard
+import postgate_mysql
+from postgate.testing.mariadb import temporary_database
+
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts" / "screenshots"
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+async def gateway(request, gateway_factory):
+    """A started gateway with the dashboard, once on SQLite and once on MariaDB."""
+    if request.param == "sqlite":
+        gw = gateway_factory(plugins=[postgate_dashboard])
+        await gw.start()
+        yield gw
+        return
+    async with temporary_database() as url:
+        gw = gateway_factory(plugins=[postgate_mysql, postgate_dashboard], backends={"storage": "mysql"},
+                             plugin_settings={"mysql": {"url": url}})
+        await gw.start()
+        yield gw
+        await gw.stop()  # before the database is dropped
 
 
 @pytest.fixture(scope="module")

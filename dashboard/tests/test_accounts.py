@@ -5,28 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-import postgate_dashboard
-import postgate_mysql
-from postgate.testing.mariadb import temporary_database
 from postgate_dashboard.auth_models import DashboardUser
 from postgate_dashboard.web import accounts
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(params=["sqlite", "mysql"])
-async def gateway(request, gateway_factory):
-    if request.param == "sqlite":
-        gw = gateway_factory(plugins=[postgate_dashboard])
-        await gw.start()
-        yield gw
-        return
-    async with temporary_database() as url:
-        gw = gateway_factory(plugins=[postgate_mysql, postgate_dashboard], backends={"storage": "mysql"},
-                             plugin_settings={"mysql": {"url": url}})
-        await gw.start()
-        yield gw
-        await gw.stop()  # before the database is dropped
 
 
 async def login(gateway, email, password, attempts=3):

@@ -146,15 +146,16 @@ def test_the_analytics_pages_show_what_the_events_api_counts(browser, server, sc
     page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=24h&who=all")
     d = totals["delivered"]
     shown = {
-        "delivered_rate": (pct(d, totals["accepted"]), d),
+        "delivered_rate": (pct(d, d + totals["failed_permanent"] - totals["suppressed"]), d),
         "unique_opened_rate": (pct(totals["opened_unique"], d), totals["opened_unique"]),
         "unique_clicked_rate": (pct(totals["clicked_unique"], d), totals["clicked_unique"]),
         "click_to_open_rate": (pct(totals["clicked_unique"], totals["opened_unique"]), totals["clicked_unique"]),
         "unsubscribed_rate": (pct(totals["unsubscribed"], d), totals["unsubscribed"]),
         "complained_rate": (pct(totals["complained"], d), totals["complained"]),
-        "bounce_rate": (pct(totals["failed_permanent"] - totals["suppressed"], totals["accepted"]),
+        "bounce_rate": (pct(totals["failed_permanent"] - totals["suppressed"], d + totals["failed_permanent"]),
                         totals["failed_permanent"] - totals["suppressed"]),
-        "temporary_fail_rate": (pct(totals["failed_temporary"], totals["accepted"]), totals["failed_temporary"]),
+        "temporary_fail_rate": (pct(totals["failed_temporary"], d + totals["failed_permanent"]),
+                                totals["failed_temporary"]),
     }
     for rate, (value, count) in shown.items():
         assert card(page, rate).locator(".value").inner_text() == value, rate

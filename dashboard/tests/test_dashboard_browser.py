@@ -169,6 +169,12 @@ def test_operations_shows_the_snapshot_and_tags_render_inert(browser, server, sc
     assert page.locator("#live script, #live img").count() == 0
     assert dialogs == []
     assert "Events stopped arriving" not in page.inner_text("main")  # the outbox reports deliveries
+    # One worker loop (the live server's) heartbeats; nothing sends now, so no ingest lag is due.
+    assert text(page, "#workers-alive") == "1"
+    assert page.locator("#workers tbody tr.alive").count() == 1 and "worker-0" in page.inner_text("#workers")
+    assert text(page, "#ingest-lag") == "\u2014"
+    assert text(page, "#ingest-note").startswith("nothing sending; newest provider event")
+    assert text(page, "#ingest-note").endswith(f"ago on {TEST_DOMAIN}")
     headers = page.goto(f"{server.url}/dashboard/operations").headers
     assert "script-src 'self'" in headers["content-security-policy"]
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
@@ -204,6 +210,8 @@ def test_operations_warns_when_provider_events_stop_while_sending(browser, live_
     sign_in(page, server, "ops@example.com")
     banner = page.locator(".banner").first.inner_text()
     assert f"Events stopped arriving for {TEST_DOMAIN}" in banner and "since sending started" in banner
+    assert re.fullmatch(r"\d+ s", text(page, "#ingest-lag")), text(page, "#ingest-lag")
+    assert text(page, "#ingest-note") == f"on {TEST_DOMAIN}, sending now; no provider event yet"
     page.screenshot(path=screenshots / "operations-silent-events.png", full_page=True)
     page.close()
 

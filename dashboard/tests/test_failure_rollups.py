@@ -84,7 +84,7 @@ def api_groups(server) -> Counter:
                 kind = "complaint"
             elif item["event"] != "failed":
                 continue
-            elif item.get("severity") == "temporary":
+            elif item.get("severity") != "permanent":
                 kind = "soft"
             else:
                 kind = "suppressed" if item.get("reason", "").startswith("suppress-") else "hard"

@@ -6,6 +6,7 @@ The public plugin API is what this module exports.
 from .app import Gateway, create_gateway
 from .backends import Backend, Delivery, EventSink, EventSource, NoDeadLetters, OutcomeSink, Queue, Storage
 from .domain import (
+    And,
     Attachment,
     Batch,
     ChunkReport,
@@ -15,6 +16,8 @@ from .domain import (
     EventQuery,
     Job,
     Message,
+    Not,
+    Or,
     PreparedTemplate,
     Recipient,
     RecipientStatus,
@@ -22,11 +25,13 @@ from .domain import (
     RenderedMessage,
     Suppression,
     SuppressionChange,
+    Term,
 )
 from .codec import batch_message
 from .errors import ApiError, BadRequest, NotFound
 from .events import EventBuilder
 from .health import HealthCheck
+from .inbound import InboundMail
 from .operations import AccountStatus, BatchProgress, DomainCheck, OperationsSnapshot, Quota
 from .hookspecs import hookimpl, hookspec
 from .settings import ConfigError, Settings, load_settings
@@ -41,10 +46,10 @@ from .suppression_records import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AccountStatus", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
+    "AccountStatus", "And", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "DomainCheck", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "EventBuilder", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "NotFound", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
+    "EventBuilder", "InboundMail", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "Not", "NotFound", "Or", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
     "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
-    "SuppressionChange", "batch_message", "check_suppression_csv_size", "checked_suppression_address",
+    "SuppressionChange", "Term", "batch_message", "check_suppression_csv_size", "checked_suppression_address",
     "create_gateway", "hookimpl", "hookspec", "load_settings", "parse_suppression_record", "suppression_csv_batches",
 ]

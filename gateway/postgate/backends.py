@@ -184,6 +184,12 @@ class Delivery(Backend):
     #: Whether a row whose outcome :meth:`settle` cannot tell may be sent again.
     resend_in_doubt: bool = False
 
+    def components(self) -> Sequence[Delivery]:
+        """The deliveries that really send: this one, or for a delivery that composes others (the
+        built-in ``routes``) theirs. A plugin looking for its own backend among the gateway's
+        searches here rather than comparing ``gateway.delivery`` alone."""
+        return (self,)
+
     async def quota(self) -> Quota | None:
         """The provider's sending quota as last known, for ``postgate status`` and metrics.
 

@@ -69,7 +69,8 @@ config_option = click.option(
 
 
 #: Subcommands that plugins add (``register_commands``), by the plugin's entry-point name.
-PLUGIN_COMMANDS = {"aws": "ses", "dashboard": "dashboard", "doctor": "ses", "suppressions": "suppression_audit"}
+PLUGIN_COMMANDS = {"aws": "ses", "dashboard": "dashboard", "doctor": "ses", "suppressions": "suppression_audit",
+                   "webhooks": "webhooks"}
 
 
 class PluginAwareGroup(click.Group):

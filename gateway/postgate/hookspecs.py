@@ -9,7 +9,7 @@ plugin always runs first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .app import Gateway
     from .domain import Batch, ChunkReport, Event, Message, PreparedTemplate, RenderedMessage, SuppressionChange
     from .health import HealthCheck
+    from .inbound import InboundMail
     from .operations import DomainCheck
 
 hookspec = pluggy.HookspecMarker("postgate")
@@ -34,8 +35,9 @@ Register = Callable[..., None]
 @hookspec
 def register_ingress(register: Register) -> None:
     """Register entry doors: ``register(name, factory)``, ``factory(gateway)`` returning a
-    Quart blueprint or an object with async ``start()``/``stop()``. Entry doors hand messages to
-    ``await gateway.accept(message)``."""
+    Quart blueprint or an object with async ``start()``/``stop()`` (started by the process that
+    serves HTTP once the gateway has started, stopped before it stops; never by ``postgate
+    worker``). Entry doors hand messages to ``await gateway.accept(message)``."""
 
 
 @hookspec(firstresult=True)
@@ -59,6 +61,22 @@ def validate_message(gateway: Gateway, message: Message) -> list[str] | str | No
 def message_accepted(gateway: Gateway, message: Message, message_id: str) -> None:
     """Called after a message is durably queued. May be async. Errors are logged, never
     returned to the client."""
+
+
+@hookspec
+def claims_recipient(gateway: Gateway, address: str) -> bool | None:
+    """Whether the plugin will read mail sent to ``address`` at one of the receive domains (the
+    SMTP listener's ``receive_domains``): ``True`` claims it, ``None`` abstains. May be async;
+    called at RCPT time for mail without AUTH, so answer from memory or one cheap read. An address
+    nobody claims is refused (``550 5.1.1``)."""
+
+
+@hookspec
+def mail_received(gateway: Gateway, mail: InboundMail) -> None:
+    """A message received for addresses some plugin claimed. Fan-out, may be async; each plugin
+    handles the recipients it claims and ignores the rest. The sender is answered once every
+    implementation has returned: store before returning, be idempotent (a sender that got no
+    answer sends again), and raise only to have the sender retry later (``451``)."""
 
 
 # -- backends ---------------------------------------------------------------------------------
@@ -132,6 +150,14 @@ def chunk_sent(gateway: Gateway, report: ChunkReport) -> None:
 
 
 @hookspec
+def worker_heartbeat(gateway: Gateway, worker: str, started_at: float, stopping: bool) -> None:
+    """A worker loop is alive: called when it starts, about every ``Worker.heartbeat_seconds``
+    while it runs (busy or idle), and once with ``stopping`` true when it stops cleanly.
+    ``worker`` is the loop's owner id (``name@host:pid:token``), ``started_at`` when the loop
+    started (epoch seconds). Sync and cheap: it runs in the worker loop. Errors are logged."""
+
+
+@hookspec
 def delivery_state_changed(gateway: Gateway, delivery: str, state: str, reason: str,
                            seconds: float | None) -> None:
     """A delivery backend reports a change in what it may send: ``state`` is ``throttled`` (the
@@ -178,6 +204,18 @@ def register_api_routes(gateway: Gateway) -> list[Blueprint] | None:
 
 
 @hookspec
+def wrap_asgi(gateway: Gateway, app: Callable[..., Any]) -> Callable[..., Any] | None:
+    """Return an ASGI callable that answers some HTTP requests itself, before Quart's routing, and
+    hands every other request (and every non-HTTP scope) to ``app``; or ``None``. Sync.
+
+    For a hot path only (a tracking pixel): the wrapper sits inside the access log (each request
+    still gets its request id and access line) and behind Hypercorn's limits, but Quart's
+    before/after-request handlers, error handlers and body limits do not run for what it answers.
+    Wrappers chain in hook order: each gets the app the previous one returned.
+    """
+
+
+@hookspec
 def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``postgate`` command line. Sync."""
 
@@ -201,6 +239,15 @@ def health_checks(gateway: Gateway) -> list[HealthCheck] | None:
     that raises when unhealthy. Used by ``/health/ready``. Sync."""
 
 
+
+
+@hookspec
+def domain_tracking(gateway: Gateway, domain: str) -> dict[str, Any] | None:
+    """The ``tracking`` object ``GET /v3/domains/<domain>/tracking`` answers: ``open``, ``click``
+    and ``unsubscribe`` in Mailgun's shape, saying what the plugin that tracks will really do for
+    the domain's messages that set no ``o:tracking*`` option. ``None``: the plugin does not track
+    that domain. May be async; the first answer that is not ``None`` wins, and without one the
+    built-in answer is "everything off"."""
 
 
 @hookspec

@@ -22,6 +22,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "sqlite": "postgate.builtin.sqlite_storage",
     "local_queue": "postgate.builtin.local_queue",
     "outbox": "postgate.builtin.outbox",
+    "routes": "postgate.builtin.routes",
     "suppressions": "postgate.builtin.suppressions",
     "health": "postgate.builtin.health",
     "oplog": "postgate.builtin.oplog",

@@ -333,6 +333,10 @@ class Renderer:
                     # One long word (a List-Unsubscribe URL): the stdlib would spread it over
                     # encoded words, which decode to the same value; one line up to 998 is valid.
                     return f"{name}: {value}\r\n".encode("ascii")
+                if name.lower() == "list-unsubscribe" and len(name) + max(map(len, value.split(" "))) <= 994:
+                    # Several <URI> elements (a link and a mailto:): folded at the spaces between
+                    # them, never into encoded words, which List-Unsubscribe readers do not decode.
+                    return fold_ascii(name, value)
         elif kind is AddressHeader:
             if _SIMPLE_ENTRY.fullmatch(value) and "=?" not in value and len(name) + len(value) <= 76:
                 return f"{name}: {value}\r\n".encode("ascii")

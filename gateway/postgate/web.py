@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .access_log import REQUEST_ID_HEADER, WELL_FORMED_ID, AccessLog
 from .app import Gateway
+from .doors import Doors
 from .errors import ApiError
 from .logs import REQUEST_ID
 from .settings import ConfigError
@@ -61,7 +62,7 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     """A Quart app serving ``gateway``. ``background``: also run workers and event sources in
     this process (default: when ``gateway.workers`` > 0)."""
     app = GatewayApp("postgate")
-    app.asgi_app = AccessLog(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = AccessLog(wrapped_asgi(gateway, app.asgi_app))  # type: ignore[method-assign]
     max_bytes = int(gateway.settings.gateway.max_request_mb * 1024 * 1024)
     app.config.update(
         MAX_CONTENT_LENGTH=max_bytes,
@@ -74,10 +75,13 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["postgate"] = gateway
 
+    doors = Doors()
     for name in gateway.ingress.names():
         door = gateway.ingress.get(name)(gateway)
         if isinstance(door, Blueprint):
             app.register_blueprint(door)
+        else:
+            doors.add(name, door)
     _register_api_routes(app, gateway)
     _register_plugin_routes(app, gateway)
     app.before_request(assign_request_id)
@@ -91,14 +95,30 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     @app.before_serving
     async def _start() -> None:
         await gateway.start()
+        try:
+            await doors.start()  # an SMTP listener, say: served by this process only
+        except BaseException:
+            await gateway.stop()
+            raise
         if run_background:
             gateway.start_background()
 
     @app.after_serving
     async def _stop() -> None:
+        await doors.stop()  # no new messages; those being accepted finish first
         await gateway.stop()
 
     return app
+
+
+def wrapped_asgi(gateway: Gateway, asgi_app: Any) -> Any:
+    """``asgi_app`` inside the ``wrap_asgi`` hooks' wrappers, chained in pluggy's order."""
+    for impl in reversed(gateway.pm.hook.wrap_asgi.get_hookimpls()):
+        kwargs = {"gateway": gateway, "app": asgi_app}
+        wrapper = impl.function(**{name: kwargs[name] for name in impl.argnames})
+        if wrapper is not None:
+            asgi_app = wrapper
+    return asgi_app
 
 
 def _register_plugin_routes(app: Quart, gateway: Gateway) -> None:

@@ -113,6 +113,8 @@ class Worker:
     error_delay = 5.0
     #: Seconds past a batch's retry schedule after which an unsettled in-doubt row is parked.
     in_doubt_horizon = 86400.0
+    #: Seconds between two ``worker_heartbeat`` calls (the loop wakes at least every ``receive_wait``).
+    heartbeat_seconds = 5.0
 
     def __init__(self, gateway: Any, name: str) -> None:
         self.gateway = gateway
@@ -135,6 +137,8 @@ class Worker:
         self.job_backoff_max = settings.job_backoff_max
         self._tracebacks = SeenOnce()  # (job key, "Type: message") already logged with a traceback
         self._outages: dict[tuple[int, int | None, int | None], int] = {}  # transient failures in a row
+        self.started_at = time.time()
+        self._beat_at = float("-inf")
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -142,8 +146,10 @@ class Worker:
         """Receive and process jobs until ``stop`` is set; jobs in hand are released, not lost."""
         self._stop = stop
         active: set[asyncio.Task[None]] = set()
+        self.started_at = time.time()
         try:
             while not stop.is_set():
+                self._heartbeat()
                 free = self.jobs_per_worker - len(active)
                 if free <= 0:
                     await asyncio.wait(active, timeout=self.receive_wait, return_when=asyncio.FIRST_COMPLETED)
@@ -158,6 +164,16 @@ class Worker:
         finally:
             for task in active:
                 task.cancel()
+            self._heartbeat(stopping=True)
+
+    def _heartbeat(self, stopping: bool = False) -> None:
+        """Tell ``worker_heartbeat`` listeners this loop is alive (at most every ``heartbeat_seconds``)."""
+        now = time.monotonic()
+        if not stopping and now - self._beat_at < self.heartbeat_seconds:
+            return
+        self._beat_at = now
+        self.gateway.notify("worker_heartbeat", gateway=self.gateway, worker=self.owner,
+                            started_at=self.started_at, stopping=stopping)
 
     async def _receive(self, free: int, stop: asyncio.Event) -> list[Job]:
         receiving = asyncio.ensure_future(self.gateway.queue.receive(max_jobs=free, wait=self.receive_wait))

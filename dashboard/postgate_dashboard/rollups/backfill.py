@@ -8,9 +8,11 @@ first seen before ``since`` keep their own counters as they were (their later ev
 in the hourly figures); sends begun since are rebuilt whole, their per-link clicks too. The
 monthly rows of the month ``since`` falls in are summed again from its days before ``since``.
 
-Events recorded while it runs are counted by the live hook: the replay stops at the newest event
-that existed when it began. Stopping the gateway while it runs makes the result exact even for
-events committed in that very second.
+Recipient domains are placed by the MX answers cached at that time (looked up when missing), so
+a backfill re-attributes domains whose look-up had failed. Events recorded while it runs are
+counted by the live hook: the replay stops at the newest event that existed when it began.
+Stopping the gateway while it runs makes the result exact even for events committed in that very
+second.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from tortoise.transactions import in_transaction
 
 from postgate import EventQuery
 
-from .derive import DAILY, DAY, MONTHLY, month_start, send_key, tally
+from .buffer import hosted_providers
+from .derive import DAILY, DAY, MONTHLY, month_start, recipient_domains, send_key, tally
 from .models import Count, Failure, First, LinkCount, Send
 from .writer import apply
 
@@ -105,7 +108,8 @@ async def backfill(gateway: Any, domain: str, since: float | None = None, page_s
         after = (page[-1].recorded_at, page[-1].id)
         keys = sorted({k for e in page if (k := send_key(e))})
         older = await _older_sends(gateway, domain, keys, start)
-        part = tally(page, count_send=lambda _domain, key: key not in older)
+        part = tally(page, count_send=lambda _domain, key: key not in older,
+                     hosted=await hosted_providers(gateway, recipient_domains(page)))
         for key in older:
             part.sends.pop((domain, key), None)
         sends += len(part.sends)

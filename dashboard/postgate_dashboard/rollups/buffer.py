@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from postgate import Event
 
 from .derive import Tally
+from .mx_directory import directory_of
 from .writer import apply
 
 log = logging.getLogger("postgate.dashboard")
@@ -75,7 +77,8 @@ class RollupBuffer:
             if not pending.events or gateway is None:
                 return
             try:
-                await apply(gateway, pending.expand())
+                hosted = await hosted_providers(gateway, pending.recipient_domains())
+                await apply(gateway, pending.expand(hosted))
             except BaseException:
                 # Events added meanwhile are later ones: keep them after the tally that failed.
                 if pending.events + self.pending.events > MAX_WAITING:
@@ -96,6 +99,14 @@ class RollupBuffer:
                 await self.task
             self.task = None
         await self.flush()
+
+
+async def hosted_providers(gateway: Any, domains: Iterable[str]) -> dict[str, str]:
+    """The MX-found providers of recipient ``domains`` (empty when ``mx_lookups`` is off). Runs in
+    the roll-up task, when a tally is expanded: a domain never seen waits for its look-up before
+    it is counted."""
+    directory = directory_of(gateway)
+    return await directory.hosted(domains) if directory is not None else {}
 
 
 _buffers: weakref.WeakKeyDictionary[Any, RollupBuffer] = weakref.WeakKeyDictionary()

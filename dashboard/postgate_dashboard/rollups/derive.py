@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -108,6 +108,8 @@ class Tally:
     urls: dict[tuple[str, str, str], str] = field(default_factory=dict)
     link_firsts: dict[str, FirstCandidate] = field(default_factory=dict)
     failures: Counter[FailureKey] = field(default_factory=Counter)
+    #: Failures added up by hour and recipient domain (:meth:`expand` places the domain).
+    failed: Counter[tuple] = field(default_factory=Counter)
     #: Events added up, by everything that decides where they count (see :meth:`expand`).
     groups: Counter[tuple] = field(default_factory=Counter)
     #: How many events were added.
@@ -117,16 +119,27 @@ class Tally:
         """Add ``events`` (in the order recorded: within a tally the earliest first open wins)."""
         _add(self, events, count_send)
 
-    def expand(self) -> Tally:
-        """Fill :attr:`counts` from what was added (again from scratch if called again)."""
-        self.counts = _expand(self.groups, Counter())
+    #: Recipient domain to the provider its MX hosts showed, as given to :meth:`expand`.
+    hosted: Mapping[str, str] = field(default_factory=dict)
+
+    def expand(self, hosted: Mapping[str, str] | None = None) -> Tally:
+        """Fill :attr:`counts` and :attr:`failures` from what was added (again from scratch if
+        called again). ``hosted`` maps recipient domains to the provider their MX hosts showed."""
+        self.hosted = hosted or {}
+        place = _placer(self.hosted)
+        self.counts = _expand(self.groups, Counter(), place)
+        self.failures = _expand_failures(self.failed, place)
         return self
+
+    def recipient_domains(self) -> set[str]:
+        """The recipient domains of what was added (what MX look-ups are for)."""
+        return {key[3].lower() for key in self.groups}
 
     def merge(self, later: Tally) -> None:
         """Add a later tally of the same gateway to this one."""
         self.groups.update(later.groups)
         self.links.update(later.links)
-        self.failures.update(later.failures)
+        self.failed.update(later.failed)
         self.events += later.events
         for key, url in later.urls.items():
             self.urls.setdefault(key, url)
@@ -147,7 +160,7 @@ def _kinds(kind: str, severity: str | None, reason: Any, machine: bool) -> list[
     if kind in PLAIN_KINDS:
         return [kind]
     if kind == "failed":
-        if severity == "temporary":
+        if severity != "permanent":  # a failure without severity is temporary, as in the core stats
             return ["failed_temporary"]
         return ["failed_permanent", "suppressed"] if str(reason or "").startswith("suppress-") else ["failed_permanent"]
     if kind in ENGAGEMENTS:
@@ -162,7 +175,7 @@ def failure_kind(event: str, severity: str | None, reason: Any) -> str | None:
         return "complaint"
     if event != "failed":
         return None
-    if severity == "temporary":
+    if severity != "permanent":
         return "soft"
     return "suppressed" if str(reason or "").startswith("suppress-") else "hard"
 
@@ -274,12 +287,34 @@ def _provider(rcpt_domain: str) -> str:
     return provider_of(rcpt_domain)
 
 
-def tally(events: Iterable[Event], *, count_send: Any = None) -> Tally:
+def _placer(hosted: Mapping[str, str] | None) -> Any:
+    """A function from a recipient domain (any case) to its mailbox provider: the MX-found
+    provider in ``hosted`` first, else the name rules."""
+    hosted = hosted or {}
+    placed: dict[str, str] = {}
+
+    def place(rcpt_domain: str) -> str:
+        provider = placed.get(rcpt_domain)
+        if provider is None:
+            lowered = rcpt_domain.lower()
+            provider = placed[rcpt_domain] = hosted.get(lowered) or _provider(lowered)
+        return provider
+    return place
+
+
+def recipient_domains(events: Iterable[Event]) -> set[str]:
+    """The recipient domains of the events :func:`tally` counts (what MX look-ups are for)."""
+    return {str(event.payload.get("recipient-domain") or recipient_domain(event)).lower()
+            for event in events if event.event in COUNTED}
+
+
+def tally(events: Iterable[Event], *, count_send: Any = None, hosted: Mapping[str, str] | None = None) -> Tally:
     """Add up a batch of stored events. ``count_send(domain, send_key)`` may say a send's own
-    counters are left alone (backfill of a range keeps sends begun before it)."""
+    counters are left alone (backfill of a range keeps sends begun before it); ``hosted`` maps
+    recipient domains to the provider their MX hosts showed (see :mod:`.mx_directory`)."""
     out = Tally()
     out.add(events, count_send=count_send)
-    return out.expand()
+    return out.expand(hosted)
 
 
 def _add(out: Tally, events: Iterable[Event], count_send: Any) -> None:
@@ -358,28 +393,37 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _count_failure(out: Tally, event: Event, domain: str, hour: int, kind: str, rcpt_domain: Any) -> None:
+def _count_failure(out: Tally, event: Event, domain: str, hour: int, kind: str, rcpt_domain: str) -> None:
     payload = event.payload
     name = failure_kind(kind, event.severity or payload.get("severity"), payload.get("reason"))
     code, enhanced = failure_status(payload)
-    provider = _provider(str(rcpt_domain).lower())
-    out.failures[(domain, False, hour, name, code, enhanced, provider)] += 1
-    out.failures[(domain, True, hour - hour % DAY, name, code, enhanced, provider)] += 1
+    out.failed[(domain, hour, name, code, enhanced, rcpt_domain)] += 1
 
 
-def first_counts(firsts: Iterable[FirstCandidate]) -> Counter[CountKey]:
-    """The ``*_unique`` counts of the firsts that won."""
+def _expand_failures(failed: Counter[tuple], place: Any) -> Counter[FailureKey]:
+    """Failure rows, by hour and by day, of failures added up by recipient domain."""
+    out: Counter[FailureKey] = Counter()
+    for (domain, hour, name, code, enhanced, rcpt_domain), n in failed.items():
+        provider = place(rcpt_domain)
+        out[(domain, False, hour, name, code, enhanced, provider)] += n
+        out[(domain, True, hour - hour % DAY, name, code, enhanced, provider)] += n
+    return out
+
+
+def first_counts(firsts: Iterable[FirstCandidate], hosted: Mapping[str, str] | None = None) -> Counter[CountKey]:
+    """The ``*_unique`` counts of the firsts that won (``hosted`` as for :meth:`Tally.expand`)."""
+    place = _placer(hosted)
     by_send: Counter[tuple] = Counter()
     by_hour: Counter[tuple] = Counter()
     for first in firsts:
         rcpt_domain, tags, send, hour = first.where
-        by_hour[(first.domain, hour, _provider(rcpt_domain.lower()), tags, first.kind)] += 1
+        by_hour[(first.domain, hour, place(rcpt_domain), tags, first.kind)] += 1
         if send is not None:
             by_send[(first.domain, send, first.kind)] += 1
     return _rows(by_send, by_hour, Counter())
 
 
-def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountKey]:
+def _expand(groups: Counter[tuple], counts: Counter[CountKey], place: Any) -> Counter[CountKey]:
     """Group counts to counter rows: each group's kinds in each of its slices.
 
     Folded in two steps, so each counter row is added to once per distinct key rather than once
@@ -388,7 +432,7 @@ def _expand(groups: Counter[tuple], counts: Counter[CountKey]) -> Counter[CountK
     by_send: Counter[tuple] = Counter()
     by_hour: Counter[tuple] = Counter()
     for (domain, send, hour, rcpt_domain, tags, kind, severity, reason, machine), n in groups.items():
-        provider = _provider(rcpt_domain.lower())
+        provider = place(rcpt_domain)
         for name in _kinds(kind, severity, reason, machine):
             by_hour[(domain, hour, provider, tags, name)] += n
             if send is not None:

@@ -95,3 +95,65 @@ class Failure(Model):
     class Meta:
         table = "dashboard_failures"
         unique_together = (("domain", "daily", "bucket", "kind", "code", "enhanced", "provider"),)
+
+
+class MxRecord(Model):
+    """The mailbox provider found from the MX hosts of one recipient domain, kept until ``expires_at``
+    (a shorter while when the look-up failed or found no provider: the negative cache)."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True, description="recipient domain, lower case")
+    provider = fields.CharField(max_length=32, description="provider key, other when none was recognised")
+    hosts = fields.CharField(max_length=512, description="MX hosts by preference, comma separated, cut")
+    failed = fields.BooleanField(default=False, description="true when no answer came (time-out, server failure)")
+    checked_at = fields.BigIntField(description="epoch seconds of the look-up")
+    expires_at = fields.BigIntField(description="epoch seconds after which it is looked up again")
+
+    class Meta:
+        table = "dashboard_mx"
+
+
+class WorkerBeat(Model):
+    """The latest heartbeat of one worker loop (see the ``worker_heartbeat`` hook)."""
+
+    id = fields.BigIntField(primary_key=True)
+    owner = fields.CharField(max_length=255, unique=True, description="loop name at host:pid:token")
+    host = fields.CharField(max_length=255)
+    pid = fields.IntField()
+    started_at = fields.BigIntField(description="epoch seconds of its first heartbeat")
+    seen_at = fields.BigIntField(description="epoch seconds of its latest heartbeat")
+
+    class Meta:
+        table = "dashboard_workers"
+        indexes = (("seen_at",),)
+
+
+class EventPoll(Model):
+    """When a client (Ghost) last read the events of one sending domain, as any gateway process saw it."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255, unique=True, description="sending domain, lower case")
+    polled_at = fields.BigIntField(description="epoch seconds of the latest events read noted")
+    user_agent = fields.CharField(max_length=200, description="User-Agent of the reader, cut")
+
+    class Meta:
+        table = "dashboard_event_polls"
+
+
+class ProgressSample(Model):
+    """How far one send going out had got in one sample slot: what its progress curve draws."""
+
+    id = fields.BigIntField(primary_key=True)
+    domain = fields.CharField(max_length=255)
+    send_key = fields.CharField(max_length=255, description="Ghost email-id of the send")
+    at = fields.BigIntField(description="start of the sample slot, epoch seconds")
+    started_at = fields.BigIntField(description="epoch seconds the first batch of the send was accepted")
+    total = fields.BigIntField(description="recipients of the send")
+    done = fields.BigIntField(description="recipients handled (sent, failed or dropped)")
+    failed = fields.BigIntField(description="recipients whose delivery failed")
+    delivered = fields.BigIntField(description="delivered events of the send counted so far")
+
+    class Meta:
+        table = "dashboard_send_progress"
+        unique_together = (("domain", "send_key", "at"),)
+        indexes = (("at",),)

@@ -1,9 +1,9 @@
 """Which mailbox provider hosts a recipient domain.
 
-Today the answer comes from the domain's name alone (gmail.com is Gmail). A domain hosted by Google
-Workspace or Microsoft 365 under its own name is only recognisable by its MX hosts: that is a
-later step, which plugs in as a ``hosted`` mapping (domain to provider, filled from cached MX
-look-ups off the recording path) consulted before the name rules.
+The domain's name tells the consumer services (gmail.com is Gmail). A domain hosted by Google
+Workspace, Microsoft 365 or another provider under its own name is only recognisable by its MX
+hosts: :mod:`.mx_directory` looks them up off the recording path and hands the answers in as the
+``hosted`` mapping (domain to provider), consulted before the name rules.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 GMAIL, WORKSPACE, MICROSOFT, MICROSOFT_365 = "gmail", "google_workspace", "microsoft", "microsoft_365"
-YAHOO, ICLOUD, PROTON, OTHER = "yahoo", "icloud", "proton", "other"
+YAHOO, ICLOUD, PROTON, FASTMAIL, ZOHO, OTHER = "yahoo", "icloud", "proton", "fastmail", "zoho", "other"
 
 #: Display names, in the order the views list providers.
 LABELS: dict[str, str] = {
     GMAIL: "Gmail", WORKSPACE: "Google Workspace", MICROSOFT: "Outlook / Hotmail",
-    MICROSOFT_365: "Microsoft 365", YAHOO: "Yahoo / AOL", ICLOUD: "iCloud", PROTON: "Proton", OTHER: "Other",
+    MICROSOFT_365: "Microsoft 365", YAHOO: "Yahoo / AOL", ICLOUD: "iCloud", PROTON: "Proton",
+    FASTMAIL: "Fastmail", ZOHO: "Zoho Mail", OTHER: "Other",
 }
 
 #: Whole domains of the consumer mailbox providers.
@@ -26,6 +27,7 @@ EXACT: dict[str, str] = {
     "icloud.com": ICLOUD, "me.com": ICLOUD, "mac.com": ICLOUD,
     "proton.me": PROTON, "protonmail.com": PROTON, "protonmail.ch": PROTON, "pm.me": PROTON,
     "ymail.com": YAHOO, "rocketmail.com": YAHOO, "aim.com": YAHOO,
+    "fastmail.com": FASTMAIL, "fastmail.fm": FASTMAIL, "zohomail.com": ZOHO,
 }
 
 #: Brand names a provider uses under many country endings (hotmail.co.uk, yahoo.fr, aol.de).
@@ -50,4 +52,28 @@ def provider_of(domain: str, hosted: Mapping[str, str] | None = None) -> str:
     brand, _, rest = domain.partition(".")
     if brand in BRANDS and _country_ending(rest.split(".")):
         return BRANDS[brand]
+    return OTHER
+
+
+#: MX host endings (a whole host or its parent domain) and the provider hosting a domain whose MX
+#: points there. Google's and Microsoft's consumer domains are matched by name above, so an MX
+#: answer means their business offers.
+MX_ENDINGS: dict[str, str] = {
+    "google.com": WORKSPACE, "googlemail.com": WORKSPACE,
+    "mail.protection.outlook.com": MICROSOFT_365, "mx.microsoft": MICROSOFT_365,
+    "yahoodns.net": YAHOO, "mail.icloud.com": ICLOUD, "protonmail.ch": PROTON,
+    "messagingengine.com": FASTMAIL, "zoho.com": ZOHO, "zoho.eu": ZOHO, "zoho.in": ZOHO,
+    "zoho.com.au": ZOHO, "zohomail.com": ZOHO,
+}
+
+
+def provider_of_mx(hosts: list[str]) -> str:
+    """The provider of a domain whose MX hosts are ``hosts`` (most preferred first): the first
+    host that ends in one of :data:`MX_ENDINGS` decides; :data:`OTHER` when none does."""
+    for host in hosts:
+        labels = host.strip().lower().rstrip(".").split(".")
+        for start in range(len(labels)):
+            found = MX_ENDINGS.get(".".join(labels[start:]))
+            if found:
+                return found
     return OTHER

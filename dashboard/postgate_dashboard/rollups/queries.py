@@ -190,6 +190,36 @@ async def totals(gateway: Any, domain: str, start: float, end: float) -> dict[st
     return dict(found.get("", {}))
 
 
+#: Most domains or values one ``IN (...)`` list holds.
+_IN_CHUNK = 500
+
+
+async def grouped_sums(gateway: Any, domains: Sequence[str], dimension: str, values: Sequence[str] | None,
+                       start: int, end: int, step: int) -> list[dict[str, Any]]:
+    """Rows ``(domain, value, b, kind, n)`` of ``domains`` in one slice (``dimension``: domain,
+    tag or provider; ``values`` ``None`` for every value) over ``[start, end)`` (whole hours),
+    summed by ``step`` (hour or day) buckets: whole UTC days from the daily rows when ``step`` is
+    a day. What the metrics API reads; one indexed read per chunk of domains and part."""
+    out: list[dict[str, Any]] = []
+    domains = sorted({d.lower() for d in domains})
+    if not domains or (values is not None and not values):
+        return out
+    async with _reading(gateway) as db:
+        for i in range(0, len(domains), _IN_CHUNK):
+            chunk = domains[i:i + _IN_CHUNK]
+            for level, lo, hi in _parts(start, end) if step == DAY else [("hour", start, end)]:
+                where = f"domain IN ({', '.join('?' * len(chunk))}) AND dimension = ?"
+                args: list[Any] = [step, *chunk, DAILY[dimension] if level == "day" else dimension]
+                if values is not None:
+                    where += f" AND value IN ({', '.join('?' * len(values))})"
+                    args += values
+                out += await db.rows(
+                    "SELECT domain, value, bucket - bucket % ? AS b, kind, SUM(n) AS n FROM dashboard_counts "
+                    f"WHERE {where} AND bucket >= ? AND bucket < ? GROUP BY domain, value, b, kind",
+                    (*args, lo, hi))
+    return out
+
+
 async def overview(gateway: Any, domain: str, start: float, end: float, resolution: Resolution = "day",
                    *, tag: str | None = None, provider: str | None = None) -> Overview:
     """A domain's counts (or one tag's, or one provider's) over ``[start, end)`` by ``resolution``.

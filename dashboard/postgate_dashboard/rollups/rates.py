@@ -2,13 +2,29 @@
 
 A rate is ``numerator / denominator`` of roll-up counts (``None`` when the denominator is 0).
 Bounces are permanent failures other than suppression drops (Mailgun's ``bounced_count``);
-uniques count a recipient's first open or click of a send once.
+uniques count a recipient's first open or click of a send once. Mailgun divides delivered by
+``sent`` and failures by ``processed`` (:data:`DERIVED`), as its metrics API does, so the cards
+and ``POST /v1/analytics/metrics`` always give the same figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+#: Denominators that are not a roll-up kind: (kinds added up, kinds taken off), as Mailgun's
+#: ``sent_count`` and ``processed_count`` (see ``mailgun_metrics.py``).
+DERIVED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sent": (("delivered", "failed_permanent"), ("suppressed",)),
+    "processed": (("delivered", "failed_permanent"), ()),
+    "bounced": (("failed_permanent",), ("suppressed",)),
+}
+
+
+def count_of(counts: Mapping[str, int], name: str) -> int:
+    """A roll-up kind's count, or a :data:`DERIVED` one's."""
+    plus, minus = DERIVED.get(name, ((name,), ()))
+    return sum(counts.get(k, 0) for k in plus) - sum(counts.get(k, 0) for k in minus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +41,17 @@ class Rate:
         return f"{top} / {self.denominator}"
 
     def of(self, counts: Mapping[str, int]) -> float | None:
-        below = counts.get(self.denominator, 0)
+        below = count_of(counts, self.denominator)
         if not below:
             return None
         return (sum(counts.get(k, 0) for k in self.plus) - sum(counts.get(k, 0) for k in self.minus)) / below
 
 
 RATES: tuple[Rate, ...] = (
-    Rate("delivered_rate", "Delivered", ("delivered",), "accepted"),
-    Rate("bounce_rate", "Bounced (hard)", ("failed_permanent",), "accepted", minus=("suppressed",)),
+    Rate("delivered_rate", "Delivered", ("delivered",), "sent"),
+    Rate("bounce_rate", "Bounced (hard)", ("failed_permanent",), "processed", minus=("suppressed",)),
     Rate("suppressed_rate", "Suppressed", ("suppressed",), "accepted"),
-    Rate("temporary_fail_rate", "Deferred (soft)", ("failed_temporary",), "accepted"),
+    Rate("temporary_fail_rate", "Deferred (soft)", ("failed_temporary",), "processed"),
     Rate("opened_rate", "Opens", ("opened",), "delivered"),
     Rate("unique_opened_rate", "Unique opens", ("opened_unique",), "delivered"),
     Rate("unique_opened_human_rate", "Unique opens (human)", ("opened_unique_human",), "delivered"),

@@ -54,6 +54,13 @@ class Dialect:
         verb = "INSERT IGNORE" if self.mysql else "INSERT OR IGNORE"
         return self.sql(f"{verb} INTO {table} ({columns}) VALUES {self.values(len(columns.split(',')), rows)}")
 
+    def upsert(self, table: str, columns: str, rows: int, key: str, replace: tuple[str, ...]) -> str:
+        """Insert ``rows``, or replace the ``replace`` columns of a row whose ``key`` exists."""
+        head = f"INSERT INTO {table} ({columns}) VALUES {self.values(len(columns.split(',')), rows)} "
+        if self.mysql:
+            return self.sql(head + "ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in replace))
+        return head + f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in replace)
+
     def add_counts(self, rows: int) -> str:
         head = f"INSERT INTO dashboard_counts ({COUNT_COLUMNS}) VALUES {self.values(6, rows)} "
         if self.mysql:
@@ -125,7 +132,7 @@ async def apply(gateway: Any, tally: Tally) -> None:
             dialect = Dialect(db.capabilities.dialect, await _returning(gateway, db))
             counts = tally.counts
             if tally.firsts:
-                counts = counts + first_counts(await _record_firsts(db, dialect, tally.firsts.values()))
+                counts = counts + first_counts(await _record_firsts(db, dialect, tally.firsts.values()), tally.hosted)
             await _add_counts(db, dialect, counts)
             await _add_failures(db, dialect, tally)
             await _merge_sends(db, dialect, tally)

@@ -37,6 +37,8 @@ class Account:
     id: int
     email: str
     role: str
+    #: Whether sign-in asks for a second step (a TOTP code or a recovery code).
+    two_factor: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -44,7 +46,7 @@ class Account:
 
 
 def _account(row: DashboardUser) -> Account:
-    return Account(id=row.id, email=row.email, role=row.role)
+    return Account(id=row.id, email=row.email, role=row.role, two_factor=row.totp_enabled_at is not None)
 
 
 def check_password(password: str) -> None:
@@ -57,7 +59,8 @@ def check_password(password: str) -> None:
 def normal_email(email: str) -> str:
     email = email.strip().lower()
     local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
+    if (not at or not local or "." not in domain or len(email) > 320
+            or any(c.isspace() or not c.isprintable() for c in email)):
         raise AccountError("enter an email address such as ann@example.com")
     return email
 
@@ -82,6 +85,17 @@ async def create_user(gateway: Any, email: str, password: str, role: str) -> Acc
                                          session_key=secrets.token_hex(16), created_at=time.time())
     log.info("dashboard: account %s created with role %s", email, role)
     return _account(row)
+
+
+async def find_user(gateway: Any, email: str) -> Account | None:
+    """The account of an address (any case), if there is one."""
+    try:
+        email = normal_email(email)
+    except AccountError:
+        return None
+    with gateway.storage.orm():
+        row = await DashboardUser.get_or_none(email=email)
+    return _account(row) if row is not None else None
 
 
 async def list_users(gateway: Any) -> list[Account]:
@@ -135,8 +149,12 @@ async def verify_login(gateway: Any, email: str, password: str, *, attempts: int
         if _hasher.check_needs_rehash(row.password_hash):
             row.password_hash = await asyncio.to_thread(_hasher.hash, password)
         await row.save(update_fields=["failed_logins", "last_login_at", "password_hash"])
-    log.info("dashboard: %s signed in from %s", row.email, client)
-    return _account(row), f"{row.id}.{row.session_key}"
+    account = _account(row)
+    if account.two_factor:
+        log.info("dashboard: %s gave the right password from %s; the second step follows", row.email, client)
+    else:
+        log.info("dashboard: %s signed in from %s", row.email, client)
+    return account, f"{row.id}.{row.session_key}"
 
 
 async def session_account(gateway: Any, auth_id: str | None) -> Account | None:

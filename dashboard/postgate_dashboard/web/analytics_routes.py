@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, abort, request
 
 from . import analytics_view as av
+from . import domain_choice as choice
 from .app_state import Dashboard
+from .event_stream import EventStream, Frame, event_stream_response
 
 
 def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaitable[Response]],
@@ -19,11 +21,10 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
     """Add the overview, the sends list, one send and the providers page to the blueprint."""
 
     def domains() -> list[str]:
-        return sorted(dash.gateway.settings.domain_keys())
+        return choice.domains(dash.gateway)
 
     def chosen_domain() -> str:
-        domain = (request.args.get("domain") or "").lower()
-        return domain if domain in domains() else (domains()[0] if domains() else "")
+        return choice.chosen_domain(dash.gateway, request.args)
 
     def period_context(page: str) -> tuple[dict[str, Any], av.Period | None]:
         args = request.args
@@ -74,12 +75,42 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         return await render("sends.html", page="sends", domains=domains(), domain=domain, rows=result["rows"],
                             next_url=next_url, first_url="?" + urlencode({"domain": domain}) if before else None)
 
+    def send_key() -> str:
+        key = request.args.get("key", "")
+        if not key or len(key) > 255:
+            abort(400)
+        return key
+
+    @bp.get("/send/live")
+    @signed_in()
+    async def send_live() -> Response:
+        """The send's progress over Server-Sent Events while it goes out; ends once it has."""
+        domain, key = chosen_domain(), send_key()
+        found, email_id = await av.send_email_id(dash.gateway, domain, key)
+        if not found:
+            abort(404)
+
+        async def update() -> Frame:
+            data = av.progress_update(av.newsletter_of(await dash.gateway.operations_snapshot(), domain, email_id))
+            return Frame(data, event="finished", last=True) if data["finished"] else Frame(data)
+
+        return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
+
+    @bp.get("/send/curve")
+    @signed_in()
+    async def send_curve() -> Response:
+        """The progress curve of a send as an HTML fragment (what the live page swaps in)."""
+        domain, key = chosen_domain(), send_key()
+        found, email_id = await av.send_email_id(dash.gateway, domain, key)
+        if not found:
+            abort(404)
+        curve = await av.send_curve(dash.gateway, domain, email_id)
+        return await render("_send_curve.html", curve=curve)
+
     @bp.get("/send")
     @signed_in()
     async def send() -> Response:
-        domain, key = chosen_domain(), request.args.get("key", "")
-        if not key or len(key) > 255:
-            abort(400)
+        domain, key = chosen_domain(), send_key()
         try:
             who = av.parse_who(request.args)
         except av.PeriodError:

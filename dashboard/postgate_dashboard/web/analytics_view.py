@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..rollups import queries
-from ..rollups.rates import BY_NAME, rates
+from ..rollups.rates import BY_NAME, count_of, rates
 from .charts import bar, line_chart, sparkline
 from .operations_view import duration
+from .send_curve import send_curve
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -158,13 +159,6 @@ def change_class(name: str, now: float | None, before: float | None) -> str:
     return "worse" if worse else "better"
 
 
-def count_of(counts: dict[str, int], kind: str) -> int:
-    """A roll-up count; ``bounced`` is Mailgun's: permanent failures other than suppression drops."""
-    if kind == "bounced":
-        return counts.get("failed_permanent", 0) - counts.get("suppressed", 0)
-    return counts.get(kind, 0)
-
-
 def bucket_rates(series: dict[str, list[int]], size: int, names: Sequence[str]) -> dict[str, list[float | None]]:
     """The rates ``names`` in each bucket: ``{name: [rate of bucket 0, …]}``."""
     wanted = [BY_NAME[name] for name in names]
@@ -189,7 +183,7 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
             "name": name, "label": rate.label, "value": percent(now.rates[name]),
             "count": count_of(now.totals, count), "count_kind": count,
             "definition": rate.definition,
-            "denominator": rate.denominator, "denominator_n": now.totals.get(rate.denominator, 0),
+            "denominator": rate.denominator, "denominator_n": count_of(now.totals, rate.denominator),
             "change": change_text(now.rates[name], before_rates[name]),
             "change_class": change_class(name, now.rates[name], before_rates[name]),
             "spark": sparkline(per_bucket[name], f"{rate.label} per {period.resolution}"),
@@ -260,18 +254,41 @@ def against_average(row: queries.SendRow, earlier: list[queries.SendRow], who: s
     return out
 
 
-def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
-    """The send's progress from the operations snapshot while it is going out (``None`` once done)."""
+def newsletter_of(snapshot: Any, domain: str, email_id: str | None) -> Any:
+    """The send's entry in the operations snapshot (``None`` when it is not there: never had an
+    email id, or finished more than a minute ago)."""
     if not email_id:
         return None
     for item in getattr(snapshot, "newsletters", None) or []:
-        if item.domain == domain and item.email_id == email_id and not item.finished:
-            total = item.total or 0
-            return {"done": item.done, "total": total, "fraction": item.done / total if total else 1.0,
-                    "percent": percent(item.done / total if total else 1.0),
-                    "rate": f"{item.rate * 60:,.0f}/min" if item.rate else "\u2014",
-                    "eta": duration(item.eta_seconds), "bar": bar(item.done / total if total else 1.0, "progress-bar")}
+        if item.domain == domain and item.email_id == email_id:
+            return item
     return None
+
+
+def progress_figures(item: Any) -> dict[str, Any]:
+    total = item.total or 0
+    fraction = item.done / total if total else 1.0
+    return {"done": item.done, "total": total, "fraction": fraction, "percent": percent(fraction),
+            "rate": f"{item.rate * 60:,.0f}/min" if item.rate else "\u2014",
+            "eta": duration(item.eta_seconds), "bar": bar(fraction, "progress-bar")}
+
+
+def progress_of(snapshot: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
+    """The send's progress from the operations snapshot while it is going out (``None`` once done)."""
+    item = newsletter_of(snapshot, domain, email_id)
+    return None if item is None or item.finished else progress_figures(item)
+
+
+def progress_update(item: Any) -> dict[str, Any]:
+    """What the live stream of a send page sends for its snapshot entry ``item``: the figures as
+    shown, and ``finished`` once the send has gone out (then the page's other figures are worth
+    a reload; no figures when the entry is gone from the snapshot)."""
+    if item is None:
+        return {"finished": True}
+    figures = progress_figures(item)
+    return {"finished": item.finished, "done": f"{figures['done']:,}", "total": f"{figures['total']:,}",
+            "fraction": round(figures["fraction"], 4), "percent": figures["percent"],
+            "rate": figures["rate"], "eta": figures["eta"]}
 
 
 def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
@@ -283,6 +300,12 @@ def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
 
 #: Links the send page lists.
 TOP_LINKS = 10
+
+
+async def send_email_id(gateway: Any, domain: str, key: str) -> tuple[bool, str | None]:
+    """Whether the send exists, and its Ghost email id (what its progress is found by)."""
+    row = await queries.send_summary(gateway, domain, key)
+    return (False, None) if row is None else (True, row.email_id)
 
 
 async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
@@ -303,6 +326,7 @@ async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> 
             "links": link_rows(links), "machine_clicks": c.get("clicked_machine", 0),
             "machine_opens": c.get("opened_machine", 0),
             "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
+            "curve": await send_curve(gateway, domain, row.email_id),
             "message_id": None if row.email_id else row.send_key}
 
 

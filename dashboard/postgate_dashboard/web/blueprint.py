@@ -3,9 +3,7 @@ security headers."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -15,22 +13,20 @@ from quart import Blueprint, Response, abort, g, redirect, request, url_for
 from quart_auth import Action, AuthUser
 from werkzeug.exceptions import HTTPException
 
-from . import accounts, csrf
+from . import accounts, csrf, trusted_header
 from .app_state import Dashboard
+from .event_stream import EventStream, Frame, event_stream_response
 from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
 from .analytics_routes import add_analytics_routes
 from .bounces_routes import add_bounce_routes
 from .reputation_routes import add_reputation_routes
+from .two_factor_routes import add_two_factor_routes, start_second_step
 from .views import add_view_routes
 
 log = logging.getLogger("postgate.dashboard")
 
 Handler = Callable[..., Awaitable[Any]]
-
-#: Seconds between two updates of a live page.
-LIVE_INTERVAL = 3.0
-
 
 def server_timing(seconds: float) -> str:
     """The ``Server-Timing`` value of a page: ``app`` is the time from the session check to the
@@ -54,7 +50,8 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     async def render(name: str, status: int = 200, **context: Any) -> Response:
         template = dash.templates.get_template(name)
         body = await template.render_async(
-            account=g.get("dashboard_account"), csrf_token=g.get("csrf_token", ""), url_for=url_for, **context)
+            account=g.get("dashboard_account"), csrf_token=g.get("csrf_token", ""), url_for=url_for,
+            via_proxy=g.get("via_proxy", False), **context)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
 
     async def setup_open() -> bool:
@@ -77,21 +74,35 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
             return guarded
         return wrap
 
+    async def load_account() -> None:
+        """``g.dashboard_account`` and ``g.session_id`` (what CSRF tokens are bound to): from the
+        proxy's header when it is on and comes from a trusted proxy, else from the session cookie."""
+        peer = request.remote_addr
+        email = trusted_header.claimed_email(dash.settings, request.headers, peer)
+        if email is not None:
+            account = await trusted_header.proxy_account(dash.gateway, dash.settings, email, peer)
+            if account is None:
+                g.dashboard_account, g.session_id = None, None
+                abort(403)
+            g.dashboard_account, g.session_id, g.via_proxy = account, f"proxy:{account.email}", True
+            return
+        g.dashboard_account = await accounts.session_account(dash.gateway, session_id())
+        g.session_id = session_id() if g.dashboard_account else None
+
     @bp.before_request
     async def load_session_and_check_csrf() -> None:
         g.dashboard_started = time.perf_counter()
         g.csrf_token = ""
         if request.endpoint == "dashboard.static":
             return  # the stylesheet and script need no session
-        g.dashboard_account = await accounts.session_account(dash.gateway, session_id())
+        await load_account()
         seed = request.cookies.get(csrf.SEED_COOKIE)
         if not seed:
             seed = g.new_csrf_seed = csrf.new_seed()
-        g.csrf_token = csrf.token_for(dash.secret, seed, session_id() if g.dashboard_account else None)
+        g.csrf_token = csrf.token_for(dash.secret, seed, g.session_id)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             form = await request.form
-            sid = session_id() if g.dashboard_account else None
-            if not csrf.valid(dash.secret, request.cookies.get(csrf.SEED_COOKIE), sid, form.get(csrf.FIELD)):
+            if not csrf.valid(dash.secret, request.cookies.get(csrf.SEED_COOKIE), g.session_id, form.get(csrf.FIELD)):
                 log.warning("dashboard: %s %s refused: missing or wrong CSRF token (from %s)",
                             request.method, request.path, client_address())
                 abort(403)
@@ -143,7 +154,9 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         if result is None:
             dash.throttle.failed(address)
             return await render("login.html", status=401, email=email, error="Wrong email or password.")
-        _, auth_id = result
+        account, auth_id = result
+        if account.two_factor:
+            return start_second_step(dash, auth_id)
         dash.auth.login_user(AuthUser(auth_id, Action.WRITE))
         g.new_csrf_seed = csrf.new_seed()  # a fresh seed for the new session
         return redirect(url_for("dashboard.operations"), 303)
@@ -177,25 +190,25 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         await accounts.create_user(dash.gateway, email, password, "admin")
         return redirect(url_for("dashboard.login"), 303)
 
+    async def operations_context() -> dict[str, Any]:
+        return await operations_page(dash.gateway, dash.settings.events_silence_seconds,
+                                     dash.settings.worker_alive_seconds)
+
     @bp.get("/operations")
     @signed_in()
     async def operations() -> Response:
-        return await render("operations.html", page="operations", refresh=10,
-                            **await operations_page(dash.gateway, dash.settings.events_silence_seconds))
+        return await render("operations.html", page="operations", refresh=10, **await operations_context())
 
     @bp.get("/operations/live")
     @signed_in()
     async def operations_live() -> Response:
         fragment = dash.templates.get_template("operations_live.html")
 
-        async def update() -> bytes:
-            context = await operations_page(dash.gateway, dash.settings.events_silence_seconds)
-            html = await fragment.render_async(url_for=url_for, **context)
-            return f"data: {json.dumps({'html': html})}\n\n".encode()
+        async def update() -> Frame:
+            context = await operations_context()
+            return Frame({"html": await fragment.render_async(url_for=url_for, **context)})
 
-        response = Response(EventStream(update, LIVE_INTERVAL), content_type="text/event-stream")
-        response.timeout = None
-        return response
+        return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
 
     @bp.get("/users")
     @signed_in()
@@ -225,32 +238,12 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         log.info("dashboard: %s removed account %d", g.dashboard_account.email, user_id)
         return redirect(url_for("dashboard.users"), 303)
 
+    add_two_factor_routes(bp, dash, render, signed_in)
     add_view_routes(bp, dash, render, signed_in)
     add_analytics_routes(bp, dash, render, signed_in)
     add_bounce_routes(bp, dash, render, signed_in)
     add_reputation_routes(bp, dash, render, signed_in)
     return bp
-
-
-class EventStream:
-    """Server-Sent Events: ``update()`` now and every ``interval`` seconds until the client goes.
-
-    A plain async iterator (not a generator), so a disconnect cancels it without a generator to
-    close mid-step."""
-
-    def __init__(self, update: Callable[[], Awaitable[bytes]], interval: float) -> None:
-        self.update = update
-        self.interval = interval
-        self.first = True
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if not self.first:
-            await asyncio.sleep(self.interval)
-        self.first = False
-        return await self.update()
 
 
 def _error_text(code: int | None) -> str:

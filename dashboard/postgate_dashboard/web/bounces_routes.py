@@ -14,6 +14,7 @@ from quart import Blueprint, Response, abort, g, redirect, request, url_for
 
 from . import analytics_view as av
 from . import bounces_view as bv
+from . import domain_choice as choice
 from . import suppressions_view as sv
 from .app_state import Dashboard
 from .table_export import csv_response, safe_filename_part
@@ -29,11 +30,10 @@ def add_bounce_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awai
     """Add the bounce explorer's pages and forms to the blueprint."""
 
     def domains() -> list[str]:
-        return sorted(dash.gateway.settings.domain_keys())
+        return choice.domains(dash.gateway)
 
     def chosen_domain(args: Any) -> str:
-        domain = (args.get("domain") or "").lower()
-        return domain if domain in domains() else (domains()[0] if domains() else "")
+        return choice.chosen_domain(dash.gateway, args)
 
     def period_of(args: Any) -> av.Period:
         try:

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from postgate import Event, EventQuery
-from postgate.domain import And, Term
+from postgate import And, Event, EventQuery, Not, Term
 
 from ..rollups import queries
 from ..rollups.derive import FAILURE_KINDS, failure_kind, failure_status, recipient_domain
@@ -66,8 +65,8 @@ class Group:
         """What the storage can select by index: the event type and, for failures, the severity."""
         if self.kind == "complaint":
             return Term("event", "complained")
-        severity = "temporary" if self.kind == "soft" else "permanent"
-        return And((Term("event", "failed"), Term("severity", severity)))
+        permanent = Term("severity", "permanent")  # no severity is temporary, as in the core stats
+        return And((Term("event", "failed"), Not(permanent) if self.kind == "soft" else permanent))
 
     def args(self) -> dict[str, str]:
         return {name: value for name, value in (("kind", self.kind), ("code", self.code),

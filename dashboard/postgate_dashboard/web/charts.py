@@ -64,3 +64,40 @@ def bar(fraction: float | None, css: str = "", width: int = 200, height: int = 1
         f'<svg class="hbar {escape(css)}" viewBox="0 0 {width} {height}" preserveAspectRatio="none" aria-hidden="true">'
         f'<rect class="track" width="{width}" height="{height}" rx="3"/>'
         f'<rect class="fill" width="{filled}" height="{height}" rx="3"/></svg>')
+
+
+def time_curve(start: int, end: int, total: int, series: Sequence[tuple[str, str, Sequence[tuple[int, int]]]],
+               tick_labels: Sequence[tuple[int, str]], width: int = 800, height: int = 220) -> Markup:
+    """Cumulative lines of ``(name, css_class, [(epoch seconds, count), …])`` placed by time over
+    ``[start, end]``, scaled to ``total`` (drawn as a dashed line), with ``tick_labels`` under the axis."""
+    pad_left, pad_bottom = 52, 22
+    high = max([total, 1] + [n for _, _, points in series for _, n in points])
+    inner_w, inner_h = width - pad_left - 8, height - pad_bottom - 8
+    span = max(1, end - start)
+
+    def x(at: int) -> float:
+        return round(pad_left + inner_w * (min(max(at, start), end) - start) / span, 1)
+
+    def y(n: int) -> float:
+        return round(8 + inner_h * (1 - n / high), 1)
+
+    parts = [f'<svg class="chart curve" viewBox="0 0 {width} {height}" role="img" aria-labelledby="curve-title">',
+             '<title id="curve-title">Recipients sent and delivered over time</title>']
+    for fraction in (0, 0.5):
+        parts.append(f'<line class="grid" x1="{pad_left}" x2="{width - 8}" y1="{y(round(high * fraction))}" '
+                     f'y2="{y(round(high * fraction))}"/>')
+        parts.append(f'<text class="axis" x="{pad_left - 6}" y="{y(round(high * fraction)) + 4}" '
+                     f'text-anchor="end">{round(high * fraction):,}</text>')
+    parts.append(f'<line class="grid total-line" x1="{pad_left}" x2="{width - 8}" y1="{y(total)}" y2="{y(total)}"/>')
+    parts.append(f'<text class="axis" x="{pad_left - 6}" y="{y(total) + 4}" text-anchor="end">{total:,}</text>')
+    for at, label in tick_labels:
+        anchor = "start" if at <= start else "end" if at >= end else "middle"
+        parts.append(f'<text class="axis" x="{x(at)}" y="{height - 4}" text-anchor="{anchor}">{escape(label)}</text>')
+    for name, css, points in series:
+        path = " ".join(f"{x(at)},{y(n)}" for at, n in points)
+        parts.append(f'<polyline class="series {escape(css)}" fill="none" points="{path}">'
+                     f'<title>{escape(name)}</title></polyline>')
+        if points:
+            parts.append(f'<circle class="curve-end {escape(css)}" r="3" cx="{x(points[-1][0])}" cy="{y(points[-1][1])}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from postgate import EventQuery
-from postgate.domain import Not, Term
+from postgate import EventQuery, Not, Term
 
 #: Events Postgate writes itself when it accepts a message; every other event came back from the
 #: delivery side.
@@ -50,15 +49,32 @@ async def last_provider_event(gateway: Any, domain: str) -> float | None:
     return events[0].recorded_at / 1_000_000
 
 
-async def silences(gateway: Any, snapshot: Any, threshold: float) -> list[Silence]:
-    """One :class:`Silence` per sending domain whose provider events stopped."""
+async def ingest_lags(gateway: Any, snapshot: Any) -> list[Silence]:
+    """The event-ingest lag of each domain sending now (recipients finished within the last
+    minute): seconds since its newest provider event, or since its oldest batch in flight started
+    when it never had one. Sends going on while this grows mean events stopped arriving."""
     sending: dict[str, list[Any]] = {}
     for batch in snapshot.batches:
         if batch.rate:  # recipients finished within the last minute
             sending.setdefault(batch.domain, []).append(batch)
     found = []
     for domain, batches in sorted(sending.items()):
-        quiet = silence(domain, await last_provider_event(gateway, domain), batches, snapshot.taken_at, threshold)
-        if quiet is not None:
-            found.append(quiet)
+        lag = silence(domain, await last_provider_event(gateway, domain), batches, snapshot.taken_at, float("-inf"))
+        if lag is not None:
+            found.append(lag)
     return found
+
+
+async def silences(gateway: Any, snapshot: Any, threshold: float) -> list[Silence]:
+    """One :class:`Silence` per sending domain whose provider events stopped."""
+    return [lag for lag in await ingest_lags(gateway, snapshot) if lag.seconds > threshold]
+
+
+async def newest_provider_event(gateway: Any, domains: Iterable[str]) -> tuple[str, float] | None:
+    """The domain with the newest provider event of all, and when it was recorded."""
+    newest = None
+    for domain in domains:
+        at = await last_provider_event(gateway, domain)
+        if at is not None and (newest is None or at > newest[1]):
+            newest = (domain, at)
+    return newest

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .event_watch import Silence, silences
+from ..heartbeats import worker_rows
+from .domain_choice import domains
+from .event_watch import Silence, ingest_lags, newest_provider_event
 
 
 def duration(seconds: float | None) -> str:
@@ -60,11 +62,15 @@ def _row(progress: Any) -> NewsletterRow:
     )
 
 
-async def operations_page(gateway: Any, silence_seconds: float) -> dict[str, Any]:
-    """Template context: the snapshot's figures as shown, newsletters in flight, and warnings
-    (provider events silent for ``silence_seconds`` while sending)."""
+async def operations_page(gateway: Any, silence_seconds: float, alive_seconds: float = 60) -> dict[str, Any]:
+    """Template context: the snapshot's figures as shown, newsletters in flight, worker loops
+    alive (heartbeat within ``alive_seconds``), the event-ingest lag, and warnings (provider
+    events silent for ``silence_seconds`` while sending, workers gone quiet)."""
     snap = await gateway.operations_snapshot()
-    quiet = await silences(gateway, snap, silence_seconds)
+    lags = await ingest_lags(gateway, snap)
+    quiet = [lag for lag in lags if lag.seconds > silence_seconds]
+    workers = await worker_rows(gateway, snap.taken_at, alive_seconds)
+    alive = [w for w in workers if w.alive]
     quota = snap.quota
     per_minute = sum(b.rate or 0.0 for b in snap.batches) * 60
     max_per_minute = quota.max_rate * 60 if quota and quota.max_rate else None
@@ -84,8 +90,43 @@ async def operations_page(gateway: Any, silence_seconds: float) -> dict[str, Any
         "quota_share": (min(100.0, 100.0 * quota.sent_24h / quota.max_24h)
                         if quota and quota.max_24h and quota.sent_24h is not None else None),
         "newsletters": [_row(p) for p in in_flight],
-        "alerts": [*(_silence_text(q) for q in quiet), *_alerts(snap)],
+        "workers_alive": number(len(alive)),
+        "workers": [_worker(w, snap.taken_at) for w in workers],
+        **await _ingest(gateway, lags, snap.taken_at),
+        "alerts": [*(_silence_text(q) for q in quiet), *_alerts(snap), *_worker_alerts(snap, workers, alive_seconds)],
     }
+
+
+async def _ingest(gateway: Any, lags: list[Silence], now: float) -> dict[str, Any]:
+    """The event-ingest lag tile: the worst lag of the domains sending now; when none is
+    sending, only how old the newest provider event is (no event is expected then)."""
+    if lags:
+        worst = max(lags, key=lambda lag: lag.seconds)
+        return {"ingest_lag": duration(max(0.0, worst.seconds)),
+                "ingest_note": f"on {worst.domain}, sending now" + ("" if worst.ever else "; no provider event yet")}
+    newest = await newest_provider_event(gateway, domains(gateway))
+    note = ("nothing sending; newest provider event " + duration(max(0.0, now - newest[1])) + f" ago on {newest[0]}"
+            if newest else "nothing sending; no provider event yet")
+    return {"ingest_lag": "\u2014", "ingest_note": note}
+
+
+def _worker(row: Any, now: float) -> dict[str, Any]:
+    return {"name": row.owner.partition("@")[0], "host": row.host, "pid": row.pid, "alive": row.alive,
+            "seen": duration(max(0.0, now - row.seen_at)), "up": duration(max(0.0, now - row.started_at))}
+
+
+def _worker_alerts(snap: Any, workers: list[Any], alive_seconds: float) -> list[str]:
+    alerts = []
+    silent = [w for w in workers if not w.alive]
+    if silent:
+        alerts.append(f"{len(silent):,} worker loop{'s' if len(silent) > 1 else ''} stopped sending heartbeats "
+                      f"(no heartbeat for over {duration(alive_seconds)}) without stopping cleanly: "
+                      "the process died or is stuck.")
+    waiting = bool(snap.queue_depth) or any(not b.finished for b in snap.batches)
+    if waiting and not any(w.alive for w in workers):
+        alerts.append("No worker loop is alive while there is mail to send: start `postgate worker` "
+                      "(or `postgate serve` with workers).")
+    return alerts
 
 
 def _silence_text(quiet: Silence) -> str:

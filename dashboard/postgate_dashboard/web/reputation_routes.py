@@ -7,6 +7,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
+from . import domain_choice as choice
 from .app_state import Dashboard
 from .reputation_view import reputation_page
 
@@ -18,8 +19,6 @@ def add_reputation_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., 
     @bp.get("/reputation")
     @signed_in()
     async def reputation() -> Response:
-        domains = sorted(dash.gateway.settings.domain_keys())
-        domain = (request.args.get("domain") or "").lower()
-        domain = domain if domain in domains else (domains[0] if domains else "")
+        domains, domain = choice.domains(dash.gateway), choice.chosen_domain(dash.gateway, request.args)
         context = await reputation_page(dash.gateway, domain) if domain else {"rows": [], "provider": None, "checks": None}
         return await render("reputation.html", page="reputation", domains=domains, domain=domain, **context)

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from postgate import Event, EventQuery
-from postgate.domain import Term
+from postgate import Event, EventQuery, Term
 
 from .table_export import EXPORT_STEP, inert_cell
 

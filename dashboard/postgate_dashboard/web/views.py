@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from quart import Blueprint, Response, abort, g, redirect, request, url_for
 
+from . import domain_choice as choice
 from . import suppressions_view as sv
 from .app_state import Dashboard
 from .table_export import csv_response, safe_filename_part
@@ -26,11 +27,10 @@ def add_view_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaita
     """Add ``/timeline`` and ``/suppressions`` (with their ``.csv`` exports) to the blueprint."""
 
     def domains() -> list[str]:
-        return sorted(dash.gateway.settings.domain_keys())
+        return choice.domains(dash.gateway)
 
     def chosen_domain() -> str:
-        domain = (request.args.get("domain") or "").lower()
-        return domain if domain in domains() else (domains()[0] if domains() else "")
+        return choice.chosen_domain(dash.gateway, request.args)
 
     @bp.get("/timeline")
     @signed_in()
@@ -39,7 +39,7 @@ def add_view_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaita
         context: dict[str, Any] = {"page": "timeline", "domains": domains(), "domain": domain,
                                    "q": request.args.get("q", ""), "by": request.args.get("by", ""),
                                    "rows": None, "next_url": None, "error": None, "csv_url": None}
-        poll = dash.polls.get(domain)
+        poll = await dash.polls.latest(dash.gateway, domain)
         context["poll"] = {"when": when(poll.at), "agent": poll.user_agent} if poll else None
         try:
             search = parse_search(domains(), request.args)

@@ -1,8 +1,9 @@
 """``/v3/domains`` and ``/v4/domains`` (list and get) and tracking settings (contract §8).
 
 Only the domains the caller's key may use are listed. Postgate keeps no per-domain record, so
-the fields are fixed: active, custom, created at the epoch, DNS record lists empty, and every
-tracking switch off (Postgate's sending default, §2.7).
+the fields are fixed: active, custom, created at the epoch, DNS record lists empty. The tracking
+settings are the ``domain_tracking`` hook's answer (a tracking plugin's real per-domain state),
+else every switch off (Postgate's sending default, §2.7).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from quart import g, jsonify
+from quart import current_app, g, jsonify
 
 from ..errors import BadRequest
+from ..plugins import call_all
 from .parsing import format_date, query_arg
 
 DEFAULT_LIMIT = 100
@@ -77,11 +79,16 @@ async def domain_get(name: str):
     })
 
 
+#: What ``GET /v3/domains/<name>/tracking`` answers when no plugin tracks the domain.
+TRACKING_OFF: dict[str, Any] = {
+    "open": {"active": False, "place_at_the_top": False},
+    "click": {"active": False},
+    "unsubscribe": {"active": False, "html_footer": "", "text_footer": ""},
+}
+
+
 async def domain_tracking(name: str):
-    return jsonify({
-        "tracking": {
-            "open": {"active": False},
-            "click": {"active": False},
-            "unsubscribe": {"active": False, "html_footer": "", "text_footer": ""},
-        }
-    })
+    gateway = current_app.extensions["postgate"]
+    answers = await call_all(gateway.pm.hook.domain_tracking, gateway=gateway, domain=g.domain)
+    tracking = answers[0] if answers else TRACKING_OFF
+    return jsonify({"tracking": tracking})

@@ -124,10 +124,10 @@ def bucket_of(ts: float, resolution: str) -> float:
 
 
 def next_bucket(bucket: float, resolution: str) -> float:
+    """Start of the bucket after ``bucket`` (past December 9999 too: the calendar is arithmetic)."""
     if resolution == "month":
         t = time.gmtime(bucket)
-        year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
-        return float(calendar.timegm((year, month, 1, 0, 0, 0)))
+        return bucket + calendar.monthrange(t.tm_year, t.tm_mon)[1] * 86400
     return bucket + RESOLUTIONS[resolution]
 
 

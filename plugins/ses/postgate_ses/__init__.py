@@ -37,12 +37,13 @@ async def events_recorded(gateway, events):
 @hookimpl
 async def domain_checks(gateway, domain):
     """The sending identity, DKIM and MAIL FROM (SPF) of ``domain`` as SES reports them (only
-    while SES is the delivery: its client and read pool make the call)."""
+    while SES is a delivery in use, alone or as a route: its client and read pool make the call)."""
     from .delivery import SesDelivery
 
-    if not isinstance(gateway.delivery, SesDelivery):
+    ses = next((part for part in gateway.delivery.components() if isinstance(part, SesDelivery)), None)
+    if ses is None:
         return None
-    return await gateway.delivery.domain_checker.checks(gateway.delivery, domain)
+    return await ses.domain_checker.checks(ses, domain)
 
 
 @hookimpl

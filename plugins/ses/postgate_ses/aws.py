@@ -60,6 +60,14 @@ def client(service: str, settings: SesSettings, *, sending: bool = False) -> Any
     )
 
 
+def credentials() -> Any:
+    """The standard chain's credentials (botocore ``Credentials``, refreshable where the source
+    expires them; ``None`` when the chain finds none). Blocking: it may ask an instance role."""
+    import boto3
+
+    return boto3.session.Session().get_credentials()
+
+
 def ses_client(settings: SesSettings, sending: bool = False) -> Any:
     """An SES v2 (``sesv2``) client; ``sending=True`` for ``SendEmail``/``SendBulkEmail``."""
     return client("sesv2", settings, sending=sending)

@@ -13,8 +13,10 @@ attachments); this backend checks the MIME against SES's rules and hands it to S
 - ``ConfigurationOverrides.Tracking`` from ``o:tracking-opens`` / ``o:tracking-clicks`` when the
   installed botocore model has it (``tracking_overrides`` turns it off).
 
-Every call runs in a bounded thread pool (``send_threads``), never on the event loop, with
-botocore's retries off: the ledger owns retries. Outcomes (see ``docs/aws-ses-delivery.md`` for
+With ``send_client = "http"`` (the default) every call is one signed HTTP request on the event
+loop (:mod:`.http_send`, at most ``send_threads`` in flight); with ``"boto3"`` it is boto3's
+``send_email`` in a bounded thread pool (``send_threads``). Neither retries: the ledger owns
+retries. Outcomes (see ``docs/aws-ses-delivery.md`` for
 the table of Mailgun codes):
 
 - accepted → ``sent`` with SES's ``MessageId`` as the provider id;
@@ -61,6 +63,7 @@ from postgate import AccountStatus, Delivery, DeliveryResult, OutcomeSink, Quota
 from postgate.blocking import BlockingPool
 
 from . import aws
+from .http_send import HttpSendClient, SesAnswerError
 from .setup_checks import DomainChecker
 
 if TYPE_CHECKING:
@@ -147,46 +150,67 @@ CONFIG_CODES = frozenset({
 
 
 def classify_error(exc: BaseException, operation: str = "SendEmail") -> Verdict:
-    """Map an exception raised by a send call to a :class:`Verdict` (pure; see the module doc)."""
+    """Map an exception raised by a send call, through boto3 or :mod:`.http_send`, to a
+    :class:`Verdict` (pure; see the module doc)."""
     from botocore import exceptions as bx
 
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
+    if isinstance(exc, SesAnswerError):
+        return classify_answer(exc.code, exc.message, exc.status, operation)
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)) or _never_sent(exc):
         # The connection was never made: SES cannot have seen the request.
-        return Verdict("temporary", f"SES unreachable: {exc}")
+        return Verdict("temporary", f"SES unreachable: {type(exc).__name__}: {exc}")
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return Verdict("config", f"no usable AWS credentials: {exc}")
     if isinstance(exc, bx.ParamValidationError):
         return Verdict("permanent", f"SES {operation} parameters invalid: {exc}", 550, "5.6.0")
     if isinstance(exc, bx.ClientError):
-        code, message, status = aws.error_code(exc)
-        text = f"SES {code or status}: {message}".strip()
-        if status >= 500:
-            return Verdict("unknown", f"SES answered HTTP {status} ({code}: {message}); it may have taken the message")
-        if code in THROTTLE_CODES or status == 429:
-            lowered = message.lower()
-            if "daily" in lowered or "quota" in lowered:
-                return Verdict("quota", text)
-            return Verdict("throttled", text)
-        if code in PAUSED_CODES:
-            return Verdict("paused", text, pause="sending-paused")
-        if code == "AccountSuspendedException":
-            return Verdict("paused", text, pause="suspended")
-        if code in REJECTED_CODES:
-            return Verdict("permanent", text, 550, "5.7.1")
-        if code in INPUT_CODES:
-            if re.search(r"address|domain|recipient|mailbox", message, re.IGNORECASE):
-                return Verdict("permanent", text, 553, "5.1.3")
-            return Verdict("permanent", text, 550, "5.6.0")
-        if code in CONFIG_CODES or status in (401, 403, 404):
-            if status == 404 and (not code or code == "404"):
-                # No AWS error at all: the endpoint does not know the operation (moto: SendBulkEmail).
-                return Verdict("config", f"SES {operation} is not available at this endpoint (HTTP 404)")
-            return Verdict("config", text)
-        return Verdict("temporary", text)
-    if isinstance(exc, (bx.ReadTimeoutError, bx.HTTPClientError)):
+        return classify_answer(*aws.error_code(exc), operation)
+    if isinstance(exc, (bx.ReadTimeoutError, bx.HTTPClientError)) or _transport_error(exc):
         # Sent, but no (complete) answer: a read timeout or a connection dropped mid-call.
         return Verdict("unknown", f"no answer from SES ({type(exc).__name__}: {exc}); it may have taken the message")
     return Verdict("unknown", f"{type(exc).__name__}: {exc}")
+
+
+def classify_answer(code: str, message: str, status: int, operation: str = "SendEmail") -> Verdict:
+    """Map SES's error answer (code, message, HTTP status) to a :class:`Verdict` (pure)."""
+    text = f"SES {code or status}: {message}".strip()
+    if status >= 500:
+        return Verdict("unknown", f"SES answered HTTP {status} ({code}: {message}); it may have taken the message")
+    if code in THROTTLE_CODES or status == 429:
+        lowered = message.lower()
+        if "daily" in lowered or "quota" in lowered:
+            return Verdict("quota", text)
+        return Verdict("throttled", text)
+    if code in PAUSED_CODES:
+        return Verdict("paused", text, pause="sending-paused")
+    if code == "AccountSuspendedException":
+        return Verdict("paused", text, pause="suspended")
+    if code in REJECTED_CODES:
+        return Verdict("permanent", text, 550, "5.7.1")
+    if code in INPUT_CODES:
+        if re.search(r"address|domain|recipient|mailbox", message, re.IGNORECASE):
+            return Verdict("permanent", text, 553, "5.1.3")
+        return Verdict("permanent", text, 550, "5.6.0")
+    if code in CONFIG_CODES or status in (401, 403, 404):
+        if status == 404 and (not code or code == "404"):
+            # No AWS error at all: the endpoint does not know the operation (moto: SendBulkEmail).
+            return Verdict("config", f"SES {operation} is not available at this endpoint (HTTP 404)")
+        return Verdict("config", text)
+    return Verdict("temporary", text)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """An aiohttp failure before any byte of the request left: the connection was never made."""
+    import aiohttp
+
+    return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+
+
+def _transport_error(exc: BaseException) -> bool:
+    """Any other aiohttp failure or a read timeout: the request may have reached SES."""
+    import aiohttp
+
+    return isinstance(exc, (aiohttp.ClientError, TimeoutError))
 
 
 def verdict_result(recipient_id: int, verdict: Verdict) -> DeliveryResult:
@@ -408,6 +432,8 @@ class SesDelivery(Delivery):
         self._unanswered: dict[int, float] = {}  # recipient id -> when its unanswered call started
         self._doubt_seen: dict[int, float] = {}  # recipient id -> first claim in doubt seen here
         self._bulk: Any = None
+        self._http: HttpSendClient | None = None  # send_client = "http"
+        self._http_slots = asyncio.Semaphore(self.settings.send_threads)
         self._in_flight = asyncio.Semaphore(self.settings.send_threads)
         self.event_source = "ses" in gateway.settings.backends.event_sources
 
@@ -422,6 +448,10 @@ class SesDelivery(Delivery):
         self.reader_v1 = await self._read_pool.run(aws.ses_v1_client, settings)
         self.tracking = settings.tracking_overrides and aws.operation_has_member(
             self.sender, "SendEmail", "ConfigurationOverrides", "Tracking")
+        if settings.send_client == "http":
+            credentials = await self._read_pool.run(aws.credentials)
+            self._http = HttpSendClient(self.sender, credentials, connections=settings.send_threads,
+                                        connect_timeout=settings.connect_timeout, read_timeout=settings.send_timeout)
         if settings.bulk:
             from .bulk import BulkSender
 
@@ -435,6 +465,9 @@ class SesDelivery(Delivery):
         await self.refresh_quota(max_age=0)
 
     async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         for pool in (self._send_pool, self._read_pool):
             if pool is not None:
                 pool.shutdown()
@@ -632,20 +665,33 @@ class SesDelivery(Delivery):
             return None  # another worker took the row over: not ours to send
         started = time.time()
         try:
-            assert self._send_pool is not None
-            response = await self._send_pool.run(self._call, self.sender.send_email, params)
+            if self._http is not None:
+                message_id = await self._send_http(params)
+            else:
+                assert self._send_pool is not None
+                message_id = (await self._send_pool.run(self._call, self.sender.send_email, params))["MessageId"]
         except _Held:
             return self._held_result(message.recipient_id) or verdict_result(
                 message.recipient_id, Verdict("temporary", "not sent: SES sending was paused"))
         except Exception as exc:  # noqa: BLE001 - every failure maps to an outcome
             return self.outcome(message.recipient_id, classify_error(exc), started=started)
-        return verdict_result(message.recipient_id, Verdict("sent", provider_id=response["MessageId"]))
+        return verdict_result(message.recipient_id, Verdict("sent", provider_id=message_id))
 
-    def _call(self, fn: Any, params: dict[str, Any]) -> Any:
-        """Runs in a send thread: skip the call if sending paused while it queued for a thread."""
+    async def _send_http(self, params: dict[str, Any]) -> str:
+        """One ``SendEmail`` on the event loop, at most ``send_threads`` in flight."""
+        assert self._http is not None
+        async with self._http_slots:
+            self._raise_if_held()
+            return await self._http.send_email(params)
+
+    def _raise_if_held(self) -> None:
         pause = self.pause
         if pause is not None and pause.until > time.time():
             raise _Held(pause.kind)
+
+    def _call(self, fn: Any, params: dict[str, Any]) -> Any:
+        """Runs in a send thread: skip the call if sending paused while it queued for a thread."""
+        self._raise_if_held()
         return fn(**params)
 
     def outcome(self, recipient_id: int, verdict: Verdict, started: float | None = None) -> DeliveryResult:

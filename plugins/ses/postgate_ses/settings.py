@@ -19,6 +19,9 @@ class SesSettings(BaseModel):
 
     # -- delivery -----------------------------------------------------------------------------
     send_threads: int = Field(8, ge=1, description="bounded thread pool for SendEmail calls")
+    send_client: Literal["http", "boto3"] = Field(
+        "http", description="SendEmail over a pooled async HTTP client with its own SigV4 signing (http), or boto3 in threads"
+    )
     send_timeout: float = Field(30.0, gt=0, description="read timeout of one SendEmail call, seconds")
     connect_timeout: float = Field(5.0, gt=0, description="connect timeout of every AWS call, seconds")
     read_timeout: float = Field(30.0, gt=0, description="read timeout of AWS calls other than sends, seconds")

@@ -38,6 +38,7 @@ class Send:
     recipient: str  # Destination.ToAddresses[0], as sent
     message_id: str
     agent: str  # the User-Agent header (AWS_SDK_UA_APP_ID shows in it as ``app/<id>``)
+    size: int = 0  # bytes of the request body
 
 
 def busiest_window(times: list[float], seconds: float = 1.0) -> int:
@@ -181,7 +182,7 @@ class SesStandin:
                 return 400, {"message": "SendEmail needs Destination.ToAddresses"}
             message_id = f"0100{uuid.uuid4().hex}-standin"
             with self._lock:
-                self._sends.append(Send(arrived, recipient, message_id, agent))
+                self._sends.append(Send(arrived, recipient, message_id, agent, len(body)))
             return 200, {"MessageId": message_id}
         if method == "GET" and path == ACCOUNT_PATH:
             return 200, {

@@ -78,3 +78,14 @@ async def test_no_domain_checks_when_ses_is_not_the_delivery(aws, gateway_factor
     await gw.start()
     assert await checks_of(gw, DOMAIN) == []
     await gw.stop()
+
+
+async def test_domain_checks_when_ses_is_one_of_the_routes(aws, gateway_factory):
+    """With the built-in ``routes`` delivery, SES found among its routes still answers the checks."""
+    setup_ses(aws)
+    gw = ses_gateway(gateway_factory, aws.url, backends={"delivery": "routes"},
+                     plugin_settings={"routes": {"default": "outbox", "rules": [{"split": {"ses": 5, "outbox": 95}}]}})
+    await gw.start()
+    names = {check.name for check in await checks_of(gw, DOMAIN)}
+    assert {"sending identity", "DKIM"} <= names
+    await gw.stop()

@@ -213,15 +213,18 @@ def parse_ip(ip: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     return address
 
 
+@lru_cache(maxsize=4096)
 def kept_ip(ip: str, policy: IpPolicy) -> str | None:
-    """The address as ``policy`` allows it to be stored: whole, truncated to its network, or not."""
+    """The address as ``policy`` allows it to be stored: whole, truncated to its network, or not.
+    Cached: parsing an address costs more than the rest of storing a hit."""
     address = parse_ip(ip)
     if address is None or policy == "drop":
         return None
     if policy == "store":
         return str(address)
-    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+    bits, prefix = (32, IPV4_PREFIX) if address.version == 4 else (128, IPV6_PREFIX)
+    mask = ((1 << prefix) - 1) << (bits - prefix)
+    return str(type(address)(int(address) & mask))
 
 
 @lru_cache(maxsize=8)

@@ -137,7 +137,9 @@ def _scanner_by_agent(cleaned: str) -> MachineVerdict | None:
     return None
 
 
-def _by_network(ip: object, opens: bool) -> MachineVerdict | None:
+@lru_cache(maxsize=4096)
+def _by_network(ip: str, opens: bool) -> MachineVerdict | None:
+    """Cached per address: parsing it costs more than the rest of judging a hit."""
     address = parse_ip(ip)
     if address is None:
         return None

@@ -38,3 +38,18 @@ class TrackingHit(Model):
     class Meta:
         table = "tracking_hits"
         indexes = (("batch_id", "recipient_id"), ("at",))
+
+
+class TrackingDomain(Model):
+    """The tracking switches of a sending domain as last set through the Mailgun API
+    (PUT /v3/domains/NAME/tracking/KIND); None leaves a switch to the settings file."""
+
+    domain = fields.CharField(max_length=255, primary_key=True)
+    opens = fields.BooleanField(null=True)
+    pixel_top = fields.BooleanField(null=True, description="open pixel at the top of the HTML")
+    clicks = fields.CharField(max_length=8, null=True, description="yes, no or htmlonly")
+    unsubscribe = fields.BooleanField(null=True, description="signed unsubscribe links filled in")
+    updated_at = fields.FloatField(description="epoch seconds")
+
+    class Meta:
+        table = "tracking_domains"

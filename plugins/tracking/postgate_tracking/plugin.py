@@ -6,17 +6,20 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
-from postgate import Batch, ConfigError, Event, Gateway, Message, PreparedTemplate, Recipient, hookimpl
+from postgate import (Batch, ConfigError, Event, Gateway, HealthCheck, InboundMail, Message, PreparedTemplate, Recipient,
+                      hookimpl)
 
 from . import simulated_readers
 from .clients import geoip_reader
 from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
 from .models import TrackedLink
-from .settings import TrackingSettings
+from .domain_switches import mailgun_view, switches
+from .settings import DomainTracking, TrackingSettings
 from .state import NAME, tracking_for
 from .tokens import OPEN_PART, Signer, link_part
-from .unsubscribe import add_unsubscribe_links
+from .unsubscribe_links import add_unsubscribe_links
 
 LABEL = "tracking"
 
@@ -41,6 +44,28 @@ def register_routes(gateway: Gateway):
 
 
 @hookimpl
+def wrap_asgi(gateway: Gateway, app: Any) -> Any:
+    """Pixel and link hits of cached batches answered before Quart (``fast_path``)."""
+    from .fast_path import FastPath
+
+    return FastPath(gateway, app) if tracking_for(gateway).settings.fast_path else None
+
+
+@hookimpl
+def register_api_routes(gateway: Gateway):
+    from .tracking_api import tracking_api_blueprint
+
+    return [tracking_api_blueprint(gateway)]
+
+
+@hookimpl
+async def domain_tracking(gateway: Gateway, domain: str) -> dict[str, Any]:
+    """What the plugin will really do for the domain's mail (see ``domain_switches``)."""
+    state = tracking_for(gateway)
+    return mailgun_view(state, await switches(gateway, state, domain))
+
+
+@hookimpl
 async def startup(gateway: Gateway) -> None:
     state = tracking_for(gateway)
     database = state.settings.geoip_database
@@ -60,13 +85,17 @@ async def shutdown(gateway: Gateway) -> None:
 
 
 @hookimpl
+def health_checks(gateway: Gateway) -> list[HealthCheck]:
+    return [HealthCheck("tracking", tracking_for(gateway).recorder.check)]
+
+
+@hookimpl
 def events_recorded(gateway: Gateway, events: list[Event]) -> None:
     simulated_readers.delivered(gateway, events)
 
 
-def wanted(message: Message, settings: TrackingSettings) -> tuple[bool, bool | str]:
+def wanted(message: Message, defaults: DomainTracking) -> tuple[bool, bool | str]:
     """Opens and clicks for this message: its own ``o:tracking*`` options, else the domain's defaults."""
-    defaults = settings.for_domain(message.domain)
     said = message.options.keys()
     opens = message.tracking_opens if {"o:tracking", "o:tracking-opens"} & said else bool(defaults.opens)
     clicks = message.tracking_clicks if {"o:tracking", "o:tracking-clicks"} & said else defaults.clicks
@@ -77,22 +106,32 @@ def wanted(message: Message, settings: TrackingSettings) -> tuple[bool, bool | s
 async def prepare_template(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
     """Opens and clicks marked, then the signed unsubscribe links (see ``unsubscribe``)."""
     state = tracking_for(gateway)
-    prepared = await mark_for_tracking(gateway, batch, message)
-    base_url = state.settings.for_domain(message.domain).base_url
-    return add_unsubscribe_links(state.signer, base_url, batch, message, prepared)
+    if state.signer is None or message.mime is not None:
+        return None
+    defaults = await switches(gateway, state, message.domain)  # one read per batch
+    prepared = await mark_for_tracking(gateway, batch, message, defaults)
+    if not defaults.unsubscribe:
+        return prepared
+    return add_unsubscribe_links(state.signer, defaults.base_url, batch, message, prepared,
+                                 defaults.unsubscribe_mail_domain)
 
 
-async def mark_for_tracking(gateway: Gateway, batch: Batch, message: Message) -> PreparedTemplate | None:
+def pixel_on_top(message: Message, defaults: DomainTracking) -> bool:
+    said = message.options.get("o:tracking-pixel-location-top")
+    return bool(defaults.pixel_top) if said is None else said.lower() in ("yes", "true")
+
+
+async def mark_for_tracking(gateway: Gateway, batch: Batch, message: Message,
+                            defaults: DomainTracking) -> PreparedTemplate | None:
     state = tracking_for(gateway)
-    base_url = state.settings.for_domain(message.domain).base_url
+    base_url = defaults.base_url
     if state.signer is None or not base_url or message.mime is not None:
         return None
-    opens, clicks = wanted(message, state.settings)
+    opens, clicks = wanted(message, defaults)
     if not opens and not clicks:
         return None
     marked = mark(message.html, message.text, base_url=base_url, opens=opens, clicks=clicks,
-                  list_unsubscribe=message.header("List-Unsubscribe"),
-                  pixel_top=message.options.get("o:tracking-pixel-location-top", "").lower() in ("yes", "true"))
+                  list_unsubscribe=message.header("List-Unsubscribe"), pixel_top=pixel_on_top(message, defaults))
     if not marked.opens and not marked.links:
         return None
     await store_links(gateway, batch.id, marked.links)
@@ -123,3 +162,19 @@ def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Rec
         return {key: start + part for key, part in parts}
 
     return fill
+
+
+@hookimpl
+async def claims_recipient(gateway: Gateway, address: str) -> bool | None:
+    """Signed unsubscribe addresses at ``unsubscribe_mail_domain`` (see ``unsubscribe_mailbox``)."""
+    from .unsubscribe_mailbox import claims
+
+    return await claims(gateway, address)
+
+
+@hookimpl
+async def mail_received(gateway: Gateway, mail: InboundMail) -> None:
+    """Mail to a signed unsubscribe address unsubscribes its recipient."""
+    from .unsubscribe_mailbox import received
+
+    await received(gateway, mail)

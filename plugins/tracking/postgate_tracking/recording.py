@@ -5,7 +5,12 @@ up to ``flush_size`` hits every ``flush_seconds``, turns them into Mailgun ``ope
 events (through ``gateway.record_events``, so paging, suppression listeners and other plugins see
 them) and raw ``tracking_hits`` rows, and only then counts them as stored. On shutdown the buffer
 is flushed to the last hit. A failed flush puts its hits back; event keys are fixed per hit, so
-a retry never stores an event twice.
+a retry never stores an event twice, and retries back off up to ``RETRY_MAX_SECONDS``.
+
+The buffer holds at most ``buffer_limit`` hits. While storage is down it fills up; a hit beyond
+the limit is dropped (the request is answered all the same), counted in :attr:`Recorder.dropped`,
+logged at most every ``LOG_EVERY_SECONDS``, and the plugin's readiness check fails while the
+buffer is full.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class Hit:
     at: float = field(default_factory=time.time)
     key: str = field(default_factory=lambda: secrets.token_hex(8))
 
+
+#: Longest wait between retries of a failed flush, and between two log lines about the same trouble.
+RETRY_MAX_SECONDS = 5.0
+LOG_EVERY_SECONDS = 10.0
 
 #: Clicks of one message this close together count as "at once" for the every-link rule.
 CLICK_WINDOW_SECONDS = 5.0
@@ -89,6 +98,10 @@ class Recorder:
         self.recent_clicks: dict[int, dict[int, float]] = {}
         self.stored = 0  # hits durably stored (rows and events committed)
         self.events = 0  # events those hits became
+        self.dropped = 0  # hits refused because the buffer was full (storage down or too slow)
+        self.failures = 0  # flushes failed in a row
+        self._logged_drop = self._logged_failure = 0.0
+        self._in_flight = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -111,6 +124,13 @@ class Recorder:
             self.batches.popitem(last=False)
         return info
 
+    def cached(self, batch_id: int) -> BatchInfo | None:
+        """The batch if it is in the cache (no database read)."""
+        info = self.batches.get(batch_id)
+        if info is not None:
+            self.batches.move_to_end(batch_id)
+        return info
+
     async def link(self, info: BatchInfo, index: int) -> str | None:
         if info.links is None:
             with self.gateway.storage.orm():
@@ -120,10 +140,35 @@ class Recorder:
 
     # -- the buffer -----------------------------------------------------------------------
 
-    def add(self, hit: Hit) -> None:
+    @property
+    def waiting(self) -> int:
+        """Hits not yet stored: buffered, or taken by a flush that has not committed."""
+        return len(self.buffer) + self._in_flight
+
+    @property
+    def full(self) -> bool:
+        return self.waiting >= self.settings.buffer_limit
+
+    def add(self, hit: Hit) -> bool:
+        """Buffer ``hit``; ``False`` when the buffer is full and the hit is dropped (counted, logged)."""
+        if self.full:
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._logged_drop >= LOG_EVERY_SECONDS:
+                self._logged_drop = now
+                log.error("tracking: %d hits wait to be stored (buffer_limit); %d hits dropped so far",
+                          self.waiting, self.dropped)
+            return False
         self.buffer.append(hit)
         if len(self.buffer) >= self.settings.flush_size:
             self._wake.set()
+        return True
+
+    async def check(self) -> None:
+        """The readiness probe: raises while the buffer is full (hits are being dropped)."""
+        if self.full:
+            raise RuntimeError(f"{self.waiting} hits wait to be stored and new hits are dropped "
+                               f"({self.dropped} so far); is the database reachable?")
 
     def start(self) -> None:
         if self._task is None:
@@ -141,8 +186,9 @@ class Recorder:
 
     async def _run(self) -> None:
         while True:
+            wait = min(self.settings.flush_seconds * 2 ** self.failures, RETRY_MAX_SECONDS)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.flush_seconds)
+                await asyncio.wait_for(self._wake.wait(), wait)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -156,6 +202,7 @@ class Recorder:
             hits = [self.buffer.popleft() for _ in range(min(len(self.buffer), self.settings.flush_size))]
             if not hits:
                 return True
+            self._in_flight = len(hits)
             try:
                 events, rows = await self._build(hits)
                 if events:
@@ -164,12 +211,28 @@ class Recorder:
                     with self.gateway.storage.orm():
                         await insert_hits(rows)
             except Exception:  # noqa: BLE001 - kept for the next flush
-                log.exception("tracking: storing %d hits failed; retrying", len(hits))
                 self.buffer.extendleft(reversed(hits))
+                self._in_flight = 0
+                self.failures += 1
+                self._log_failure()
                 return False
+            self._in_flight = 0
+            self.failures = 0
             self.stored += len(hits)
             self.events += len(events)
             return True
+
+    def _log_failure(self) -> None:
+        """The first failure of a run with its traceback, then a line at most every ``LOG_EVERY_SECONDS``."""
+        now = time.monotonic()
+        if self.failures == 1:
+            log.exception("tracking: storing hits failed; %d wait, retrying", self.waiting)
+        elif now - self._logged_failure >= LOG_EVERY_SECONDS:
+            log.error("tracking: storing hits still fails (%d attempts); %d wait, %d dropped",
+                      self.failures, self.waiting, self.dropped)
+        else:
+            return
+        self._logged_failure = now
 
     async def _build(self, hits: list[Hit]) -> tuple[list[Event], list[tuple[Any, ...]]]:
         found = await self.gateway.storage.get_recipients(sorted({hit.recipient_id for hit in hits}))

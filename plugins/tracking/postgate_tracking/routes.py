@@ -2,7 +2,8 @@
 
 The token is verified before anything else is read; a tampered or unknown token answers 404 and
 records nothing. ``HEAD`` answers like ``GET`` but is never recorded (scanners and link
-previewers send it). Requests only append a hit to the recorder's buffer.
+previewers send it). Requests only append a hit to the recorder's buffer. A hit whose batch (and,
+for a link, its URL) is already cached is answered before Quart by :mod:`fast_path`, the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from quart import Blueprint, Response, jsonify, request
 from postgate import Gateway
 
 from .recording import Hit
-from .state import tracking_for
+from .state import Tracking, tracking_for
 from .tokens import TokenClaim
 
 #: A transparent 1×1 GIF.
@@ -33,15 +34,25 @@ def not_found() -> Response:
     return response
 
 
-def client_ip(trust_proxy: bool) -> str:
-    """The client address: the last ``X-Forwarded-For`` entry (the one the own proxy added) when
-    the proxy is trusted, else the peer address."""
+def client_address(trust_proxy: bool, forwarded: str, peer: str) -> str:
+    """The client address: the last ``X-Forwarded-For`` entry (the one the own proxy added; every
+    header line joined with commas) when the proxy is trusted, else the peer address."""
     if trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
         last = forwarded.rpartition(",")[2].strip()
         if last:
             return last[:64]
-    return (request.remote_addr or "")[:64]
+    return peer[:64]
+
+
+def client_ip(trust_proxy: bool) -> str:
+    """:func:`client_address` of the current Quart request."""
+    return client_address(trust_proxy, ",".join(request.headers.getlist("X-Forwarded-For")), request.remote_addr or "")
+
+
+def record_hit(state: Tracking, kind: str, claim: TokenClaim, link: int | None, user_agent: str, ip: str) -> None:
+    """Buffer one counted ``GET`` (the Quart routes and the fast path alike)."""
+    state.recorder.add(Hit(kind, claim.batch_id, claim.recipient_id, link, user_agent[:MAX_USER_AGENT], ip,
+                           claim.rendered_at))
 
 
 def tracking_blueprint(gateway: Gateway) -> Blueprint:
@@ -51,9 +62,8 @@ def tracking_blueprint(gateway: Gateway) -> Blueprint:
         if request.method == "HEAD":
             return
         state = tracking_for(gateway)
-        state.recorder.add(Hit(kind, claim.batch_id, claim.recipient_id, link,
-                               request.headers.get("User-Agent", "")[:MAX_USER_AGENT],
-                               client_ip(state.settings.trust_proxy), claim.rendered_at))
+        record_hit(state, kind, claim, link, request.headers.get("User-Agent", ""),
+                   client_ip(state.settings.trust_proxy))
 
     @bp.route("/t/o/<token>.gif", methods=["GET", "HEAD"])
     async def pixel(token: str) -> Response:

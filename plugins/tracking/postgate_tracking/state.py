@@ -19,6 +19,7 @@ class Tracking:
     settings: TrackingSettings
     signer: Signer | None  # None: no keys, so nothing is marked and every token is refused
     recorder: Recorder
+    fast_hits: int = 0  # requests the fast path answered (the rest went through Quart)
 
 
 _STATES: weakref.WeakKeyDictionary[Gateway, Tracking] = weakref.WeakKeyDictionary()
@@ -34,8 +35,9 @@ def tracking_for(gateway: Gateway) -> Tracking:
         except ValueError as exc:
             raise ConfigError(f"invalid settings in [plugins.tracking]: {exc}") from None
         uses_tracking = settings.base_url or any(d.base_url for d in settings.domains.values())
-        if uses_tracking and not keys:
-            raise ConfigError(f"[plugins.tracking]: a base_url is set but {settings.keys_env} holds no "
+        if (uses_tracking or settings.unsubscribe_mail_domains()) and not keys:
+            what = "a base_url" if uses_tracking else "an unsubscribe_mail_domain"
+            raise ConfigError(f"[plugins.tracking]: {what} is set but {settings.keys_env} holds no "
                               "signing key ('id:secret', the secret at least 16 characters)")
         state = _STATES[gateway] = Tracking(settings, Signer(keys) if keys else None, Recorder(gateway, settings))
     return state

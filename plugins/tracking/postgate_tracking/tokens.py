@@ -9,7 +9,7 @@ beside the MAC rather than under it: a recipient's message already holds a genui
 link of its batch, so changing it forges nothing, and it only ever selects one of the batch's own
 stored links (no open redirect). One MAC per recipient, and the link part encoded once per
 batch, keep marking cheap. :meth:`Signer.verify` checks the MAC in constant time and needs no
-database.
+database. :func:`decode` reads the shape every token kind shares (the unsubscribe tokens too).
 """
 
 from __future__ import annotations
@@ -17,32 +17,66 @@ from __future__ import annotations
 import binascii
 import hmac
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _IDS = struct.Struct(">HIHII")  # batch id and row id as 48 bits each (high 16, low 32), then the time
 _MAC_BYTES = 14
 _HEAD_BYTES = _IDS.size + _MAC_BYTES  # 30 bytes: 40 characters
 _LINK_BYTES = 3  # 4 characters
+#: Raw bytes and encoded characters (after the key id) of every token kind.
+TOKEN_BYTES = _HEAD_BYTES + _LINK_BYTES
+TOKEN_CHARS = TOKEN_BYTES * 4 // 3
 #: The link part of an open (pixel) token; link indexes stay below it.
 OPEN = (1 << 24) - 1
 MAX_LINKS = OPEN
 #: Longest token accepted (a 16-character key id, a dot and the encoded body).
-MAX_TOKEN = 17 + 44
+MAX_TOKEN = 17 + TOKEN_CHARS
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
-def _urlsafe(data: bytes) -> str:
+def urlsafe(data: bytes) -> str:
     """URL-safe base64 of a multiple of 3 bytes (no padding), without base64's Python layers."""
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).decode("ascii")
 
 
 def link_part(link: int) -> str:
     """The last 4 characters of a token: the link index (or ``OPEN``), the same for every recipient."""
-    return _urlsafe(link.to_bytes(_LINK_BYTES, "big"))
+    return urlsafe(link.to_bytes(_LINK_BYTES, "big"))
 
 
 OPEN_PART = link_part(OPEN)
+
+
+def pack_ids(batch_id: int, recipient_id: int, rendered_at: float) -> bytes:
+    """The 16 bytes every token kind starts with: batch id, ledger row id, render time."""
+    return _IDS.pack(batch_id >> 32, batch_id & 0xFFFFFFFF, recipient_id >> 32, recipient_id & 0xFFFFFFFF,
+                     int(rendered_at) & 0xFFFFFFFF)
+
+
+def unpack_ids(ids: bytes) -> tuple[int, int, int]:
+    """``(batch id, ledger row id, render time)`` of :func:`pack_ids`'s bytes."""
+    batch_high, batch_low, row_high, row_low, rendered_at = _IDS.unpack(ids)
+    return batch_high << 32 | batch_low, row_high << 32 | row_low, rendered_at
+
+
+def decode(keys: Mapping[str, bytes], token: str) -> tuple[str, bytes, bytes] | None:
+    """The key id, its secret and the 33 raw bytes of a well-formed token under a listed key, or
+    ``None``. Every token kind shares this shape; the caller checks the MAC of its own kind."""
+    if len(token) > MAX_TOKEN:
+        return None
+    key_id, dot, encoded = token.partition(".")
+    secret = keys.get(key_id)
+    if not dot or secret is None or len(encoded) != TOKEN_CHARS or not encoded.isascii():
+        return None
+    try:
+        raw = binascii.a2b_base64(encoded.encode("ascii").translate(_STANDARD), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != TOKEN_BYTES or urlsafe(raw) != encoded:  # one spelling per token
+        return None
+    return key_id, secret, raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +103,18 @@ class Signer:
 
     def head(self, batch_id: int, recipient_id: int, rendered_at: float) -> str:
         """The part of a recipient's tokens before the link part (one MAC)."""
-        ids = _IDS.pack(batch_id >> 32, batch_id & 0xFFFFFFFF, recipient_id >> 32, recipient_id & 0xFFFFFFFF,
-                        int(rendered_at) & 0xFFFFFFFF)
-        return self._prefix + _urlsafe(ids + hmac.digest(self.secret, self._label + ids, "sha256")[:_MAC_BYTES])
+        ids = pack_ids(batch_id, recipient_id, rendered_at)
+        return self._prefix + urlsafe(ids + hmac.digest(self.secret, self._label + ids, "sha256")[:_MAC_BYTES])
 
     def sign(self, kind: str, batch_id: int, recipient_id: int, link: int = 0, rendered_at: float = 0) -> str:
         return self.head(batch_id, recipient_id, rendered_at) + (OPEN_PART if kind == "o" else link_part(link))
 
     def verify(self, kind: str, token: str) -> TokenClaim | None:
         """The claim of a genuine token of ``kind``, or ``None`` (tampered, unknown key, malformed)."""
-        if len(token) > MAX_TOKEN:
+        found = decode(self.keys, token)
+        if found is None:
             return None
-        key_id, dot, encoded = token.partition(".")
-        secret = self.keys.get(key_id)
-        if not dot or secret is None or len(encoded) != 44 or not encoded.isascii():
-            return None
-        try:
-            raw = binascii.a2b_base64(encoded.encode("ascii").translate(_STANDARD), strict_mode=True)
-        except (binascii.Error, ValueError):
-            return None
-        if len(raw) != _HEAD_BYTES + _LINK_BYTES or _urlsafe(raw) != encoded:
-            return None
+        key_id, secret, raw = found
         ids, mac = raw[:_IDS.size], raw[_IDS.size:_HEAD_BYTES]
         expected = hmac.digest(secret, f"{key_id}.".encode() + ids, "sha256")[:_MAC_BYTES]
         if not hmac.compare_digest(mac, expected):
@@ -97,6 +122,5 @@ class Signer:
         link = int.from_bytes(raw[_HEAD_BYTES:], "big")
         if (kind == "o") != (link == OPEN):
             return None
-        batch_high, batch_low, row_high, row_low, rendered_at = _IDS.unpack(ids)
-        return TokenClaim(kind, batch_high << 32 | batch_low, row_high << 32 | row_low, 0 if kind == "o" else link,
-                          rendered_at)
+        batch_id, recipient_id, rendered_at = unpack_ids(ids)
+        return TokenClaim(kind, batch_id, recipient_id, 0 if kind == "o" else link, rendered_at)

@@ -56,3 +56,18 @@ async def test_a_tracking_host_without_signing_keys_is_refused(tmp_path, monkeyp
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", "k1:short")
     with pytest.raises(ConfigError, match="at least 16"):
         plugin.register_routes(gateway(tmp_path / "b", base_url="https://email.mg.example.com"))
+
+
+async def test_an_unsubscribe_mail_domain_needs_keys_and_a_domain_name(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("POSTGATE_TRACKING_KEYS", raising=False)
+    with pytest.raises(ConfigError, match="an unsubscribe_mail_domain is set but POSTGATE_TRACKING_KEYS"):
+        plugin.register_routes(gateway(tmp_path, unsubscribe_mail_domain="unsubscribe.example.com"))
+    for bad in ("example", "Unsubscribe.Example.com", "u@example.com", "a..example.com", "x" * 300 + ".com"):
+        with pytest.raises(ConfigError, match="unsubscribe_mail_domain"):
+            gateway(tmp_path / "bad", domains={"mg.example.com": {"unsubscribe_mail_domain": bad}})
+    settings = gateway(tmp_path / "ok", unsubscribe_mail_domain="unsubscribe.example.com",
+                       domains={"mg.example.com": {"unsubscribe_mail_domain": "u.mg.example.com"}},
+                       ).plugin_settings("tracking")
+    assert settings.for_domain("MG.example.com").unsubscribe_mail_domain == "u.mg.example.com"
+    assert settings.for_domain("other.example.com").unsubscribe_mail_domain == "unsubscribe.example.com"
+    assert settings.unsubscribe_mail_domains() == {"unsubscribe.example.com", "u.mg.example.com"}

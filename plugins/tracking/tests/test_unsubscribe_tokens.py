@@ -6,8 +6,8 @@ import binascii
 
 from postgate import Batch, Message, Recipient
 from postgate_tracking.tokens import Signer
-from postgate_tracking.unsubscribe import (DOMAIN, MAILING_LIST, UnsubscribeClaim, add_unsubscribe_links, sign,
-                                           tag_scope, verify, with_unsubscribe_links)
+from postgate_tracking.unsubscribe import DOMAIN, MAILING_LIST, UnsubscribeClaim, sign, tag_scope, verify
+from postgate_tracking.unsubscribe_links import add_unsubscribe_links, with_unsubscribe_links
 
 NEW = ("k2", b"second-secret-0123456789")
 OLD = ("k1", b"first-secret-0123456789")
@@ -88,3 +88,18 @@ def test_filler_gives_each_recipient_its_own_tokens() -> None:
     assert verify(signer, first["postgate-unsubscribe-tags"]) == UnsubscribeClaim(9, 1, 0b11)
     assert verify(signer, second["postgate-unsubscribe-tags"]) == UnsubscribeClaim(9, 2, 0b11)
     assert add_unsubscribe_links(None, BASE, batch, message(html="%unsubscribe_url%"), None) is None
+
+
+def test_both_token_kinds_share_one_decoder() -> None:
+    """Malformed tokens are refused by the one shape check (``tokens.decode``) for every kind."""
+    from postgate_tracking.tokens import TOKEN_BYTES, TOKEN_CHARS, decode
+
+    signer = Signer([NEW])
+    good = sign(signer, 1, 2, DOMAIN)
+    key_id, secret, raw = decode(signer.keys, good)
+    assert (key_id, secret, len(raw)) == ("k2", NEW[1], TOKEN_BYTES) and len(good) == 3 + TOKEN_CHARS
+    junk = [good + "A", good[:-1], "k9" + good[2:], good.replace(".", ""), good[:-1] + "\u00e9",
+            good[:-1] + "=", "k2." + "A" * 17 * 4, "k2.\r\n" + good[5:], "k2." + "\x00" * 44]
+    for token in junk:
+        assert decode(signer.keys, token) is None, token
+        assert verify(signer, token) is None and signer.verify("o", token) is None, token

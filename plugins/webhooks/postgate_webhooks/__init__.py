@@ -1,1 +1,3 @@
 """Postgate plugin: Mailgun-compatible signed webhooks, delivered durably."""
+
+LABEL = "webhooks"

@@ -1,1 +1,60 @@
-"""The hook implementations of the webhooks plugin."""
+"""The hook implementations of the webhooks plugin (entry point ``webhooks``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from postgate import hookimpl
+
+from . import LABEL
+from .settings import WebhooksSettings
+from .state import NAME, webhooks_for
+
+
+@hookimpl
+def register_settings(register) -> None:
+    register(NAME, WebhooksSettings)
+
+
+@hookimpl
+def register_models(register) -> None:
+    register(LABEL, "postgate_webhooks.models", "postgate_webhooks.migrations")
+
+
+@hookimpl
+def register_api_routes(gateway: Any):
+    from .api import webhooks_blueprint
+
+    return [webhooks_blueprint(gateway)]
+
+
+@hookimpl
+async def events_recorded(gateway: Any, events: list[Any]) -> None:
+    from .fanout import enqueue_events
+
+    await enqueue_events(gateway, events)
+
+
+@hookimpl
+def startup(gateway: Any) -> None:
+    from .dispatcher import Dispatcher
+
+    state = webhooks_for(gateway)
+    if state.settings.deliver and not state.quiet:
+        state.dispatcher = Dispatcher(gateway, state.settings)
+        state.dispatcher.start()
+
+
+@hookimpl
+async def shutdown(gateway: Any) -> None:
+    state = webhooks_for(gateway)
+    if state.dispatcher is not None:
+        dispatcher, state.dispatcher = state.dispatcher, None
+        await dispatcher.stop()
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    from .commands import add_commands
+
+    add_commands(cli)

@@ -1,0 +1,8 @@
+"""The smtp plugin's tests import their helpers from modules in this folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,0 +1,78 @@
+"""The HTTP signing key of each account, and Mailgun's signature over a webhook POST.
+
+Mailgun keeps one signing key per account. Here an account is the set of sending domains that
+share one API key, named after the first of them in sorted order: a key for several domains
+sees and rotates one signing key, and domains with keys of their own keep keys of their own.
+A key is made on first use and changes only when rotated (``POST /v5/accounts/http_signing_key``
+or ``postgate webhooks signing-key --rotate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+from tortoise.exceptions import IntegrityError
+
+from .models import SigningKey
+
+#: Characters of a signature token (Mailgun's are 50 of them).
+TOKEN_LENGTH = 50
+
+
+def account_of(domain_keys: dict[str, str | None], domain: str) -> str:
+    """The account of ``domain``: the first domain (sorted) that has the same API key."""
+    key = domain_keys.get(domain)
+    if key is None:
+        return domain
+    return min(name for name, other in domain_keys.items() if other == key)
+
+
+def new_key() -> str:
+    """A signing key shaped like Mailgun's: ``key-`` and 32 hex digits."""
+    return "key-" + secrets.token_hex(16)
+
+
+def new_token() -> str:
+    """50 random hex digits, fresh for every attempt."""
+    return secrets.token_hex(TOKEN_LENGTH // 2)
+
+
+def signature(key: str, timestamp: str, token: str) -> str:
+    """Mailgun's signature: hex HMAC-SHA256 of ``timestamp + token`` under the signing key."""
+    return hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+
+
+async def signing_key(account: str) -> str:
+    """The account's key, made on first use (call inside ``storage.orm()``). Two processes
+    making it at once agree on the one stored first."""
+    row = await SigningKey.get_or_none(account=account)
+    if row is not None:
+        return row.key
+    try:
+        await SigningKey.create(account=account, key=new_key(), created_at=time.time())
+    except IntegrityError:
+        pass
+    return (await SigningKey.get(account=account)).key
+
+
+async def rotate_key(account: str) -> str:
+    """Replace the account's key with a new one; returns it."""
+    key = new_key()
+    updated = await SigningKey.filter(account=account).update(key=key, created_at=time.time())
+    if not updated:
+        try:
+            await SigningKey.create(account=account, key=key, created_at=time.time())
+        except IntegrityError:
+            await SigningKey.filter(account=account).update(key=key, created_at=time.time())
+    return key
+
+
+async def keys_of(accounts: set[str]) -> dict[str, str]:
+    """The keys of several accounts in one read, making the missing ones."""
+    found = {row.account: row.key for row in await SigningKey.filter(account__in=sorted(accounts))}
+    for account in accounts - set(found):
+        found[account] = await signing_key(account)
+    return found

@@ -1,0 +1,8 @@
+"""The webhooks plugin's tests import their helpers from ``webhook_helpers.py``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

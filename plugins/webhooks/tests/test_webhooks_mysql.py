@@ -1,0 +1,29 @@
+"""The same queue on MariaDB: subscriptions, signed POSTs, a retry and the attempts log."""
+
+from __future__ import annotations
+
+import postgate_mysql
+import postgate_webhooks.plugin as webhooks_plugin
+from postgate.testing.mariadb import temporary_database
+from webhook_helpers import ALLOW_PRIVATE, Receiver, attempts, send, signing_key, subscribe
+
+
+async def test_delivery_and_retry_on_mariadb(live_server) -> None:
+    receiver = Receiver()
+    try:
+        async with temporary_database() as url:
+            server = live_server(plugins=[postgate_mysql, webhooks_plugin], backends={"storage": "mysql"},
+                                 plugin_settings={"mysql": {"url": url}, "webhooks": ALLOW_PRIVATE})
+            try:
+                receiver.signing_key = signing_key(server)
+                receiver.answers["/hook"] = [502]
+                subscribe(server, "delivered", receiver.url("/hook"))
+                send(server, "ann@example.com")
+                receiver.wait(lambda: len(receiver.to("/hook")) == 2)
+                rows = receiver.wait(lambda: len(attempts(server)) == 2 and attempts(server))
+                assert [(a.outcome, a.status_code) for a in reversed(rows)] == [("retry", 502), ("delivered", 200)]
+                assert receiver.verified == [True, True]
+            finally:
+                server.stop()  # before the database is dropped
+    finally:
+        receiver.close()

@@ -1,0 +1,166 @@
+"""A real webhook receiver (``http.server`` on a loopback port, in a thread) and a live gateway
+with the plugin, for the webhooks tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from mailgun.security import SecurityGuard
+
+import postgate_webhooks.plugin as webhooks_plugin
+from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
+
+ALLOW_PRIVATE = {"allow_private_targets": True, "retry_schedule": [0.2, 0.2, 0.2], "poll_seconds": 0.1,
+                 "subscriptions_refresh_seconds": 0}
+
+
+@dataclass
+class Post:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers each path from its script of statuses (then 200), after an
+    optional pause. ``signing_key`` makes it verify signatures as a Mailgun receiver does."""
+
+    signing_key: str | None = None
+    posts: list[Post] = field(default_factory=list)
+    answers: dict[str, list[int]] = field(default_factory=dict)
+    pauses: dict[str, float] = field(default_factory=dict)
+    verified: list[bool] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = receiver.record(self.path, raw, dict(self.headers))
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def record(self, path: str, raw: bytes, headers: dict[str, str]) -> int:
+        pause = self.pauses.get(path, 0)
+        if pause:
+            time.sleep(pause)
+        body = json.loads(raw)
+        with self._lock:
+            self.posts.append(Post(path, body, headers, time.time()))
+            if self.signing_key is not None:
+                sig = body["signature"]
+                self.verified.append(SecurityGuard.verify_webhook(self.signing_key, sig["token"], sig["timestamp"],
+                                                                  sig["signature"]))
+            script = self.answers.get(path)
+            return script.pop(0) if script else 200
+
+    def to(self, path: str) -> list[Post]:
+        with self._lock:
+            return [p for p in self.posts if p.path == path]
+
+    def wait(self, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting; posts so far: {[(p.path, p.body['event-data'].get('event')) for p in self.posts]}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Blackhole:
+    """A TCP server that accepts connections and never answers (a dead endpoint)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(100)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def webhook_server(live_server, *, background: bool = True, **settings: Any):
+    """A live gateway with the webhooks plugin (loopback receivers allowed unless said)."""
+    return live_server(plugins=[webhooks_plugin], background=background,
+                       plugin_settings={"webhooks": {**ALLOW_PRIVATE, **settings}})
+
+
+def api(server) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers=basic_auth(), timeout=30)
+
+
+def subscribe(server, webhook: str, *urls: str, domain: str = TEST_DOMAIN) -> None:
+    with api(server) as http:
+        response = http.post(f"/v3/domains/{domain}/webhooks", data={"id": webhook, "url": list(urls)})
+        assert response.status_code == 200, response.text
+
+
+def send(server, to: list[str] | str, **extra: Any) -> str:
+    with api(server) as http:
+        response = http.post(f"/v3/{TEST_DOMAIN}/messages", data={
+            "from": f"Shop <shop@{TEST_DOMAIN}>", "to": to, "subject": "Hello", "text": "Hi", **extra})
+        assert response.status_code == 200, response.text
+        return response.json()["id"]
+
+
+def signing_key(server) -> str:
+    with api(server) as http:
+        return http.get("/v5/accounts/http_signing_key").json()["http_signing_key"]
+
+
+def attempts(server, **filters: Any) -> list[Any]:
+    from postgate_webhooks.queue import attempts as read
+
+    async def work():
+        with server.gateway.storage.orm():
+            return await read(limit=10000, **filters)
+
+    return server.run(work())
