@@ -191,6 +191,33 @@ async def test_roll_ups_count_hosted_domains_under_their_provider(gateway_factor
     assert await provider_totals(gateway) == {"gmail": 1, "google_workspace": 3, "microsoft_365": 1, "other": 1}
 
 
+def engaged(kind: str, recipient: str, **payload) -> Event:
+    return Event(domain=TEST_DOMAIN, event=kind, recipient=recipient, message_id=f"m@{TEST_DOMAIN}",
+                 payload={"event": kind, "recipient": recipient, "user-variables": {"email-id": "mx1"}, **payload},
+                 key=f"{kind}:{uuid.uuid4().hex}", email_id="mx1", severity=payload.get("severity"))
+
+
+async def test_failures_and_unique_opens_count_under_the_hosted_provider(gateway_factory, zone) -> None:
+    """The provider is placed when the writer expands the tally: failures (the bounce explorer's
+    groups) and first opens (unique counts) go under the MX-found provider too."""
+    gateway = await started(gateway_factory, zone)
+    await gateway.record_events([
+        engaged("failed", "ann@Acme-Corp.co", severity="permanent", reason="generic",
+                **{"delivery-status": {"code": 550, "enhanced-code": "5.1.1"}}),
+        engaged("opened", "bo@acme-corp.co"), engaged("opened", "bo@acme-corp.co"),
+        engaged("opened", "cy@contoso-mail.co")])
+    await flush(gateway)
+    now = time.time()
+    found = await queries.by_provider(gateway, TEST_DOMAIN, now - 86400, now + 3600)
+    rows = {row.provider: row.counts for row in found}
+    assert set(rows) == {"google_workspace", "microsoft_365"}
+    assert {k: rows["google_workspace"].get(k, 0) for k in ("failed_permanent", "opened", "opened_unique")} == {
+        "failed_permanent": 1, "opened": 2, "opened_unique": 1}
+    assert rows["microsoft_365"].get("opened_unique", 0) == 1
+    groups = await queries.failure_groups(gateway, TEST_DOMAIN, now - 86400, now + 3600)
+    assert [(g.kind, g.code, g.provider, g.n) for g in groups] == [("hard", "550", "google_workspace", 1)]
+
+
 async def test_without_mx_lookups_nothing_is_asked(gateway_factory, zone) -> None:
     gateway = gateway_factory(plugins=[postgate_dashboard],
                               plugin_settings={"dashboard": {"mx_nameservers": [zone.address]}})
