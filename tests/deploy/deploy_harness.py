@@ -58,6 +58,15 @@ def plugin_folders() -> list[str]:
     return sorted(path.parent.name for path in (ROOT / "plugins").glob("*/pyproject.toml"))
 
 
+def plugin_entry_points() -> list[str]:
+    """The names ``load_plugins`` takes for those distributions (their ``postgate`` entry points,
+    which need not match the folder: ``plugins/mailgun`` loads as ``mailgun_relay``)."""
+    names = []
+    for path in (ROOT / "plugins").glob("*/pyproject.toml"):
+        names.extend(tomllib.loads(path.read_text())["project"].get("entry-points", {}).get("postgate", {}))
+    return sorted(names)
+
+
 def distribution_name(folder: Path) -> str:
     return normalize(tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"])
 

@@ -22,6 +22,7 @@ from deploy_harness import (
     dockerfile_instructions,
     normalize,
     pins,
+    plugin_entry_points,
     plugin_folders,
     uv_command,
 )
@@ -103,7 +104,7 @@ def test_the_environment_runs_from_its_own_site_packages(installed):
     )
     module_file, entry_points = json.loads(done.stdout)
     assert module_file.startswith(str(venv)), module_file
-    assert entry_points == plugin_folders()
+    assert entry_points == plugin_entry_points()
 
 
 def test_serve_from_the_fresh_environment_is_ready_and_sends_through_the_outbox(installed):
@@ -113,7 +114,7 @@ def test_serve_from_the_fresh_environment_is_ready_and_sends_through_the_outbox(
     server = Server(venv / "bin", folder, {
         "POSTGATE_DATA_DIR": str(data), "POSTGATE_GATEWAY__HOST": "127.0.0.1",
         "POSTGATE_GATEWAY__PORT": str(port), "POSTGATE_DOMAIN": DOMAIN, "POSTGATE_API_KEY": KEY,
-        "POSTGATE_LOAD_PLUGINS": json.dumps(plugin_folders()),
+        "POSTGATE_LOAD_PLUGINS": json.dumps(plugin_entry_points()),
     }, ["serve"])
     try:
         ready = server.wait_ready(f"http://127.0.0.1:{port}/health/ready")

@@ -22,7 +22,7 @@ from postgate.testing.fixtures import free_port
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from relay_helpers import DOMAIN, PASSWORD_ENV, batch, drain, events_of, smtp_gateway  # noqa: E402
+from smtp_relay_helpers import DOMAIN, PASSWORD_ENV, batch, drain, events_of, smtp_gateway  # noqa: E402
 from relay_sink import PASSWORD, Relay, make_certificates  # noqa: E402
 
 SAMPLES = pathlib.Path(__file__).parent / "dsn_samples"

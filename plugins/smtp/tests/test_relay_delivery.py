@@ -11,7 +11,7 @@ from postgate import RecipientStatus
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from relay_helpers import PASSWORD_ENV, DOMAIN, batch, drain, events_of, smtp_gateway  # noqa: E402
+from smtp_relay_helpers import PASSWORD_ENV, DOMAIN, batch, drain, events_of, smtp_gateway  # noqa: E402
 from relay_sink import PASSWORD, Relay, make_certificates  # noqa: E402
 
 

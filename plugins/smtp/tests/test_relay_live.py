@@ -15,7 +15,7 @@ from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from relay_helpers import FAST, PASSWORD_ENV, relay_settings  # noqa: E402
+from smtp_relay_helpers import FAST, PASSWORD_ENV, relay_settings  # noqa: E402
 from relay_sink import PASSWORD, Relay, make_certificates  # noqa: E402
 
 EMAIL_ID = "6740a1b2c3d4e5f6a7b8c9d0"

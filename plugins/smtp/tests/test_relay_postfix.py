@@ -16,7 +16,7 @@ from postgate import RecipientStatus
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 import postfix_relay  # noqa: E402
-from relay_helpers import DOMAIN, batch, drain, events_of, settings_for, smtp_gateway  # noqa: E402
+from smtp_relay_helpers import DOMAIN, batch, drain, events_of, settings_for, smtp_gateway  # noqa: E402
 from relay_sink import Relay, make_certificates  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not postfix_relay.available(), reason="Debian's postfix is not installed here")
