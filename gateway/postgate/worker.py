@@ -67,6 +67,8 @@ from .suppression_rules import drops_for
 log = logging.getLogger("postgate.worker")
 
 ACCEPTED_PAGE = 500
+#: Most recipients one job can hold when ``gateway.job_size`` is 0 (one job per batch: Mailgun's limit).
+LARGEST_JOB = 1000
 #: Jobs whose transient failures in a row a worker remembers (for their backoff).
 MAX_TRACKED_JOBS = 4096
 #: Tests only: a worker process ends itself (``os._exit``) right after this many send results
@@ -125,6 +127,7 @@ class Worker:
         self.lease_seconds = settings.lease_seconds
         self.retry_delays = list(settings.retry_delays)
         self.jobs_per_worker = settings.jobs_per_worker
+        self.job_size = settings.job_size
         self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
         self.in_doubt = settings.in_doubt
         self._slots: asyncio.Semaphore | None = None
@@ -150,7 +153,7 @@ class Worker:
         try:
             while not stop.is_set():
                 self._heartbeat()
-                free = self.jobs_per_worker - len(active)
+                free = self.job_room() - len(active)
                 if free <= 0:
                     await asyncio.wait(active, timeout=self.receive_wait, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -165,6 +168,15 @@ class Worker:
             for task in active:
                 task.cancel()
             self._heartbeat(stopping=True)
+
+    def job_room(self) -> int:
+        """Most jobs this loop holds at once: ``jobs_per_worker``, and never more than the delivery's
+        ``max_rate`` can send within one lease (the rest stay in the queue for other processes)."""
+        rate = self.gateway.delivery.max_rate
+        if not rate:
+            return self.jobs_per_worker
+        sendable = rate * self.lease_seconds // (self.job_size or LARGEST_JOB)
+        return max(1, min(self.jobs_per_worker, int(sendable)))
 
     def _heartbeat(self, stopping: bool = False) -> None:
         """Tell ``worker_heartbeat`` listeners this loop is alive (at most every ``heartbeat_seconds``)."""
