@@ -43,8 +43,11 @@ def test_jobs_cover_the_batch_with_an_open_last_job(gateway_factory):
     assert [(j.first_id, j.last_id) for j in jobs] == [(101, 150), (151, 200), (201, None)]
     assert all(j.batch_id == 7 for j in jobs)
     assert [(j.first_id, j.last_id) for j in gateway.jobs_for(7, 101, 50)] == [(None, None)]
-    whole = gateway_factory().jobs_for(7, 101, 120)
+    whole = gateway_factory(gateway={"job_size": 0}).jobs_for(7, 101, 120)
     assert [(j.first_id, j.last_id) for j in whole] == [(None, None)]
+    # By default a batch is split into jobs of 100 rows that several worker processes share.
+    default = gateway_factory().jobs_for(7, 101, 250)
+    assert [(j.first_id, j.last_id) for j in default] == [(101, 200), (201, 300), (301, None)]
 
 
 async def test_requeued_batch_is_split_like_an_accepted_one(gateway_factory):

@@ -283,9 +283,10 @@ class Worker:
         message = await asyncio.to_thread(_decode_batch, batch)
         events = EventBuilder(batch, message, public_url=self.public_url)
         if not batch.accepted_logged:
-            await self._log_accepted(batch, events, job.first_id, job.last_id)
-            if job.first_id is None and job.last_id is None:  # a chunk job cannot speak for the batch
-                await gateway.storage.mark_batch(batch.id, accepted_logged=True)
+            # The whole batch's, even from a job of some of its rows: as at Mailgun, every
+            # ``accepted`` of a batch comes before any of its deliveries (keys drop repeats).
+            await self._log_accepted(batch, events)
+            await gateway.storage.mark_batch(batch.id, accepted_logged=True)
         now = time.time()
         if batch.deliver_at is not None and batch.deliver_at > now:
             await gateway.queue.nack(job, batch.deliver_at - now)
@@ -334,14 +335,11 @@ class Worker:
 
         return Renderer(batch, message, public_url=self.public_url, values=merged)
 
-    async def _log_accepted(self, batch: Batch, events: EventBuilder, first_id: int | None,
-                            last_id: int | None) -> None:
-        """``accepted`` events for the job's rows (keys make a repeat store nothing)."""
-        after = 0 if first_id is None else first_id - 1
+    async def _log_accepted(self, batch: Batch, events: EventBuilder) -> None:
+        """``accepted`` events for the batch's rows (keys make a repeat store nothing)."""
+        after = 0
         while True:
             rows = await self.gateway.storage.list_recipients(batch.id, after, ACCEPTED_PAGE)
-            if last_id is not None:
-                rows = [row for row in rows if row.id <= last_id]
             if not rows:
                 return
             await self.gateway.record_events([events.accepted(row) for row in rows])
