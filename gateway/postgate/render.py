@@ -123,6 +123,11 @@ class Renderer:
         constant = [("From", message.sender), ("Cc", ", ".join(message.cc)), ("X-Postgate-Id", batch.message_id),
                     *(("X-Mailgun-Tag", tag) for tag in batch.tags),
                     *((k, v) for k, v in self.extra_headers if "%" not in v and "\n" not in v and "\r" not in v)]
+        #: The ``h:`` headers, those without variables checked once (see :meth:`_plan_headers`).
+        self.header_plan = self._plan_headers()
+        #: The last headers, the same for every recipient.
+        self.tail_headers = [*(("X-Mailgun-Tag", tag) for tag in batch.tags), ("X-Postgate-Id", batch.message_id)]
+        self._date_second, self._date_value = -1, ""
         #: Why every recipient of this batch must fail (a stored value breaks the header rule).
         self.unsafe: UnsafeHeaderValue | None = None
         try:
@@ -205,10 +210,15 @@ class Renderer:
         if message.subject is not None:
             headers.append(("Subject", clean_value("Subject", substitute(message.subject) or "",
                                                    after_substitution=True)))
-        headers.append(("Date", formatdate(time.time(), usegmt=True)))
+        headers.append(("Date", self._date()))
         check_message_id(recipient.message_id)
         headers.append(("Message-ID", f"<{recipient.message_id}>"))
-        for name, value in self.extra_headers:
+        for name, value, constant in self.header_plan:
+            if constant is not None:  # no variable in it: checked once per batch
+                if isinstance(constant, UnsafeHeaderValue):
+                    raise constant
+                headers.append((name, constant))
+                continue
             if name.lower() == "list-unsubscribe":
                 value = substitute.list_unsubscribe(value)
                 if not value:
@@ -222,9 +232,29 @@ class Renderer:
         variables = user_variables(message.variables, self.variables_header, substitute)
         if variables:
             headers.append(("X-Mailgun-Variables", json_value(variables)))
-        headers.extend(("X-Mailgun-Tag", tag) for tag in self.batch.tags)
-        headers.append(("X-Postgate-Id", self.batch.message_id))
+        headers.extend(self.tail_headers)
         return headers
+
+    def _date(self) -> str:
+        """The ``Date`` value, formatted once per second (its resolution)."""
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_value, self._date_second = formatdate(now, usegmt=True), now
+        return self._date_value
+
+    def _plan_headers(self) -> list[tuple[str, str, str | UnsafeHeaderValue | None]]:
+        """Each ``h:`` header with, when it holds no variable, its checked value (or why it
+        fails every recipient), worked out once per batch."""
+        plan: list[tuple[str, str, str | UnsafeHeaderValue | None]] = []
+        for name, value in self.extra_headers:
+            constant: str | UnsafeHeaderValue | None = None
+            if "%" not in value and name.lower() != "list-unsubscribe":
+                try:
+                    constant = clean_value(name, value, after_substitution=True)
+                except UnsafeHeaderValue as exc:
+                    constant = exc
+            plan.append((name, value, constant))
+        return plan
 
     def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         """Plain header lines written directly, the rest folded by the stdlib, and the body filled
