@@ -139,7 +139,7 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
     try:
         bodies = [ghost_batch(TEST_DOMAIN, member_addresses(min(batch, total - start), offset=start))
                   for start in range(0, total, batch)]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for body, content_type in bodies:
             status, data, _ = client.request("POST", path, body, content_type)
             if status != 200:
@@ -153,6 +153,7 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
             time.sleep(0.05)
             delivered = count_rows(server, "SELECT COUNT(*) FROM events WHERE event = 'delivered'")
         elapsed = time.perf_counter() - started
+        cpu_ms = (time.process_time() - cpu_started) / total * 1000  # the gateway runs in this process
         folder = getattr(server.gateway.delivery, "folder", workdir / "pipeline" / "outbox")
         written = sum(1 for _ in Path(folder).rglob("*.eml"))
     finally:
@@ -161,8 +162,9 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
     rate = total / elapsed
     print(f"pipeline {total} recipients in {len(bodies)} batches, {workers} worker(s): "
           f"{rate:,.0f} recipients/s end to end ({elapsed:.2f} s; accepting took {accepted:.2f} s; "
-          f"{written} .eml written)")
-    return {"recipients_per_s": rate, "seconds": elapsed, "accept_seconds": accepted, "eml": written}
+          f"{written} .eml written; {cpu_ms:.2f} ms CPU per recipient)")
+    return {"recipients_per_s": rate, "seconds": elapsed, "accept_seconds": accepted, "eml": written,
+            "cpu_ms_per_recipient": cpu_ms}
 
 
 # -- 3. events paging ----------------------------------------------------------------------------
@@ -332,9 +334,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking", "render"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, dashboard, tracking and render run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--aws-recipients", type=int,
@@ -399,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
 
             figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
                                                    None if args.no_mysql else args.mysql_url)
+        if "render" in parts:
+            from .render_cost import bench_render
+
+            figures["render"] = bench_render(args.recipients)
         if "tracking" in parts:
             from .tracking import bench_tracking
 

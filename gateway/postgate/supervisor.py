@@ -60,7 +60,8 @@ class WorkerProcesses:
         log.info("started %d worker process(es): %s", self.count, " ".join(self.command[1:]))
 
     async def _spawn(self, index: int) -> None:
-        env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
+        # The server migrated the storage before its children start: they never migrate at once.
+        env = {**os.environ, SUPERVISOR_ENV: str(os.getpid()), "POSTGATE_GATEWAY__MIGRATE_ON_START": "false"}
         # Own session: a terminal's Ctrl-C reaches the server only, which then stops each child
         # itself (a child gone before the server knows it is stopping would be restarted).
         self.children[index] = await asyncio.create_subprocess_exec(*self.command, env=env, start_new_session=True)
