@@ -39,8 +39,9 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .backends import IN_FLIGHT
 from .codec import decode_message
@@ -65,6 +66,7 @@ from .render import Renderer, with_changed_headers
 from .suppression_rules import drops_for
 
 log = logging.getLogger("postgate.worker")
+_T = TypeVar("_T")
 
 ACCEPTED_PAGE = 500
 #: Most recipients one job can hold when ``gateway.job_size`` is 0 (one job per batch: Mailgun's limit).
@@ -131,6 +133,7 @@ class Worker:
         self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
         self.in_doubt = settings.in_doubt
         self._slots: asyncio.Semaphore | None = None
+        self._batch_work: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
         self._recorder: OutcomeRecorder | None = None
         self._passes = 0
         self._exit_after = int(os.environ.get(FAULT_EXIT_AFTER_RESULTS) or 0)
@@ -167,6 +170,9 @@ class Worker:
         finally:
             for task in active:
                 task.cancel()
+            for future in self._batch_work.values():
+                future.cancel()
+            self._batch_work.clear()
             self._heartbeat(stopping=True)
 
     def job_room(self) -> int:
@@ -280,18 +286,12 @@ class Worker:
         if batch is None:  # purged: nothing left to do
             await gateway.queue.ack([job])
             return
-        message = await asyncio.to_thread(_decode_batch, batch)
-        events = EventBuilder(batch, message, public_url=self.public_url)
-        if not batch.accepted_logged:
-            # The whole batch's, even from a job of some of its rows: as at Mailgun, every
-            # ``accepted`` of a batch comes before any of its deliveries (keys drop repeats).
-            await self._log_accepted(batch, events)
-            await gateway.storage.mark_batch(batch.id, accepted_logged=True)
+        message, events = await self._shared(("open", batch.id), lambda: self._open(batch))
         now = time.time()
         if batch.deliver_at is not None and batch.deliver_at > now:
             await gateway.queue.nack(job, batch.deliver_at - now)
             return
-        renderer = await self._renderer(batch, message)
+        renderer = await self._shared(("renderer", batch.id), lambda: self._renderer(batch, message))
         # Each pass over a job claims under its own name: if the job comes back to this worker
         # while a slow pass still holds it, the passes never mistake each other's rows for their own.
         self._passes += 1
@@ -314,6 +314,35 @@ class Worker:
         else:
             delay = 0.0 if earliest is None else max(0.0, earliest - time.time())
             await gateway.queue.nack(job, delay)
+
+    async def _open(self, batch: Batch) -> tuple[Message, EventBuilder]:
+        """The batch's decoded message and event builder, after its ``accepted`` events."""
+        message = await asyncio.to_thread(_decode_batch, batch)
+        events = EventBuilder(batch, message, public_url=self.public_url)
+        if not batch.accepted_logged:
+            # The whole batch's, even from a job of some of its rows: as at Mailgun, every
+            # ``accepted`` of a batch comes before any of its deliveries (keys drop repeats).
+            await self._log_accepted(batch, events)
+            await self.gateway.storage.mark_batch(batch.id, accepted_logged=True)
+        return message, events
+
+    async def _shared(self, key: tuple[str, int], make: Callable[[], Awaitable[_T]]) -> _T:
+        """``make()``'s result, made once for the jobs of one batch this loop works on (a batch
+        is split into several jobs): they share the decoded message, the ``accepted`` events and
+        the renderer. A failure is not kept: the next job tries again."""
+        future = self._batch_work.get(key)
+        if future is None:
+            future = self._batch_work[key] = asyncio.ensure_future(make())
+            while len(self._batch_work) > 2 * max(2, self.jobs_per_worker):
+                self._batch_work.popitem(last=False)
+        else:
+            self._batch_work.move_to_end(key)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            if self._batch_work.get(key) is future:
+                del self._batch_work[key]
+            raise
 
     async def _renderer(self, batch: Batch, message: Message) -> Renderer:
         """The batch's renderer, after ``prepare_template`` hooks changed its message once."""
