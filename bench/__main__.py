@@ -15,8 +15,8 @@
    per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py);
 7. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
    the time of its reads at each requested number of events (bench/dashboard.py);
-8. ``tracking``, ``smtp``, ``webhooks`` (only when named): bench/tracking.py, bench/smtp.py,
-   bench/webhooks.py, each described in bench/README.md.
+8. ``tracking``, ``smtp``, ``webhooks``, ``render`` (only when named): bench/tracking.py,
+   bench/smtp.py, bench/webhooks.py, bench/render_cost.py, each described in bench/README.md.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
     try:
         bodies = [ghost_batch(TEST_DOMAIN, member_addresses(min(batch, total - start), offset=start))
                   for start in range(0, total, batch)]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for body, content_type in bodies:
             status, data, _ = client.request("POST", path, body, content_type)
             if status != 200:
@@ -158,6 +158,7 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
             time.sleep(0.05)
             delivered = count_rows(server, "SELECT COUNT(*) FROM events WHERE event = 'delivered'")
         elapsed = time.perf_counter() - started
+        cpu_ms = (time.process_time() - cpu_started) / total * 1000  # the gateway runs in this process
         folder = getattr(server.gateway.delivery, "folder", workdir / "pipeline" / "outbox")
         written = sum(1 for _ in Path(folder).rglob("*.eml"))
     finally:
@@ -166,8 +167,9 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
     rate = total / elapsed
     print(f"pipeline {total} recipients in {len(bodies)} batches, {workers} worker(s): "
           f"{rate:,.0f} recipients/s end to end ({elapsed:.2f} s; accepting took {accepted:.2f} s; "
-          f"{written} .eml written)")
-    return {"recipients_per_s": rate, "seconds": elapsed, "accept_seconds": accepted, "eml": written}
+          f"{written} .eml written; {cpu_ms:.2f} ms CPU per recipient)")
+    return {"recipients_per_s": rate, "seconds": elapsed, "accept_seconds": accepted, "eml": written,
+            "cpu_ms_per_recipient": cpu_ms}
 
 
 # -- 3. events paging ----------------------------------------------------------------------------
@@ -338,10 +340,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
     parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
-                                             "tracking", "smtp", "webhooks"],
+                                             "tracking", "smtp", "webhooks", "render"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, sendpath, dashboard, tracking, smtp and "
-                             "webhooks run only when named)")
+                        help="run only these parts (repeatable; aws, scaleout, sendpath, dashboard, tracking, smtp, "
+                             "webhooks and render run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--dashboard-parts", default="ingest,reads,pages",
@@ -430,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
             figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
                                                    None if args.no_mysql else args.mysql_url,
                                                    tuple(p.strip() for p in args.dashboard_parts.split(",") if p.strip()))
+        if "render" in parts:
+            from .render_cost import bench_render
+
+            figures["render"] = bench_render(args.recipients)
         if "tracking" in parts:
             from .tracking import bench_tracking
 

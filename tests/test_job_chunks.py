@@ -43,8 +43,11 @@ def test_jobs_cover_the_batch_with_an_open_last_job(gateway_factory):
     assert [(j.first_id, j.last_id) for j in jobs] == [(101, 150), (151, 200), (201, None)]
     assert all(j.batch_id == 7 for j in jobs)
     assert [(j.first_id, j.last_id) for j in gateway.jobs_for(7, 101, 50)] == [(None, None)]
-    whole = gateway_factory().jobs_for(7, 101, 120)
+    whole = gateway_factory(gateway={"job_size": 0}).jobs_for(7, 101, 120)
     assert [(j.first_id, j.last_id) for j in whole] == [(None, None)]
+    # By default a batch is split into jobs of 100 rows that several worker processes share.
+    default = gateway_factory().jobs_for(7, 101, 250)
+    assert [(j.first_id, j.last_id) for j in default] == [(101, 200), (201, 300), (301, None)]
 
 
 async def test_requeued_batch_is_split_like_an_accepted_one(gateway_factory):
@@ -66,3 +69,19 @@ async def test_requeued_batch_is_split_like_an_accepted_one(gateway_factory):
     first = created.recipient_ids[0]
     assert sorted((j.first_id, j.last_id) for j in jobs) == [
         (first, first + 99), (first + 100, first + 199), (first + 200, None)]
+
+
+async def test_a_worker_loop_holds_no_more_jobs_than_its_delivery_rate_sends_within_the_lease(gateway_factory):
+    """Jobs a loop could not start within their lease stay in the queue for other processes."""
+    gateway = gateway_factory(gateway={"job_size": 100, "lease_seconds": 60, "jobs_per_worker": 4})
+    await gateway.start()
+    worker = Worker(gateway, "w")
+    assert worker.job_room() == 4  # no rate limit: jobs_per_worker
+    gateway.delivery.max_rate = 5.0  # 300 rows per lease: three jobs of 100
+    assert worker.job_room() == 3
+    gateway.delivery.max_rate = 2.0  # 120 rows per lease: one job
+    assert worker.job_room() == 1
+    gateway.delivery.max_rate = 0.1  # less than one job per lease: still one at a time, never none
+    assert worker.job_room() == 1
+    gateway.delivery.max_rate = 1000.0
+    assert worker.job_room() == 4

@@ -171,15 +171,22 @@ def quick_start_notice(settings: Settings) -> str | None:
 @config_option
 @click.option("--host", default=None, help="address to listen on (default: gateway.host)")
 @click.option("--port", type=int, default=None, help="port to listen on (default: gateway.port)")
-@click.option("--workers", type=int, default=None, help="worker loops in this process (0: API only)")
-def serve(config: str | None, host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the Mailgun API (with workers in the same process by default)."""
+@click.option("--workers", type=int, default=None,
+              help="worker loops in this process, or in each worker process (0: API only)")
+@click.option("--worker-processes", type=click.IntRange(min=0), default=None,
+              help="worker processes to start and supervise (default: gateway.worker_processes; one per core)")
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None,
+          worker_processes: int | None) -> None:
+    """Serve the Mailgun API (with workers in the same process, or in worker processes it supervises)."""
     from .server import serve_app
+    from .supervisor import WorkerProcesses
     from .web import create_app
 
     settings = _load(config)
     if workers is not None:
         settings.gateway.workers = workers
+    if worker_processes is not None:
+        settings.gateway.worker_processes = worker_processes
     host = host or settings.gateway.host
     port = port or settings.gateway.port
     _require_keys(settings)
@@ -188,7 +195,12 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     if not settings.domains or settings.domain:
         domain, key, generated = ensure_api_key(settings)
     gateway = _gateway(settings)
-    app = create_app(gateway)
+    processes = settings.gateway.worker_processes if settings.gateway.workers > 0 else 0
+    app = create_app(gateway, background=False if processes else None)
+    if processes:
+        children = WorkerProcesses(processes, settings.gateway.workers, config)
+        app.before_serving(children.start)  # after the gateway started (and migrated)
+        app.after_serving(children.stop)
     if domain and key:
         announce(settings, quick_start_banner(settings, domain, key, generated, f"http://{host}:{port}"))
     else:
@@ -253,6 +265,8 @@ def storage_failure(storage: str, exc: BaseException) -> str:
 @click.option("--workers", type=int, default=None, help="worker loops (default: gateway.workers, at least 1)")
 def worker(config: str | None, workers: int | None) -> None:
     """Run workers only: deliver queued mail and consume provider events."""
+    from .supervisor import stop_when_orphaned
+
     settings = _load(config)
     gateway = _gateway(settings)
     count = workers if workers is not None else max(1, settings.gateway.workers)
@@ -265,7 +279,9 @@ def worker(config: str | None, workers: int | None) -> None:
         async with gateway:
             gateway.start_background(workers=count)
             announce(settings, f"Postgate worker running with {count} worker loop(s); Ctrl-C to stop")
+            orphaned = asyncio.create_task(stop_when_orphaned(stop))
             await stop.wait()
+            orphaned.cancel()
 
     asyncio.run(main())
 

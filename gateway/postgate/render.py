@@ -18,7 +18,6 @@ check that both parse to the same headers and parts.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import re
 import secrets
@@ -32,10 +31,11 @@ from email.policy import SMTP, EmailPolicy
 from email.utils import formatdate, parseaddr
 
 from .addresses import valid_address_list
+from .body import BodyTemplate, transfer_encoding
 from .domain import Attachment, Batch, Message, Recipient, RenderedMessage
 from .headers import (UnsafeHeaderValue, check_folded, check_headers, check_message_id, clean_value, fold_ascii,
                       header_block, is_safe, json_value)
-from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, recipient_entry, scalar, user_variables
+from .substitution import Substituter, recipient_entry, user_variables
 
 #: Headers the renderer sets itself; ``h:`` values with these names are not copied.
 OWN_HEADERS = frozenset({
@@ -102,63 +102,7 @@ _SAFE_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
 #: ``addr`` or ``Name Words <addr>`` with nothing to quote, decode or normalise.
 _SIMPLE_ENTRY = re.compile(rf"(?:{_ATOM}(?: {_ATOM})* <{_ADDR_SPEC}>|{_ADDR_SPEC})")
 _SIMPLE_MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
-_NEWLINES = re.compile(r"\r\n|\r|\n")
 _LINE_CACHE_MAX = 1024
-
-
-def _encode_body(content: str, cte: str) -> bytes:
-    """A text part's payload as the stdlib generator writes it (see ``Renderer._text_part``)."""
-    if cte == "base64":  # base64.encodebytes' 76-column lines, without its Python loop
-        encoded = binascii.b2a_base64(content.encode("utf-8"), newline=False)
-        return b"\r\n".join([encoded[start:start + 76] for start in range(0, len(encoded), 76)]) + b"\r\n"
-    if not content.endswith("\n"):
-        content += "\n"
-    if "\r" in content:
-        return _NEWLINES.sub("\r\n", content).encode("ascii")
-    return content.replace("\n", "\r\n").encode("ascii")
-
-
-def _cte(text: str) -> str:
-    """7bit when the text allows it, else base64 (C-fast; the stdlib would try quoted-printable
-    in pure Python first, which costs more than the rest of a render)."""
-    if text.isascii() and max(map(len, text.splitlines()), default=0) <= 990:
-        return "7bit"
-    return "base64"
-
-
-class _Text:
-    """A body with its ``%recipient.KEY%`` references located once per batch; calling it with a
-    recipient's :class:`Substituter` returns exactly what ``substitute(text)`` returns."""
-
-    __slots__ = ("text", "keys", "pattern")
-
-    def __init__(self, text: str | None) -> None:
-        self.text = text
-        self.keys: list[str] = []
-        self.pattern = ""
-        if text and "%" in text:
-            pieces = RECIPIENT_VAR.split(text)  # literal, key, literal, …, literal
-            self.keys = list(dict.fromkeys(pieces[1::2]))
-            slots = {key: "{%d}" % index for index, key in enumerate(self.keys)}
-            pieces[1::2] = [slots[key] for key in pieces[1::2]]
-            pieces[0::2] = [literal.replace("{", "{{").replace("}", "}}") for literal in pieces[0::2]]
-            self.pattern = "".join(pieces)  # a str.format pattern: one C call per recipient
-
-    def __call__(self, substitute: Substituter) -> str | None:
-        text = self.text
-        if not text or "%" not in text:
-            return text
-        if self.keys:
-            variables = substitute.variables
-            text = self.pattern.format(*[scalar(variables[key]) if key in variables else f"%recipient.{key}%"
-                                         for key in self.keys])
-        builtins = substitute.builtins
-
-        def builtin(match: re.Match[str]) -> str:
-            value = builtins.get(match.group(1))
-            return match.group(0) if value is None else value
-
-        return BUILTIN_VAR.sub(builtin, text)
 
 
 class Renderer:
@@ -179,6 +123,11 @@ class Renderer:
         constant = [("From", message.sender), ("Cc", ", ".join(message.cc)), ("X-Postgate-Id", batch.message_id),
                     *(("X-Mailgun-Tag", tag) for tag in batch.tags),
                     *((k, v) for k, v in self.extra_headers if "%" not in v and "\n" not in v and "\r" not in v)]
+        #: The ``h:`` headers, those without variables checked once (see :meth:`_plan_headers`).
+        self.header_plan = self._plan_headers()
+        #: The last headers, the same for every recipient.
+        self.tail_headers = [*(("X-Mailgun-Tag", tag) for tag in batch.tags), ("X-Postgate-Id", batch.message_id)]
+        self._date_second, self._date_value = -1, ""
         #: Why every recipient of this batch must fail (a stored value breaks the header rule).
         self.unsafe: UnsafeHeaderValue | None = None
         try:
@@ -192,8 +141,9 @@ class Renderer:
         self.lines: dict[tuple[str, str], bytes] = {}
         #: Body templates by the transfer encodings of the text parts (see :meth:`_template`).
         self.templates: dict[tuple[str, ...], list[bytes]] = {}
-        self.text_body, self.html_body = _Text(message.text), _Text(message.html)
-        self.amp_body = _Text(message.amp_html)
+        #: The text parts with their transfer-encoding decisions made once per batch (body.py).
+        self.text_body, self.html_body = BodyTemplate(message.text), BodyTemplate(message.html)
+        self.amp_body = BodyTemplate(message.amp_html)
         #: The byte-level path, unless the stdlib would refuse the header set (it allows one
         #: ``Sender``, ``Reply-To``… per message) and the reference path must raise as it does.
         self.fast = not self._too_many_headers()
@@ -260,10 +210,15 @@ class Renderer:
         if message.subject is not None:
             headers.append(("Subject", clean_value("Subject", substitute(message.subject) or "",
                                                    after_substitution=True)))
-        headers.append(("Date", formatdate(time.time(), usegmt=True)))
+        headers.append(("Date", self._date()))
         check_message_id(recipient.message_id)
         headers.append(("Message-ID", f"<{recipient.message_id}>"))
-        for name, value in self.extra_headers:
+        for name, value, constant in self.header_plan:
+            if constant is not None:  # no variable in it: checked once per batch
+                if isinstance(constant, UnsafeHeaderValue):
+                    raise constant
+                headers.append((name, constant))
+                continue
             if name.lower() == "list-unsubscribe":
                 value = substitute.list_unsubscribe(value)
                 if not value:
@@ -277,9 +232,29 @@ class Renderer:
         variables = user_variables(message.variables, self.variables_header, substitute)
         if variables:
             headers.append(("X-Mailgun-Variables", json_value(variables)))
-        headers.extend(("X-Mailgun-Tag", tag) for tag in self.batch.tags)
-        headers.append(("X-Postgate-Id", self.batch.message_id))
+        headers.extend(self.tail_headers)
         return headers
+
+    def _date(self) -> str:
+        """The ``Date`` value, formatted once per second (its resolution)."""
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_value, self._date_second = formatdate(now, usegmt=True), now
+        return self._date_value
+
+    def _plan_headers(self) -> list[tuple[str, str, str | UnsafeHeaderValue | None]]:
+        """Each ``h:`` header with, when it holds no variable, its checked value (or why it
+        fails every recipient), worked out once per batch."""
+        plan: list[tuple[str, str, str | UnsafeHeaderValue | None]] = []
+        for name, value in self.extra_headers:
+            constant: str | UnsafeHeaderValue | None = None
+            if "%" not in value and name.lower() != "list-unsubscribe":
+                try:
+                    constant = clean_value(name, value, after_substitution=True)
+                except UnsafeHeaderValue as exc:
+                    constant = exc
+            plan.append((name, value, constant))
+        return plan
 
     def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         """Plain header lines written directly, the rest folded by the stdlib, and the body filled
@@ -291,10 +266,10 @@ class Renderer:
         headers = self._headers(recipient, substitute)
         lines = [self._header_line(name, value) for name, value in headers]
         amp = self.amp_body(substitute) if self.html_body.text is not None else None
-        contents = [self.text_body(substitute), amp, self.html_body(substitute)]
-        contents = [content for content in contents if content is not None] or [""]
-        ctes = tuple(_cte(content) for content in contents)
-        payloads = [_encode_body(content, cte) for content, cte in zip(contents, ctes)]
+        bodies = [self.text_body(substitute), amp, self.html_body(substitute)]
+        encoded = [body for body in bodies if body is not None] or [("7bit", b"\r\n")]
+        ctes = tuple(cte for cte, _ in encoded)
+        payloads = [payload for _, payload in encoded]
         template = self.templates.get(ctes)
         if template is None:
             template = self.templates[ctes] = self._template(ctes)
@@ -433,7 +408,7 @@ class Renderer:
     def _text_part(self, content: str, subtype: str) -> MIMEPart:
         part = MIMEPart(policy=POLICY)
         part["Content-Type"] = self.text_types[subtype]
-        cte = _cte(content)
+        cte = transfer_encoding(content)
         part["Content-Transfer-Encoding"] = self.encodings[cte]
         if cte == "base64":
             part.set_payload(base64.encodebytes(content.encode("utf-8")).decode("ascii"))

@@ -54,10 +54,15 @@ class GatewaySettings(Strict):
     public_url: str | None = Field(None, description="absolute URL clients reach; used in paging links")
     host: str = "127.0.0.1"
     port: int = 3000
-    workers: int = Field(1, ge=0, description="worker loops started by `postgate serve`")
+    workers: int = Field(1, ge=0, description="worker loops started by `postgate serve` (in each worker process)")
+    worker_processes: int = Field(
+        0, ge=0, description="worker processes `postgate serve` starts and supervises, each running "
+                             "`workers` loops (0: the loops run inside the serve process); use one per core"
+    )
     jobs_per_worker: int = Field(4, ge=1, description="jobs a worker loop handles at once")
     chunk_size: int = Field(100, ge=1, description="ledger rows claimed and sent per step")
-    job_size: int = Field(0, ge=0, description="ledger rows per queue job; 0: one job per batch (use ~50 with SQS)")
+    job_size: int = Field(100, ge=0, description="ledger rows per queue job, so that several worker processes "
+                                                 "share a batch; 0: one job per batch (use ~50 with SQS)")
     lease_seconds: float = Field(120.0, gt=0, description="how long a claimed row or job stays leased")
     in_doubt: Literal["hold", "resend"] = Field(
         "hold", description="a send whose outcome nobody can tell (no provider answer, no event): "

@@ -39,8 +39,9 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .backends import IN_FLIGHT
 from .codec import decode_message
@@ -65,8 +66,11 @@ from .render import Renderer, with_changed_headers
 from .suppression_rules import drops_for
 
 log = logging.getLogger("postgate.worker")
+_T = TypeVar("_T")
 
 ACCEPTED_PAGE = 500
+#: Most recipients one job can hold when ``gateway.job_size`` is 0 (one job per batch: Mailgun's limit).
+LARGEST_JOB = 1000
 #: Jobs whose transient failures in a row a worker remembers (for their backoff).
 MAX_TRACKED_JOBS = 4096
 #: Tests only: a worker process ends itself (``os._exit``) right after this many send results
@@ -125,9 +129,11 @@ class Worker:
         self.lease_seconds = settings.lease_seconds
         self.retry_delays = list(settings.retry_delays)
         self.jobs_per_worker = settings.jobs_per_worker
+        self.job_size = settings.job_size
         self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
         self.in_doubt = settings.in_doubt
         self._slots: asyncio.Semaphore | None = None
+        self._batch_work: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
         self._recorder: OutcomeRecorder | None = None
         self._passes = 0
         self._exit_after = int(os.environ.get(FAULT_EXIT_AFTER_RESULTS) or 0)
@@ -150,7 +156,7 @@ class Worker:
         try:
             while not stop.is_set():
                 self._heartbeat()
-                free = self.jobs_per_worker - len(active)
+                free = self.job_room() - len(active)
                 if free <= 0:
                     await asyncio.wait(active, timeout=self.receive_wait, return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -164,7 +170,19 @@ class Worker:
         finally:
             for task in active:
                 task.cancel()
+            for future in self._batch_work.values():
+                future.cancel()
+            self._batch_work.clear()
             self._heartbeat(stopping=True)
+
+    def job_room(self) -> int:
+        """Most jobs this loop holds at once: ``jobs_per_worker``, and never more than the delivery's
+        ``max_rate`` can send within one lease (the rest stay in the queue for other processes)."""
+        rate = self.gateway.delivery.max_rate
+        if not rate:
+            return self.jobs_per_worker
+        sendable = rate * self.lease_seconds // (self.job_size or LARGEST_JOB)
+        return max(1, min(self.jobs_per_worker, int(sendable)))
 
     def _heartbeat(self, stopping: bool = False) -> None:
         """Tell ``worker_heartbeat`` listeners this loop is alive (at most every ``heartbeat_seconds``)."""
@@ -268,17 +286,12 @@ class Worker:
         if batch is None:  # purged: nothing left to do
             await gateway.queue.ack([job])
             return
-        message = await asyncio.to_thread(_decode_batch, batch)
-        events = EventBuilder(batch, message, public_url=self.public_url)
-        if not batch.accepted_logged:
-            await self._log_accepted(batch, events, job.first_id, job.last_id)
-            if job.first_id is None and job.last_id is None:  # a chunk job cannot speak for the batch
-                await gateway.storage.mark_batch(batch.id, accepted_logged=True)
+        message, events = await self._shared(("open", batch.id), lambda: self._open(batch))
         now = time.time()
         if batch.deliver_at is not None and batch.deliver_at > now:
             await gateway.queue.nack(job, batch.deliver_at - now)
             return
-        renderer = await self._renderer(batch, message)
+        renderer = await self._shared(("renderer", batch.id), lambda: self._renderer(batch, message))
         # Each pass over a job claims under its own name: if the job comes back to this worker
         # while a slow pass still holds it, the passes never mistake each other's rows for their own.
         self._passes += 1
@@ -302,6 +315,35 @@ class Worker:
             delay = 0.0 if earliest is None else max(0.0, earliest - time.time())
             await gateway.queue.nack(job, delay)
 
+    async def _open(self, batch: Batch) -> tuple[Message, EventBuilder]:
+        """The batch's decoded message and event builder, after its ``accepted`` events."""
+        message = await asyncio.to_thread(_decode_batch, batch)
+        events = EventBuilder(batch, message, public_url=self.public_url)
+        if not batch.accepted_logged:
+            # The whole batch's, even from a job of some of its rows: as at Mailgun, every
+            # ``accepted`` of a batch comes before any of its deliveries (keys drop repeats).
+            await self._log_accepted(batch, events)
+            await self.gateway.storage.mark_batch(batch.id, accepted_logged=True)
+        return message, events
+
+    async def _shared(self, key: tuple[str, int], make: Callable[[], Awaitable[_T]]) -> _T:
+        """``make()``'s result, made once for the jobs of one batch this loop works on (a batch
+        is split into several jobs): they share the decoded message, the ``accepted`` events and
+        the renderer. A failure is not kept: the next job tries again."""
+        future = self._batch_work.get(key)
+        if future is None:
+            future = self._batch_work[key] = asyncio.ensure_future(make())
+            while len(self._batch_work) > 2 * max(2, self.jobs_per_worker):
+                self._batch_work.popitem(last=False)
+        else:
+            self._batch_work.move_to_end(key)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            if self._batch_work.get(key) is future:
+                del self._batch_work[key]
+            raise
+
     async def _renderer(self, batch: Batch, message: Message) -> Renderer:
         """The batch's renderer, after ``prepare_template`` hooks changed its message once."""
         values: list[Callable[[Recipient], Mapping[str, str]]] = []
@@ -322,14 +364,11 @@ class Worker:
 
         return Renderer(batch, message, public_url=self.public_url, values=merged)
 
-    async def _log_accepted(self, batch: Batch, events: EventBuilder, first_id: int | None,
-                            last_id: int | None) -> None:
-        """``accepted`` events for the job's rows (keys make a repeat store nothing)."""
-        after = 0 if first_id is None else first_id - 1
+    async def _log_accepted(self, batch: Batch, events: EventBuilder) -> None:
+        """``accepted`` events for the batch's rows (keys make a repeat store nothing)."""
+        after = 0
         while True:
             rows = await self.gateway.storage.list_recipients(batch.id, after, ACCEPTED_PAGE)
-            if last_id is not None:
-                rows = [row for row in rows if row.id <= last_id]
             if not rows:
                 return
             await self.gateway.record_events([events.accepted(row) for row in rows])

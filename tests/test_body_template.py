@@ -1,0 +1,89 @@
+"""Per-batch body templates (postgate.body): the fast path writes exactly what the slow path writes.
+
+The slow path substitutes the recipient's values with the generic :class:`Substituter`, scans the
+whole body for its transfer encoding and converts its line ends; :class:`BodyTemplate` decides
+on the template once and checks only the values. For random templates and values (CR, LF, lone
+CR, other line breaks, 8-bit and non-BMP text, ``%`` and built-in names that could combine with a
+value, lines around the 990-character limit) both give the same encoding and the same bytes.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import postgate.body as body_module
+from postgate.body import MAX_7BIT_LINE, BodyTemplate, encode_body, transfer_encoding
+from postgate.substitution import Substituter
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+KEYS = ["name", "url", "x", "a_b"]
+BUILTINS = ["recipient", "recipient_email", "recipient_fname", "unsubscribe_url"]
+
+#: Literal text: ordinary words, line breaks of every kind, 8-bit, braces (format patterns), and
+#: fragments from which a built-in variable could be completed across a value.
+fragments = st.sampled_from([
+    "Hi ", "word", " ", "\n", "\r\n", "\r", "\x0b", "\x1c", "\u2028", "\x85", "é", "\U0001f600", "{", "}",
+    "{0}", "%", "%recipient", "%recipient_", "email%", "%recipient.", "%recipient.nope%", "_", "fname",
+    "a" * 400, "b" * 989, "=?utf-8?q?x?=", "\t",
+])
+variable = st.sampled_from([f"%recipient.{key}%" for key in KEYS] + [f"%{name}%" for name in BUILTINS])
+template = st.lists(st.one_of(fragments, variable), max_size=12).map("".join)
+value_text = st.lists(st.sampled_from([
+    "Member 1", "", "é", "\n", "\r", "\r\n", "%", "%recipient_email%", "email", "_", "x" * 500, "y" * 991,
+    "\x00", "\u2029", "{}", "https://blog.example.com/u/?uuid=1&k=2",
+]), max_size=4).map("".join)
+values = st.dictionaries(st.sampled_from(KEYS), st.one_of(value_text, st.integers(), st.none(), st.booleans()),
+                         max_size=len(KEYS))
+entries = st.sampled_from(["m@example.com", "Ann Lee <ann@example.com>", "Zoë <z@example.com>",
+                           "a_b <recipient@example.com>"])
+
+
+def slow_path(text: str | None, substitute: Substituter) -> tuple[str, bytes] | None:
+    """What rendering did per recipient before templates: substitute, scan, convert."""
+    content = substitute(text)
+    if content is None:
+        return None
+    cte = transfer_encoding(content)
+    return cte, encode_body(content, cte)
+
+
+@SETTINGS
+@given(text=template, variables=values, entry=entries)
+@example(text="%recipient_%recipient.x%%", variables={"x": "email"}, entry="m@example.com")
+@example(text="a\r%recipient.x%\nb", variables={"x": ""}, entry="m@example.com")
+@example(text="%recipient.x%" + "b" * 985, variables={"x": "12345"}, entry="m@example.com")
+@example(text="%recipient.x%" + "b" * 985, variables={"x": "123456"}, entry="m@example.com")
+@example(text="end %recipient.x%", variables={"x": "\r"}, entry="m@example.com")
+def test_template_renders_byte_for_byte_what_the_slow_path_renders(text, variables, entry):
+    substitute = Substituter(entry, variables)
+    assert BodyTemplate(text)(substitute) == slow_path(text, substitute)
+
+
+def test_a_ghost_body_takes_the_fast_path_for_every_recipient(monkeypatch):
+    """Newsletter bodies (ASCII template, URL and name values) never need the slow path."""
+    html = "<p>Hi %recipient.name%</p>\n" * 50 + '<a href="%recipient.url%">unsubscribe</a> %recipient_email%'
+    body = BodyTemplate(html)
+    slow = []
+    monkeypatch.setattr(BodyTemplate, "slow", lambda self, substitute: slow.append(1))
+    for index in range(20):
+        substitute = Substituter(f"m{index}@example.com", {"name": f"Member {index}",
+                                                           "url": f"https://blog.example.com/u/?uuid={index}"})
+        cte, payload = body(substitute)
+        assert cte == "7bit" and payload.endswith(b"</a> m%d@example.com\r\n" % index)
+    assert slow == []
+
+
+def test_values_that_change_the_decision_are_checked_per_recipient():
+    body = BodyTemplate("x" * (MAX_7BIT_LINE - 3) + "%recipient.v%\nnext")
+    assert body(Substituter("m@example.com", {"v": "abc"}))[0] == "7bit"
+    assert body(Substituter("m@example.com", {"v": "abcd"}))[0] == "base64"  # 991 characters
+    assert body(Substituter("m@example.com", {"v": "é"}))[0] == "base64"
+    assert body(Substituter("m@example.com", {"v": "a\nb"}))[0] == "7bit"  # slow path: lines are shorter
+
+
+def test_a_template_a_value_could_complete_a_variable_in_is_rendered_slowly():
+    assert not BodyTemplate("%recipient_%recipient.x%%").fast
+    assert not BodyTemplate("a\r%recipient.x%\nb").fast
+    assert BodyTemplate("Hi %recipient.x%, %recipient_email%").fast
+    assert body_module.BodyTemplate(None)(Substituter("m@example.com", {})) is None
