@@ -93,7 +93,8 @@ def _server(data_dir: Path, with_plugin: bool, workers: int, deliver: bool = Tru
     table = {"allow_private_targets": True, "deliver": deliver}
     settings = make_settings(data_dir, gateway={"workers": workers}, plugins={"webhooks": table} if with_plugin else {})
     plugins = [webhooks_plugin] if with_plugin else []
-    return LiveServer(Gateway(settings, plugins=plugins, load_entrypoints=False), background=workers > 0).start()
+    # background work (and so delivery) runs even at workers = 0: event sources only, no send loops
+    return LiveServer(Gateway(settings, plugins=plugins, load_entrypoints=False), background=True).start()
 
 
 def _subscribe(server: LiveServer, url: str, *webhooks: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Mailgun's retry schedule after a failed POST: 10 min, 10 min, 15 min, 30 min, 1 h, 2 h, 4 h.
@@ -15,7 +17,10 @@ class WebhooksSettings(BaseModel):
 
     allow_private_targets: bool = Field(
         False, description="allow webhook URLs on loopback, link-local and private addresses (SSRF guard off)")
-    deliver: bool = Field(True, description="run the delivery loop in every process that starts the gateway")
+    deliver: Literal["all", "workers"] | bool = Field(
+        "all", description='where the delivery loop runs: "all" processes that run background work '
+                           '(postgate serve with workers, postgate worker), "workers" (postgate worker only) '
+                           'or false (none); true means "all"')
     retry_schedule: list[float] = Field(
         default_factory=lambda: list(MAILGUN_RETRY_SCHEDULE),
         description="seconds to wait before each retry of a failed POST (Mailgun's by default)")
@@ -31,6 +36,12 @@ class WebhooksSettings(BaseModel):
     subscriptions_refresh_seconds: float = Field(
         5.0, ge=0, description="how long a process trusts its copy of the webhook URLs")
     keep_days: float = Field(7.0, gt=0, description="days finished deliveries and attempts are kept")
+
+    def delivers_here(self, serving: bool) -> bool:
+        """Whether a process running background work delivers (``serving``: it also serves HTTP)."""
+        if self.deliver == "workers":
+            return not serving
+        return self.deliver is True or self.deliver == "all"
 
     @field_validator("retry_schedule")
     @classmethod
