@@ -60,6 +60,8 @@ class Dispatcher:
         self._session: aiohttp.ClientSession | None = None
         self._resolver = PinnedResolver()
         self._purged_at = 0.0
+        #: Fewest free places worth a claim while POSTs are in flight (one query for many).
+        self._claim_floor = max(1, settings.max_connections // 4)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -103,8 +105,8 @@ class Dispatcher:
         with self.gateway.storage.orm():
             await self._write_results(now)
             room = self.settings.max_connections * 2 - len(self._tasks)
-            if room <= 0 or self._stopping:
-                return False
+            if room <= 0 or self._stopping or (self._tasks and room < self._claim_floor):
+                return False  # with POSTs in flight, wait until a worthwhile batch fits
             limit = min(room, self.settings.claim_batch)
             leased = await queue.claim(now, limit, self.settings.lease_seconds, self._busy_urls(now))
             started, unused = self._fit(leased, now)

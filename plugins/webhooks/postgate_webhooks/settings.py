@@ -25,8 +25,8 @@ class WebhooksSettings(BaseModel):
         default_factory=lambda: list(MAILGUN_RETRY_SCHEDULE),
         description="seconds to wait before each retry of a failed POST (Mailgun's by default)")
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="time allowed for one POST")
-    max_connections: int = Field(20, ge=1, le=1000, description="concurrent POSTs of this process")
-    per_url_connections: int = Field(8, ge=1, le=1000, description="concurrent POSTs to one URL")
+    max_connections: int = Field(50, ge=1, le=1000, description="concurrent POSTs of this process")
+    per_url_connections: int = Field(16, ge=1, le=1000, description="concurrent POSTs to one URL")
     breaker_failures: int = Field(
         5, ge=1, description="consecutive failures after which a URL is left alone for a while")
     breaker_seconds: float = Field(30.0, gt=0, description="first pause of a failing URL (doubles, up to 10 min)")
