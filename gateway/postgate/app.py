@@ -69,6 +69,8 @@ class Gateway:
         self.delivery: Delivery = None  # type: ignore[assignment]
         self.event_sources: list[EventSource] = []
         self.started = False
+        #: Whether ``start_background`` ran in this process (workers, event sources, housekeeping).
+        self.runs_background = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._source_tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
@@ -178,8 +180,9 @@ class Gateway:
 
     # -- background work --------------------------------------------------------------------
 
-    def start_background(self, workers: int | None = None) -> None:
-        """Start worker loops, event sources and housekeeping as tasks of the running loop."""
+    def start_background(self, workers: int | None = None, *, serving: bool = False) -> None:
+        """Start worker loops, event sources and housekeeping as tasks of the running loop, then
+        run the ``background_started`` hooks (``serving``: this process also serves HTTP)."""
         from .housekeeping import housekeeping_loop
         from .worker import Worker
 
@@ -192,6 +195,8 @@ class Gateway:
             self._source_tasks.append(asyncio.create_task(self._run_source(source)))
         if count:
             self._tasks.append(asyncio.create_task(housekeeping_loop(self, self._stopping)))
+        self.runs_background = True
+        self.pm.hook.background_started(gateway=self, serving=serving)
 
     async def _run_source(self, source: EventSource) -> None:
         while not self._stopping.is_set():
@@ -209,6 +214,7 @@ class Gateway:
         """Stop workers (they finish or release their jobs within ``timeout``) and cancel event
         sources at once (they acknowledge provider messages only after storing them)."""
         self._stopping.set()
+        self.runs_background = False
         sources, self._source_tasks = self._source_tasks, []
         for task in sources:
             task.cancel()

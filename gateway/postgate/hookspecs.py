@@ -229,6 +229,12 @@ def startup(gateway: Gateway) -> None:
 
 
 @hookspec
+def background_started(gateway: Gateway, serving: bool) -> None:
+    """Called when this process starts background work (``postgate serve`` with workers,
+    ``postgate worker``); ``serving`` tells whether it also serves HTTP. Sync."""
+
+
+@hookspec
 def shutdown(gateway: Gateway) -> None:
     """Called on the way down, before the backends stop. May be async."""
 

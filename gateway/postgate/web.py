@@ -101,7 +101,7 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
             await gateway.stop()
             raise
         if run_background:
-            gateway.start_background()
+            gateway.start_background(serving=True)
 
     @app.after_serving
     async def _stop() -> None:

@@ -7,7 +7,6 @@ import json
 import time
 from typing import Any
 
-import httpx
 from quart import Blueprint, jsonify, request
 from werkzeug.datastructures import MultiDict
 
@@ -16,7 +15,7 @@ from postgate.mailgun.parsing import read_fields
 from postgate.web import allowed_domains, request_domain
 
 from .names import MAX_URLS, WEBHOOK_NAMES
-from .poster import body_for, post
+from .poster import PinnedResolver, body_for, new_session, post
 from .signing import account_of, rotate_key, signing_key
 from .state import webhooks_for
 from .subscriptions import Urls, replace_all, replace_urls, webhooks_of
@@ -126,8 +125,10 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
             target = await resolve_target(url, state.settings.allow_private_targets)
         except (TargetRefused, OSError) as exc:
             return jsonify({"code": 0, "message": f"Test webhook failed: {exc}"})
-        async with httpx.AsyncClient(timeout=state.settings.timeout_seconds, trust_env=False) as client:
-            answer = await post(client, target, body_for(key, json.dumps(sample), time.time()))
+        resolver = PinnedResolver()
+        resolver.pin(target)
+        async with new_session(1, state.settings.timeout_seconds, resolver) as session:
+            answer = await post(session, target, body_for(key, json.dumps(sample), time.time()))
         message = "Test webhook sent" if answer.ok else f"Test webhook failed: {answer.error}"
         return jsonify({"code": answer.status or 0, "message": message})
 

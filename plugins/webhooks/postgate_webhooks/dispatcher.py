@@ -17,12 +17,12 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
+import aiohttp
 
 from . import queue
 from .breaker import Breakers
 from .models import Delivery
-from .poster import Answer, body_for, post
+from .poster import Answer, PinnedResolver, body_for, new_session, post
 from .settings import WebhooksSettings
 from .signing import account_of, keys_of
 from .targets import TargetRefused, resolve_target
@@ -57,8 +57,11 @@ class Dispatcher:
         self._defer: dict[str, float] = {}
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver = PinnedResolver()
         self._purged_at = 0.0
+        #: Fewest free places worth a claim while POSTs are in flight (one query for many).
+        self._claim_floor = max(1, settings.max_connections // 4)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -77,11 +80,9 @@ class Dispatcher:
     # -- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=self.settings.max_connections,
-                              max_keepalive_connections=self.settings.max_connections)
-        async with httpx.AsyncClient(limits=limits, timeout=self.settings.timeout_seconds,
-                                     follow_redirects=False, trust_env=False) as client:
-            self._client = client
+        async with new_session(self.settings.max_connections, self.settings.timeout_seconds,
+                               self._resolver) as session:
+            self._session = session
             while not self._stopping:
                 self._wake.clear()
                 try:
@@ -104,8 +105,8 @@ class Dispatcher:
         with self.gateway.storage.orm():
             await self._write_results(now)
             room = self.settings.max_connections * 2 - len(self._tasks)
-            if room <= 0 or self._stopping:
-                return False
+            if room <= 0 or self._stopping or (self._tasks and room < self._claim_floor):
+                return False  # with POSTs in flight, wait until a worthwhile batch fits
             limit = min(room, self.settings.claim_batch)
             leased = await queue.claim(now, limit, self.settings.lease_seconds, self._busy_urls(now))
             started, unused = self._fit(leased, now)
@@ -189,7 +190,7 @@ class Dispatcher:
             self._wake.set()
 
     async def _post(self, delivery: Delivery, key: str) -> queue.Outcome:
-        assert self._client is not None
+        assert self._session is not None
         try:
             target = await resolve_target(delivery.url, self.settings.allow_private_targets)
         except TargetRefused as exc:
@@ -197,7 +198,8 @@ class Dispatcher:
         except (OSError, UnicodeError) as exc:
             answer = Answer(None, f"cannot resolve the host: {exc}")
         else:
-            answer = await post(self._client, target, body_for(key, delivery.event_data, time.time()))
+            self._resolver.pin(target)
+            answer = await post(self._session, target, body_for(key, delivery.event_data, time.time()))
         return self._judge(delivery, answer, time.time())
 
     def _judge(self, delivery: Delivery, answer: Answer, now: float) -> queue.Outcome:

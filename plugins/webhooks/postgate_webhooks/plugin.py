@@ -36,13 +36,16 @@ async def events_recorded(gateway: Any, events: list[Any]) -> None:
 
 
 @hookimpl
-def startup(gateway: Any) -> None:
+def background_started(gateway: Any, serving: bool) -> None:
+    """Deliver where background work runs, as ``deliver`` says; commands that only start the
+    gateway (``postgate status``, ``postgate backup``) never reach here."""
     from .dispatcher import Dispatcher
 
     state = webhooks_for(gateway)
-    if state.settings.deliver and not state.quiet:
-        state.dispatcher = Dispatcher(gateway, state.settings)
-        state.dispatcher.start()
+    if state.dispatcher is not None or state.quiet or not state.settings.delivers_here(serving):
+        return
+    state.dispatcher = Dispatcher(gateway, state.settings)
+    state.dispatcher.start()
 
 
 @hookimpl

@@ -1,12 +1,23 @@
-"""One webhook POST: the signed body, to the address the SSRF guard checked."""
+"""One webhook POST: the signed body, over a pooled aiohttp session, to the address the SSRF
+guard checked.
+
+The URL keeps its host name (so the Host header, TLS server name and certificate check are the
+receiver's own); the session's resolver answers only with the address ``resolve_target`` checked
+for that host (``PinnedResolver``), so a connection never goes anywhere unchecked. Connections
+are kept alive and reused per host.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from .signing import new_token, signature
 from .targets import Target
@@ -16,6 +27,7 @@ USER_AGENT = "Postgate-Webhooks/0.1"
 MAX_ERROR = 255
 #: Bytes of a receiver's answer read (the rest is dropped with the connection).
 MAX_ANSWER = 65536
+HEADERS = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,34 +51,52 @@ def body_for(key: str, event_json: str, now: float) -> bytes:
     return ('{"signature": ' + json.dumps(signed) + ', "event-data": ' + event_json + "}").encode()
 
 
-def _pinned(target: Target) -> tuple[str, dict[str, str], dict[str, str]]:
-    """The URL with its host replaced by the checked address, the Host header and TLS name."""
-    if target.address is None:
-        return target.url, {}, {}
-    parts = urlsplit(target.url)
-    literal = f"[{target.address}]" if ":" in target.address else target.address
-    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
-    if parts.username is not None:
-        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
-    host_header = parts.netloc.rsplit("@", 1)[-1]
-    extensions = {"sni_hostname": target.host} if parts.scheme.lower() == "https" else {}
-    return urlunsplit(parts._replace(netloc=netloc)), {"Host": host_header}, extensions
+class PinnedResolver(AbstractResolver):
+    """Resolves a host only to the address the SSRF guard last checked for it; hosts never
+    checked (private targets allowed) are resolved as usual."""
+
+    def __init__(self) -> None:
+        self.pinned: dict[str, str] = {}
+        self._plain = DefaultResolver()
+
+    def pin(self, target: Target) -> None:
+        if target.address is not None:
+            self.pinned[target.host.lower()] = target.address
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        address = self.pinned.get(host.lower().rstrip("."))
+        if address is None:
+            return await self._plain.resolve(host, port, family)
+        return [ResolveResult(hostname=host, host=address, port=port, proto=0, flags=socket.AI_NUMERICHOST,
+                              family=socket.AF_INET6 if ":" in address else socket.AF_INET)]
+
+    async def close(self) -> None:
+        await self._plain.close()
 
 
-async def post(client: httpx.AsyncClient, target: Target, body: bytes) -> Answer:
+def new_session(max_connections: int, timeout_seconds: float, resolver: PinnedResolver) -> aiohttp.ClientSession:
+    """The process's POST session: a bounded keep-alive pool, no cookies, no proxies from the
+    environment, no redirects followed (``post`` says so per request)."""
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, resolver=resolver,
+                                     use_dns_cache=False, enable_cleanup_closed=False)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+                                 cookie_jar=aiohttp.DummyCookieJar(), trust_env=False, auto_decompress=False)
+
+
+async def post(session: aiohttp.ClientSession, target: Target, body: bytes) -> Answer:
     """POST ``body`` to ``target``; transport failures become an :class:`Answer` without status."""
-    url, headers, extensions = _pinned(target)
-    headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
     try:
-        async with client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
+        async with session.post(URL(target.url, encoded=True), data=body, headers=HEADERS,
+                                allow_redirects=False) as response:
             read = 0
-            async for chunk in response.aiter_raw():  # drained, so the connection is kept; bounded
+            async for chunk in response.content.iter_any():  # drained, so the connection is kept; bounded
                 read += len(chunk)
                 if read > MAX_ANSWER:
                     break
-    except httpx.TimeoutException:
+            status = response.status
+    except asyncio.TimeoutError:
         return Answer(None, "timed out")
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, ValueError) as exc:
         return Answer(None, (f"{type(exc).__name__}: {exc}")[:MAX_ERROR])
-    reason = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    return Answer(response.status_code, reason)
+    return Answer(status, "" if 200 <= status < 300 else f"HTTP {status}")

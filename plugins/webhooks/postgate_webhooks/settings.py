@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Mailgun's retry schedule after a failed POST: 10 min, 10 min, 15 min, 30 min, 1 h, 2 h, 4 h.
@@ -15,13 +17,16 @@ class WebhooksSettings(BaseModel):
 
     allow_private_targets: bool = Field(
         False, description="allow webhook URLs on loopback, link-local and private addresses (SSRF guard off)")
-    deliver: bool = Field(True, description="run the delivery loop in every process that starts the gateway")
+    deliver: Literal["all", "workers"] | bool = Field(
+        "all", description='where the delivery loop runs: "all" processes that run background work '
+                           '(postgate serve with workers, postgate worker), "workers" (postgate worker only) '
+                           'or false (none); true means "all"')
     retry_schedule: list[float] = Field(
         default_factory=lambda: list(MAILGUN_RETRY_SCHEDULE),
         description="seconds to wait before each retry of a failed POST (Mailgun's by default)")
     timeout_seconds: float = Field(10.0, gt=0, le=120, description="time allowed for one POST")
-    max_connections: int = Field(20, ge=1, le=1000, description="concurrent POSTs of this process")
-    per_url_connections: int = Field(8, ge=1, le=1000, description="concurrent POSTs to one URL")
+    max_connections: int = Field(50, ge=1, le=1000, description="concurrent POSTs of this process")
+    per_url_connections: int = Field(16, ge=1, le=1000, description="concurrent POSTs to one URL")
     breaker_failures: int = Field(
         5, ge=1, description="consecutive failures after which a URL is left alone for a while")
     breaker_seconds: float = Field(30.0, gt=0, description="first pause of a failing URL (doubles, up to 10 min)")
@@ -31,6 +36,12 @@ class WebhooksSettings(BaseModel):
     subscriptions_refresh_seconds: float = Field(
         5.0, ge=0, description="how long a process trusts its copy of the webhook URLs")
     keep_days: float = Field(7.0, gt=0, description="days finished deliveries and attempts are kept")
+
+    def delivers_here(self, serving: bool) -> bool:
+        """Whether a process running background work delivers (``serving``: it also serves HTTP)."""
+        if self.deliver == "workers":
+            return not serving
+        return self.deliver is True or self.deliver == "all"
 
     @field_validator("retry_schedule")
     @classmethod

@@ -158,8 +158,7 @@ def test_queued_deliveries_survive_a_restart(tmp_path, receiver) -> None:
     assert receiver.posts == []
 
     settings = make_settings(tmp_path / "data", plugin_settings={"webhooks": ALLOW_PRIVATE})
-    second = LiveServer(Gateway(settings, plugins=[webhooks_plugin], load_entrypoints=False),
-                        background=False).start()
+    second = LiveServer(Gateway(settings, plugins=[webhooks_plugin], load_entrypoints=False)).start()
     try:
         receiver.wait(lambda: len(receiver.to("/later")) == 2)
         assert sorted(p.body["event-data"]["recipient"] for p in receiver.posts) == ["a@example.com", "b@example.com"]
@@ -172,6 +171,7 @@ async def test_two_delivering_gateways_post_each_delivery_once(tmp_path, receive
     gateways = [Gateway(settings, plugins=[webhooks_plugin], load_entrypoints=False) for _ in range(2)]
     for gateway in gateways:
         await gateway.start()
+        gateway.start_background(workers=0)  # event sources only: delivering is background work
     try:
         now = time.time()
         with gateways[0].storage.orm():

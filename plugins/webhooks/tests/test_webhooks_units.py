@@ -6,12 +6,14 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from pydantic import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postgate_webhooks.breaker import Breakers
 from postgate_webhooks.names import webhook_for
 from postgate_webhooks.poster import body_for
+from postgate_webhooks.settings import WebhooksSettings
 from postgate_webhooks.signing import account_of, signature
 from postgate_webhooks.targets import TargetRefused, checked_url, is_public
 
@@ -91,3 +93,16 @@ def test_breaker_opens_after_the_threshold_and_doubles_on_failed_trials() -> Non
     assert breakers.failed("u", 11) == 31  # the trial failed: twice as long
     breakers.succeeded("u")
     assert not breakers.is_open("u", 12) and not breakers.on_trial("u", 40)
+
+
+@pytest.mark.parametrize(("deliver", "serving", "worker"), [
+    (True, True, True), ("all", True, True), ("workers", False, True), (False, False, False)])
+def test_deliver_says_which_processes_deliver(deliver, serving, worker) -> None:
+    chosen = WebhooksSettings(deliver=deliver)
+    assert (chosen.delivers_here(serving=True), chosen.delivers_here(serving=False)) == (serving, worker)
+
+
+@pytest.mark.parametrize("deliver", ["sometimes", "ALL", "", "workers\n", None])
+def test_other_deliver_values_are_refused(deliver) -> None:
+    with pytest.raises(ValidationError):
+        WebhooksSettings(deliver=deliver)
