@@ -332,7 +332,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
-    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking"],
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite events figures")
+    parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "dashboard", "tracking", "ingest", "memory"],
                         action="append",
                         help="run only these parts (repeatable; aws, scaleout, dashboard and tracking run only when named)")
     parser.add_argument("--dashboard-ingest", type=int,
@@ -343,6 +344,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SES Delivery records ingested for --only aws (default 300, --quick 100)")
     parser.add_argument("--aws-threads", type=int, default=8,
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
+    parser.add_argument("--ingest-recipients", type=int,
+                        help="recipients whose SES events are ingested for --only ingest (default 10000, --quick 2000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
                         help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
@@ -363,6 +366,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
+    args.ingest_recipients = args.ingest_recipients or (2000 if args.quick else 10_000)
     args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
@@ -380,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         if "pipeline" in parts:
             figures["pipeline"] = bench_pipeline(workdir, args.pipeline, args.recipients, args.workers)
         if "events" in parts:
-            figures["events"] = bench_events(workdir, "sqlite", args.event_sizes, args.reps)
+            figures["events"] = [] if args.no_sqlite else bench_events(workdir, "sqlite", args.event_sizes, args.reps)
             if not args.no_mysql:
                 figures["events"] += bench_events_mysql(workdir, args.mysql_url, args.event_sizes, args.reps)
         if "aws" in parts:
@@ -399,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
 
             figures["dashboard"] = bench_dashboard(workdir, args.event_sizes, args.reps, args.dashboard_ingest,
                                                    None if args.no_mysql else args.mysql_url)
+        if "ingest" in parts:
+            from .ingest import bench_ingest
+
+            figures["ingest"] = bench_ingest(workdir, args.ingest_recipients)
         if "tracking" in parts:
             from .tracking import bench_tracking
 
