@@ -250,42 +250,89 @@ def time_get(client: Http, path: str, reps: int) -> tuple[float, dict[str, Any]]
     return statistics.median(samples[1:] or samples), body
 
 
+class EventStore:
+    """A live server whose ``events`` table is seeded to a growing size, and its two page paths."""
+
+    def __init__(self, workdir: Path, label: str, storage: str, plugins_settings: dict[str, Any] | None,
+                 first_us: int) -> None:
+        self.server = start_server(workdir / f"events-{label}", workers=0, storage=storage,
+                                   plugins_settings=plugins_settings)
+        self.client = Http(self.server)
+        self.first_us = first_us
+        self.stored = 0
+        self.first_path = self.deep_path = ""
+
+    def grow(self, size: int) -> float:
+        """Seed up to ``size`` events and find the paths of the first and the deep page."""
+        seeded = seed_events(self.server, size - self.stored, self.first_us, self.stored)
+        # Seeding can outlast the server's keep-alive timeout: reconnect.
+        self.client.close()
+        self.stored = size
+        begin = self.first_us / 1e6
+        end = (self.first_us + size * SPACING_US) / 1e6 + 1
+        self.first_path = events_path(begin, end)
+        # The deep page: start 90 % of the way in, and take the page its `next` token points at.
+        deep_begin = (self.first_us + int(size * 0.9) * SPACING_US) / 1e6
+        _, entry = time_get(self.client, events_path(deep_begin, end), 0)
+        self.deep_path = events_path(begin, end, entry["paging"]["next"].rsplit("/", 1)[-1])
+        first, deep = time_get(self.client, self.first_path, 0)[1], time_get(self.client, self.deep_path, 0)[1]
+        if len(first["items"]) != 300 or len(deep["items"]) == 0:
+            raise RuntimeError(f"unexpected page sizes {len(first['items'])}/{len(deep['items'])}")
+        return seeded
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+def interleaved(stores: list[EventStore], reps: int) -> list[dict[str, float]]:
+    """Median first-page and deep-page times of each store, requests taken in turns (one warm-up
+    each), so that a busy machine slows every store alike."""
+    samples: list[dict[str, list[float]]] = [{"first": [], "deep": []} for _ in stores]
+    for rep in range(reps + 1):
+        for store, own in zip(stores, samples):
+            for kind, path in (("first", store.first_path), ("deep", store.deep_path)):
+                elapsed, _ = time_get(store.client, path, 0)
+                if rep:
+                    own[kind].append(elapsed)
+    return [{"first_page": statistics.median(own["first"]), "deep_page": statistics.median(own["deep"])}
+            for own in samples]
+
+
 def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, storage: str = "sqlite",
-                 plugins_settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    server = start_server(workdir / f"events-{label}", workers=0, storage=storage,
-                          plugins_settings=plugins_settings)
-    client = Http(server)
-    results = []
+                 plugins_settings: dict[str, Any] | None = None,
+                 reference_settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Page times at each size of one growing store, each timed in turns with a second store
+    that holds the smallest size (the reference): the ratio of the two is measured in the same
+    moments. ``reference_settings`` are the reference store's plugin settings (its own database)."""
+    sizes = sorted(sizes)
     first_us = (int(time.time()) - 86_400) * 1_000_000  # a day ago: inside retention, before "now"
-    stored = 0
+    reference = EventStore(workdir, f"{label}-ref", storage, reference_settings or plugins_settings, first_us)
+    store = EventStore(workdir, label, storage, plugins_settings, first_us) if len(sizes) > 1 else None
+    results = []
     try:
-        for size in sorted(sizes):
-            seeded = seed_events(server, size - stored, first_us, stored)
-            # Seeding can outlast the server's keep-alive timeout: the idle connection may be
-            # gone. Reconnect (the untimed warm-up request of time_get opens it).
-            client.close()
-            stored = size
-            begin = first_us / 1e6
-            end = (first_us + stored * SPACING_US) / 1e6 + 1
-            first_latency, first_page = time_get(client, events_path(begin, end), reps)
-            # A deep page: start 90 % of the way in, then time the page its `next` token points at.
-            deep_begin = (first_us + int(stored * 0.9) * SPACING_US) / 1e6
-            _, entry = time_get(client, events_path(deep_begin, end), 0)
-            token = entry["paging"]["next"].rsplit("/", 1)[-1]
-            deep_latency, deep_page = time_get(client, events_path(begin, end, token), reps)
-            if len(first_page["items"]) != 300 or len(deep_page["items"]) == 0:
-                raise RuntimeError(f"unexpected page sizes {len(first_page['items'])}/{len(deep_page['items'])}")
-            results.append({"backend": label, "events": size, "first_page": first_latency,
-                            "deep_page": deep_latency, "seed_seconds": seeded})
-            print(f"events  {label:7s} {size:>10,} stored: first page {ms(first_latency)}  "
-                  f"deep page (token) {ms(deep_latency)}  (seeded in {seeded:.1f} s)")
+        reference.grow(sizes[0])
+        for size in sizes:
+            seeded = store.grow(size) if store is not None and size > sizes[0] else 0.0
+            if store is None or size == sizes[0]:
+                (own,) = interleaved([reference], reps)
+                small = own
+            else:
+                small, own = interleaved([reference, store], reps)
+            results.append({"backend": label, "events": size, "seed_seconds": seeded, **own,
+                            "reference_events": sizes[0], "reference_first_page": small["first_page"],
+                            "reference_deep_page": small["deep_page"]})
+            line = (f"events  {label:7s} {size:>10,} stored: first page {ms(own['first_page'])}  "
+                    f"deep page (token) {ms(own['deep_page'])}")
+            if size > sizes[0]:
+                line += (f"  | {sizes[0]:,} at the same moments: {ms(small['first_page'])} / "
+                         f"{ms(small['deep_page'])}  ratio x{own['first_page'] / small['first_page']:.2f} / "
+                         f"x{own['deep_page'] / small['deep_page']:.2f}  (seeded in {seeded:.1f} s)")
+            print(line, flush=True)
     finally:
-        client.close()
-        server.stop()
-    if len(results) > 1:
-        low, high = results[0], results[-1]
-        print(f"events  {label:7s} ratio {high['events']:,} vs {low['events']:,}: first page "
-              f"x{high['first_page'] / low['first_page']:.2f}, deep page x{high['deep_page'] / low['deep_page']:.2f}")
+        reference.close()
+        if store is not None:
+            store.close()
     return results
 
 
@@ -304,14 +351,17 @@ async def _mysql_admin(url: str, sql: str) -> None:
 
 
 def bench_events_mysql(workdir: Path, server_url: str, sizes: list[int], reps: int) -> list[dict[str, Any]]:
-    name = f"pgbench_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_mysql_admin(server_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    names = [f"pgbench_{uuid.uuid4().hex[:12]}" for _ in range(2)]  # the growing store, the reference
+    for name in names:
+        asyncio.run(_mysql_admin(server_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     try:
-        url = server_url.rstrip("/") + "/" + name
+        url, reference = (server_url.rstrip("/") + "/" + name for name in names)
         return bench_events(workdir, "mariadb", sizes, reps, storage="mysql",
-                            plugins_settings={"mysql": {"url": url}})
+                            plugins_settings={"mysql": {"url": url}},
+                            reference_settings={"mysql": {"url": reference}})
     finally:
-        asyncio.run(_mysql_admin(server_url, f"DROP DATABASE IF EXISTS `{name}`"))
+        for name in names:
+            asyncio.run(_mysql_admin(server_url, f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 # -- command line --------------------------------------------------------------------------------
