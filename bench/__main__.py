@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import secrets
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode, urlparse
@@ -60,17 +62,20 @@ class Http:
     def __init__(self, server: LiveServer) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         self.auth = basic_auth(TEST_KEY)
+        self.last_cpu = 0.0  # CPU seconds of this whole process (the in-process server) in the last request
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str | None = None) -> tuple[int, bytes, float]:
         headers = dict(self.auth)
         if content_type:
             headers["Content-Type"] = content_type
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
         data = response.read()
-        return response.status, data, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.last_cpu = time.process_time() - cpu
+        return response.status, data, elapsed
 
     def close(self) -> None:
         self.connection.close()
@@ -101,8 +106,9 @@ def count_rows(server: LiveServer, sql: str) -> int:
 # -- 1. accept latency ---------------------------------------------------------------------------
 
 
-def bench_accept(workdir: Path, requests: int, recipients: int) -> dict[str, float]:
-    server = start_server(workdir / "accept", workers=0)
+def bench_accept(workdir: Path, requests: int, recipients: int, *, storage: str = "sqlite",
+                 plugins_settings: dict[str, Any] | None = None) -> dict[str, float]:
+    server = start_server(workdir / f"accept-{storage}", workers=0, storage=storage, plugins_settings=plugins_settings)
     client = Http(server)
     path = f"/v3/{TEST_DOMAIN}/messages"
     try:
@@ -111,21 +117,23 @@ def bench_accept(workdir: Path, requests: int, recipients: int) -> dict[str, flo
         for body, content_type in bodies[:2]:  # warm-up: connections, first migrations, caches
             status, data, _ = client.request("POST", path, body, content_type)
             assert status == 200, data
-        samples = []
+        samples, cpu = [], []
         for body, content_type in bodies[2:]:
             status, data, elapsed = client.request("POST", path, body, content_type)
             if status != 200:
                 raise RuntimeError(f"accept answered {status}: {data[:300]!r}")
             samples.append(elapsed)
+            cpu.append(client.last_cpu)
         size = len(bodies[2][0])
     finally:
         client.close()
         server.stop()
     result = {"p50": percentile(samples, 50), "p99": percentile(samples, 99), "max": max(samples),
-              "mean": statistics.fmean(samples), "requests": len(samples), "body_bytes": size}
-    print(f"accept  {recipients}-recipient Ghost batch, {len(samples)} requests "
+              "mean": statistics.fmean(samples), "requests": len(samples), "body_bytes": size,
+              "cpu_p50": percentile(cpu, 50), "cpu_p99": percentile(cpu, 99)}
+    print(f"accept  {storage:7s} {recipients}-recipient Ghost batch, {len(samples)} requests "
           f"({size / 1024:.0f} KiB each): p50 {ms(result['p50'])}  p99 {ms(result['p99'])}  "
-          f"mean {ms(result['mean'])}")
+          f"mean {ms(result['mean'])}  | gateway CPU p50 {ms(result['cpu_p50'])}  p99 {ms(result['cpu_p99'])}")
     return result
 
 
@@ -288,14 +296,19 @@ class EventStore:
 def interleaved(stores: list[EventStore], reps: int) -> list[dict[str, float]]:
     """Median first-page and deep-page times of each store, requests taken in turns (one warm-up
     each), so that a busy machine slows every store alike."""
-    samples: list[dict[str, list[float]]] = [{"first": [], "deep": []} for _ in stores]
+    samples: list[dict[str, list[float]]] = [{"first": [], "deep": [], "first_cpu": [], "deep_cpu": []}
+                                             for _ in stores]
+    for store in stores:  # a connection left idle while another store was seeded may be gone
+        store.client.close()
     for rep in range(reps + 1):
         for store, own in zip(stores, samples):
             for kind, path in (("first", store.first_path), ("deep", store.deep_path)):
                 elapsed, _ = time_get(store.client, path, 0)
                 if rep:
                     own[kind].append(elapsed)
-    return [{"first_page": statistics.median(own["first"]), "deep_page": statistics.median(own["deep"])}
+                    own[f"{kind}_cpu"].append(store.client.last_cpu)
+    return [{"first_page": statistics.median(own["first"]), "deep_page": statistics.median(own["deep"]),
+             "first_page_cpu": statistics.median(own["first_cpu"]), "deep_page_cpu": statistics.median(own["deep_cpu"])}
             for own in samples]
 
 
@@ -323,7 +336,8 @@ def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, stor
                             "reference_events": sizes[0], "reference_first_page": small["first_page"],
                             "reference_deep_page": small["deep_page"]})
             line = (f"events  {label:7s} {size:>10,} stored: first page {ms(own['first_page'])}  "
-                    f"deep page (token) {ms(own['deep_page'])}")
+                    f"deep page (token) {ms(own['deep_page'])}  (gateway CPU {ms(own['first_page_cpu'])} / "
+                    f"{ms(own['deep_page_cpu'])})")
             if size > sizes[0]:
                 line += (f"  | {sizes[0]:,} at the same moments: {ms(small['first_page'])} / "
                          f"{ms(small['deep_page'])}  ratio x{own['first_page'] / small['first_page']:.2f} / "
@@ -350,18 +364,27 @@ async def _mysql_admin(url: str, sql: str) -> None:
         await connection.ensure_closed()
 
 
-def bench_events_mysql(workdir: Path, server_url: str, sizes: list[int], reps: int) -> list[dict[str, Any]]:
-    names = [f"pgbench_{uuid.uuid4().hex[:12]}" for _ in range(2)]  # the growing store, the reference
-    for name in names:
-        asyncio.run(_mysql_admin(server_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+@contextlib.contextmanager
+def scratch_mysql(server_url: str) -> Iterator[str]:
+    """The URL of a new database ``pgbench_<random>`` on ``server_url``, dropped afterwards."""
+    name = f"pgbench_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_mysql_admin(server_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     try:
-        url, reference = (server_url.rstrip("/") + "/" + name for name in names)
+        yield server_url.rstrip("/") + "/" + name
+    finally:
+        asyncio.run(_mysql_admin(server_url, f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def bench_accept_mysql(workdir: Path, server_url: str, requests: int, recipients: int) -> dict[str, float]:
+    with scratch_mysql(server_url) as url:
+        return bench_accept(workdir, requests, recipients, storage="mysql", plugins_settings={"mysql": {"url": url}})
+
+
+def bench_events_mysql(workdir: Path, server_url: str, sizes: list[int], reps: int) -> list[dict[str, Any]]:
+    with scratch_mysql(server_url) as url, scratch_mysql(server_url) as reference:
         return bench_events(workdir, "mariadb", sizes, reps, storage="mysql",
                             plugins_settings={"mysql": {"url": url}},
                             reference_settings={"mysql": {"url": reference}})
-    finally:
-        for name in names:
-            asyncio.run(_mysql_admin(server_url, f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -396,6 +419,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="SES send threads, and threads of the bare boto3 loop (default 8)")
     parser.add_argument("--ingest-recipients", type=int,
                         help="recipients whose SES events are ingested for --only ingest (default 10000, --quick 2000)")
+    parser.add_argument("--memory-recipients", type=int,
+                        help="recipients of the newsletter for --only memory (default 50000, --quick 5000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
                         help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
@@ -416,6 +441,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.scaleout_recipients = args.scaleout_recipients or (600 if args.quick else 3000)
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
+    args.memory_recipients = args.memory_recipients or (5000 if args.quick else 50_000)
     args.ingest_recipients = args.ingest_recipients or (2000 if args.quick else 10_000)
     args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
@@ -431,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "accept" in parts:
             figures["accept"] = bench_accept(workdir, args.requests, args.recipients)
+            if not args.no_mysql:
+                figures["accept_mysql"] = bench_accept_mysql(workdir, args.mysql_url, args.requests, args.recipients)
         if "pipeline" in parts:
             figures["pipeline"] = bench_pipeline(workdir, args.pipeline, args.recipients, args.workers)
         if "events" in parts:
@@ -457,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             from .ingest import bench_ingest
 
             figures["ingest"] = bench_ingest(workdir, args.ingest_recipients)
+        if "memory" in parts:
+            from .memory import bench_memory
+
+            figures["memory"] = bench_memory(workdir, args.memory_recipients, args.recipients, args.workers)
         if "tracking" in parts:
             from .tracking import bench_tracking
 
