@@ -15,14 +15,16 @@
    per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py);
 7. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
    the time of its reads at each requested number of events (bench/dashboard.py);
-8. ``tracking``, ``smtp``, ``webhooks``, ``render`` (only when named): bench/tracking.py,
-   bench/smtp.py, bench/webhooks.py, bench/render_cost.py, each described in bench/README.md.
+8. ``tracking``, ``smtp``, ``webhooks``, ``render``, ``ingest``, ``memory`` (only when named):
+   bench/tracking.py, bench/smtp.py, bench/webhooks.py, bench/render_cost.py, bench/ingest.py,
+   bench/memory.py, each described in bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import secrets
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode, urlparse
@@ -65,17 +68,20 @@ class Http:
     def __init__(self, server: LiveServer) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         self.auth = basic_auth(TEST_KEY)
+        self.last_cpu = 0.0  # CPU seconds of this whole process (the in-process server) in the last request
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 content_type: str | None = None) -> tuple[int, bytes, float]:
         headers = dict(self.auth)
         if content_type:
             headers["Content-Type"] = content_type
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
         data = response.read()
-        return response.status, data, time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.last_cpu = time.process_time() - cpu
+        return response.status, data, elapsed
 
     def close(self) -> None:
         self.connection.close()
@@ -106,8 +112,9 @@ def count_rows(server: LiveServer, sql: str) -> int:
 # -- 1. accept latency ---------------------------------------------------------------------------
 
 
-def bench_accept(workdir: Path, requests: int, recipients: int) -> dict[str, float]:
-    server = start_server(workdir / "accept", workers=0)
+def bench_accept(workdir: Path, requests: int, recipients: int, *, storage: str = "sqlite",
+                 plugins_settings: dict[str, Any] | None = None) -> dict[str, float]:
+    server = start_server(workdir / f"accept-{storage}", workers=0, storage=storage, plugins_settings=plugins_settings)
     client = Http(server)
     path = f"/v3/{TEST_DOMAIN}/messages"
     try:
@@ -116,21 +123,23 @@ def bench_accept(workdir: Path, requests: int, recipients: int) -> dict[str, flo
         for body, content_type in bodies[:2]:  # warm-up: connections, first migrations, caches
             status, data, _ = client.request("POST", path, body, content_type)
             assert status == 200, data
-        samples = []
+        samples, cpu = [], []
         for body, content_type in bodies[2:]:
             status, data, elapsed = client.request("POST", path, body, content_type)
             if status != 200:
                 raise RuntimeError(f"accept answered {status}: {data[:300]!r}")
             samples.append(elapsed)
+            cpu.append(client.last_cpu)
         size = len(bodies[2][0])
     finally:
         client.close()
         server.stop()
     result = {"p50": percentile(samples, 50), "p99": percentile(samples, 99), "max": max(samples),
-              "mean": statistics.fmean(samples), "requests": len(samples), "body_bytes": size}
-    print(f"accept  {recipients}-recipient Ghost batch, {len(samples)} requests "
+              "mean": statistics.fmean(samples), "requests": len(samples), "body_bytes": size,
+              "cpu_p50": percentile(cpu, 50), "cpu_p99": percentile(cpu, 99)}
+    print(f"accept  {storage:7s} {recipients}-recipient Ghost batch, {len(samples)} requests "
           f"({size / 1024:.0f} KiB each): p50 {ms(result['p50'])}  p99 {ms(result['p99'])}  "
-          f"mean {ms(result['mean'])}")
+          f"mean {ms(result['mean'])}  | gateway CPU p50 {ms(result['cpu_p50'])}  p99 {ms(result['cpu_p99'])}")
     return result
 
 
@@ -257,42 +266,95 @@ def time_get(client: Http, path: str, reps: int) -> tuple[float, dict[str, Any]]
     return statistics.median(samples[1:] or samples), body
 
 
+class EventStore:
+    """A live server whose ``events`` table is seeded to a growing size, and its two page paths."""
+
+    def __init__(self, workdir: Path, label: str, storage: str, plugins_settings: dict[str, Any] | None,
+                 first_us: int) -> None:
+        self.server = start_server(workdir / f"events-{label}", workers=0, storage=storage,
+                                   plugins_settings=plugins_settings)
+        self.client = Http(self.server)
+        self.first_us = first_us
+        self.stored = 0
+        self.first_path = self.deep_path = ""
+
+    def grow(self, size: int) -> float:
+        """Seed up to ``size`` events and find the paths of the first and the deep page."""
+        seeded = seed_events(self.server, size - self.stored, self.first_us, self.stored)
+        # Seeding can outlast the server's keep-alive timeout: reconnect.
+        self.client.close()
+        self.stored = size
+        begin = self.first_us / 1e6
+        end = (self.first_us + size * SPACING_US) / 1e6 + 1
+        self.first_path = events_path(begin, end)
+        # The deep page: start 90 % of the way in, and take the page its `next` token points at.
+        deep_begin = (self.first_us + int(size * 0.9) * SPACING_US) / 1e6
+        _, entry = time_get(self.client, events_path(deep_begin, end), 0)
+        self.deep_path = events_path(begin, end, entry["paging"]["next"].rsplit("/", 1)[-1])
+        first, deep = time_get(self.client, self.first_path, 0)[1], time_get(self.client, self.deep_path, 0)[1]
+        if len(first["items"]) != 300 or len(deep["items"]) == 0:
+            raise RuntimeError(f"unexpected page sizes {len(first['items'])}/{len(deep['items'])}")
+        return seeded
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+def interleaved(stores: list[EventStore], reps: int) -> list[dict[str, float]]:
+    """Median first-page and deep-page times of each store, requests taken in turns (one warm-up
+    each), so that a busy machine slows every store alike."""
+    samples: list[dict[str, list[float]]] = [{"first": [], "deep": [], "first_cpu": [], "deep_cpu": []}
+                                             for _ in stores]
+    for store in stores:  # a connection left idle while another store was seeded may be gone
+        store.client.close()
+    for rep in range(reps + 1):
+        for store, own in zip(stores, samples):
+            for kind, path in (("first", store.first_path), ("deep", store.deep_path)):
+                elapsed, _ = time_get(store.client, path, 0)
+                if rep:
+                    own[kind].append(elapsed)
+                    own[f"{kind}_cpu"].append(store.client.last_cpu)
+    return [{"first_page": statistics.median(own["first"]), "deep_page": statistics.median(own["deep"]),
+             "first_page_cpu": statistics.median(own["first_cpu"]), "deep_page_cpu": statistics.median(own["deep_cpu"])}
+            for own in samples]
+
+
 def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, storage: str = "sqlite",
-                 plugins_settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    server = start_server(workdir / f"events-{label}", workers=0, storage=storage,
-                          plugins_settings=plugins_settings)
-    client = Http(server)
-    results = []
+                 plugins_settings: dict[str, Any] | None = None,
+                 reference_settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Page times at each size of one growing store, each timed in turns with a second store
+    that holds the smallest size (the reference): the ratio of the two is measured in the same
+    moments. ``reference_settings`` are the reference store's plugin settings (its own database)."""
+    sizes = sorted(sizes)
     first_us = (int(time.time()) - 86_400) * 1_000_000  # a day ago: inside retention, before "now"
-    stored = 0
+    reference = EventStore(workdir, f"{label}-ref", storage, reference_settings or plugins_settings, first_us)
+    store = EventStore(workdir, label, storage, plugins_settings, first_us) if len(sizes) > 1 else None
+    results = []
     try:
-        for size in sorted(sizes):
-            seeded = seed_events(server, size - stored, first_us, stored)
-            # Seeding can outlast the server's keep-alive timeout: the idle connection may be
-            # gone. Reconnect (the untimed warm-up request of time_get opens it).
-            client.close()
-            stored = size
-            begin = first_us / 1e6
-            end = (first_us + stored * SPACING_US) / 1e6 + 1
-            first_latency, first_page = time_get(client, events_path(begin, end), reps)
-            # A deep page: start 90 % of the way in, then time the page its `next` token points at.
-            deep_begin = (first_us + int(stored * 0.9) * SPACING_US) / 1e6
-            _, entry = time_get(client, events_path(deep_begin, end), 0)
-            token = entry["paging"]["next"].rsplit("/", 1)[-1]
-            deep_latency, deep_page = time_get(client, events_path(begin, end, token), reps)
-            if len(first_page["items"]) != 300 or len(deep_page["items"]) == 0:
-                raise RuntimeError(f"unexpected page sizes {len(first_page['items'])}/{len(deep_page['items'])}")
-            results.append({"backend": label, "events": size, "first_page": first_latency,
-                            "deep_page": deep_latency, "seed_seconds": seeded})
-            print(f"events  {label:7s} {size:>10,} stored: first page {ms(first_latency)}  "
-                  f"deep page (token) {ms(deep_latency)}  (seeded in {seeded:.1f} s)")
+        reference.grow(sizes[0])
+        for size in sizes:
+            seeded = store.grow(size) if store is not None and size > sizes[0] else 0.0
+            if store is None or size == sizes[0]:
+                (own,) = interleaved([reference], reps)
+                small = own
+            else:
+                small, own = interleaved([reference, store], reps)
+            results.append({"backend": label, "events": size, "seed_seconds": seeded, **own,
+                            "reference_events": sizes[0], "reference_first_page": small["first_page"],
+                            "reference_deep_page": small["deep_page"]})
+            line = (f"events  {label:7s} {size:>10,} stored: first page {ms(own['first_page'])}  "
+                    f"deep page (token) {ms(own['deep_page'])}  (gateway CPU {ms(own['first_page_cpu'])} / "
+                    f"{ms(own['deep_page_cpu'])})")
+            if size > sizes[0]:
+                line += (f"  | {sizes[0]:,} at the same moments: {ms(small['first_page'])} / "
+                         f"{ms(small['deep_page'])}  ratio x{own['first_page'] / small['first_page']:.2f} / "
+                         f"x{own['deep_page'] / small['deep_page']:.2f}  (seeded in {seeded:.1f} s)")
+            print(line, flush=True)
     finally:
-        client.close()
-        server.stop()
-    if len(results) > 1:
-        low, high = results[0], results[-1]
-        print(f"events  {label:7s} ratio {high['events']:,} vs {low['events']:,}: first page "
-              f"x{high['first_page'] / low['first_page']:.2f}, deep page x{high['deep_page'] / low['deep_page']:.2f}")
+        reference.close()
+        if store is not None:
+            store.close()
     return results
 
 
@@ -310,15 +372,27 @@ async def _mysql_admin(url: str, sql: str) -> None:
         await connection.ensure_closed()
 
 
-def bench_events_mysql(workdir: Path, server_url: str, sizes: list[int], reps: int) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def scratch_mysql(server_url: str) -> Iterator[str]:
+    """The URL of a new database ``pgbench_<random>`` on ``server_url``, dropped afterwards."""
     name = f"pgbench_{uuid.uuid4().hex[:12]}"
     asyncio.run(_mysql_admin(server_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     try:
-        url = server_url.rstrip("/") + "/" + name
-        return bench_events(workdir, "mariadb", sizes, reps, storage="mysql",
-                            plugins_settings={"mysql": {"url": url}})
+        yield server_url.rstrip("/") + "/" + name
     finally:
         asyncio.run(_mysql_admin(server_url, f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def bench_accept_mysql(workdir: Path, server_url: str, requests: int, recipients: int) -> dict[str, float]:
+    with scratch_mysql(server_url) as url:
+        return bench_accept(workdir, requests, recipients, storage="mysql", plugins_settings={"mysql": {"url": url}})
+
+
+def bench_events_mysql(workdir: Path, server_url: str, sizes: list[int], reps: int) -> list[dict[str, Any]]:
+    with scratch_mysql(server_url) as url, scratch_mysql(server_url) as reference:
+        return bench_events(workdir, "mariadb", sizes, reps, storage="mysql",
+                            plugins_settings={"mysql": {"url": url}},
+                            reference_settings={"mysql": {"url": reference}})
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -339,11 +413,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"MariaDB/MySQL server for the events figures (default {DEFAULT_MYSQL}); "
                              "a database is created and dropped")
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite events figures")
     parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
-                                             "tracking", "smtp", "webhooks", "render"],
+                                             "tracking", "smtp", "webhooks", "render", "ingest", "memory"],
                         action="append",
-                        help="run only these parts (repeatable; aws, scaleout, sendpath, dashboard, tracking, smtp, "
-                             "webhooks and render run only when named)")
+                        help="run only these parts (repeatable; all but accept, pipeline and events run only "
+                             "when named)")
     parser.add_argument("--dashboard-ingest", type=int,
                         help="events recorded per round for --only dashboard (default 20000, --quick 5000)")
     parser.add_argument("--dashboard-parts", default="ingest,reads,pages",
@@ -358,6 +433,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="events fanned out at 1,000/s for --only webhooks (default 10000)")
     parser.add_argument("--webhooks-recipients", type=int, default=5000,
                         help="recipients per pipeline run, with and without the plugin, for --only webhooks (default 5000)")
+    parser.add_argument("--ingest-recipients", type=int,
+                        help="recipients whose SES events are ingested for --only ingest (default 10000, --quick 2000)")
+    parser.add_argument("--memory-recipients", type=int,
+                        help="recipients of the newsletter for --only memory (default 50000, --quick 5000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
                         help="pixel hits fetched for --only tracking (default 20000)")
     parser.add_argument("--scaleout-recipients", type=int,
@@ -390,6 +469,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.scaleout_rate_list = [float(part) for part in args.scaleout_rates.split(",") if part.strip()]
     args.scaleout_worker_list = [int(part) for part in args.scaleout_workers.split(",") if part.strip()]
     args.smtp_recipients = args.smtp_recipients or (500 if args.quick else 2000)
+    args.memory_recipients = args.memory_recipients or (5000 if args.quick else 50_000)
+    args.ingest_recipients = args.ingest_recipients or (2000 if args.quick else 10_000)
     args.dashboard_ingest = args.dashboard_ingest or (5000 if args.quick else 20_000)
     events = args.events or ("10000,100000" if args.quick else "10000,1000000")
     args.event_sizes = [int(part.replace("_", "")) for part in events.split(",") if part.strip()]
@@ -404,10 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "accept" in parts:
             figures["accept"] = bench_accept(workdir, args.requests, args.recipients)
+            if not args.no_mysql:
+                figures["accept_mysql"] = bench_accept_mysql(workdir, args.mysql_url, args.requests, args.recipients)
         if "pipeline" in parts:
             figures["pipeline"] = bench_pipeline(workdir, args.pipeline, args.recipients, args.workers)
         if "events" in parts:
-            figures["events"] = bench_events(workdir, "sqlite", args.event_sizes, args.reps)
+            figures["events"] = [] if args.no_sqlite else bench_events(workdir, "sqlite", args.event_sizes, args.reps)
             if not args.no_mysql:
                 figures["events"] += bench_events_mysql(workdir, args.mysql_url, args.event_sizes, args.reps)
         if "aws" in parts:
@@ -436,6 +519,14 @@ def main(argv: list[str] | None = None) -> int:
             from .render_cost import bench_render
 
             figures["render"] = bench_render(args.recipients)
+        if "ingest" in parts:
+            from .ingest import bench_ingest
+
+            figures["ingest"] = bench_ingest(workdir, args.ingest_recipients)
+        if "memory" in parts:
+            from .memory import bench_memory
+
+            figures["memory"] = bench_memory(workdir, args.memory_recipients, args.recipients, args.workers)
         if "tracking" in parts:
             from .tracking import bench_tracking
 

@@ -291,6 +291,10 @@ class TortoiseStorage(Storage):
 
     greatest = "MAX"
 
+    def blob(self, data: bytes) -> tuple[str, Any]:
+        """The placeholder and argument that store ``data`` in a binary column."""
+        return "?", data
+
     @staticmethod
     def _values(columns: str, count: int) -> str:
         row = f"({_marks(len(columns.split(',')))})"
@@ -504,13 +508,14 @@ class TortoiseStorage(Storage):
                     else:
                         taken.add(key)
                         fresh.append(recipient)
+            content_mark, content = self.blob(zlib.compress(batch.content, 1))
             _, batch_id = await db.execute(
                 "INSERT INTO batches (domain, message_id, response_id, email_id, idempotency_key, "
                 "tags, content, testmode, deliver_at, created_at, enqueued, accepted_logged, "
-                "recipient_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"recipient_count) VALUES (?, ?, ?, ?, ?, ?, {content_mark}, ?, ?, ?, ?, ?, ?)",
                 (
                     batch.domain, batch.message_id, batch.response_id, batch.email_id,
-                    batch.idempotency_key, json.dumps(batch.tags), zlib.compress(batch.content, 1),
+                    batch.idempotency_key, json.dumps(batch.tags), content,
                     batch.testmode, batch.deliver_at, batch.created_at, False, False, len(fresh),
                 ),
             )

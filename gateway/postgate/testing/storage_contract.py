@@ -14,6 +14,7 @@ tests that need distinct or exact seconds replace it with :class:`SteppingClock`
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from contextlib import asynccontextmanager
@@ -109,6 +110,13 @@ class StorageContract:
         await storage.check()
 
     # -- batches ------------------------------------------------------------------------------
+
+    async def test_batch_content_of_every_byte_value_round_trips(self, storage: Storage) -> None:
+        # Incompressible: the stored blob holds NUL, quotes, backslashes and high bytes as they are.
+        content = bytes(range(256)) * 4 + hashlib.sha512(b"postgate").digest() * 64 + b"\x00'\"\\"
+        done = await storage.create_batch(new_batch("blob", content=content), recipients(1))
+        batch = await storage.get_batch(done.batch.id)
+        assert batch is not None and batch.content == content
 
     async def test_create_batch_stores_batch_and_ledger(self, storage: Storage) -> None:
         content = b"x" * 10_000 + "é".encode()

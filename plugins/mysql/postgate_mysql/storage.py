@@ -58,6 +58,12 @@ class MysqlStorage(TortoiseStorage):
     def sql(self, statement: str) -> str:
         return statement.replace("%", "%%").replace("?", "%s")
 
+    def blob(self, data: bytes) -> tuple[str, Any]:
+        # asyncmy's text protocol escapes bytes character by character (about 40 ns a byte: a
+        # few ms for a batch's compressed content); hex text needs no escaping, the server
+        # decodes it.
+        return "UNHEX(?)", data.hex()
+
     def insert_ignore(self, table: str, columns: str, count: int = 1) -> str:
         return f"INSERT IGNORE INTO {table} ({columns}) VALUES {self._values(columns, count)}"
 

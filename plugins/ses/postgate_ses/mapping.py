@@ -180,11 +180,12 @@ def _ledger_id(value: str | None, allow_suffix: bool = True) -> int | None:
 def parse_body(body: str | bytes | dict[str, Any]) -> SesRecord | None:
     """Parse an SQS body / SNS document. ``None``: a well-formed message that carries no SES event
     (subscription confirmations on a queue, SNS test messages). Raises :class:`MalformedRecord`."""
+    parsed_from: Any = None  # the document load_json made (its depth is checked)
     if isinstance(body, dict):
         doc: Any = body
     else:
         try:
-            doc = load_json(body, max_bytes=MAX_RECORD_BYTES)
+            doc = parsed_from = load_json(body, max_bytes=MAX_RECORD_BYTES)
         except UnsafeJson as exc:
             raise MalformedRecord(str(exc)) from None
     if not isinstance(doc, dict):
@@ -200,7 +201,7 @@ def parse_body(body: str | bytes | dict[str, Any]) -> SesRecord | None:
         message = doc["Message"]
         if isinstance(message, str):
             try:
-                doc = load_json(message, max_bytes=MAX_RECORD_BYTES)
+                doc = parsed_from = load_json(message, max_bytes=MAX_RECORD_BYTES)
             except UnsafeJson as exc:
                 raise MalformedRecord(f"SNS Message: {exc}") from None
         else:
@@ -215,7 +216,7 @@ def parse_body(body: str | bytes | dict[str, Any]) -> SesRecord | None:
     mail = doc.get("mail")
     if not isinstance(mail, dict) or not isinstance(mail.get("messageId"), str) or not mail["messageId"]:
         raise MalformedRecord(f"{kind} record without a mail.messageId string")
-    if depth_exceeds(doc, MAX_DEPTH):
+    if parsed_from is not doc and depth_exceeds(doc, MAX_DEPTH):  # load_json checked parsed text
         raise MalformedRecord(f"{kind} record nested deeper than {MAX_DEPTH} levels")
     for key, expected in RECORD_TYPES.items():
         value = mail.get(key) if key in MAIL_KEYS else doc.get(key)
@@ -248,8 +249,15 @@ def smtp_details(diagnostic: Any, status: Any) -> tuple[int | None, str, str]:
     return code, enhanced, text
 
 
+#: An address with none of these is already bare: ``parseaddr`` would return it unchanged.
+ADDRESS_SYNTAX = re.compile(r"[\s<>()\"',;:\[\]\\]")
+
+
 def _bare(address: Any) -> str:
-    return (parseaddr(str(address or ""))[1] or str(address or "")).strip().lower()
+    text = str(address or "")
+    if not ADDRESS_SYNTAX.search(text):
+        return text.lower()
+    return (parseaddr(text)[1] or text).strip().lower()
 
 
 @dataclass(slots=True)

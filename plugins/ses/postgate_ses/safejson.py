@@ -8,10 +8,22 @@ so that a hostile body becomes :class:`UnsafeJson` (a ``ValueError``) and never 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: SNS envelopes and SES records nest a handful of levels; real ones stay under 10.
 MAX_DEPTH = 32
+#: What a lone surrogate can come from: a ``\\uD800``–``\\uDFFF`` escape, or one in the text itself.
+#: Text without either cannot decode to one, so the exact (slower) check runs only when it can.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def may_hold_surrogate(text: str) -> bool:
+    """Whether ``text`` can decode to a string with a lone surrogate (cheap scans first)."""
+    if "\\u" in text and SURROGATE_ESCAPE.search(text):
+        return True
+    return not text.isascii() and RAW_SURROGATE.search(text) is not None
 
 
 class UnsafeJson(ValueError):
@@ -54,6 +66,8 @@ def load_json(data: str | bytes | bytearray, *, max_bytes: int | None = None, ma
         raise UnsafeJson(f"body is not JSON: {exc}") from None
     if depth_exceeds(value, max_depth):
         raise UnsafeJson(f"JSON nested deeper than {max_depth} levels")
+    if not may_hold_surrogate(data):
+        return value
     try:  # "\\ud800" escapes decode to lone surrogates, which no database or log can take
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

@@ -1,8 +1,14 @@
 """The SES event source: pull SES events from the SQS queue SNS feeds (envelope or raw delivery).
 
-Loop: ``ReceiveMessage`` (10 at a time, long poll, in a :class:`~postgate.blocking.BlockingPool`),
-parse and map the whole batch (:class:`~postgate_ses.mapping.EventMapper`), hand every resulting
-Mailgun event to the sink in one call, then ``DeleteMessageBatch`` the messages that are done.
+Loop: :data:`RECEIVERS` tasks each ``ReceiveMessage`` (10 at a time, long poll, in a
+:class:`~postgate.blocking.BlockingPool`) and hand what they got to one handler. The handler takes
+every received batch waiting (up to :data:`ROUND_MESSAGES` messages), parses and maps them in one
+go (:class:`~postgate_ses.mapping.EventMapper`: one ledger lookup), hands every resulting Mailgun
+event to the sink in one call (one storage transaction; duplicates by event key are stored once),
+then ``DeleteMessageBatch``-es the messages that are done, the batches of 10 side by side.
+:data:`ROUNDS` rounds run at once (one stores while the other deletes). The receivers wait
+while the handlers are busy (at most :data:`ROUND_MESSAGES` messages wait), so a message is
+never held long within its visibility timeout.
 
 - Handled and ignored messages (``Send``, SNS test messages, opt-ins…) are deleted after the sink
   returned; a failing sink leaves every message of the batch on the queue (redelivered, deduped).
@@ -39,6 +45,12 @@ from .mapping import EventMapper, MalformedRecord, Outcome, SesRecord, parse_bod
 log = logging.getLogger("postgate.ses.events")
 
 BATCH_SIZE = 10
+#: Concurrent ``ReceiveMessage`` calls (each one SQS round trip of up to 10 messages).
+RECEIVERS = 4
+#: Most messages one handling round maps, stores and deletes together.
+ROUND_MESSAGES = 100
+#: Handling rounds in flight at once (one stores while the other deletes or looks up).
+ROUNDS = 2
 MAX_VISIBILITY = 43200  # SQS's limit, seconds
 ERROR_DELAY = 5.0
 LOGGED_BODY_CHARS = 8000
@@ -77,7 +89,7 @@ class SesEventSource(EventSource):
         self.wait_seconds = max(0, min(self.settings.events_wait_seconds, int(self.settings.read_timeout) - 5))
 
     async def start(self) -> None:
-        self.pool = BlockingPool(2, "ses-events")
+        self.pool = BlockingPool(RECEIVERS + 2, "ses-events")
         if self.queue_url:
             self.client = await self.pool.run(sqs_client, self.settings)
             try:
@@ -110,6 +122,39 @@ class SesEventSource(EventSource):
         if not self.queue_url:
             log.info("ses event source: no events_queue_url set; events arrive only through POST /ses/sns")
             return
+        received: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(maxsize=ROUND_MESSAGES // BATCH_SIZE)
+        receivers = [asyncio.create_task(self._receive_into(received), name=f"ses-events-receive-{n}")
+                     for n in range(RECEIVERS)]
+        rounds: set[asyncio.Task[None]] = set()
+        free = asyncio.Semaphore(ROUNDS)
+        try:
+            while True:
+                await free.acquire()
+                try:
+                    messages = await self._take_round(received)
+                except BaseException:
+                    free.release()
+                    raise
+                task = asyncio.create_task(self._handle_round(messages, sink))
+                rounds.add(task)
+                task.add_done_callback(lambda done: (rounds.discard(done), free.release()))
+        finally:
+            for task in [*receivers, *rounds]:
+                task.cancel()
+            await asyncio.gather(*receivers, *rounds, return_exceptions=True)
+
+    async def _handle_round(self, messages: list[dict[str, Any]], sink: EventSink) -> None:
+        try:
+            await self.handle(messages, sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the batch stays queued and comes back
+            log.exception("ses event source: handling %d message(s) failed; they will be redelivered "
+                          "after the visibility timeout", len(messages))
+            await asyncio.sleep(ERROR_DELAY)
+
+    async def _receive_into(self, received: asyncio.Queue[list[dict[str, Any]]]) -> None:
+        """One receiver: long-poll the queue and pass every non-empty batch on."""
         while True:
             try:
                 messages = await self.receive()
@@ -120,16 +165,16 @@ class SesEventSource(EventSource):
                               self.queue_url, ERROR_DELAY)
                 await asyncio.sleep(ERROR_DELAY)
                 continue
-            if not messages:
-                continue
-            try:
-                await self.handle(messages, sink)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the batch stays queued and comes back
-                log.exception("ses event source: handling %d message(s) failed; they will be redelivered "
-                              "after the visibility timeout", len(messages))
-                await asyncio.sleep(ERROR_DELAY)
+            if messages:
+                await received.put(messages)
+
+    @staticmethod
+    async def _take_round(received: asyncio.Queue[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The next received batch, and every other one already waiting (up to ROUND_MESSAGES)."""
+        messages = list(await received.get())
+        while len(messages) < ROUND_MESSAGES and not received.empty():
+            messages.extend(received.get_nowait())
+        return messages
 
     async def receive(self) -> list[dict[str, Any]]:
         assert self.pool is not None
@@ -283,19 +328,21 @@ class SesEventSource(EventSource):
     async def delete(self, messages: Sequence[dict[str, Any]]) -> None:
         if not messages:
             return
+        await asyncio.gather(*(self._delete_batch(messages[start:start + BATCH_SIZE])
+                               for start in range(0, len(messages), BATCH_SIZE)))
+
+    async def _delete_batch(self, part: Sequence[dict[str, Any]]) -> None:
         assert self.pool is not None
-        for start in range(0, len(messages), BATCH_SIZE):
-            part = messages[start:start + BATCH_SIZE]
-            entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(part)]
-            try:
-                response = await self.pool.run(self.client.delete_message_batch, QueueUrl=self.queue_url,
-                                                Entries=entries)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - they come back and are deduplicated
-                log.exception("ses event source: DeleteMessageBatch failed; %d message(s) will be redelivered",
-                              len(entries))
-                continue
-            for failure in response.get("Failed") or []:
-                log.warning("ses event source: could not delete message %s: %s %s (it will be redelivered)",
-                            failure.get("Id"), failure.get("Code"), failure.get("Message"))
+        entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(part)]
+        try:
+            response = await self.pool.run(self.client.delete_message_batch, QueueUrl=self.queue_url,
+                                            Entries=entries)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - they come back and are deduplicated
+            log.exception("ses event source: DeleteMessageBatch failed; %d message(s) will be redelivered",
+                          len(entries))
+            return
+        for failure in response.get("Failed") or []:
+            log.warning("ses event source: could not delete message %s: %s %s (it will be redelivered)",
+                        failure.get("Id"), failure.get("Code"), failure.get("Message"))

@@ -13,6 +13,7 @@ from postgate_ses.mapping import (
     parse_body,
     smtp_details,
 )
+from postgate_ses.safejson import UnsafeJson, load_json
 from postgate_ses.sns import sns_host_region, string_to_sign, trusted_sns_url
 from postgate_ses.testing import ses_record
 
@@ -161,3 +162,21 @@ def test_certificate_urls_have_sns_shape():
                 base.replace("/Simple", "/a/Simple"), base.replace(".pem", ".pem/"), base.replace("https://", "https://u@"),
                 base.replace(".com/", ".com:443/")):
         assert sns_host_region(bad, pem=True) is None, bad
+
+
+@pytest.mark.parametrize("text, refused", [
+    ('{"a": "\\ud800"}', True),  # a lone high surrogate escape
+    ('{"a": "\\uDC00x"}', True),  # a lone low one, upper case
+    ('{"a": "\ud800"}', True),  # a lone surrogate in the text itself (a str from a JSON response)
+    ('{"a": "é\udfff"}', True),
+    ('{"a": "\\ud83d\\ude00"}', False),  # a pair: one emoji
+    ('{"a": "\\\\ud800"}', False),  # an escaped backslash, then plain text
+    ('{"a": "é \\u00e9"}', False),
+    ('{"a": "plain"}', False),
+])
+def test_lone_surrogates_are_refused_and_pairs_kept(text, refused):
+    if refused:
+        with pytest.raises(UnsafeJson, match="surrogate"):
+            load_json(text)
+    else:
+        assert load_json(text) == json.loads(text)

@@ -17,7 +17,7 @@ from postgate.domain import Message, RecipientStatus, RecipientUpdate
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
 from postgate.web import create_app
 from postgate.worker import Worker
-from postgate_ses.source import SesEventSource, park_path
+from postgate_ses.source import ROUND_MESSAGES, SesEventSource, park_path
 from postgate_ses.testing import EMAIL_ID, GHOST_TAGS, queue_depth, sent_rows, ses_record, wire_topic
 
 SOURCE_LOGGER = "postgate.ses.events"
@@ -586,3 +586,41 @@ async def test_a_record_that_breaks_the_mapper_does_not_hold_back_its_batch(make
     assert counts["handled"] == 1 and counts["unmatched"] + counts["parked"] == 1
     assert [i["recipient"] for i in await world.events()] == ["fine@example.com"]
     assert any("could not be mapped" in r.getMessage() for r in caplog.records)
+
+
+# -- parallel receives, batched rounds -----------------------------------------------------------
+
+
+async def test_a_deep_queue_with_repeats_is_stored_once_per_event_through_batched_rounds(make_world):
+    """Many messages waiting at once: parallel receives are handled in rounds of several
+    batches; every repeated SNS message (same round or another one) is stored once."""
+    world = await make_world(start=False)
+    rows = await world.rows([f"reader{i}@example.com" for i in range(15)])
+    for row, ses_id in rows:
+        for kind in ("Delivery", "Open"):
+            record = ses_record(kind, ses_id, row.address, rcpt_id=row.id, batch_id=row.batch_id)
+            world.publish(record)
+            world.publish(record)
+    handed: list[int] = []
+
+    async def counting_sink(events):
+        handed.append(len(events))
+        return await world.gateway.record_events(events)
+
+    world.task = asyncio.create_task(world.source.run(counting_sink))
+    await world.drained()
+    items = await world.events()
+    assert sorted((i["recipient"], i["event"]) for i in items) == sorted(
+        (row.address, kind) for row, _ in rows for kind in ("delivered", "opened"))
+    assert sum(handed) == 60  # every copy reached the sink; the storage kept one of each
+
+
+async def test_a_round_takes_every_received_batch_waiting_up_to_its_size():
+    received: asyncio.Queue = asyncio.Queue()
+    for start in range(0, 150, 10):
+        received.put_nowait([{"MessageId": str(n)} for n in range(start, start + 10)])
+    first = await SesEventSource._take_round(received)
+    second = await SesEventSource._take_round(received)
+    assert [m["MessageId"] for m in first] == [str(n) for n in range(ROUND_MESSAGES)]
+    assert [m["MessageId"] for m in second] == [str(n) for n in range(ROUND_MESSAGES, 150)]
+    assert received.empty()
