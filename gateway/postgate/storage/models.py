@@ -74,6 +74,8 @@ class EventRow(Model):
     recorded_at = fields.BigIntField()
     event = fields.CharField(max_length=32)
     recipient = fields.CharField(max_length=320, null=True)
+    # address_key(recipient): what the `recipient` filter compares (binary collation on MySQL).
+    recipient_key = fields.CharField(max_length=320, null=True)
     message_id = fields.CharField(max_length=255, null=True)
     email_id = fields.CharField(max_length=128, null=True)
     tags = fields.JSONField(default=list)
@@ -85,7 +87,12 @@ class EventRow(Model):
 
     class Meta:
         table = "events"
-        indexes = (("domain", "recorded_at", "id"),)
+        # Pages in time order: all of a domain, or one recipient's / one message's events.
+        indexes = (
+            ("domain", "recorded_at", "id"),
+            ("domain", "recipient_key", "recorded_at", "id"),
+            ("domain", "message_id", "recorded_at", "id"),
+        )
 
 
 class SuppressionRow(Model):
