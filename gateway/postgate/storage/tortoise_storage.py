@@ -41,7 +41,6 @@ import secrets
 import shutil
 import sqlite3
 import time
-import weakref
 import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -118,6 +117,9 @@ FILTER_COLUMNS = {
     "email-id": "email_id",
     "reason": "reason",
 }
+
+#: Filter fields whose exact term an events index serves: ``(domain, column, recorded_at, id)``.
+SEARCH_COLUMNS = {"recipient": "recipient_key", "message-id": "message_id"}
 
 _CLAIMABLE = (
     "(status = 'queued'"
@@ -262,7 +264,6 @@ class TortoiseStorage(Storage):
         self.migrations = Path(migrations)
         self.options = dict(options or {})
         self._ctx: TortoiseContext | None = None
-        self._with_functions: weakref.WeakSet[Any] = weakref.WeakSet()
         #: Plugin-owned tortoise apps this storage hosts (set before :meth:`start`).
         self.model_apps: list[ModelApp] = (
             list(gateway.model_apps.entries.values()) if gateway is not None else []
@@ -309,8 +310,9 @@ class TortoiseStorage(Storage):
         equal times. SQLite seeks on this row value; MySQL-like servers override it."""
         return f"(recorded_at, id) {op} (?, ?)", [recorded_at, event_id]
 
-    async def events_index_hint(self, db: Db) -> str:
-        """Placed after ``FROM events`` in :meth:`page_events` (an index hint where needed)."""
+    async def events_index_hint(self, db: Db, search: str | None = None) -> str:
+        """Placed after ``FROM events`` in :meth:`page_events` (an index hint where needed);
+        ``search`` is the column the filter requires equal to one value (see :func:`search_column`)."""
         return ""
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -363,10 +365,6 @@ class TortoiseStorage(Storage):
         client = self._ctx.db()
         async with client.acquire_connection() as connection:
             if self.dialect == "sqlite":
-                if connection not in self._with_functions:
-                    # SQLite's LOWER() folds ASCII only; this one folds like address_key.
-                    await connection.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
-                    self._with_functions.add(connection)
                 db: Db = SqliteDb(self, connection)
                 begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
                 if not write:
@@ -812,14 +810,15 @@ class TortoiseStorage(Storage):
                 for e in fresh
             ]
             columns = (
-                "event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
-                "tags_search, severity, reason, event_key, payload"
+                "event_id, domain, recorded_at, event, recipient, recipient_key, message_id, "
+                "email_id, tags, tags_search, severity, reason, event_key, payload"
             )
             for part in _chunks(stored):
                 await db.execute(
                     self.insert_ignore("events", columns, len(part)),
                     [value for e in part for value in (
-                        e.event_id, e.domain, e.recorded_at, e.event, e.recipient, e.message_id,
+                        e.event_id, e.domain, e.recorded_at, e.event, e.recipient,
+                        address_key(e.recipient) if e.recipient is not None else None, e.message_id,
                         e.email_id, json.dumps(e.tags), tags_search(e.tags), e.severity,
                         _reason(e.payload), e.key, json.dumps(e.payload),
                     )],
@@ -870,8 +869,7 @@ class TortoiseStorage(Storage):
             where.append(f"recorded_at {before} ?")
             args.append(end)
         if query.filter is not None:
-            clause, clause_args = filter_sql(query.filter, exact=self.exact_collation,
-                                             lower=SQLITE_LOWER if self.dialect == "sqlite" else "LOWER")
+            clause, clause_args = filter_sql(query.filter, exact=self.exact_collation)
             where.append(clause)
             args.extend(clause_args)
 
@@ -882,7 +880,7 @@ class TortoiseStorage(Storage):
             return max(shown, _ceil_second(cut_off) if cut_off is not None else 0)
 
         async with self.session() as db:
-            hint = await self.events_index_hint(db)
+            hint = await self.events_index_hint(db, search_column(query.filter))
             statement = (
                 f"SELECT {_EVENT_COLS} FROM events{hint} WHERE {' AND '.join(where)} "
                 f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?"
@@ -1264,13 +1262,8 @@ class TortoiseStorage(Storage):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-SQLITE_LOWER = "postgate_lower"
 #: Shortest wait :meth:`TortoiseStorage.grant_sends` returns.
 GRANT_MIN_WAIT = 0.001
-
-
-def _unicode_lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
 
 
 def _reset_aerich() -> None:
@@ -1298,22 +1291,33 @@ async def _applied_migrations(app: str = APP) -> list[str]:
         return []
 
 
-def filter_sql(node: Filter, *, exact: str = "", lower: str = "LOWER") -> tuple[str, list[Any]]:
+def search_column(node: Filter | None) -> str | None:
+    """The indexed column (``recipient_key`` or ``message_id``) that ``node`` requires equal to
+    one value, if any: a recipient or message-id term alone or among the parts of an ``AND``."""
+    if isinstance(node, Term):
+        return SEARCH_COLUMNS.get(node.field)
+    if isinstance(node, And):
+        return next((c for c in map(search_column, node.parts) if c is not None), None)
+    return None
+
+
+def filter_sql(node: Filter, *, exact: str = "") -> tuple[str, list[Any]]:
     """Translate an events filter tree to a SQL condition (never NULL) and its arguments.
-    ``exact`` (the dialect's binary collation clause) and ``lower`` (a Unicode lower-casing SQL
-    function) make recipients compare by :func:`~postgate.addresses.address_key` on every database."""
+    Recipients compare by :func:`~postgate.addresses.address_key` with the stored
+    ``recipient_key``; ``exact`` is the dialect's binary collation clause. An exact recipient or
+    message-id term is an equality on its column, so the page can read that column's index."""
     if isinstance(node, Term):
         value = node.value
         if node.field == "tags":
             return "tags_search LIKE ? ESCAPE '!'", [f"%|{like_escape(value.lower())}|%"]
         if node.field == "recipient":
-            return f"(recipient IS NOT NULL AND {lower}(TRIM(recipient)) = ?{exact})", [address_key(value)]
+            return f"(recipient_key IS NOT NULL AND recipient_key = ?{exact})", [address_key(value)]
         column = FILTER_COLUMNS.get(node.field)
         if column is None:
             raise ValueError(f"cannot filter events by {node.field!r}")
         return f"({column} IS NOT NULL AND {column} = ?)", [value]
     if isinstance(node, Not):
-        clause, args = filter_sql(node.part, exact=exact, lower=lower)
+        clause, args = filter_sql(node.part, exact=exact)
         return f"NOT {clause}", args
     if isinstance(node, And | Or):
         if not node.parts:
@@ -1321,7 +1325,7 @@ def filter_sql(node: Filter, *, exact: str = "", lower: str = "LOWER") -> tuple[
         joiner = " AND " if isinstance(node, And) else " OR "
         clauses, args = [], []
         for part in node.parts:
-            clause, part_args = filter_sql(part, exact=exact, lower=lower)
+            clause, part_args = filter_sql(part, exact=exact)
             clauses.append(clause)
             args.extend(part_args)
         return f"({joiner.join(clauses)})", args

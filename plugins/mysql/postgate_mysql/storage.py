@@ -48,7 +48,8 @@ class MysqlStorage(TortoiseStorage):
             options={"minsize": minsize, "maxsize": maxsize, "charset": charset,
                      "client_flag": CLIENT.FOUND_ROWS},
         )
-        self._events_index_hint = ""
+        #: FORCE INDEX clauses by the columns of the index (see :meth:`events_index_hint`).
+        self._events_index_hints: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: MysqlSettings, gateway: Gateway | None = None) -> MysqlStorage:
@@ -88,22 +89,27 @@ class MysqlStorage(TortoiseStorage):
         return (f"(recorded_at {op} ? OR (recorded_at = ? AND id {op} ?))",
                 [recorded_at, recorded_at, event_id])
 
-    async def events_index_hint(self, db: Db) -> str:
+    async def events_index_hint(self, db: Db, search: str | None = None) -> str:
         # Left to itself, MariaDB reads a page through `ref` on the domain alone (key_len = the
         # domain column), from the domain's oldest (or newest) event on, and filters the time
         # range row by row: its cost model ignores LIMIT and prices the range above a full
-        # table scan. FORCE INDEX leaves it the range. The index is found by its columns (its
-        # name is generated), once per storage; until the schema has it, no hint.
-        if not self._events_index_hint:
+        # table scan. FORCE INDEX leaves it the range: of the (domain, recorded_at, id) index,
+        # or, when the filter requires one recipient or message id, of that column's index
+        # (domain, column, recorded_at, id), which holds only the matching rows in page order.
+        # An index is found by its columns (its name is generated), once per storage; until
+        # the schema has it, no hint.
+        columns = EVENTS_PAGE_INDEX if search is None else f"domain,{search},recorded_at,id"
+        if columns not in self._events_index_hints:
             rows = await db.fetch(
                 "SELECT INDEX_NAME FROM information_schema.STATISTICS "
                 "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'events' GROUP BY INDEX_NAME "
                 "HAVING GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX SEPARATOR ',') = ?",
-                (EVENTS_PAGE_INDEX,),
+                (columns,),
             )
-            if rows:
-                self._events_index_hint = f" FORCE INDEX (`{rows[0][0]}`)"
-        return self._events_index_hint
+            if not rows:
+                return ""
+            self._events_index_hints[columns] = f" FORCE INDEX (`{rows[0][0]}`)"
+        return self._events_index_hints[columns]
 
 
 def _new_values(expr: str) -> str:
