@@ -184,8 +184,8 @@ def bench_pipeline(workdir: Path, total: int, batch: int, workers: int) -> dict[
 # -- 3. events paging ----------------------------------------------------------------------------
 
 
-EVENT_COLUMNS = ("event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
-                 "tags_search, severity, reason, event_key, payload")
+EVENT_COLUMNS = ("event_id, domain, recorded_at, event, recipient, recipient_key, message_id, email_id, "
+                 "tags, tags_search, severity, reason, event_key, payload")
 ROWS_PER_STATEMENT = 1000
 ROWS_PER_TRANSACTION = 50_000
 SPACING_US = 1000  # seeded events are 1 ms apart
@@ -216,7 +216,7 @@ def seeded_event(index: int, recorded_at: int, email_id: str) -> tuple[Any, ...]
         payload["delivery-status"] = {"code": 550, "message": "5.1.1 mailbox does not exist",
                                       "description": "", "enhanced-code": "5.1.1", "attempt-no": 1}
     return (
-        secrets.token_urlsafe(16), TEST_DOMAIN, recorded_at, kind, recipient, message_id, email_id,
+        secrets.token_urlsafe(16), TEST_DOMAIN, recorded_at, kind, recipient, recipient, message_id, email_id,
         json.dumps(tags), "|ghost-email|bulk-email|", severity, reason, None,
         json.dumps(payload, separators=(",", ":")),
     )
@@ -255,6 +255,11 @@ def events_path(begin: float, end: float, token: str | None = None) -> str:
     return f"/v3/{TEST_DOMAIN}/events{'/' + token if token else ''}?{query}"
 
 
+def search_path(field: str, value: str) -> str:
+    """A 300-event page of one recipient's or one message's events (the dashboard's timeline)."""
+    return f"/v3/{TEST_DOMAIN}/events?{urlencode({'limit': 300, field: value, 'ascending': 'yes'})}"
+
+
 def time_get(client: Http, path: str, reps: int) -> tuple[float, dict[str, Any]]:
     samples, body = [], {}
     for _ in range(reps + 1):
@@ -276,7 +281,7 @@ class EventStore:
         self.client = Http(self.server)
         self.first_us = first_us
         self.stored = 0
-        self.first_path = self.deep_path = ""
+        self.first_path = self.deep_path = self.recipient_path = self.message_path = ""
 
     def grow(self, size: int) -> float:
         """Seed up to ``size`` events and find the paths of the first and the deep page."""
@@ -294,6 +299,13 @@ class EventStore:
         first, deep = time_get(self.client, self.first_path, 0)[1], time_get(self.client, self.deep_path, 0)[1]
         if len(first["items"]) != 300 or len(deep["items"]) == 0:
             raise RuntimeError(f"unexpected page sizes {len(first['items'])}/{len(deep['items'])}")
+        # Searches for one event 90 % of the way in (seeded recipients and message ids are unique).
+        sought = deep["items"][0]
+        self.recipient_path = search_path("recipient", sought["recipient"].upper())
+        self.message_path = search_path("message-id", sought["message"]["headers"]["message-id"])
+        for path in (self.recipient_path, self.message_path):
+            if len(time_get(self.client, path, 0)[1]["items"]) != 1:
+                raise RuntimeError(f"{path} did not find its one event")
         return seeded
 
     def close(self) -> None:
@@ -304,19 +316,20 @@ class EventStore:
 def interleaved(stores: list[EventStore], reps: int) -> list[dict[str, float]]:
     """Median first-page and deep-page times of each store, requests taken in turns (one warm-up
     each), so that a busy machine slows every store alike."""
-    samples: list[dict[str, list[float]]] = [{"first": [], "deep": [], "first_cpu": [], "deep_cpu": []}
+    kinds = ("first", "deep", "recipient", "message")
+    samples: list[dict[str, list[float]]] = [{f"{kind}{cpu}": [] for kind in kinds for cpu in ("", "_cpu")}
                                              for _ in stores]
     for store in stores:  # a connection left idle while another store was seeded may be gone
         store.client.close()
     for rep in range(reps + 1):
         for store, own in zip(stores, samples):
-            for kind, path in (("first", store.first_path), ("deep", store.deep_path)):
+            for kind, path in zip(kinds, (store.first_path, store.deep_path, store.recipient_path,
+                                          store.message_path), strict=True):
                 elapsed, _ = time_get(store.client, path, 0)
                 if rep:
                     own[kind].append(elapsed)
                     own[f"{kind}_cpu"].append(store.client.last_cpu)
-    return [{"first_page": statistics.median(own["first"]), "deep_page": statistics.median(own["deep"]),
-             "first_page_cpu": statistics.median(own["first_cpu"]), "deep_page_cpu": statistics.median(own["deep_cpu"])}
+    return [{f"{kind}_page{cpu}": statistics.median(own[f"{kind}{cpu}"]) for kind in kinds for cpu in ("", "_cpu")}
             for own in samples]
 
 
@@ -342,7 +355,9 @@ def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, stor
                 small, own = interleaved([reference, store], reps)
             results.append({"backend": label, "events": size, "seed_seconds": seeded, **own,
                             "reference_events": sizes[0], "reference_first_page": small["first_page"],
-                            "reference_deep_page": small["deep_page"]})
+                            "reference_deep_page": small["deep_page"],
+                            "reference_recipient_page": small["recipient_page"],
+                            "reference_message_page": small["message_page"]})
             line = (f"events  {label:7s} {size:>10,} stored: first page {ms(own['first_page'])}  "
                     f"deep page (token) {ms(own['deep_page'])}  (gateway CPU {ms(own['first_page_cpu'])} / "
                     f"{ms(own['deep_page_cpu'])})")
@@ -350,6 +365,13 @@ def bench_events(workdir: Path, label: str, sizes: list[int], reps: int, *, stor
                 line += (f"  | {sizes[0]:,} at the same moments: {ms(small['first_page'])} / "
                          f"{ms(small['deep_page'])}  ratio x{own['first_page'] / small['first_page']:.2f} / "
                          f"x{own['deep_page'] / small['deep_page']:.2f}  (seeded in {seeded:.1f} s)")
+            print(line, flush=True)
+            line = (f"events  {label:7s} {size:>10,} stored: recipient search {ms(own['recipient_page'])}  "
+                    f"message-id search {ms(own['message_page'])}")
+            if size > sizes[0]:
+                line += (f"  | {sizes[0]:,}: {ms(small['recipient_page'])} / {ms(small['message_page'])}  "
+                         f"ratio x{own['recipient_page'] / small['recipient_page']:.2f} / "
+                         f"x{own['message_page'] / small['message_page']:.2f}")
             print(line, flush=True)
     finally:
         reference.close()

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import httpx
 
 from postgate import Event, Gateway
+from postgate.addresses import address_key
 from postgate.testing.fixtures import LiveServer, make_settings
 
 from .dashboard import PER_SEND, SPAN_S, failure_events, newsletter_events
@@ -33,8 +34,8 @@ from .dashboard import PER_SEND, SPAN_S, failure_events, newsletter_events
 EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 TIMING = re.compile(r"\bapp;dur=([0-9.]+)")
-EVENT_COLUMNS = ("event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
-                 "tags_search, severity, reason, event_key, payload")
+EVENT_COLUMNS = ("event_id, domain, recorded_at, event, recipient, recipient_key, message_id, email_id, "
+                 "tags, tags_search, severity, reason, event_key, payload")
 #: Events per roll-up write and per events INSERT transaction while filling.
 FILL_CHUNK = 5000
 ROWS_PER_STATEMENT = 500
@@ -53,7 +54,7 @@ def domain_of(size: int) -> str:
 def _event_row(event: Event) -> tuple[Any, ...]:
     tags = list(event.tags)
     return (secrets.token_urlsafe(16), event.domain, event.recorded_at, event.event, event.recipient,
-            event.message_id, event.email_id, json.dumps(tags), "|" + "|".join(tags) + "|" if tags else "",
+            address_key(event.recipient) if event.recipient is not None else None, event.message_id, event.email_id, json.dumps(tags), "|" + "|".join(tags) + "|" if tags else "",
             event.severity, event.payload.get("reason"), f"{event.domain}:{event.key}", json.dumps(event.payload, separators=(",", ":")))
 
 
