@@ -835,7 +835,9 @@ class TortoiseStorage(Storage):
 
     async def page_events(self, query: EventQuery) -> list[Event]:
         # A keyset page: one range of the (domain, recorded_at, id) index, read in its order and
-        # stopped after `limit` matches; filters are residual conditions on the rows read.
+        # stopped after `limit` matches; filters are residual conditions on the rows read. A
+        # filter that requires one recipient or message id reads (domain, column, recorded_at,
+        # id) instead: the same order, only the matching rows.
         # Events stamped after the current second are not shown yet (a seal can put a fresh
         # event up to one second ahead, see save_events).
         visible_end = None if query.live else (math.floor(self.clock()) + 1) * SECOND
