@@ -51,3 +51,38 @@ async def test_search_pages_read_the_column_index(mariadb_url):  # noqa: F811
         assert len(bobs) == 4 and all(e.recipient == "Bob@example.org" for e in bobs)
     finally:
         await storage.stop()
+
+
+async def test_migration_keys_existing_events(mariadb_url, tmp_path):  # noqa: F811
+    """Events stored before migration 6 get their recipient key (Unicode folded), compared byte
+    for byte: ``bób`` is not ``bob``."""
+    import shutil
+
+    from postgate_mysql.storage import MIGRATIONS
+
+    old = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, old)
+    (target,) = old.rglob("6_*_event_search_indexes.py")
+    target.unlink()
+    storage = MysqlStorage(None, db_url=mariadb_url, maxsize=2)
+    storage.migrations = old
+    await storage.migrate()
+    await storage.start()
+    try:
+        async with storage.session(write=True) as db:
+            for i, recipient in enumerate([" Ann@Example.ORG", "ÉVE@Example.org", "bób@example.org", None]):
+                await db.execute(
+                    "INSERT INTO events (event_id, domain, recorded_at, event, recipient, tags, "
+                    "tags_search, payload) VALUES (?, ?, ?, 'delivered', ?, '[]', '', '{}')",
+                    (f"e{i}", DOMAIN, 1_000_000 * (i + 1), recipient))
+        shutil.copy(MIGRATIONS / target.relative_to(old), target)
+        assert await storage.migrate() == [target.name]
+        async with storage.session() as db:
+            rows = await db.fetch("SELECT recipient_key FROM events ORDER BY id")
+        assert [r[0] for r in rows] == ["ann@example.org", "éve@example.org", "bób@example.org", None]
+        for sought, expected in (("ÉVE@EXAMPLE.ORG", ["e1"]), ("bob@example.org", []), ("BÓB@example.org", ["e2"])):
+            found = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True, live=True,
+                                                         filter=Term("recipient", sought)))
+            assert [e.event_id for e in found] == expected, sought
+    finally:
+        await storage.stop()
