@@ -437,7 +437,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite events figures")
     parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
-                                             "tracking", "smtp", "webhooks", "render", "ingest", "memory"],
+                                             "tracking", "smtp", "webhooks", "render", "ingest", "ingest-dashboard",
+                                             "memory"],
                         action="append",
                         help="run only these parts (repeatable; all but accept, pipeline and events run only "
                              "when named)")
@@ -545,6 +546,10 @@ def main(argv: list[str] | None = None) -> int:
             from .ingest import bench_ingest
 
             figures["ingest"] = bench_ingest(workdir, args.ingest_recipients)
+        if "ingest-dashboard" in parts:
+            from .ingest import bench_ingest_dashboard
+
+            figures["ingest_dashboard"] = bench_ingest_dashboard(workdir, args.ingest_recipients)
         if "memory" in parts:
             from .memory import bench_memory
 

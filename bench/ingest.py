@@ -12,6 +12,10 @@
    duplicate was stored, and gives the CPU time of the bench process (the gateway, plus the
    bench's own polling) over the same window: events per CPU-second tells what one free core
    would reach on a busy machine.
+4. :func:`bench_ingest_dashboard` runs the same ingest without and with the dashboard's roll-ups
+   (``load_plugins = ["ses", "dashboard"]``; the clock then also waits for the roll-ups to be
+   written), alternating, and reports the ratio of CPU per event: what keeping the roll-ups costs
+   the real ingest path.
 """
 
 from __future__ import annotations
@@ -113,13 +117,14 @@ def _settle(server: LiveServer) -> list[tuple[int, int, str, str]]:
             for r in _count(server, "SELECT id, batch_id, address, provider_id FROM recipients ORDER BY id")]
 
 
-def bench_ingest(workdir: Path, recipients: int = 10_000) -> dict[str, Any]:
+def bench_ingest(workdir: Path, recipients: int = 10_000, *, dashboard: bool = False,
+                 label: str = "ingest") -> dict[str, Any]:
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": REGION})
     sqs = SqsStandinProcess()
     ses = {"region": REGION, "endpoint_url": sqs.url, "events_queue_url": f"{sqs.url}/123456789012/ses-events",
            "events_wait_seconds": 1}
-    settings = make_settings(workdir / "ingest", load_plugins=["ses"],
+    settings = make_settings(workdir / label, load_plugins=["ses", "dashboard"] if dashboard else ["ses"],
                              backends={"storage": "sqlite", "event_sources": ["ses"]},
                              gateway={"workers": 0}, plugin_settings={"ses": ses})
     server = LiveServer(Gateway(settings, load_entrypoints=True), background=True).start()
@@ -143,14 +148,34 @@ def bench_ingest(workdir: Path, recipients: int = 10_000) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {stored} of {distinct} events stored ({stats})")
             time.sleep(0.02)
+        if dashboard:  # the roll-ups of every stored event written, inside the measured window
+            from postgate_dashboard.rollups.buffer import flush
+
+            server.run(flush(server.gateway))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         keys = int(_count(server, "SELECT COUNT(DISTINCT event_key) FROM events")[0][0])
     finally:
         server.stop()
         sqs.stop()
     rate = distinct / elapsed
-    print(f"ingest  {len(bodies):,} SQS messages ({len(bodies) - distinct:,} sent twice) → {stored:,} events "
+    print(f"{label}  {len(bodies):,} SQS messages ({len(bodies) - distinct:,} sent twice) → {stored:,} events "
           f"stored ({keys:,} distinct) in {elapsed:.2f} s: {rate:,.0f} events/s; gateway CPU {cpu:.2f} s "
           f"= {distinct / cpu:,.0f} events per CPU-second")
     return {"messages": len(bodies), "distinct": distinct, "stored": stored, "distinct_keys": keys,
             "seconds": elapsed, "events_per_s": rate, "cpu_seconds": cpu, "events_per_cpu_s": distinct / cpu}
+
+
+def bench_ingest_dashboard(workdir: Path, recipients: int = 10_000, rounds: int = 2) -> dict[str, Any]:
+    """The ingest without and with the dashboard's roll-ups, alternating; the best CPU per event of
+    each and their ratio."""
+    plain: list[dict[str, Any]] = []
+    rolled: list[dict[str, Any]] = []
+    for index in range(rounds):
+        plain.append(bench_ingest(workdir, recipients, label=f"ingest-plain-{index}"))
+        rolled.append(bench_ingest(workdir, recipients, dashboard=True, label=f"ingest-rollups-{index}"))
+    best_plain = max(r["events_per_cpu_s"] for r in plain)
+    best_rolled = max(r["events_per_cpu_s"] for r in rolled)
+    ratio = best_plain / best_rolled
+    print(f"ingest with the dashboard's roll-ups: {best_rolled:,.0f} vs {best_plain:,.0f} events per CPU-second "
+          f"without: CPU per event x{ratio:.3f}")
+    return {"plain": plain, "rollups": rolled, "cpu_ratio": ratio}
