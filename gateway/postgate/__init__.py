@@ -29,7 +29,7 @@ from .domain import (
 )
 from .codec import batch_message
 from .errors import ApiError, BadRequest, NotFound
-from .events import EventBuilder
+from .events import EventBuilder, EventBuilders
 from .health import HealthCheck
 from .inbound import InboundMail
 from .operations import AccountStatus, BatchProgress, DomainCheck, OperationsSnapshot, Quota
@@ -48,7 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccountStatus", "And", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "DomainCheck", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
-    "EventBuilder", "InboundMail", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "Not", "NotFound", "Or", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
+    "EventBuilder", "EventBuilders", "InboundMail", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "Not", "NotFound", "Or", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
     "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
     "SuppressionChange", "Term", "batch_message", "check_suppression_csv_size", "checked_suppression_address",
     "create_gateway", "hookimpl", "hookspec", "load_settings", "parse_suppression_record", "suppression_csv_batches",

@@ -14,10 +14,13 @@ build them with :meth:`EventBuilder.opened`, :meth:`~EventBuilder.clicked` and
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from email.utils import parseaddr
 from typing import Any
 
+from .codec import decode_message
 from .domain import Batch, Event, Message, Recipient
 from .substitution import Substituter, recipient_entry, user_variables
 
@@ -189,3 +192,31 @@ class EventBuilder:
                      user_agent: str = "", geolocation: Mapping[str, str] | None = None,
                      client_info: Mapping[str, str] | None = None) -> Event:
         return self._engagement("unsubscribed", recipient, key, ip, user_agent, geolocation, client_info)
+
+
+class EventBuilders:
+    """The :class:`EventBuilder` of each batch an event source meets, loaded once (the stored
+    message decoded off the event loop) and kept in a small LRU, as provider events arrive in
+    runs of the same batch."""
+
+    def __init__(self, gateway: Any, public_url: str | None = None, size: int = 64) -> None:
+        self.gateway = gateway
+        settings = gateway.settings.gateway
+        self.public_url = (public_url or settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        self.size = size
+        self._builders: OrderedDict[int, EventBuilder] = OrderedDict()
+
+    async def get(self, batch_id: int) -> EventBuilder | None:
+        """The batch's builder, or ``None`` when the batch is gone (purged)."""
+        builder = self._builders.get(batch_id)
+        if builder is not None:
+            self._builders.move_to_end(batch_id)
+            return builder
+        batch = await self.gateway.storage.get_batch(batch_id)
+        if batch is None:
+            return None
+        message = await asyncio.to_thread(decode_message, batch.content)  # up to ~1 MB of JSON
+        builder = self._builders[batch_id] = EventBuilder(batch, message, public_url=self.public_url)
+        while len(self._builders) > self.size:
+            self._builders.popitem(last=False)
+        return builder

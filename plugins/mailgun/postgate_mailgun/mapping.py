@@ -12,15 +12,12 @@ mail Postgate did not send (other senders of the upstream account) are skipped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from postgate import Event, EventBuilder, Recipient
-from postgate.codec import decode_message
+from postgate import Event, EventBuilder, EventBuilders, Recipient
 
 from .delivery import BATCH_VARIABLE, RCPT_VARIABLE
 from .outcomes import bare_id
@@ -64,24 +61,9 @@ class Mapped:
 class UpstreamMapper:
     """Maps pages of upstream events; keeps a small LRU of the batches' event builders."""
 
-    def __init__(self, gateway: Any, public_url: str) -> None:
+    def __init__(self, gateway: Any) -> None:
         self.gateway = gateway
-        self.public_url = public_url
-        self._builders: OrderedDict[int, EventBuilder] = OrderedDict()
-
-    async def _builder(self, batch_id: int) -> EventBuilder | None:
-        builder = self._builders.get(batch_id)
-        if builder is not None:
-            self._builders.move_to_end(batch_id)
-            return builder
-        batch = await self.gateway.storage.get_batch(batch_id)
-        if batch is None:
-            return None
-        message = await asyncio.to_thread(decode_message, batch.content)
-        builder = self._builders[batch_id] = EventBuilder(batch, message, public_url=self.public_url)
-        while len(self._builders) > CACHE_SIZE:
-            self._builders.popitem(last=False)
-        return builder
+        self.builders = EventBuilders(gateway, size=CACHE_SIZE)
 
     async def _rows(self, items: Sequence[dict[str, Any]]) -> list[Recipient | None]:
         """Each item's ledger row: by ``postgate-rcpt``, else by the upstream message id."""
@@ -111,7 +93,7 @@ class UpstreamMapper:
                 mapped.provider_ids.setdefault(row.id, upstream_id)
             if kind not in RECORDED:
                 continue
-            builder = await self._builder(row.batch_id)
+            builder = await self.builders.get(row.batch_id)
             if builder is None:
                 mapped.skipped += 1
                 continue

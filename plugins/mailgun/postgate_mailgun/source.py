@@ -38,9 +38,7 @@ class MailgunEventSource(EventSource):
     def __init__(self, gateway: Any) -> None:
         super().__init__(gateway)
         self.settings = gateway.plugin_settings("mailgun_relay")
-        settings = gateway.settings.gateway
-        public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-        self.mapper = UpstreamMapper(gateway, public_url)
+        self.mapper = UpstreamMapper(gateway)
         self.client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:

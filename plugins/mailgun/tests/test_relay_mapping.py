@@ -36,7 +36,7 @@ async def test_hostile_upstream_events_are_cleaned_or_skipped(gateway_factory):
         {"event": "delivered", "user-variables": "nope", "message": None},  # not Postgate's mail
         item(rows[1], "stored"),  # no Postgate event
     ]
-    mapped = await UpstreamMapper(gw, "http://127.0.0.1").map("relay.example.net", items)
+    mapped = await UpstreamMapper(gw).map("relay.example.net", items)
     assert mapped.skipped == 3
     assert mapped.provider_ids == {rows[0].id: f"up-{rows[0].id}@relay.example.net",
                                    rows[1].id: f"up-{rows[1].id}@relay.example.net"}

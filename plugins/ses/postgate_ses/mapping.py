@@ -45,22 +45,19 @@ stored once. (An SNS ``MessageId`` would only catch SNS redeliveries, not a seco
 
 from __future__ import annotations
 
-import asyncio
 
 import hashlib
 import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any, Literal
 
-from postgate.codec import decode_message
 from postgate.domain import And, Event, EventQuery, Recipient, Suppression, Term
-from postgate.events import EventBuilder
+from postgate.events import EventBuilder, EventBuilders
 from postgate.suppression_rules import is_whitelisted
 
 from .safejson import MAX_DEPTH, UnsafeJson, depth_exceeds, load_json
@@ -278,27 +275,9 @@ class EventMapper:
 
     def __init__(self, gateway: Any, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self.gateway = gateway
-        self.cache_size = cache_size
-        self._builders: OrderedDict[int, EventBuilder] = OrderedDict()
-        settings = gateway.settings.gateway
-        self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        self.builders = EventBuilders(gateway, size=cache_size)
 
     # -- lookups ------------------------------------------------------------------------------
-
-    async def _builder(self, batch_id: int) -> EventBuilder | None:
-        builder = self._builders.get(batch_id)
-        if builder is not None:
-            self._builders.move_to_end(batch_id)
-            return builder
-        batch = await self.gateway.storage.get_batch(batch_id)
-        if batch is None:
-            return None
-        message = await asyncio.to_thread(decode_message, batch.content)  # up to ~1 MB of JSON
-        builder = EventBuilder(batch, message, public_url=self.public_url)
-        self._builders[batch_id] = builder
-        while len(self._builders) > self.cache_size:
-            self._builders.popitem(last=False)
-        return builder
 
     async def _rows(self, records: Sequence[SesRecord]) -> list[list[Recipient]]:
         """The candidate ledger rows of each record: by ``pg_rcpt``, else by SES message id."""
@@ -337,7 +316,7 @@ class EventMapper:
                 continue
             builders = {}
             for row in rows:
-                builder = await self._builder(row.batch_id)
+                builder = await self.builders.get(row.batch_id)
                 if builder is not None:
                     builders[row.id] = builder
             if not builders:

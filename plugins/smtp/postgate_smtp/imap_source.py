@@ -22,10 +22,8 @@ from typing import TYPE_CHECKING
 
 import aioimaplib
 
-from postgate import EventSource, Recipient
-from postgate.codec import decode_message
+from postgate import EventBuilders, EventSource, Recipient
 from postgate.domain import Event
-from postgate.events import EventBuilder
 
 from .dsn import DsnRecipient, parse_dsn, reason_of
 from .relay_pool import tls_context
@@ -51,9 +49,7 @@ class DsnMatcher:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._builders: dict[int, EventBuilder | None] = {}
-        settings = gateway.settings.gateway
-        self.public_url = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        self.builders = EventBuilders(gateway)
 
     async def rows(self, found: Sequence[DsnRecipient]) -> list[tuple[DsnRecipient, Recipient]]:
         storage = self.gateway.storage
@@ -73,24 +69,12 @@ class DsnMatcher:
                 matched.append((item, row))
         return matched
 
-    async def builder(self, batch_id: int) -> EventBuilder | None:
-        if batch_id not in self._builders:
-            batch = await self.gateway.storage.get_batch(batch_id)
-            builder = None
-            if batch is not None:
-                message = await asyncio.to_thread(decode_message, batch.content)
-                builder = EventBuilder(batch, message, public_url=self.public_url)
-            if len(self._builders) > 256:
-                self._builders.clear()
-            self._builders[batch_id] = builder
-        return self._builders[batch_id]
-
     async def events(self, raw: bytes, found: Sequence[DsnRecipient]) -> list[Event]:
         """The ``failed`` events of one DSN, keyed so that reading it twice stores them once."""
         digest = hashlib.sha256(raw).hexdigest()[:32]
         out = []
         for item, row in await self.rows(found):
-            builder = await self.builder(row.batch_id)
+            builder = await self.builders.get(row.batch_id)
             if builder is None:
                 continue
             event = builder.failed(row, permanent=item.permanent, code=item.code, message=item.diagnostic,
