@@ -145,7 +145,9 @@ def test_hostile_command_lines_get_a_status(live_server):
                 state["sock"] = connect()
 
     check()
-    sock = state["sock"] or connect()
+    if state["sock"] is not None:  # the last line may have been the one that made the server close (221, 502 goodbye)
+        state["sock"].close()
+    sock = connect()  # whatever came before, the listener still answers a new client
     assert exchange(sock, b"NOOP")[0].startswith(b"250")
     sock.close()
     assert gw.events() == []
