@@ -188,3 +188,51 @@ async def test_rows_in_doubt_are_settled_by_the_route_that_sent_them(gateway_fac
         assert settled[row.id].outcome == "delivered"
         assert (Path(gw.settings.data_dir) / folder / DOMAIN / f"{row.id}.eml").exists()
     assert 0 < len(right) < 40
+
+
+# -- each route in the operations snapshot ----------------------------------------------------
+
+
+async def test_the_snapshot_shows_each_route_with_its_own_rate_in_use(gateway_factory):
+    from postgate.status_view import render
+    from postgate.worker import GRANT_LEASE_SECONDS, send_window
+
+    gw = routed_gateway(gateway_factory, default="left",
+                        rules=[{"match": {"domain": DOMAIN, "tag": "newsletter"}, "split": {"right": 20, "left": 80}},
+                               {"match": {"tag": "receipt"}, "split": {"right": 1}}])
+    await gw.start()
+    budget, window = send_window(Right.max_rate)
+    now = time.time()
+    grant = (await gw.storage.grant_sends("delivery:right", 120, budget, window, now, GRANT_LEASE_SECONDS))[1]
+    await gw.storage.grant_sends("delivery:left", 7, 10, 1.0, now, GRANT_LEASE_SECONDS)  # no rate: no figure shown
+
+    snapshot = await gw.operations_snapshot()
+    left, right = snapshot.routes
+    assert (left.name, left.takes, left.max_rate, left.window_sends) == (
+        "left", ["default", f"rule 1 (domain {DOMAIN}, tag newsletter): 80%"], None, None)
+    assert (right.name, right.takes) == ("right", [f"rule 1 (domain {DOMAIN}, tag newsletter): 20%",
+                                                   "rule 2 (tag receipt): 100%"])
+    assert (right.max_rate, right.window_sends, right.window_budget, right.window_seconds) == (500.0, 120, 500, 1.0)
+    assert right.quota.max_rate == 500.0 and left.quota is None
+    assert snapshot.to_dict()["routes"][1]["window_sends"] == 120
+    text = render(snapshot)
+    assert "routes:    2 deliveries" in text
+    assert "rate 500/s, 120 of 500 sends in its sliding 1 s window; quota: max 500/s (from max_rate)" in text
+    assert "no rate limit of its own; quota: not reported by the delivery backend" in text
+
+    # Released sends count for a window after their release, as the grants do; then no more.
+    await gw.storage.release_sends(grant, now)
+    assert await gw.storage.send_usage("delivery:right", window, now + window / 2, GRANT_LEASE_SECONDS) == 120
+    assert await gw.storage.send_usage("delivery:right", window, now + window, GRANT_LEASE_SECONDS) == 0
+    # An open grant stops counting once its lease is over (its worker died), as for grant_sends.
+    open_grant = now + 2 * window
+    await gw.storage.grant_sends("delivery:right", 3, budget, window, open_grant, GRANT_LEASE_SECONDS)
+    assert await gw.storage.send_usage("delivery:right", window, open_grant + 1, GRANT_LEASE_SECONDS) == 3
+    assert await gw.storage.send_usage("delivery:right", window, open_grant + GRANT_LEASE_SECONDS + 1,
+                                       GRANT_LEASE_SECONDS) == 0
+
+
+async def test_a_single_delivery_has_no_routes_in_its_snapshot(gateway_factory):
+    gw = gateway_factory()
+    await gw.start()
+    assert (await gw.operations_snapshot()).routes == []

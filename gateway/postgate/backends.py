@@ -38,7 +38,7 @@ from .domain import (
 
 if TYPE_CHECKING:
     from .app import Gateway
-    from .operations import AccountStatus, Quota
+    from .operations import AccountStatus, Quota, RouteStatus
 
 #: ``error`` of a ``sending`` row whose message was handed to the provider (see ``mark_dispatched``).
 IN_FLIGHT = "in flight: handed to the provider, answer not recorded yet"
@@ -207,6 +207,12 @@ class Delivery(Backend):
         known, for the dashboard's Reputation page. Like :meth:`quota`, answer from what the
         backend already knows; ``None`` (the default): the backend has no provider account."""
         return None
+
+    async def route_statuses(self) -> list[RouteStatus]:
+        """For a delivery that composes others (the built-in ``routes``): each one's share of the
+        mail, rate, quota and rate in use, for ``postgate status``. Like :meth:`quota`, no
+        provider call each time. The default: ``[]`` (a single delivery)."""
+        return []
 
 
 class OutcomeSink(Protocol):
@@ -487,3 +493,9 @@ class Storage(Backend):
     @abc.abstractmethod
     async def release_sends(self, grant_id: int, now: float) -> None:
         """The granted sends were all made by ``now``: they count until ``now + window``."""
+
+    async def send_usage(self, bucket: str, window: float, now: float, lease: float) -> int | None:
+        """Read only, for ``postgate status``: the sends :meth:`grant_sends` would count against
+        ``bucket`` at ``now`` (open grants younger than ``lease``, released ones until ``window``
+        seconds after their release). The default: ``None`` (unknown)."""
+        return None

@@ -39,6 +39,26 @@ class Quota:
 
 
 @dataclass(slots=True)
+class RouteStatus:
+    """One delivery behind the built-in ``routes`` delivery: what it takes, its rate and quota,
+    and how much of its rate is in use (see ``docs/routing.md``).
+
+    ``takes``: ``"default"`` and/or ``"rule <n> (<match>): <percent>%"`` per rule that sends to
+    it; ``max_rate``: messages per second it is held to (``None``: no limit of its own);
+    ``window_sends`` of ``window_budget``: sends its rate bucket (``delivery:<name>``, shared by
+    every worker and process) counts in the current ``window_seconds``, ``None`` without a rate
+    or when the storage cannot tell; ``quota``: the delivery's own :meth:`Delivery.quota`."""
+
+    name: str
+    takes: list[str]
+    max_rate: float | None
+    quota: Quota | None
+    window_sends: int | None = None
+    window_budget: int | None = None
+    window_seconds: float | None = None
+
+
+@dataclass(slots=True)
 class AccountStatus:
     """The provider account's standing as last read (``None``: the provider does not say).
 
@@ -108,6 +128,9 @@ class OperationsSnapshot:
     #: ``batches`` summed per newsletter: Ghost posts one batch per 1,000 recipients of an email,
     #: all with its ``v:email-id``; batches without one stand alone.
     newsletters: list[BatchProgress] = field(default_factory=list)
+    #: Each route of the built-in ``routes`` delivery (empty for any other delivery); ``quota``
+    #: above is then the ``default`` route's.
+    routes: list[RouteStatus] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (``postgate status --json``)."""
@@ -176,15 +199,16 @@ async def _or_none(call: Any) -> Any:
 
 
 async def take_snapshot(gateway: Gateway) -> OperationsSnapshot:
-    """Read queue depth, job age, dead letters, batches in flight and quota from the backends."""
+    """Read queue depth, job age, dead letters, batches in flight, quota and routes from the backends."""
     now = time.time()
     since = now - RATE_WINDOW
-    counts, depth, oldest_age, dead, quota = await asyncio.gather(
+    counts, depth, oldest_age, dead, quota, routes = await asyncio.gather(
         gateway.storage.batch_progress(since, now),
         _or_none(gateway.queue.depth()),
         _or_none(gateway.queue.oldest_age()),
         _or_none(gateway.queue.dead_letter_depth()),
         _or_none(gateway.delivery.quota()),
+        _or_none(gateway.delivery.route_statuses()),
     )
     batches = [batch_progress(c, since, now) for c in counts]
     return OperationsSnapshot(
@@ -196,4 +220,5 @@ async def take_snapshot(gateway: Gateway) -> OperationsSnapshot:
         quota=quota,
         dead_jobs=dead,
         newsletters=newsletters(counts, since, now),
+        routes=routes or [],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from .operations import RATE_WINDOW, BatchProgress, OperationsSnapshot, Quota
+from .operations import RATE_WINDOW, BatchProgress, OperationsSnapshot, Quota, RouteStatus
 
 #: Characters in a progress bar.
 BAR_WIDTH = 24
@@ -85,6 +85,19 @@ def quota_line(quota: Quota | None) -> str:
     return (", ".join(parts) or "no limits known") + f" (from {quota.source})"
 
 
+def route_line(route: RouteStatus) -> str:
+    """One route of the ``routes`` delivery: what it takes, its rate in use, its quota."""
+    takes = "; ".join(route.takes) or "no rule sends to it"
+    if route.max_rate is None:
+        rate = "no rate limit of its own"
+    elif route.window_sends is None:
+        rate = f"rate {route.max_rate:g}/s (use unknown)"
+    else:
+        rate = (f"rate {route.max_rate:g}/s, {route.window_sends} of {route.window_budget} sends "
+                f"in its sliding {route.window_seconds:g} s window")
+    return f"    {_printable(route.name)}: {_printable(takes)}\n      {rate}; quota: {quota_line(route.quota)}"
+
+
 def render(snapshot: OperationsSnapshot) -> str:
     """The whole status screen: one line per newsletter (see ``OperationsSnapshot.newsletters``)."""
     if snapshot.queue_depth is None:
@@ -100,8 +113,11 @@ def render(snapshot: OperationsSnapshot) -> str:
         f"  in doubt:  {snapshot.in_doubt} recipient(s)",
         f"  dead jobs: {dead}",
         f"  quota:     {quota_line(snapshot.quota)}",
-        "",
     ]
+    if snapshot.routes:
+        lines[-1] = f"  routes:    {len(snapshot.routes)} deliveries, each with its own rate and quota"
+        lines.extend(route_line(route) for route in snapshot.routes)
+    lines.append("")
     active = [b for b in snapshot.newsletters if not b.finished]
     finished = [b for b in snapshot.newsletters if b.finished]
     if not snapshot.newsletters:

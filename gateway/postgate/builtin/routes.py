@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..backends import Delivery, OutcomeSink
 from ..domain import DeliveryResult, Recipient, RenderedMessage
 from ..hookspecs import hookimpl
+from ..operations import RouteStatus
 from ..settings import ConfigError
 
 log = logging.getLogger("postgate.routes")
@@ -108,6 +109,21 @@ def choose(settings: RoutesSettings, domain: str, tags: Sequence[str], batch_id:
         if rule.match.fits(domain, tags):
             return pick(rule.split, share_point(batch_id, address))
     return settings.default
+
+
+def match_text(match: RouteMatch) -> str:
+    parts = [f"{field} {value}" for field, value in (("domain", match.domain), ("tag", match.tag)) if value]
+    return ", ".join(parts) or "everything"
+
+
+def route_shares(settings: RoutesSettings, name: str) -> list[str]:
+    """What the route ``name`` takes: ``default`` and ``rule <n> (<match>): <percent>%`` per rule."""
+    shares = ["default"] if settings.default == name else []
+    for number, rule in enumerate(settings.rules, start=1):
+        weight = rule.split.get(name, 0)
+        if weight > 0:
+            shares.append(f"rule {number} ({match_text(rule.match)}): {weight * 100 / sum(rule.split.values()):.3g}%")
+    return shares
 
 
 def route_names(settings: RoutesSettings) -> list[str]:
@@ -234,6 +250,28 @@ class Routes(Delivery):
 
     async def quota(self) -> Any:
         return await self.routes[self.settings.default].quota()
+
+    async def route_statuses(self) -> list[RouteStatus]:
+        """Each route's share, rate, quota and the sends its bucket counts now (``postgate status``)."""
+        from ..worker import GRANT_LEASE_SECONDS, send_window
+
+        now = time.time()
+
+        async def one(name: str, route: Delivery) -> RouteStatus:
+            try:
+                quota = await route.quota()
+            except Exception:  # noqa: BLE001 - one route's backend must not hide the others
+                quota = None
+            status = RouteStatus(name=name, takes=route_shares(self.settings, name), quota=quota,
+                                 max_rate=float(route.max_rate) if route.max_rate else None)
+            if status.max_rate:
+                budget, window = send_window(status.max_rate)
+                status.window_budget, status.window_seconds = budget, window
+                status.window_sends = await self.gateway.storage.send_usage(f"delivery:{name}", window, now,
+                                                                            GRANT_LEASE_SECONDS)
+            return status
+
+        return list(await asyncio.gather(*(one(name, route) for name, route in self.routes.items())))
 
     async def account_status(self) -> Any:
         return await self.routes[self.settings.default].account_status()

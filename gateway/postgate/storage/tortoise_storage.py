@@ -1260,6 +1260,15 @@ class TortoiseStorage(Storage):
         async with self.session(write=True) as db:
             await db.execute("UPDATE rate_grants SET released_at = ? WHERE id = ?", (now, grant_id))
 
+    async def send_usage(self, bucket: str, window: float, now: float, lease: float) -> int | None:
+        async with self.session() as db:
+            rows = await db.fetch(
+                "SELECT COALESCE(SUM(sends), 0) FROM rate_grants WHERE bucket = ? AND "
+                "(released_at > ? OR (released_at IS NULL AND granted_at >= ?))",
+                (bucket, now - window, now - lease),
+            )
+        return int(rows[0][0]) if rows else 0
+
 
 # -- helpers ------------------------------------------------------------------------------------
 
