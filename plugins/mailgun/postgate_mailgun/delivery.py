@@ -8,7 +8,10 @@ which every upstream event carries back. The calls of a worker's send call share
 ``httpx.AsyncClient`` (keep-alive), at most ``max_connections`` in flight per process. Why not one
 batch send with ``recipient-variables`` per 1,000 recipients: see ``docs/mailgun-relay.md``.
 
-Answers map as :mod:`postgate_mailgun.outcomes` says. A 401/403/404 pauses sending for
+Answers map as :mod:`postgate_mailgun.outcomes` says. A 429 also slows the backend down: every
+call goes through a :class:`~postgate_mailgun.pacing.Pacer`, which pauses for the upstream's
+``Retry-After`` (or a doubling backoff), halves the calls in flight and the ``max_send_rate`` in
+use, and recovers them gradually. A 401/403/404 pauses sending for
 ``paused_retry_seconds`` (:meth:`MailgunDelivery.check` fails meanwhile, so ``/health/ready``
 answers 503) and fails the whole call: every row without an answer is retried by the ledger.
 
@@ -33,6 +36,7 @@ import httpx
 from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedMessage
 
 from .outcomes import REFUSED, UpstreamRefused, bare_id, from_error, from_response
+from .pacing import Held, Pacer, wait_hint
 from .upstream import answer_json, answer_text, make_client
 
 if TYPE_CHECKING:
@@ -80,15 +84,22 @@ class MailgunDelivery(Delivery):
         super().__init__(gateway)
         self.settings: RelaySettings = gateway.plugin_settings("mailgun_relay")
         self.concurrency = self.settings.concurrency
-        self.max_rate = self.settings.max_send_rate
         self.lease_seconds = float(gateway.settings.gateway.lease_seconds)
+        self.pacer = Pacer(self.settings.max_connections, backoff=self.settings.rate_limit_backoff_seconds,
+                           max_pause=self.settings.rate_limit_max_pause_seconds,
+                           max_wait=min(self.settings.rate_limit_max_wait_seconds, self.lease_seconds / 2))
         self.client: httpx.AsyncClient | None = None
         self.paused_until = 0.0
         self.pause_reason = ""
-        self._in_flight = asyncio.Semaphore(self.settings.max_connections)
         self._unanswered: dict[int, float] = {}  # recipient id -> when its unanswered call started
         self._doubt_seen: dict[int, float] = {}  # recipient id -> first claim in doubt seen here
         self._key_checked: dict[str, float] = {}  # upstream domain -> when the key was last taken
+
+    @property
+    def max_rate(self) -> float | None:  # type: ignore[override]
+        """``max_send_rate`` scaled down by the pacer after a 429 (back to whole as it recovers)."""
+        base = self.settings.max_send_rate
+        return None if base is None else base * self.pacer.factor
 
     async def start(self) -> None:
         self.client = make_client(self.settings)
@@ -158,25 +169,31 @@ class MailgunDelivery(Delivery):
         self._key_checked[domain] = time.time()
 
     async def _send_streamed(self, message: RenderedMessage, sink: OutcomeSink) -> None:
-        async with self._in_flight:
-            if self.paused_until > time.time():
-                return  # refused meanwhile: left without an answer, retried by the ledger
-            if message.recipient_id not in await sink.dispatching([message.recipient_id]):
-                return  # another worker took the row over
-            result = await self.send_one(message)
+        try:
+            async with self.pacer.turn() as turn:
+                if self.paused_until > time.time():
+                    return  # refused meanwhile: left without an answer, retried by the ledger
+                if message.recipient_id not in await sink.dispatching([message.recipient_id]):
+                    return  # another worker took the row over
+                result = await self.send_one(message, turn)
+        except Held as held:  # never handed to the upstream: back to the ledger, sent later
+            result = DeliveryResult(message.recipient_id, "unsent", message=str(held))
         await sink.result(result)
 
-    async def send_one(self, message: RenderedMessage) -> DeliveryResult:
-        """One ``messages.mime`` call, mapped to a result (raises :class:`UpstreamRefused`)."""
+    async def send_one(self, message: RenderedMessage, turn: float | None = None) -> DeliveryResult:
+        """One ``messages.mime`` call, mapped to a result (raises :class:`UpstreamRefused`);
+        ``turn``: when the pacer let it start (its clock), so that its answer paces the next."""
         assert self.client is not None
         domain = self.settings.upstream_domain(message.domain)
         started = time.time()
+        turn = self.pacer.clock() if turn is None else turn
         try:
             response = await self.client.post(f"/v3/{domain}/messages.mime", data=send_fields(message),
                                               files={"message": ("message.mime", message.raw, "message/rfc822")})
         except httpx.HTTPError as exc:
             result = from_error(message.recipient_id, exc)
         else:
+            self._pace(response, turn)
             try:
                 result = from_response(message.recipient_id, response)
             except UpstreamRefused as exc:
@@ -186,6 +203,20 @@ class MailgunDelivery(Delivery):
         if result.outcome == "unknown":
             self._unanswered[message.recipient_id] = started
         return result
+
+    def _pace(self, response: httpx.Response, turn: float) -> None:
+        """Tell the pacer what the answer says of the upstream's rate (see :mod:`.pacing`)."""
+        if response.status_code != 429:
+            if 200 <= response.status_code < 300:
+                self.pacer.answered(turn)
+            return
+        cut = self.pacer.cut_at
+        pause = self.pacer.limited(turn, wait_hint(response.headers, time.time()))
+        if self.pacer.cut_at != cut:
+            reason = (f"the upstream Mailgun answered 429: sending paused {pause:.1f} s, then at most "
+                      f"{self.pacer.allowed} call(s) in flight, growing back to {self.pacer.ceiling}")
+            log.warning("%s", reason)
+            self.gateway.report_delivery_state("throttled", reason)
 
     # -- in doubt -----------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ Upstream answer                        Result
                                        delivery is confirmed later by the upstream's events
 400, 413                               permanent ``failed`` (550 / 552, reason ``generic``)
 401, 403, 404                          the whole call fails and sending pauses (:class:`UpstreamRefused`)
-429                                    temporary ``failed`` 421 4.7.0 (the upstream did not take it)
+429                                    temporary ``failed`` 421 4.7.0 (the upstream did not take it);
+                                       the backend's pacer slows later calls (:mod:`.pacing`)
 5xx, read timeout, dropped answer      ``unknown``: in doubt, settled from the upstream's events
 no connection made                     temporary ``failed`` 451 4.4.1 (it never left)
 ====================================  ==================================================================

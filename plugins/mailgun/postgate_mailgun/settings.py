@@ -27,6 +27,14 @@ class RelaySettings(BaseModel):
     timeout: float = Field(30.0, gt=0, description="read timeout of every upstream call, seconds")
     paused_retry_seconds: float = Field(300, gt=0, description="after a 401/403, wait this long before trying "
                                                                 "the upstream again")
+    rate_limit_backoff_seconds: float = Field(1.0, gt=0, description="shortest pause after a 429 (the pause "
+                                                                     "without Retry-After); doubles with each "
+                                                                     "further 429 until a call succeeds")
+    rate_limit_max_pause_seconds: float = Field(300, gt=0, description="longest pause after a 429, whatever "
+                                                                        "Retry-After says")
+    rate_limit_max_wait_seconds: float = Field(30, gt=0, description="longest a message waits for a pause to "
+                                                                      "end (at most half the lease); longer, it "
+                                                                      "goes back to the ledger unsent")
     in_doubt_grace_seconds: float = Field(900, gt=0, description="a send without an answer is taken as not "
                                                                   "accepted once the upstream has shown no "
                                                                   "accepted event for it this long")
