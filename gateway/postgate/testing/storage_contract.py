@@ -953,6 +953,23 @@ class StorageContract:
         assert (await grant(30, 400.0, budget=10))[1] is not None  # their lease (120 s) ended
         assert (await storage.grant_sends("other", 1, 1, 1.0, 400.0, lease=120.0))[1] is not None
 
+    async def test_send_usage_counts_what_grant_sends_counts(self, storage: Storage) -> None:
+        lease = 120.0
+        assert await storage.send_usage("use", 1.0, 100.0, lease) == 0
+        _, first = await storage.grant_sends("use", 6, 10, 1.0, 100.0, lease)
+        _, second = await storage.grant_sends("use", 3, 10, 1.0, 100.1, lease)
+        await storage.grant_sends("other", 5, 10, 1.0, 100.1, lease)
+        assert first is not None and second is not None
+        assert await storage.send_usage("use", 1.0, 100.2, lease) == 9  # open grants
+        await storage.release_sends(first, 100.5)
+        assert await storage.send_usage("use", 1.0, 101.4, lease) == 9  # released: a window more
+        assert await storage.send_usage("use", 1.0, 101.5, lease) == 3  # then no more
+        assert await storage.send_usage("use", 1.0, 100.1 + lease + 0.1, lease) == 0  # the lease ended
+        # It agrees with grant_sends: a part fits exactly when the usage leaves room for it.
+        assert (await storage.grant_sends("use", 8, 10, 1.0, 101.5, lease))[1] is None
+        assert (await storage.grant_sends("use", 7, 10, 1.0, 101.5, lease))[1] is not None
+        assert await storage.send_usage("use", 1.0, 101.5, lease) == 10
+
     async def test_granted_sends_never_exceed_the_budget_in_any_window(self, storage: Storage) -> None:
         """Workers in virtual time: random part sizes, calls that start late and take long, a
         worker that dies holding a grant. Every send time is recorded; no window of one second
