@@ -213,8 +213,8 @@ class MailgunDelivery(Delivery):
         cut = self.pacer.cut_at
         pause = self.pacer.limited(turn, wait_hint(response.headers, time.time()))
         if self.pacer.cut_at != cut:
-            reason = (f"the upstream Mailgun answered 429: sending paused {pause:.1f} s, then at most "
-                      f"{self.pacer.allowed} call(s) in flight, growing back to {self.pacer.ceiling}")
+            reason = (f"the upstream Mailgun answered 429: sending paused {pause:.1f} s, then one probe call, "
+                      f"then at most {int(self.pacer.limit)} call(s) in flight, growing back to {self.pacer.ceiling}")
             log.warning("%s", reason)
             self.gateway.report_delivery_state("throttled", reason)
 
