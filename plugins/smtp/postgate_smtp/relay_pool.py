@@ -88,7 +88,8 @@ class RelayPool:
         self.pipelined += connection.pipelined
         return connection
 
-    def _take_idle(self) -> RelayConnection | None:
+    def take_idle(self) -> RelayConnection | None:
+        """A pooled connection still open and not idle too long, or ``None`` (call within :meth:`slot`)."""
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
@@ -97,11 +98,28 @@ class RelayPool:
             self._close_soon(connection)
         return None
 
+    def slot(self) -> asyncio.Semaphore:
+        """The right to hold one connection (``async with pool.slot():``)."""
+        return self._slots
+
+    def give_back(self, connection: RelayConnection) -> None:
+        """Pool a connection after use, or close it if it is broken or has carried its share."""
+        connection.last_used = time.monotonic()
+        if self.spent(connection):
+            self._close_soon(connection)
+        else:
+            self._idle.append(connection)
+
+    def spent(self, connection: RelayConnection) -> bool:
+        """Whether a connection must not carry another message (broken, closed, or its share sent)."""
+        return (connection.broken or not connection.smtp.is_connected
+                or connection.messages >= self.settings.relay_messages_per_connection)
+
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[tuple[RelayConnection, bool]]:
         """Borrow a connection: ``(connection, reused)``. Mark it ``broken`` to have it closed."""
         async with self._slots:
-            connection = self._take_idle()
+            connection = self.take_idle()
             reused = connection is not None
             if connection is None:
                 connection = await self.open()
@@ -111,12 +129,7 @@ class RelayPool:
                 connection.broken = True
                 raise
             finally:
-                connection.last_used = time.monotonic()
-                if (connection.broken or not connection.smtp.is_connected
-                        or connection.messages >= self.settings.relay_messages_per_connection):
-                    self._close_soon(connection)
-                else:
-                    self._idle.append(connection)
+                self.give_back(connection)
 
     def _close_soon(self, connection: RelayConnection) -> None:
         if connection.broken or not connection.smtp.is_connected:
