@@ -121,6 +121,10 @@ class Lanes:
                     self._mark_ahead(ahead)
                     if ahead:
                         await self._send_first(lane, ahead)
+        except BaseException:
+            if lane.connection is not None:
+                lane.connection.broken = True  # cancelled, maybe in the middle of a transaction
+            raise
         finally:
             self.running -= 1
             for item in ahead:  # only when cancelled: never sent, no result
