@@ -1,18 +1,17 @@
 """A pool of authenticated aiosmtplib connections to one relay host, reused across messages.
 
-At most ``relay_connections`` connections exist at once (the host's concurrency); a message
-borrows one for its whole transaction. A connection goes back to the pool after a transaction
-that ended cleanly, and is closed instead after ``relay_messages_per_connection`` messages, after
-any error, or when it has sat idle longer than ``relay_idle_seconds``.
+At most ``relay_connections`` connections exist at once (the host's concurrency): each belongs to
+a lane (:mod:`postgate_smtp.lanes`) that holds one :meth:`RelayPool.slot` and carries one
+message at a time over it. A connection is pooled again when its lane ends, and closed instead
+after ``relay_messages_per_connection`` messages, after any error, or when it has sat idle
+longer than ``relay_idle_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,22 +114,6 @@ class RelayPool:
         return (connection.broken or not connection.smtp.is_connected
                 or connection.messages >= self.settings.relay_messages_per_connection)
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[tuple[RelayConnection, bool]]:
-        """Borrow a connection: ``(connection, reused)``. Mark it ``broken`` to have it closed."""
-        async with self._slots:
-            connection = self.take_idle()
-            reused = connection is not None
-            if connection is None:
-                connection = await self.open()
-            try:
-                yield connection, reused
-            except BaseException:
-                connection.broken = True
-                raise
-            finally:
-                self.give_back(connection)
-
     def _close_soon(self, connection: RelayConnection) -> None:
         if connection.broken or not connection.smtp.is_connected:
             connection.smtp.close()
@@ -140,7 +123,7 @@ class RelayPool:
         task.add_done_callback(_CLOSING.discard)
 
     async def close(self) -> None:
-        """QUIT every idle connection (those in use are closed by their borrowers)."""
+        """QUIT every idle connection (those in use go back or are closed when their lanes end)."""
         idle, self._idle = self._idle, []
         await asyncio.gather(*(quit_quietly(c.smtp) for c in idle))
         if _CLOSING:
