@@ -476,6 +476,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="relay_connections, and connections of the bare aiosmtplib loop (default 8)")
     parser.add_argument("--smtp-latency", default="0,0.02",
                         help="seconds the sink holds each answer, one run per value, comma separated (default 0,0.02)")
+    parser.add_argument("--smtp-sink", default="plain,pipelining",
+                        help="sink modes for --only smtp: plain (no PIPELINING offered) and/or pipelining "
+                             "(offers it, as Postfix does); one series per mode and latency (default both)")
     parser.add_argument("--sendpath-recipients", type=int,
                         help="recipients per run for --only sendpath (default 3000, --quick 1000)")
     parser.add_argument("--sendpath-kb", type=int, default=70,
@@ -561,7 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         if "smtp" in parts:
             from .smtp import bench_smtp
 
-            figures["smtp"] = [bench_smtp(workdir, args.smtp_recipients, args.smtp_connections, float(latency))
+            figures["smtp"] = [bench_smtp(workdir, args.smtp_recipients, args.smtp_connections, float(latency),
+                                          pipelining=sink == "pipelining")
+                               for sink in args.smtp_sink.split(",") if sink.strip()
                                for latency in args.smtp_latency.split(",") if latency.strip()]
         if "webhooks" in parts:
             from .webhooks import bench_webhooks

@@ -5,11 +5,14 @@ one recipient; DATA the message Postgate rendered for them) over connections the
 :class:`~postgate_smtp.relay_pool.RelayPool` keeps open and reuses. Outcomes are mapped by
 :mod:`postgate_smtp.relay_outcomes`.
 
+Each send call runs up to ``relay_connections`` *lanes*; a lane holds one connection slot and
+sends the call's messages one after another over it, with no RSET between clean transactions.
+
 Crash safety. The row is marked dispatched (``sink.dispatching``) shortly before its transaction
-(at most ``relay_mark_ahead`` messages per connection are marked while they wait for one, so that
-the mark's ledger write overlaps the relay's answers to others), the mark is stored before the
-``DATA`` command, and its result is recorded as soon as the reply to
-the message's final ``.`` arrives. A crash in between leaves the row *in doubt*: the relay may
+(a lane holding a connection marks the next ``relay_mark_ahead`` messages while the current one
+is on the wire, so that the mark's ledger write overlaps the relay's answers), the mark is stored
+before the ``DATA`` command, and its result is recorded as soon as the reply to the message's
+final ``.`` arrives (in a task of its own: the lane goes on with the next message meanwhile). A crash in between leaves the row *in doubt*: the relay may
 have queued the message, and no SMTP server can be asked afterwards whether it did, so
 :meth:`SmtpDelivery.settle` answers ``unknown`` at once and ``gateway.in_doubt`` decides
 (``hold``, the default: recorded as ``sent``, never sent twice). ``resend_in_doubt`` is off.
@@ -20,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import aiosmtplib
-from aiosmtplib.email import quote_address
 from aiosmtplib.response import SMTPResponse
 
 from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedMessage
@@ -35,6 +36,7 @@ from postgate import Delivery, DeliveryResult, OutcomeSink, Recipient, RenderedM
 from . import pipelining
 from . import relay_outcomes as outcomes
 from .envelope import EnvelopeAddress, UnusableAddress, envelope_address, verp_address
+from .lanes import Call, Lane, Lanes, Outgoing
 from .relay_pool import RelayConnection, RelayPool, tls_context
 
 if TYPE_CHECKING:
@@ -44,18 +46,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("postgate.smtp.relay")
 
-Dispatching = Callable[[Sequence[int]], Awaitable[Sequence[int]]]
-
-_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
 def data_payload(raw: bytes) -> bytes:
     """The message as DATA carries it: CRLF line ends, leading dots doubled, ``.`` line at the end."""
-    body = _LINE_ENDS.sub(b"\r\n", raw)
+    body = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in raw else raw
+    body = body.replace(b"\n", b"\r\n")
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
-    return _LEADING_DOT.sub(b"..", body) + b".\r\n"
+    if body.startswith(b"."):
+        body = b"." + body
+    return body.replace(b"\n.", b"\n..") + b".\r\n"
+
+
+def envelope_commands(sender: EnvelopeAddress, recipient: EnvelopeAddress, options: Sequence[str],
+                      encoding: str) -> tuple[bytes, bytes]:
+    """``MAIL FROM:<…> options`` and ``RCPT TO:<…>``: the addresses as :func:`envelope_address`
+    checked them (no space, bracket or control character can end or split the line)."""
+    mail = b"MAIL FROM:<" + sender.address.encode(encoding) + b">"
+    if options:
+        mail += b" " + " ".join(options).encode("ascii")
+    return mail, b"RCPT TO:<" + recipient.address.encode(encoding) + b">"
 
 
 def connection_trouble(exc: BaseException) -> outcomes.ConnectionTrouble:
@@ -91,9 +100,7 @@ class SmtpDelivery(Delivery):
         self.concurrency = 2 * self.settings.relay_connections
         self.max_rate = self.settings.relay_max_rate
         self.pool: RelayPool | None = None
-        #: Messages marked dispatched at once: those on a connection, and ``relay_mark_ahead`` per
-        #: connection waiting for one (their mark is stored while the relay answers the others).
-        self._marking = asyncio.Semaphore(self.settings.relay_connections * (1 + self.settings.relay_mark_ahead))
+        self.lanes: Lanes | None = None
         self.last_trouble: tuple[float, str] | None = None  # when and why the last connection failed
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -114,11 +121,20 @@ class SmtpDelivery(Delivery):
         elif settings.relay_username:
             log.warning("smtp delivery: AUTH to %s without TLS sends the password in clear", settings.relay_host)
         self.pool = RelayPool(settings, context, password)
+        self.lanes = Lanes(settings.relay_connections, settings.relay_mark_ahead, self.pool.slot, self._on_lane,
+                           self._release)
 
     async def stop(self) -> None:
+        if self.lanes is not None:
+            await self.lanes.stop()
         if self.pool is not None:
             await self.pool.close()
-        self.pool = None
+        self.pool = self.lanes = None
+
+    def _release(self, lane: Lane) -> None:
+        if self.pool is not None and lane.connection is not None:
+            self.pool.give_back(lane.connection)
+        lane.connection = None
 
     async def check(self) -> None:
         """Raise while the last connection attempt to the relay failed (within a minute)."""
@@ -129,23 +145,27 @@ class SmtpDelivery(Delivery):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, messages: Sequence[RenderedMessage]) -> list[DeliveryResult]:
-        results = await asyncio.gather(*(self.send_one(message) for message in messages))
-        return [result for result in results if result is not None]
+        collected = _Collected()
+        await self.send_each(messages, collected)
+        order = {message.recipient_id: index for index, message in enumerate(messages)}
+        return sorted(collected.results, key=lambda result: order[result.recipient_id])
 
     async def send_each(self, messages: Sequence[RenderedMessage], sink: OutcomeSink) -> None:
-        """Each message in its own task (the pool bounds how many talk to the relay at once); each
-        result goes to ``sink`` as soon as its reply is in."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                for message in messages:
-                    group.create_task(self._send_streamed(message, sink))
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
-
-    async def _send_streamed(self, message: RenderedMessage, sink: OutcomeSink) -> None:
-        result = await self.send_one(message, dispatching=sink.dispatching)
-        if result is not None:
-            await sink.result(result)
+        """The messages go to the lanes' queue (:mod:`postgate_smtp.lanes`); each result goes to
+        ``sink`` as soon as its reply is in."""
+        if self.lanes is None:
+            raise RuntimeError("the smtp delivery backend is not started")
+        call = Call(sink, len(messages))
+        items = []
+        for message in messages:
+            try:
+                sender, recipient = self.envelope(message)
+            except UnusableAddress as exc:
+                call.record(outcomes.not_sendable(message.recipient_id, f"not sent: {exc}"))
+                call.done_one()
+            else:
+                items.append(Outgoing(message, sender, recipient, call))
+        await self.lanes.run(items, call)
 
     def envelope(self, message: RenderedMessage) -> tuple[EnvelopeAddress, EnvelopeAddress]:
         """``(MAIL FROM, RCPT TO)`` of one message; raises :class:`UnusableAddress`."""
@@ -154,55 +174,40 @@ class SmtpDelivery(Delivery):
             sender = verp_address(self.settings.relay_verp_address, message.batch_id, message.recipient_id)
         return envelope_address(sender), envelope_address(message.recipient)
 
-    async def send_one(self, message: RenderedMessage, dispatching: Dispatching | None = None) -> DeliveryResult | None:
-        """One transaction on a pooled connection. ``None``: ``dispatching`` did not clear the row
-        (another worker holds it), so nothing was sent."""
-        if self.pool is None:
-            raise RuntimeError("the smtp delivery backend is not started")
-        rid = message.recipient_id
-        try:
-            sender, recipient = self.envelope(message)
-        except UnusableAddress as exc:
-            return outcomes.not_sendable(rid, f"not sent: {exc}")
-        async with self._marking:
-            mark = asyncio.ensure_future(dispatching([rid])) if dispatching is not None else None
-            try:
-                result = await self._over_a_connection(message, sender, recipient, mark)
-            except BaseException:
-                if mark is not None:
-                    await asyncio.wait([mark])
-                    if not mark.cancelled():
-                        mark.exception()  # retrieved: the transaction's own error is the one raised
-                raise
-            # The mark's ledger write lands before the result's; a failing recorder raises here, and
-            # a row whose lease went to another worker gets no result from this one.
-            if mark is not None and rid not in await mark:
-                return None
-            return result
-
-    async def _over_a_connection(self, message: RenderedMessage, sender: EnvelopeAddress,
-                                 recipient: EnvelopeAddress, mark: asyncio.Future[Sequence[int]] | None,
-                                 ) -> DeliveryResult | None:
-        """The transaction on a pooled connection; once more on a new one if a reused connection
-        turns out closed by the relay before anything of the message was sent."""
+    async def _on_lane(self, lane: Lane, item: Outgoing) -> DeliveryResult | None:
+        """One transaction on the lane's connection (opened or taken from the pool first); once
+        more on a new one if a reused connection turns out closed by the relay before anything
+        of the message was sent."""
         assert self.pool is not None
-        rid = message.recipient_id
+        rid = item.message.recipient_id
         for fresh_try in (False, True):
-            try:
-                async with self.pool.connection() as (connection, reused):
-                    self.last_trouble = None
+            if lane.connection is None:
+                connection = self.pool.take_idle()
+                lane.opened = connection is None
+                if connection is None:
                     try:
-                        return await self._transaction(connection, sender, recipient, message, mark)
-                    except _Stale:
-                        connection.broken = True
-                        if reused and not fresh_try:
-                            continue
-                        return outcomes.temporary(rid, "lost", "connection lost before the message was sent")
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                text = f"cannot open a connection to {self.pool.host}:{self.pool.port}: {type(exc).__name__}: {exc}"
-                self.last_trouble = (time.monotonic(), text)
-                log.warning("smtp delivery: %s", text)
-                return outcomes.temporary(rid, connection_trouble(exc), text)
+                        connection = await self.pool.open()
+                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                        text = (f"cannot open a connection to {self.pool.host}:{self.pool.port}: "
+                                f"{type(exc).__name__}: {exc}")
+                        self.last_trouble = (time.monotonic(), text)
+                        log.warning("smtp delivery: %s", text)
+                        return outcomes.temporary(rid, connection_trouble(exc), text)
+                    self.last_trouble = None
+                lane.connection = connection
+            connection = lane.connection
+            try:
+                return await self._transaction(connection, item.sender, item.recipient, item.message, item.mark)
+            except _Stale:
+                connection.broken = True
+                if not lane.opened and not fresh_try:
+                    continue
+                return outcomes.temporary(rid, "lost", "connection lost before the message was sent")
+            finally:
+                lane.opened = False
+                if self.pool.spent(connection):
+                    self.pool.give_back(connection)  # closes it
+                    lane.connection = None
         return None  # not reached: the second try always returns
 
     async def _transaction(self, connection: RelayConnection, sender: EnvelopeAddress, recipient: EnvelopeAddress,
@@ -242,16 +247,16 @@ class SmtpDelivery(Delivery):
         """MAIL, RCPT and (once the mark is stored) DATA, each waiting for its reply; ``False``:
         the row is not ours any more (nothing was sent after RCPT)."""
         smtp = connection.smtp
+        mail, rcpt = envelope_commands(sender, recipient, options, encoding)
         try:
-            await smtp.mail(sender.address, options=options, encoding=encoding)
-        except aiosmtplib.SMTPSenderRefused as exc:
-            raise _Refused("mail", exc.code, exc.message) from None
+            reply = await smtp.execute_command(mail)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
             raise _Stale from None
-        try:
-            await smtp.rcpt(recipient.address, encoding=encoding)
-        except aiosmtplib.SMTPRecipientRefused as exc:
-            raise _Refused("rcpt", exc.code, exc.message) from None
+        if reply.code != 250:
+            raise _Refused("mail", reply.code, reply.message)
+        reply = await smtp.execute_command(rcpt)
+        if reply.code not in (250, 251):
+            raise _Refused("rcpt", reply.code, reply.message)
         if mark is not None and rid not in await asyncio.shield(mark):
             return False
         started = await smtp.execute_command(b"DATA")
@@ -265,9 +270,7 @@ class SmtpDelivery(Delivery):
         """MAIL, RCPT and DATA in one write (RFC 2920) when the row's mark is already stored;
         else MAIL and RCPT together, then DATA once the mark is stored."""
         smtp = connection.smtp
-        mail = b" ".join([b"MAIL FROM:" + quote_address(sender.address).encode(encoding),
-                          *(option.encode("ascii") for option in options)])
-        rcpt = b"RCPT TO:" + quote_address(recipient.address).encode(encoding)
+        mail, rcpt = envelope_commands(sender, recipient, options, encoding)
         with_data = mark is None or mark.done()
         if with_data and mark is not None and rid not in mark.result():
             return False
@@ -342,3 +345,16 @@ class SmtpDelivery(Delivery):
 
 class _Stale(Exception):
     """The connection failed at MAIL FROM: nothing of the message reached the relay."""
+
+
+class _Collected:
+    """The sink :meth:`SmtpDelivery.send` gives :meth:`SmtpDelivery.send_each`: no marks, results kept."""
+
+    def __init__(self) -> None:
+        self.results: list[DeliveryResult] = []
+
+    async def dispatching(self, recipient_ids: Sequence[int]) -> Sequence[int]:
+        return recipient_ids
+
+    async def result(self, result: DeliveryResult) -> None:
+        self.results.append(result)

@@ -1,18 +1,17 @@
 """A pool of authenticated aiosmtplib connections to one relay host, reused across messages.
 
-At most ``relay_connections`` connections exist at once (the host's concurrency); a message
-borrows one for its whole transaction. A connection goes back to the pool after a transaction
-that ended cleanly, and is closed instead after ``relay_messages_per_connection`` messages, after
-any error, or when it has sat idle longer than ``relay_idle_seconds``.
+At most ``relay_connections`` connections exist at once (the host's concurrency): each belongs to
+a lane (:mod:`postgate_smtp.lanes`) that holds one :meth:`RelayPool.slot` and carries one
+message at a time over it. A connection is pooled again when its lane ends, and closed instead
+after ``relay_messages_per_connection`` messages, after any error, or when it has sat idle
+longer than ``relay_idle_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +87,8 @@ class RelayPool:
         self.pipelined += connection.pipelined
         return connection
 
-    def _take_idle(self) -> RelayConnection | None:
+    def take_idle(self) -> RelayConnection | None:
+        """A pooled connection still open and not idle too long, or ``None`` (call within :meth:`slot`)."""
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
@@ -97,26 +97,22 @@ class RelayPool:
             self._close_soon(connection)
         return None
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[tuple[RelayConnection, bool]]:
-        """Borrow a connection: ``(connection, reused)``. Mark it ``broken`` to have it closed."""
-        async with self._slots:
-            connection = self._take_idle()
-            reused = connection is not None
-            if connection is None:
-                connection = await self.open()
-            try:
-                yield connection, reused
-            except BaseException:
-                connection.broken = True
-                raise
-            finally:
-                connection.last_used = time.monotonic()
-                if (connection.broken or not connection.smtp.is_connected
-                        or connection.messages >= self.settings.relay_messages_per_connection):
-                    self._close_soon(connection)
-                else:
-                    self._idle.append(connection)
+    def slot(self) -> asyncio.Semaphore:
+        """The right to hold one connection (``async with pool.slot():``)."""
+        return self._slots
+
+    def give_back(self, connection: RelayConnection) -> None:
+        """Pool a connection after use, or close it if it is broken or has carried its share."""
+        connection.last_used = time.monotonic()
+        if self.spent(connection):
+            self._close_soon(connection)
+        else:
+            self._idle.append(connection)
+
+    def spent(self, connection: RelayConnection) -> bool:
+        """Whether a connection must not carry another message (broken, closed, or its share sent)."""
+        return (connection.broken or not connection.smtp.is_connected
+                or connection.messages >= self.settings.relay_messages_per_connection)
 
     def _close_soon(self, connection: RelayConnection) -> None:
         if connection.broken or not connection.smtp.is_connected:
@@ -127,7 +123,7 @@ class RelayPool:
         task.add_done_callback(_CLOSING.discard)
 
     async def close(self) -> None:
-        """QUIT every idle connection (those in use are closed by their borrowers)."""
+        """QUIT every idle connection (those in use go back or are closed when their lanes end)."""
         idle, self._idle = self._idle, []
         await asyncio.gather(*(quit_quietly(c.smtp) for c in idle))
         if _CLOSING:

@@ -35,7 +35,7 @@ class RelaySettings(BaseModel):
     relay_connections: int = Field(4, ge=1, le=1000, description="connections (and messages in flight) per relay host")
     relay_pipelining: bool = Field(True, description="send MAIL, RCPT and DATA together when the relay offers PIPELINING")
     relay_mark_ahead: int = Field(
-        1, ge=0, le=10, description="messages per connection marked dispatched while they wait for it (0: only once on one)")
+        1, ge=0, le=10, description="messages per connection marked dispatched while the one before is sent (0: none)")
     relay_max_rate: float | None = Field(None, gt=0, description="messages per second to the relay, across every worker")
     relay_timeout: float = Field(30.0, gt=0, description="seconds to wait for a connection or any server reply")
     relay_messages_per_connection: int = Field(
