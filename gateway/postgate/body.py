@@ -63,8 +63,8 @@ def _pattern(literals: list[str], slots: list[int]) -> str:
 class BodyTemplate:
     """One text body of a batch (``None`` when the message has no such part)."""
 
-    __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "crlf", "literals_ascii", "fast",
-                 "line_groups")
+    __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "literals_ascii", "fast", "line_groups",
+                 "crlf_literals", "slots")
 
     def __init__(self, text: str | None) -> None:
         self.text = text
@@ -96,8 +96,11 @@ class BodyTemplate:
                 literals.append(literal)
         self.names = list(names)
         self.plain = _pattern(literals, slots)
-        self.crlf = _pattern([_NEWLINES.sub("\r\n", literal) for literal in literals], slots)
         self.literals_ascii = all(literal.isascii() for literal in literals)
+        #: The 7-bit payload's pieces: the literals line-end-converted and encoded once, and the
+        #: slot of each value between them.
+        self.slots = slots
+        self.crlf_literals = [_NEWLINES.sub("\r\n", literal).encode("utf-8") for literal in literals]
         # Built-in variables are read after the recipient's values are in: one that a value could
         # complete, or a CR a value could join to a later LF, makes every recipient go slow.
         self.fast = (not _SPANNING.search(RECIPIENT_VAR.sub("\x00", self.text or ""))
@@ -153,9 +156,21 @@ class BodyTemplate:
             longest = max(literal + sum(lengths[slot] * times for slot, times in slots)
                           for slots, literal in self.line_groups)
             if longest <= MAX_7BIT_LINE:
-                payload = self.crlf.format(*values).encode("ascii")
-                return "7bit", payload if payload.endswith(b"\n") else payload + b"\r\n"
+                return "7bit", self._crlf_payload(values)
         return "base64", encode_body(self.plain.format(*values), "base64")
+
+    def _crlf_payload(self, values: list[str]) -> bytes:
+        """The 7-bit payload: the converted literals with the (7-bit, break-free) values between
+        them, joined once instead of formatting and encoding the whole body."""
+        literals = self.crlf_literals
+        pieces: list[bytes] = [b""] * (2 * len(literals) - 1)
+        pieces[0::2] = literals
+        encoded = [value.encode("ascii") for value in values]
+        pieces[1::2] = [encoded[slot] for slot in self.slots]
+        last = next((piece for piece in reversed(pieces) if piece), b"")
+        if not last.endswith(b"\n"):  # the stdlib ends a payload with a line break
+            pieces.append(b"\r\n")
+        return b"".join(pieces)
 
     def _values(self, substitute: Substituter) -> list[str] | None:
         """Each slot's value, or ``None`` when one needs the slow path (a missing key, or a value
