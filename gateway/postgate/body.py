@@ -169,26 +169,36 @@ class BodyTemplate:
 
     def __call__(self, substitute: Substituter) -> tuple[str, bytes] | None:
         """``(transfer encoding, payload)`` for one recipient: what :meth:`slow` returns."""
+        found = self.pieces(substitute)
+        return None if found is None else (found[0], b"".join(found[1]))
+
+    def pieces(self, substitute: Substituter) -> tuple[str, list[bytes]] | None:
+        """Like calling the template, with the payload in the pieces it is joined from: long
+        ones are the same objects for every recipient (a delivery may cache work on them)."""
         if not self.fast:
-            return self.slow(substitute)
+            return self._slow_pieces(substitute)
         values = self._values(substitute)
         if values is None:
-            return self.slow(substitute)
+            return self._slow_pieces(substitute)
         joined = "".join(values)
         if self.literals_ascii and joined.isascii():
             if _ASCII_BREAKS.search(joined):
-                return self.slow(substitute)
+                return self._slow_pieces(substitute)
             lengths = [len(value) for value in values]
             longest = max(literal + sum(lengths[slot] * times for slot, times in slots)
                           for slots, literal in self.line_groups)
             if longest <= MAX_7BIT_LINE:
                 return "7bit", self._crlf_payload(values)
         payload = self._base64_payload(values)
-        return ("base64", payload) if payload is not None else self.slow(substitute)
+        return ("base64", payload) if payload is not None else self._slow_pieces(substitute)
 
-    def _crlf_payload(self, values: list[str]) -> bytes:
+    def _slow_pieces(self, substitute: Substituter) -> tuple[str, list[bytes]] | None:
+        found = self.slow(substitute)
+        return None if found is None else (found[0], [found[1]])
+
+    def _crlf_payload(self, values: list[str]) -> list[bytes]:
         """The 7-bit payload: the converted literals with the (7-bit, break-free) values between
-        them, joined once instead of formatting and encoding the whole body."""
+        them, instead of formatting and encoding the whole body."""
         literals = self.crlf_literals
         pieces: list[bytes] = [b""] * (2 * len(literals) - 1)
         pieces[0::2] = literals
@@ -197,9 +207,9 @@ class BodyTemplate:
         last = next((piece for piece in reversed(pieces) if piece), b"")
         if not last.endswith(b"\n"):  # the stdlib ends a payload with a line break
             pieces.append(b"\r\n")
-        return b"".join(pieces)
+        return pieces
 
-    def _base64_payload(self, values: list[str]) -> bytes | None:
+    def _base64_payload(self, values: list[str]) -> list[bytes] | None:
         """The base64 payload (what :func:`encode_body` writes for the substituted body) from the
         UTF-8 pieces: the whole lines inside a long literal are encoded once per offset at which
         the literal can start in a line, and only the lines around the values per recipient.
@@ -228,7 +238,7 @@ class BodyTemplate:
                 lines.append(_base64_lines(pending[:whole]))
                 pending = pending[whole:]
         lines.append(_base64_lines(pending))
-        return b"".join(lines) or b"\r\n"
+        return lines if any(lines) else [b"\r\n"]
 
     def _literal_lines(self, index: int, literal: bytes, head: int) -> tuple[bytes, int]:
         """The base64 lines of ``literal``'s whole lines after its first ``head`` bytes, and

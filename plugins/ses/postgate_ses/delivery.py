@@ -64,6 +64,7 @@ from postgate.blocking import BlockingPool
 
 from . import aws
 from .http_send import HttpSendClient, SesAnswerError
+from .raw_base64 import Base64Parts
 from .setup_checks import DomainChecker
 
 if TYPE_CHECKING:
@@ -445,6 +446,7 @@ class SesDelivery(Delivery):
         self._doubt_seen: dict[int, float] = {}  # recipient id -> first claim in doubt seen here
         self._bulk: Any = None
         self._http: HttpSendClient | None = None  # send_client = "http"
+        self._base64 = Base64Parts()  # the long pieces of a batch's messages, encoded once
         self._http_slots = asyncio.Semaphore(self.settings.send_threads)
         self._in_flight = asyncio.Semaphore(self.settings.send_threads)
         self.event_source = "ses" in gateway.settings.backends.event_sources
@@ -678,7 +680,7 @@ class SesDelivery(Delivery):
         started = time.time()
         try:
             if self._http is not None:
-                message_id = await self._send_http(params)
+                message_id = await self._send_http(params, self._base64.encode(message.raw, message.parts))
             else:
                 assert self._send_pool is not None
                 message_id = (await self._send_pool.run(self._call, self.sender.send_email, params))["MessageId"]
@@ -689,12 +691,13 @@ class SesDelivery(Delivery):
             return self.outcome(message.recipient_id, classify_error(exc), started=started)
         return verdict_result(message.recipient_id, Verdict("sent", provider_id=message_id))
 
-    async def _send_http(self, params: dict[str, Any]) -> str:
-        """One ``SendEmail`` on the event loop, at most ``send_threads`` in flight."""
+    async def _send_http(self, params: dict[str, Any], data: bytes) -> str:
+        """One ``SendEmail`` on the event loop, at most ``send_threads`` in flight (``data``: the
+        message in base64)."""
         assert self._http is not None
         async with self._http_slots:
             self._raise_if_held()
-            return await self._http.send_email(params)
+            return await self._http.send_email(params, data)
 
     def _raise_if_held(self) -> None:
         pause = self.pause

@@ -21,6 +21,7 @@ from postgate.headers import FORBIDDEN, UnsafeHeaderValue
 from postgate.render import Renderer
 from postgate_ses.delivery import SesDelivery, check_raw
 from postgate_ses.http_send import request_body
+from postgate_ses.raw_base64 import Base64Parts
 
 DOMAIN = "mg.example.com"
 HOSTILE = st.lists(st.sampled_from([
@@ -43,6 +44,7 @@ def ghost_message() -> Message:
         variables={"email-id": "e1"}, tags=["bulk-email"], tracking_opens=True)
 
 
+ENCODER = Base64Parts()
 SENDER = types.SimpleNamespace(settings=types.SimpleNamespace(configuration_set="postgate"), tracking=True)
 
 
@@ -73,6 +75,7 @@ def test_hostile_values_never_split_a_header_and_reach_ses_intact(variables):
         assert all(FORBIDDEN.search(value) is None for _, value in rendered.headers)
         assert str(mail["Subject"]) == dict(rendered.headers)["Subject"]
         assert check_raw(rendered.raw) is None
-        body = json.loads(request_body(SesDelivery.send_params(SENDER, rendered)))
+        data = ENCODER.encode(rendered.raw, rendered.parts)
+        body = json.loads(request_body(SesDelivery.send_params(SENDER, rendered), data))
         assert base64.b64decode(body["Content"]["Raw"]["Data"]) == rendered.raw
         assert body["Destination"] == {"ToAddresses": [row.address]}
