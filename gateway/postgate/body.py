@@ -38,7 +38,7 @@ _MARKERS = 0xE000
 #: in at most this many bytes of lines per body template.
 _LINE_BYTES = 57
 _CACHED_LITERAL = 4096
-_CACHE_BYTES = 8 * 1024 * 1024
+_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def _base64_lines(data: bytes) -> bytes:

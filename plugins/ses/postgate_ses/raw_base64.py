@@ -22,7 +22,7 @@ class Base64Parts:
     """Base64 of messages joined from pieces, keeping the long pieces' encodings (at most
     ``limit`` bytes of them; all are dropped when full, as a new batch's pieces come in)."""
 
-    def __init__(self, limit: int = 32 * 1024 * 1024) -> None:
+    def __init__(self, limit: int = 8 * 1024 * 1024) -> None:
         self.limit = limit
         self.size = 0
         self._kept: dict[int, tuple[bytes, dict[int, tuple[bytes, int]]]] = {}
