@@ -4,18 +4,18 @@ The batch is a long newsletter (about 84 KB per message: 400 HTML paragraphs and
 each with the member's name, plus unsubscribe links), rendered recipient by recipient through
 :class:`~postgate.render.Renderer` as the worker does. Reported: process CPU time per recipient
 (after one warm-up render), and the slow path of the text parts alone for comparison (substitute,
-scan every line for the transfer encoding, convert line ends), per recipient.
+scan every line for the transfer encoding, convert line ends), per recipient. Then, with the SES
+plugin installed, the whole send path per recipient (bench/send_cpu.py).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 
-from postgate.domain import Batch, Message, Recipient, RecipientStatus
+from postgate.domain import Batch, Message, Recipient
 from postgate.substitution import Substituter, recipient_entry
 
-DOMAIN = "mg.example.com"
+from .send_cpu import DOMAIN, GHOST_HEADERS, ghost_rows, stored_batch
 PARAGRAPH = ('<p style="margin:0 0 1.5em 0;line-height:1.6em;font-size:18px">Hi %recipient.name_html%, this is '
              "a paragraph of this week's long newsletter issue with some words.</p>\n")
 
@@ -27,22 +27,8 @@ def newsletter(recipients: int) -> tuple[Batch, Message, list[Recipient]]:
     message = Message(
         domain=DOMAIN, sender=f"My Blog <noreply@{DOMAIN}>", to=[f"m{i}@example.com" for i in range(recipients)],
         subject="Weekly issue for %recipient.name%", html=html, text=text, recipient_variables={},
-        headers=[("Sender", f"My Blog <noreply@{DOMAIN}>"), ("Auto-Submitted", "auto-generated"),
-                 ("X-Auto-Response-Suppress", "OOF, AutoReply"),
-                 ("List-Unsubscribe", "<%recipient.list_unsubscribe%>, <%tag_unsubscribe_email%>"),
-                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"), ("Message-Id", "<%recipient.message_id%>")],
-        variables={"email-id": "6740a1b2c3d4e5f6a7b8c9d0"}, tags=["ghost-email", "bulk-email"])
-    batch = Batch(id=7, domain=DOMAIN, message_id=f"20251121050000.0123456789abcdef@{DOMAIN}", response_id="<x>",
-                  email_id="e", tags=list(message.tags), content=b"", testmode=False, deliver_at=None,
-                  created_at=0.0, enqueued=True, accepted_logged=True, recipient_count=recipients)
-    rows = [Recipient(
-        id=i, batch_id=7, domain=DOMAIN, address=f"m{i}@example.com", name=None, message_id=f"e1.{i:032x}@{DOMAIN}",
-        variables={"name": f"Member {i}", "name_html": f"Member&nbsp;{i}",
-                   "unsubscribe_url": f"https://blog.example.com/unsubscribe/?uuid={secrets.token_hex(16)}&n=n1",
-                   "list_unsubscribe": f"https://blog.example.com/unsubscribe/?uuid={secrets.token_hex(16)}&key=k",
-                   "message_id": f"e1.{i:032x}@{DOMAIN}"},
-        status=RecipientStatus.SENDING) for i in range(recipients)]
-    return batch, message, rows
+        headers=list(GHOST_HEADERS), variables={"email-id": "6740a1b2c3d4e5f6a7b8c9d0"}, tags=["ghost-email", "bulk-email"])
+    return stored_batch(message), message, ghost_rows(recipients)
 
 
 def bench_render(recipients: int) -> dict[str, float]:
@@ -77,4 +63,11 @@ def bench_render(recipients: int) -> dict[str, float]:
     fast = (time.process_time() - started) / len(rows) * 1000
     figures.update(bodies_slow_ms=slow, bodies_template_ms=fast)
     print(f"{line}; text parts alone: {slow:.3f} ms per-recipient scan vs {fast:.3f} ms per-batch template")
+    try:
+        import postgate_ses  # noqa: F401 - the send path needs the SES plugin
+    except ImportError:
+        return figures
+    from .send_cpu import bench_send_cpu
+
+    figures.update({f"send_path_{name}": value for name, value in bench_send_cpu(recipients).items()})
     return figures

@@ -60,6 +60,38 @@ def test_template_renders_byte_for_byte_what_the_slow_path_renders(text, variabl
     assert BodyTemplate(text)(substitute) == slow_path(text, substitute)
 
 
+@SETTINGS
+@given(text=template, variables=values, entry=entries, cached=st.sampled_from([1, 2, 56, 57, 58, 200]),
+       budget=st.sampled_from([0, 300, 10**9]))
+@example(text="é" + "b" * 989 + "%recipient.x%" + "b" * 989, variables={"x": "12"}, entry="m@example.com", cached=57,
+         budget=10**9)
+def test_base64_lines_cached_per_literal_are_what_the_slow_path_encodes(text, variables, entry, cached, budget,
+                                                                         monkeypatch):
+    """Long literals' base64 lines are encoded once per offset (the threshold lowered here so
+    that most literals are, and the cache's room varied): the payload is the slow path's."""
+    monkeypatch.setattr(body_module, "_CACHED_LITERAL", cached)
+    monkeypatch.setattr(body_module, "_CACHE_BYTES", budget)
+    body = BodyTemplate(text)
+    for name in ("Ann", "Zoë Bell", entry):  # several offsets into the same cache
+        substitute = Substituter(entry, {**variables, "name": name})
+        assert body(substitute) == slow_path(text, substitute)
+
+
+def test_a_non_ascii_newsletter_is_encoded_from_cached_lines(monkeypatch):
+    """A newsletter with typographic quotes goes base64: the long literal's lines come from the
+    cache (at most one entry per offset in a line), only the lines around the values are new."""
+    html = "<p>Hi %recipient.name%</p>\n" + "<p>This week’s issue, with “quotes”.</p>\n" * 400 + "%recipient.url%"
+    body = BodyTemplate(html)
+    slow = []
+    for index in range(30):
+        substitute = Substituter(f"m{index}@example.com", {"name": "M" * index, "url": f"https://x/{index}"})
+        assert body(substitute) == slow_path(html, substitute)
+    assert {index for index, _ in body.base64_lines} == {1}  # the long literal between the values
+    assert len(body.base64_lines) == len({-(len("<p>Hi ") + n) % 57 for n in range(30)})
+    monkeypatch.setattr(BodyTemplate, "slow", lambda self, substitute: slow.append(1))
+    assert body(Substituter("m@example.com", {"name": "x", "url": "y"}))[0] == "base64" and slow == []
+
+
 def test_a_ghost_body_takes_the_fast_path_for_every_recipient(monkeypatch):
     """Newsletter bodies (ASCII template, URL and name values) never need the slow path."""
     html = "<p>Hi %recipient.name%</p>\n" * 50 + '<a href="%recipient.url%">unsubscribe</a> %recipient_email%'

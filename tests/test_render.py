@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import types
 from email import message_from_bytes
@@ -368,3 +369,33 @@ def test_body_templates_are_shared_per_transfer_encoding(frozen_clock):
             pass
     assert set(renderer.templates) <= {("7bit", "7bit"), ("7bit", "base64"), ("base64", "7bit"), ("base64", "base64")}
     assert ("base64", "7bit") in renderer.templates and ("7bit", "7bit") in renderer.templates
+
+
+#: sha256 of every variant's renders (below) as the renderer wrote them before the per-recipient
+#: CPU work of issue 12 §3: rendering must stay byte-identical, not only equivalent. The header
+#: values and everything after the header block count (the stdlib's folding of the header lines
+#: themselves may change between Python versions).
+GOLDEN_RENDERS = "6b1f199b0e77a30bc281a2cfd3bc257b8f4b65a0fe7d1fd2daf2e150f38bbff4"
+GOLDEN_VARIANTS = {**VARIANTS, "big_non_ascii": dict(html="<p>Grüße ☕ %recipient.name_html%</p>\n" * 2000,
+                                                     text="Caf\u00e9 %recipient.name%\r\n" * 500),
+                   "long_non_ascii_literal": dict(html="<p>Hi %recipient.name_html%</p>\n" + "<p>This week’s issue "
+                                                  "☕</p>\n" * 400 + "<a href='%recipient.unsubscribe_url%'>x</a>")}
+
+
+def test_renders_stay_byte_identical(frozen_clock, monkeypatch):
+    monkeypatch.setattr(render_module, "secrets", types.SimpleNamespace(token_hex=lambda n: "ab" * n))
+    digest = hashlib.sha256()
+    for variant in sorted(GOLDEN_VARIANTS):
+        message = ghost_message(**GOLDEN_VARIANTS[variant])
+        renderer = Renderer(make_batch(message), message)
+        for recipient in people():
+            recipient.variables.setdefault("empty", "")
+            try:
+                rendered = renderer(recipient)
+            except ValueError as exc:
+                digest.update(f"{variant} {recipient.id} {type(exc).__name__}: {exc}\n".encode())
+                continue
+            assert b"".join(rendered.parts) == rendered.raw or (not rendered.parts and not renderer.fast)
+            digest.update(f"{variant} {recipient.id} {rendered.headers!r}\n".encode())
+            digest.update(rendered.raw.split(b"\r\n\r\n", 1)[1])
+    assert digest.hexdigest() == GOLDEN_RENDERS

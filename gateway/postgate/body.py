@@ -7,9 +7,12 @@ splits the body at its ``%recipient.KEY%`` and built-in variables, checks the li
 (7-bit? how long is each line without its values?) and keeps a line-end-converted pattern. Per
 recipient only the substituted values are checked: when they are 7-bit, hold no line break and
 no ``%`` (which a built-in variable could be read from), the longest line is known from their
-lengths and the payload is the pattern filled in, byte for byte what the slow path writes
-(tests/test_body_template.py checks it on random bodies and values). Anything else takes the
-slow path.
+lengths and the payload is the literals' converted bytes joined with the values', byte for byte
+what the slow path writes (tests/test_body_template.py checks it on random bodies and values).
+A body that must go base64 (8-bit text, long lines) is joined from UTF-8 pieces the same way,
+and the base64 lines that lie wholly inside a long literal are encoded once per batch for each
+offset (within a 57-byte line) at which the values before it leave the literal to start.
+Anything else takes the slow path.
 """
 
 from __future__ import annotations
@@ -31,11 +34,25 @@ _SPANNING = re.compile("%[a-z_\x00]*\x00[a-z_\x00]*%")
 _MARKERS = 0xE000
 
 
+#: Bytes a 76-character base64 line encodes; literals at least this long get their lines cached,
+#: in at most this many bytes of lines per body template.
+_LINE_BYTES = 57
+_CACHED_LITERAL = 4096
+_CACHE_BYTES = 4 * 1024 * 1024
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """``data`` in base64, each 76-character line (57 bytes of data) and the last ended by CRLF."""
+    if not data:
+        return b""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"\r\n".join([encoded[start:start + 76] for start in range(0, len(encoded), 76)]) + b"\r\n"
+
+
 def encode_body(content: str, cte: str) -> bytes:
     """A text part's payload as the stdlib generator writes it (see ``Renderer._text_part``)."""
     if cte == "base64":  # base64.encodebytes' 76-column lines, without its Python loop
-        encoded = binascii.b2a_base64(content.encode("utf-8"), newline=False)
-        return b"\r\n".join([encoded[start:start + 76] for start in range(0, len(encoded), 76)]) + b"\r\n"
+        return _base64_lines(content.encode("utf-8")) or b"\r\n"
     if not content.endswith("\n"):
         content += "\n"
     if "\r" in content:
@@ -63,8 +80,8 @@ def _pattern(literals: list[str], slots: list[int]) -> str:
 class BodyTemplate:
     """One text body of a batch (``None`` when the message has no such part)."""
 
-    __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "crlf", "literals_ascii", "fast",
-                 "line_groups")
+    __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "literals_ascii", "fast", "line_groups",
+                 "crlf_literals", "slots", "utf8_literals", "base64_lines", "cached_bytes")
 
     def __init__(self, text: str | None) -> None:
         self.text = text
@@ -96,11 +113,23 @@ class BodyTemplate:
                 literals.append(literal)
         self.names = list(names)
         self.plain = _pattern(literals, slots)
-        self.crlf = _pattern([_NEWLINES.sub("\r\n", literal) for literal in literals], slots)
         self.literals_ascii = all(literal.isascii() for literal in literals)
+        #: The payload's pieces, made once: the slot of each value between the literals, the
+        #: literals line-end-converted for a 7-bit payload and in UTF-8 for a base64 one.
+        self.slots = slots
+        self.crlf_literals = [_NEWLINES.sub("\r\n", literal).encode("ascii") for literal in literals
+                              ] if self.literals_ascii else []
+        try:
+            self.utf8_literals = [literal.encode("utf-8") for literal in literals]
+        except UnicodeEncodeError:  # a lone surrogate: the slow path raises as it always did
+            self.utf8_literals = []
+        #: The base64 lines of each long literal's whole lines, by ``(literal, bytes of its first
+        #: line that the text before it leaves)``, made when first needed (:meth:`_base64_payload`).
+        self.base64_lines: dict[tuple[int, int], tuple[bytes, int]] = {}
+        self.cached_bytes = 0
         # Built-in variables are read after the recipient's values are in: one that a value could
         # complete, or a CR a value could join to a later LF, makes every recipient go slow.
-        self.fast = (not _SPANNING.search(RECIPIENT_VAR.sub("\x00", self.text or ""))
+        self.fast = (bool(self.utf8_literals) and not _SPANNING.search(RECIPIENT_VAR.sub("\x00", self.text or ""))
                      and not any(literal.endswith("\r") for literal in literals[:-1]))
         marked = _pattern(literals, slots).format(*(chr(_MARKERS + index) for index in range(len(names))))
         groups: dict[tuple[tuple[int, int], ...], int] = {}
@@ -140,22 +169,90 @@ class BodyTemplate:
 
     def __call__(self, substitute: Substituter) -> tuple[str, bytes] | None:
         """``(transfer encoding, payload)`` for one recipient: what :meth:`slow` returns."""
+        found = self.pieces(substitute)
+        return None if found is None else (found[0], b"".join(found[1]))
+
+    def pieces(self, substitute: Substituter) -> tuple[str, list[bytes]] | None:
+        """Like calling the template, with the payload in the pieces it is joined from: long
+        ones are the same objects for every recipient (a delivery may cache work on them)."""
         if not self.fast:
-            return self.slow(substitute)
+            return self._slow_pieces(substitute)
         values = self._values(substitute)
         if values is None:
-            return self.slow(substitute)
+            return self._slow_pieces(substitute)
         joined = "".join(values)
         if self.literals_ascii and joined.isascii():
             if _ASCII_BREAKS.search(joined):
-                return self.slow(substitute)
+                return self._slow_pieces(substitute)
             lengths = [len(value) for value in values]
             longest = max(literal + sum(lengths[slot] * times for slot, times in slots)
                           for slots, literal in self.line_groups)
             if longest <= MAX_7BIT_LINE:
-                payload = self.crlf.format(*values).encode("ascii")
-                return "7bit", payload if payload.endswith(b"\n") else payload + b"\r\n"
-        return "base64", encode_body(self.plain.format(*values), "base64")
+                return "7bit", self._crlf_payload(values)
+        payload = self._base64_payload(values)
+        return ("base64", payload) if payload is not None else self._slow_pieces(substitute)
+
+    def _slow_pieces(self, substitute: Substituter) -> tuple[str, list[bytes]] | None:
+        found = self.slow(substitute)
+        return None if found is None else (found[0], [found[1]])
+
+    def _crlf_payload(self, values: list[str]) -> list[bytes]:
+        """The 7-bit payload: the converted literals with the (7-bit, break-free) values between
+        them, instead of formatting and encoding the whole body."""
+        literals = self.crlf_literals
+        pieces: list[bytes] = [b""] * (2 * len(literals) - 1)
+        pieces[0::2] = literals
+        encoded = [value.encode("ascii") for value in values]
+        pieces[1::2] = [encoded[slot] for slot in self.slots]
+        last = next((piece for piece in reversed(pieces) if piece), b"")
+        if not last.endswith(b"\n"):  # the stdlib ends a payload with a line break
+            pieces.append(b"\r\n")
+        return pieces
+
+    def _base64_payload(self, values: list[str]) -> list[bytes] | None:
+        """The base64 payload (what :func:`encode_body` writes for the substituted body) from the
+        UTF-8 pieces: the whole lines inside a long literal are encoded once per offset at which
+        the literal can start in a line, and only the lines around the values per recipient.
+        ``None`` when a value cannot be UTF-8 (a lone surrogate: the slow path raises)."""
+        try:
+            encoded = [value.encode("utf-8") for value in values]
+        except UnicodeEncodeError:
+            return None
+        lines: list[bytes] = []
+        pending = b""  # the bytes of the line being filled, fewer than a line's after each step
+        slots = self.slots
+        for index, literal in enumerate(self.utf8_literals):
+            if index:
+                pending += encoded[slots[index - 1]]
+            head = -len(pending) % _LINE_BYTES  # bytes that complete the line being filled
+            if len(literal) < max(_CACHED_LITERAL, head + _LINE_BYTES):
+                pending += literal
+            else:
+                pending += literal[:head]
+                lines.append(_base64_lines(pending))  # no line or one whole line
+                middle, end = self._literal_lines(index, literal, head)
+                lines.append(middle)
+                pending = literal[end:]
+            if len(pending) >= _LINE_BYTES:
+                whole = len(pending) - len(pending) % _LINE_BYTES
+                lines.append(_base64_lines(pending[:whole]))
+                pending = pending[whole:]
+        lines.append(_base64_lines(pending))
+        return lines if any(lines) else [b"\r\n"]
+
+    def _literal_lines(self, index: int, literal: bytes, head: int) -> tuple[bytes, int]:
+        """The base64 lines of ``literal``'s whole lines after its first ``head`` bytes, and
+        where the bytes they leave over start; kept while the template's cache has room."""
+        key = (index, head)
+        found = self.base64_lines.get(key)
+        if found is not None:
+            return found
+        end = head + (len(literal) - head) // _LINE_BYTES * _LINE_BYTES
+        found = (_base64_lines(literal[head:end]), end)
+        if self.cached_bytes + len(found[0]) <= _CACHE_BYTES:
+            self.base64_lines[key] = found
+            self.cached_bytes += len(found[0])
+        return found
 
     def _values(self, substitute: Substituter) -> list[str] | None:
         """Each slot's value, or ``None`` when one needs the slow path (a missing key, or a value

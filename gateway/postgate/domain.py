@@ -282,6 +282,11 @@ class RenderedMessage:
     tags: list[str] = field(default_factory=list)
     tracking_opens: bool = False
     tracking_clicks: bool | Literal["htmlonly"] = False
+    #: The pieces the renderer joined ``raw`` from, when it knows them; the long ones are the
+    #: same objects for every recipient of a batch, so a delivery may cache work on them (the
+    #: ``ses`` delivery's base64). A ``prepare_message`` hook may change ``raw`` and leave these
+    #: as they were: use them only when they join to ``raw``.
+    parts: tuple[bytes, ...] = ()
 
 
 @dataclass(slots=True)

@@ -162,10 +162,14 @@ class Renderer:
                 self.envelope_from = parseaddr(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))[1]
 
     def __call__(self, recipient: Recipient) -> RenderedMessage:
+        parts: tuple[bytes, ...] = ()
         if self.message.mime is not None:
             headers, raw = self._mime(recipient)
+        elif self.fast:
+            headers, lines = self._build_parts(recipient)
+            raw, parts = b"".join(lines), tuple(lines)
         else:
-            headers, raw = self._build(recipient)
+            headers, raw = self._build_reference(recipient)
         return RenderedMessage(
             recipient_id=recipient.id,
             batch_id=self.batch.id,
@@ -178,6 +182,7 @@ class Renderer:
             tags=list(self.batch.tags),
             tracking_opens=self.message.tracking_opens,
             tracking_clicks=self.message.tracking_clicks,
+            parts=parts,
         )
 
     def _variables(self, recipient: Recipient) -> Mapping[str, Any]:
@@ -257,17 +262,23 @@ class Renderer:
         return plan
 
     def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
-        """Plain header lines written directly, the rest folded by the stdlib, and the body filled
-        into a per-batch byte template. Steps run in the reference path's order (header values
-        checked, bodies encoded, headers folded), so a failing recipient fails the same way."""
+        """The recipient's headers and message (see :meth:`_build_parts`)."""
         if not self.fast:
             return self._build_reference(recipient)
+        headers, lines = self._build_parts(recipient)
+        return headers, b"".join(lines)
+
+    def _build_parts(self, recipient: Recipient) -> tuple[list[tuple[str, str]], list[bytes]]:
+        """Plain header lines written directly, the rest folded by the stdlib, and the body filled
+        into a per-batch byte template; the message's pieces in order. Steps run in the reference
+        path's order (header values checked, bodies encoded, headers folded), so a failing
+        recipient fails the same way."""
         substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
         headers = self._headers(recipient, substitute)
         lines = [self._header_line(name, value) for name, value in headers]
-        amp = self.amp_body(substitute) if self.html_body.text is not None else None
-        bodies = [self.text_body(substitute), amp, self.html_body(substitute)]
-        encoded = [body for body in bodies if body is not None] or [("7bit", b"\r\n")]
+        amp = self.amp_body.pieces(substitute) if self.html_body.text is not None else None
+        bodies = [self.text_body.pieces(substitute), amp, self.html_body.pieces(substitute)]
+        encoded = [body for body in bodies if body is not None] or [("7bit", [b"\r\n"])]
         ctes = tuple(cte for cte, _ in encoded)
         payloads = [payload for _, payload in encoded]
         template = self.templates.get(ctes)
@@ -278,9 +289,9 @@ class Renderer:
                 lines[index] = self._fold(*headers[index], line)
         lines.append(template[0])
         for payload, after in zip(payloads, template[1:]):
-            lines.append(payload)
+            lines.extend(payload)
             lines.append(after)
-        return headers, b"".join(lines)
+        return headers, lines
 
     def _header_line(self, name: str, value: str) -> Any:
         """The folded line when it is known or plain (written as the stdlib would, or an equivalent
@@ -469,4 +480,4 @@ def with_changed_headers(rendered: RenderedMessage, before: list[tuple[str, str]
         del mail[name]
     for name, value in rendered.headers:
         mail[name] = value
-    return dataclasses.replace(rendered, raw=mail.as_bytes())
+    return dataclasses.replace(rendered, raw=mail.as_bytes(), parts=())

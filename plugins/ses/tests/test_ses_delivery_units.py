@@ -7,6 +7,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -18,7 +20,8 @@ from botocore.exceptions import (
 
 from postgate import Recipient, RecipientStatus
 from postgate_ses import aws as ses_aws
-from postgate_ses.delivery import Aimd, Verdict, check_raw, classify_error, ses_address, verdict_result
+from postgate_ses.delivery import (MAX_LINE, Aimd, Verdict, check_raw, classify_error, has_long_line, ses_address,
+                                   verdict_result)
 from postgate_ses.settings import SesSettings
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
@@ -98,6 +101,21 @@ def test_check_raw_accepts_a_normal_message():
 ])
 def test_check_raw_finds_what_ses_would_refuse(raw, problem):
     assert problem in (check_raw(raw) or "")
+
+
+#: Lines around SES's limit (with and without their CR), short ones, and lone CRs and LFs.
+_LINES = st.lists(st.tuples(st.sampled_from([0, 1, 75, 500, MAX_LINE - 1, MAX_LINE, MAX_LINE + 1, MAX_LINE + 2]),
+                            st.sampled_from([b"\r\n", b"\n", b"\r", b"\r\r\n", b""])), max_size=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_LINES)
+@example([(MAX_LINE + 1, b"\n")])
+@example([(MAX_LINE + 1, b"")])
+@example([(MAX_LINE, b"\r\n"), (MAX_LINE + 2, b"\n")])
+def test_the_long_line_scan_agrees_with_splitting_every_line(lines):
+    raw = b"".join(b"x" * length + end for length, end in lines)
+    assert has_long_line(raw) == (max(map(len, raw.split(b"\n"))) > MAX_LINE + 1)
 
 
 def test_check_raw_allows_repeatable_headers():

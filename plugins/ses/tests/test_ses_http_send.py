@@ -4,6 +4,7 @@ credentials that expire, and a send through a gateway on moto."""
 
 from __future__ import annotations
 
+import base64
 import json
 import pathlib
 import socket
@@ -13,12 +14,14 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from botocore.config import Config
 from botocore.credentials import Credentials, RefreshableCredentials
 
 from postgate import RecipientStatus
 from postgate_ses.delivery import classify_error
-from postgate_ses.http_send import HttpSendClient, canonical_host, parse_error
+from postgate_ses.http_send import HttpSendClient, canonical_host, parse_error, request_body
 from postgate_ses.sigv4 import FrozenCredentials, SigV4Signer, botocore_headers
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
@@ -80,6 +83,23 @@ def test_the_signing_key_is_derived_once_a_day_and_per_secret():
 
 
 # -- the request ---------------------------------------------------------------------------------
+
+
+#: Strings that JSON must escape (quotes, backslashes, controls, non-ASCII) and the body's own
+#: structure written into a value.
+_HOSTILE = st.lists(st.sampled_from(['"', "\\", "\n", "\x00", "\u2028", "é", "a", "@", "{", "}", ":",
+                                     '"Content":{"Raw":{"Data":""}}']), max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sender=_HOSTILE, to=_HOSTILE, tag=_HOSTILE, data=st.binary(max_size=200), configuration=st.booleans())
+def test_the_request_body_is_what_json_dumps_writes(sender, to, tag, data, configuration):
+    sent = {"FromEmailAddress": sender, "Destination": {"ToAddresses": [to]}, "Content": {"Raw": {"Data": data}},
+            "EmailTags": [{"Name": "pg_rcpt", "Value": tag}]}
+    if configuration:
+        sent["ConfigurationSetName"] = tag
+    reference = dict(sent, Content={"Raw": {"Data": base64.b64encode(data).decode("ascii")}})
+    assert request_body(sent) == json.dumps(reference, separators=(",", ":")).encode()
 
 
 async def test_the_request_means_what_boto3_sends_with_the_same_app_id(aws):
