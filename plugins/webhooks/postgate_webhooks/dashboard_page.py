@@ -33,7 +33,7 @@ NOT_DELIVERED = "not-delivered"
 #: Outcomes the circuit breaker counts as failures (a refused URL never reached the network).
 FAILING = ("retry", "failed")
 MAX_URL = 2048
-_CURSOR = re.compile(r"([0-9]{1,17}(?:\.[0-9]{1,17})?(?:e[-+][0-9]{1,3})?)_([0-9]{1,19})")
+_CURSOR = re.compile(r"([0-9]{1,17}(?:\.[0-9]{1,24})?(?:e[-+][0-9]{1,3})?)_([0-9]{1,19})")
 CSV_HEADER = ("time_utc", "domain", "webhook", "url", "event_id", "outcome", "status_code", "latency_seconds",
               "next_retry_utc", "error", "delivery_id")
 
@@ -142,12 +142,17 @@ def latency_text(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
+def _breakers(gateway: Any) -> Any:
+    """This process's delivery loop's circuit breakers (``None`` when it does not deliver)."""
+    from .state import webhooks_for
+
+    return getattr(webhooks_for(gateway).dispatcher, "breakers", None)
+
+
 def breaker_state(gateway: Any, url: str, now: float) -> str | None:
     """The circuit breaker of ``url`` in this process's delivery loop: ``open``, ``trial`` or
     ``closed``; ``None`` when this process does not deliver (the workers' breakers are theirs)."""
-    from .state import webhooks_for
-
-    breakers = getattr(webhooks_for(gateway).dispatcher, "breakers", None)
+    breakers = _breakers(gateway)
     if breakers is None:
         return None
     return "open" if breakers.is_open(url, now) else "trial" if breakers.on_trial(url, now) else "closed"
@@ -213,7 +218,7 @@ async def csv_rows(gateway: Any, filters: Filters) -> AsyncIterator[list[object]
 
 
 def attempts_blueprint(gateway: Any, pages: Any) -> Any:
-    from quart import Blueprint, Response, request, url_for
+    from quart import Blueprint, Response, abort, request, url_for
 
     bp = Blueprint("webhooks", __name__)
 
@@ -237,7 +242,7 @@ def attempts_blueprint(gateway: Any, pages: Any) -> Any:
         shown, now = filters.args(), gateway.now()
         context.update(
             filters=filters, rows=rows, urls=await url_rows(gateway, filters, now),
-            delivers_here=breaker_state(gateway, "", now) is not None,
+            delivers_here=_breakers(gateway) is not None,
             next_url="?" + urlencode({**shown, "after": cursor(rows[-1])}) if more else None,
             first_url="?" + urlencode(shown) if filters.after else None,
             csv_url=url_for(".attempts_csv") + ("?" + urlencode(shown) if shown else ""))
@@ -248,7 +253,7 @@ def attempts_blueprint(gateway: Any, pages: Any) -> Any:
         try:
             filters = parse_filters(request.args, domains())
         except FilterError:
-            return Response("bad filters", status=400)
+            abort(400)
         name = "webhook-attempts-" + (filters.domain or "all")
         return pages.csv_response(name, CSV_HEADER, csv_rows(gateway, dataclasses.replace(filters, after=None)))
 
