@@ -16,6 +16,7 @@ from quart import Blueprint, request
 
 import postgate_dashboard
 from postgate import hookimpl
+from postgate.testing.fixtures import free_port
 from postgate_dashboard.page_hooks import DashboardPageHooks
 from postgate_dashboard.web.accounts import create_user
 from postgate_dashboard.web.plugin_pages import PageError, PluginPages
@@ -113,3 +114,12 @@ def test_the_dashboard_imports_no_plugin_that_adds_pages() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not any(n.startswith("postgate_webhooks") for n in names), source
+
+
+def test_a_plugin_page_follows_the_dashboard_onto_its_own_listener(live_server) -> None:
+    port = free_port()
+    server = live_server(plugins=[postgate_dashboard, NotesPlugin()],
+                         plugin_settings={"dashboard": {"listen": f"127.0.0.1:{port}"}})
+    assert httpx.get(f"{server.url}/dashboard/notes", timeout=30).status_code == 404  # not on the API's listener
+    answer = httpx.get(f"http://127.0.0.1:{port}/dashboard/notes", follow_redirects=False, timeout=30)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("/dashboard/login")
