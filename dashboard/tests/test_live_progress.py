@@ -265,6 +265,28 @@ def test_the_progress_curve_is_drawn_from_the_samples(any_server) -> None:
     assert httpx.get(f"{server.url}{CURVE_URL}", timeout=30).status_code == 303
 
 
+def funnel_delivered(html: str) -> str:
+    return re.search(r'<tr data-step="delivered">.*?<td class="num n">([^<]*)</td>', html).group(1)
+
+
+def test_the_curve_and_the_funnel_show_the_same_delivered_count(server) -> None:
+    """A sample holds the roll-ups' delivered count of up to a slot ago, the funnel the count as the
+    page is drawn: the page, and the fragment the live page swaps in, draw both from one read."""
+    client = signed_in_client(server)
+    send_newsletter(server)
+    t0 = time.time()
+    let_through(server, 1)
+    assert sample(server, t0) == 1  # the curve's last sample: 1 delivered
+    let_through(server, 3)  # 4 delivered in the roll-ups, no sample since
+    page = client.get(f"/dashboard/send?domain={TEST_DOMAIN}&key={EMAIL_ID}").text
+    assert funnel_delivered(page) == "4"
+    assert curve_table(page)[-1][2] == "4"
+    fragment = client.get(CURVE_URL + "&who=all")
+    assert fragment.status_code == 200
+    assert curve_table(fragment.text)[-1][2] == funnel_delivered(fragment.text) == "4"
+    assert client.get(CURVE_URL + "&who=robots").status_code == 400
+
+
 def test_the_sampler_records_a_send_as_it_goes_out(server) -> None:
     dash = dashboard_of(server.gateway)
 
@@ -310,6 +332,9 @@ def test_the_curve_grows_live_in_a_browser(browser, server, screenshots) -> None
         ".trim().split(/\\s+/).length === 4", timeout=20_000)
     page.locator("#curve-table summary").click()
     assert page.locator("#curve-table tbody tr").count() == 3
+    # The funnel came with the curve: it moved from the page's 1 delivered to the curve's 4.
+    last_row = page.locator("#curve-table tbody tr").last.locator("td")
+    assert page.inner_text("#funnel tr[data-step=delivered] td.n") == last_row.nth(3).inner_text() == "4"
     page.locator("#progress-curve").screenshot(path=screenshots / "send-progress-curve.png")
     page.screenshot(path=screenshots / "send-progress-curve-page.png", full_page=True)
     assert not [m for m in console if "Content Security Policy" in m], console

@@ -5,6 +5,7 @@ lock-out, the reset, and hostile codes refused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -200,3 +201,92 @@ def test_the_second_step_over_http_refuses_hostile_codes_and_forged_cookies(live
         assert client.get(f"{base}/operations").status_code == 303  # still not signed in
     with httpx.Client(timeout=30, cookies={PENDING_COOKIE: "1.forged"}) as forger:
         assert forger.get(f"{base}/login/code").headers["location"].endswith("/dashboard/login")
+
+
+def two_factor_server(live_server, **settings):
+    """A live gateway whose ann@example.com has two-factor on; her authenticator and recovery codes."""
+    server = live_server(plugins=[postgate_dashboard],
+                         plugin_settings={"dashboard": {"cookie_secure": False, **settings}})
+    box = dashboard_of(server.gateway).totp_box
+    account = server.run(accounts.create_user(server.gateway, "ann@example.com", PASSWORD, "admin"))
+    server.run(two_factor.start_enrollment(server.gateway, box, account.id))
+    totp = pyotp.TOTP(server.run(two_factor.pending_secret(server.gateway, box, account.id)))
+    codes = server.run(two_factor.confirm_enrollment(server.gateway, box, account.id, totp.at(time.time() - 30)))
+    assert codes
+    return server, account, totp, codes
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+
+
+def signed_in_with_code(server, code: str) -> httpx.Client:
+    base = f"{server.url}/dashboard"
+    client = httpx.Client(timeout=30)
+    form = {"email": "ann@example.com", "password": PASSWORD, "csrf_token": csrf_of(client.get(f"{base}/login"))}
+    assert client.post(f"{base}/login", data=form).status_code == 303
+    done = client.post(f"{base}/login/code", data={"code": code, "csrf_token": csrf_of(client.get(f"{base}/login/code"))})
+    assert done.status_code == 303 and done.headers["location"].endswith("/dashboard/operations"), done.text
+    return client
+
+
+def unused_codes(server, user_id: int) -> int:
+    return server.run(two_factor.recovery_codes_left(server.gateway, user_id))
+
+
+def test_new_recovery_codes_need_a_current_code_and_end_the_old_ones(live_server) -> None:
+    server, account, totp, old_codes = two_factor_server(live_server)
+    box = dashboard_of(server.gateway).totp_box
+    base = f"{server.url}/dashboard"
+    with contextlib.closing(signed_in_with_code(server, totp.now())) as client:
+        page = client.get(f"{base}/account")
+        assert 'action="/dashboard/account/two-factor/recovery-codes"' in page.text
+        renew = f"{base}/account/two-factor/recovery-codes"
+        assert client.post(renew, data={"code": totp.at(time.time() + 30)}).status_code == 403  # no CSRF token
+        for code in ("000000", old_codes[0], "12345\n6", "x" * 100_000):  # a recovery code is no current code
+            answer = client.post(renew, data={"code": code, "csrf_token": csrf_of(page)})
+            assert answer.status_code == 401 and "stay as they were" in answer.text, code
+        assert unused_codes(server, account.id) == 10
+        answer = client.post(renew, data={"code": totp.at(time.time() + 30), "csrf_token": csrf_of(page)})
+        assert answer.status_code == 200, answer.text
+        new_codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", answer.text)
+        assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+        assert "old recovery codes no longer work" in answer.text
+    assert unused_codes(server, account.id) == 10
+    assert not server.run(two_factor.take_code(server.gateway, box, account.id, old_codes[1]))
+    assert server.run(two_factor.take_code(server.gateway, box, account.id, new_codes[0]))
+    assert unused_codes(server, account.id) == 9
+
+
+def test_turning_two_factor_off_is_limited_like_the_second_step(live_server) -> None:
+    server, account, totp, codes = two_factor_server(live_server, login_attempts=3, address_attempts=50)
+    base = f"{server.url}/dashboard"
+    with contextlib.closing(signed_in_with_code(server, totp.now())) as client:
+        token = csrf_of(client.get(f"{base}/account"))
+        off = f"{base}/account/two-factor/off"
+        statuses = [client.post(off, data={"code": code, "csrf_token": token}).status_code
+                    for code in ("111111", "222222", "aaaaa-bbbbb")]
+        assert statuses == [401, 401, 401]
+        locked = client.post(off, data={"code": codes[0], "csrf_token": token})  # right, but too late
+        assert locked.status_code == 429 and "locked" in locked.text
+        assert client.get(f"{base}/account").status_code == 200  # the session itself goes on
+    assert unused_codes(server, account.id) == 10  # the recovery code was not taken
+    assert server.run(_two_factor_on(server, account.id))
+
+
+async def _two_factor_on(server, user_id: int) -> bool:
+    with server.gateway.storage.orm():
+        return (await DashboardUser.get(id=user_id)).totp_enabled_at is not None
+
+
+def test_the_code_forms_share_the_address_limit(live_server) -> None:
+    server, account, totp, codes = two_factor_server(live_server, login_attempts=50, address_attempts=2)
+    base = f"{server.url}/dashboard"
+    with contextlib.closing(signed_in_with_code(server, totp.now())) as client:
+        token = csrf_of(client.get(f"{base}/account"))
+        for path in ("off", "recovery-codes"):
+            assert client.post(f"{base}/account/two-factor/{path}",
+                               data={"code": "123456", "csrf_token": token}).status_code == 401
+        refused = client.post(f"{base}/account/two-factor/off", data={"code": codes[0], "csrf_token": token})
+        assert refused.status_code == 429 and "from your address" in refused.text
+    assert server.run(_two_factor_on(server, account.id))

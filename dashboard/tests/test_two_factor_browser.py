@@ -111,6 +111,26 @@ def test_enrol_then_sign_in_with_an_app_code_and_a_recovery_code(browser, server
     give_code(page, codes[0])
     assert page.url.endswith("/dashboard/login/code")
     assert "Wrong or already used code" in page.inner_text("main")
+
+    # New recovery codes, with a current app code: the old ones stop working.
+    give_code(page, codes[1])
+    page.goto(f"{server.url}/dashboard/account")
+    page.fill("#new-recovery-codes input[name=code]", totp.at(time.time() + 30))
+    page.click("#new-recovery-codes button[type=submit]")
+    assert page.inner_text("h1") == "New recovery codes"
+    new_codes = [c.strip() for c in page.locator("#recovery-codes li").all_inner_texts()]
+    assert len(set(new_codes)) == 10 and not set(new_codes) & set(codes)
+    page.emulate_media(color_scheme="light")
+    page.screenshot(path=screenshots / "two-factor-new-recovery-codes.png", full_page=True)
+    page.goto(f"{server.url}/dashboard/account")
+    assert "10 of 10 recovery codes left" in page.inner_text("#two-factor")
+    page.screenshot(path=screenshots / "account-two-factor-on-new-codes.png", full_page=True)
+    sign_out(page)
+    sign_in(page, server, "ann@example.com")
+    give_code(page, codes[2])
+    assert "Wrong or already used code" in page.inner_text("main")
+    give_code(page, new_codes[0])
+    assert page.url.endswith("/dashboard/operations")
     context.close()
 
 

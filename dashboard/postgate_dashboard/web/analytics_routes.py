@@ -99,13 +99,17 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
     @bp.get("/send/curve")
     @signed_in()
     async def send_curve() -> Response:
-        """The progress curve of a send as an HTML fragment (what the live page swaps in)."""
+        """The progress curve of a send, and its funnel to swap in beside it, as an HTML fragment
+        (what the live page swaps in); both from one read, so they agree."""
         domain, key = chosen_domain(), send_key()
-        found, email_id = await av.send_email_id(dash.gateway, domain, key)
-        if not found:
+        try:
+            who = av.parse_who(request.args)
+        except av.PeriodError:
+            abort(400)
+        figures = await av.send_figures(dash.gateway, domain, key, who)
+        if figures is None:
             abort(404)
-        curve = await av.send_curve(dash.gateway, domain, email_id)
-        return await render("_send_curve.html", curve=curve)
+        return await render("_send_curve.html", fresh_funnel=True, **figures)
 
     @bp.get("/send")
     @signed_in()

@@ -326,8 +326,18 @@ async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> 
             "links": link_rows(links), "machine_clicks": c.get("clicked_machine", 0),
             "machine_opens": c.get("opened_machine", 0),
             "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
-            "curve": await send_curve(gateway, domain, row.email_id),
+            "curve": await send_curve(gateway, domain, row.email_id, c.get("delivered", 0)),
             "message_id": None if row.email_id else row.send_key}
+
+
+async def send_figures(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
+    """What the send page redraws while the send goes out: its curve and its funnel, from one read
+    of the roll-ups (so they show the same delivered count); ``None`` for an unknown send."""
+    row = await queries.send_summary(gateway, domain, key)
+    if row is None:
+        return None
+    return {"curve": await send_curve(gateway, domain, row.email_id, row.counts.get("delivered", 0)),
+            "funnel": funnel(row.counts, who)}
 
 
 def provider_columns(who: str) -> tuple[tuple[str, str, str], ...]:

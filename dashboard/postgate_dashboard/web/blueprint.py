@@ -13,11 +13,13 @@ from quart import Blueprint, Response, abort, g, redirect, request, url_for
 from quart_auth import Action, AuthUser
 from werkzeug.exceptions import HTTPException
 
+from ..page_hooks import add_page_hooks
 from . import accounts, csrf, trusted_header
 from .app_state import Dashboard
 from .event_stream import EventStream, Frame, event_stream_response
 from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
+from .plugin_pages import PluginPages
 from .analytics_routes import add_analytics_routes
 from .bounces_routes import add_bounce_routes
 from .reputation_routes import add_reputation_routes
@@ -51,7 +53,8 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         template = dash.templates.get_template(name)
         body = await template.render_async(
             account=g.get("dashboard_account"), csrf_token=g.get("csrf_token", ""), url_for=url_for,
-            via_proxy=g.get("via_proxy", False), **context)
+            via_proxy=g.get("via_proxy", False), plugin_nav=pages.nav, request_blueprint=request.blueprint,
+            **context)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
 
     async def setup_open() -> bool:
@@ -106,6 +109,13 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
                 log.warning("dashboard: %s %s refused: missing or wrong CSRF token (from %s)",
                             request.method, request.path, client_address())
                 abort(403)
+
+    @bp.before_request
+    async def plugin_pages_need_an_account() -> Response | None:
+        """Every page a plugin adds is for signed-in accounts only, whatever the plugin checks."""
+        if pages.serves(request.blueprint) and g.get("dashboard_account") is None:
+            return redirect(url_for("dashboard.login"), 303)
+        return None
 
     @bp.after_request
     async def secure_response(response: Response) -> Response:
@@ -243,6 +253,10 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     add_analytics_routes(bp, dash, render, signed_in)
     add_bounce_routes(bp, dash, render, signed_in)
     add_reputation_routes(bp, dash, render, signed_in)
+    pages = PluginPages(bp.name, render)
+    add_page_hooks(dash.gateway.pm)
+    dash.gateway.pm.hook.dashboard_pages(gateway=dash.gateway, pages=pages)
+    pages.mount_on(bp, dash.templates)
     return bp
 
 

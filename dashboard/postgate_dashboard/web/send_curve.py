@@ -1,8 +1,13 @@
 """The send page's progress curve: recipients sent and delivered over time, drawn from the send's
-progress samples (:mod:`.progress_samples`), with the same numbers as a table."""
+progress samples (:mod:`.progress_samples`), with the same numbers as a table.
+
+A sample's delivered count is the roll-ups' as the sampler read them, up to a sample slot ago; the
+funnel reads the roll-ups as the page is drawn. So that the two never disagree, the curve's last
+point takes the delivered count the funnel shows (read once, for both)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +38,13 @@ def per_minute(before: Sample | None, now: Sample) -> str:
     return f"{(now.done - before.done) * 60 / (now.at - before.at):,.0f}/min"
 
 
-def curve(samples: list[Sample]) -> dict[str, Any] | None:
-    """The chart, legend and table of a send's samples (``None`` when it has none)."""
+def curve(samples: list[Sample], delivered: int | None = None) -> dict[str, Any] | None:
+    """The chart, legend and table of a send's samples (``None`` when it has none); ``delivered``,
+    the roll-ups' count as the funnel shows it, is the last point's."""
     if not samples:
         return None
+    if delivered is not None:
+        samples = [*samples[:-1], dataclasses.replace(samples[-1], delivered=delivered)]
     start = min(s.started_at for s in samples)
     end = max(samples[-1].at, start + 1)
     total = samples[-1].total
@@ -53,6 +61,8 @@ def curve(samples: list[Sample]) -> dict[str, Any] | None:
             "utc_day": datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")}
 
 
-async def send_curve(gateway: Any, domain: str, email_id: str | None) -> dict[str, Any] | None:
-    """The curve of a Ghost send (none for a send without an email id, or never sampled)."""
-    return curve(await samples_of(gateway, domain, email_id)) if email_id else None
+async def send_curve(gateway: Any, domain: str, email_id: str | None,
+                     delivered: int | None = None) -> dict[str, Any] | None:
+    """The curve of a Ghost send (none for a send without an email id, or never sampled), its last
+    point at ``delivered`` (the funnel's count)."""
+    return curve(await samples_of(gateway, domain, email_id), delivered) if email_id else None

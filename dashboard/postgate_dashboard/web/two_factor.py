@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from ..auth_models import DashboardRecoveryCode, DashboardUser
 from .accounts import Locked
@@ -122,17 +123,25 @@ async def confirm_enrollment(gateway: Any, box: Fernet, user_id: int, code: str)
     step = matching_step(secret, code.strip(), now) if secret else None
     if step is None:
         return None
-    codes = new_recovery_codes()
-    hashed = await asyncio.to_thread(lambda: [_recovery_hasher.hash(c.replace("-", "")) for c in codes])
+    codes = await replace_recovery_codes(gateway, user_id)
     with gateway.storage.orm():
-        await DashboardRecoveryCode.filter(user_id=user_id).delete()
-        await DashboardRecoveryCode.bulk_create([DashboardRecoveryCode(user_id=user_id, code_hash=h)
-                                                 for h in hashed])
         changed = await DashboardUser.filter(id=user_id, totp_enabled_at=None).update(
             totp_enabled_at=now, totp_last_step=step, failed_codes=0)
     if changed != 1:
         return None
     log.info("dashboard: two-factor sign-in turned on for account %d", user_id)
+    return codes
+
+
+async def replace_recovery_codes(gateway: Any, user_id: int) -> list[str]:
+    """Ten new recovery codes for the account (to show once); the old ones stop working."""
+    codes = new_recovery_codes()
+    hashed = await asyncio.to_thread(lambda: [_recovery_hasher.hash(c.replace("-", "")) for c in codes])
+    with gateway.storage.orm():
+        async with in_transaction():
+            await DashboardRecoveryCode.filter(user_id=user_id).delete()
+            await DashboardRecoveryCode.bulk_create([DashboardRecoveryCode(user_id=user_id, code_hash=h)
+                                                     for h in hashed])
     return codes
 
 
@@ -161,8 +170,9 @@ async def _take_recovery_code(row: DashboardUser, text: str, now: float) -> bool
     return taken == 1
 
 
-async def take_code(gateway: Any, box: Fernet, user_id: int, code: str) -> bool:
-    """Whether ``code`` is a fresh TOTP code or an unused recovery code of the account (and use it up)."""
+async def take_code(gateway: Any, box: Fernet, user_id: int, code: str, *, totp_only: bool = False) -> bool:
+    """Whether ``code`` is a fresh TOTP code or (unless ``totp_only``) an unused recovery code of
+    the account (and use it up)."""
     now = time.time()
     code = code.strip()[:64]
     with gateway.storage.orm():
@@ -172,13 +182,15 @@ async def take_code(gateway: Any, box: Fernet, user_id: int, code: str) -> bool:
         if _TOTP_CODE.fullmatch(code):
             secret = _decrypt(box, row)
             return secret is not None and await _take_totp(row, secret, code, now)
-        return await _take_recovery_code(row, code, now)
+        return not totp_only and await _take_recovery_code(row, code, now)
 
 
 async def check_second_step(gateway: Any, box: Fernet, user_id: int, code: str, *, attempts: int,
-                            lockout: float, client: str) -> bool:
-    """The second sign-in step, counted like passwords: raises :class:`Locked` while the account is
-    locked, and locks it (logging a warning) after ``attempts`` wrong codes in a row."""
+                            lockout: float, client: str, action: str = "signed in",
+                            totp_only: bool = False) -> bool:
+    """A code of the account, counted like passwords: raises :class:`Locked` while the account is
+    locked, and locks it (logging a warning) after ``attempts`` wrong codes in a row. The sign-in's
+    second step, and the account page's changes to two-factor (``action`` names them in the log)."""
     now = time.time()
     with gateway.storage.orm():
         row = await DashboardUser.get_or_none(id=user_id)
@@ -186,11 +198,11 @@ async def check_second_step(gateway: Any, box: Fernet, user_id: int, code: str, 
         return False
     if row.locked_until > now:
         raise Locked
-    passed = await take_code(gateway, box, user_id, code)
+    passed = await take_code(gateway, box, user_id, code, totp_only=totp_only)
     with gateway.storage.orm():
         if passed:
             await DashboardUser.filter(id=user_id).update(failed_codes=0)
-            log.info("dashboard: %s signed in from %s (second step passed)", row.email, client)
+            log.info("dashboard: %s %s from %s (second step passed)", row.email, action, client)
             return True
         await DashboardUser.filter(id=user_id).update(failed_codes=F("failed_codes") + 1)
         failures = (await DashboardUser.get(id=user_id)).failed_codes

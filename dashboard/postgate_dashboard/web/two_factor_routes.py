@@ -51,6 +51,29 @@ def add_two_factor_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., 
                           signed_in: Callable[..., Any]) -> None:
     """Add ``/login/code``, ``/account`` with its two-factor forms, and the admin's reset."""
 
+    async def code_refused(account: accounts.Account, code: str, wrong: str, *, action: str,
+                           totp_only: bool = False) -> tuple[int, str] | None:
+        """``None`` when ``code`` is one of the account's; else the status and error to show. Every
+        form that takes a code counts like the sign-in's second step: wrong codes fail the client
+        address (see ``address_attempts``) and lock the account after ``login_attempts`` of them."""
+        address = request.remote_addr or "unknown"
+        if dash.throttle.blocked(address):
+            log.warning("dashboard: code of %s refused for %s: too many failures from this address",
+                        account.email, address)
+            return 429, "Too many failed sign-ins from your address. Try again later."
+        try:
+            passed = await two_factor.check_second_step(
+                dash.gateway, dash.totp_box, account.id, code, attempts=dash.settings.login_attempts,
+                lockout=dash.settings.lockout_seconds, client=address, action=action, totp_only=totp_only)
+        except accounts.Locked:
+            dash.throttle.failed(address)
+            log.warning("dashboard: code of locked account %s refused (from %s)", account.email, address)
+            return 429, "This account is locked after too many wrong codes. Try again later."
+        if not passed:
+            dash.throttle.failed(address)
+            return 401, wrong
+        return None
+
     @bp.route("/login/code", methods=["GET", "POST"])
     async def login_code() -> Response:
         pending = await pending_account(dash)
@@ -59,23 +82,11 @@ def add_two_factor_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., 
         account, auth_id = pending
         if request.method == "GET":
             return await render("login_code.html", error=None)
-        address = request.remote_addr or "unknown"
-        if dash.throttle.blocked(address):
-            log.warning("dashboard: second step refused for %s: too many failures from this address", address)
-            return await render("login_code.html", status=429,
-                                error="Too many failed sign-ins from your address. Try again later.")
-        try:
-            passed = await two_factor.check_second_step(
-                dash.gateway, dash.totp_box, account.id, (await request.form).get("code", ""),
-                attempts=dash.settings.login_attempts, lockout=dash.settings.lockout_seconds, client=address)
-        except accounts.Locked:
-            dash.throttle.failed(address)
-            log.warning("dashboard: second step of locked account %s refused (from %s)", account.email, address)
-            return await render("login_code.html", status=429,
-                                error="This account is locked after too many wrong codes. Try again later.")
-        if not passed:
-            dash.throttle.failed(address)
-            return await render("login_code.html", status=401, error="Wrong or already used code.")
+        refused = await code_refused(account, (await request.form).get("code", ""), "Wrong or already used code.",
+                                     action="signed in")
+        if refused is not None:
+            status, error = refused
+            return await render("login_code.html", status=status, error=error)
         dash.auth.login_user(AuthUser(auth_id, Action.WRITE))
         g.new_csrf_seed = csrf.new_seed()
         response = redirect(url_for("dashboard.operations"), 303)
@@ -127,11 +138,32 @@ def add_two_factor_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., 
     @signed_in()
     async def two_factor_off() -> Response:
         me = g.dashboard_account
-        if not await two_factor.take_code(dash.gateway, dash.totp_box, me.id, (await request.form).get("code", "")):
-            return await account_page(400, "Wrong or already used code: two-factor sign-in stays on.")
+        if not me.two_factor:
+            return redirect(url_for("dashboard.account"), 303)
+        refused = await code_refused(me, (await request.form).get("code", ""),
+                                     "Wrong or already used code: two-factor sign-in stays on.",
+                                     action="confirmed turning two-factor off")
+        if refused is not None:
+            return await account_page(*refused)
         await two_factor.reset_two_factor(dash.gateway, me.id)
         log.warning("dashboard: %s turned two-factor sign-in off", me.email)
         return redirect(url_for("dashboard.account"), 303)
+
+    @bp.post("/account/two-factor/recovery-codes")
+    @signed_in()
+    async def two_factor_recovery_codes() -> Response:
+        """Ten new recovery codes, after a current code from the app; the old ones stop working."""
+        me = g.dashboard_account
+        if not me.two_factor:
+            return redirect(url_for("dashboard.account"), 303)
+        refused = await code_refused(me, (await request.form).get("code", ""),
+                                     "Wrong or already used code: your recovery codes stay as they were.",
+                                     action="confirmed new recovery codes", totp_only=True)
+        if refused is not None:
+            return await account_page(*refused)
+        codes = await two_factor.replace_recovery_codes(dash.gateway, me.id)
+        log.warning("dashboard: %s made new recovery codes (the old ones no longer work)", me.email)
+        return await render("recovery_codes.html", page="account", codes=codes, renewed=True)
 
     @bp.post("/users/<int:user_id>/reset-two-factor")
     @signed_in("admin")

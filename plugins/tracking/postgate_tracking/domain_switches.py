@@ -42,13 +42,25 @@ def can_track(state: Tracking, found: DomainTracking) -> bool:
     return state.signer is not None and bool(found.base_url)
 
 
+def can_unsubscribe(state: Tracking, found: DomainTracking) -> bool:
+    """Whether the plugin can fill the domain's unsubscribe variables: a signing key and a tracking
+    host (for the links) or an ``unsubscribe_mail_domain`` (for the ``mailto:`` addresses)."""
+    return state.signer is not None and bool(found.base_url or found.unsubscribe_mail_domain)
+
+
+def can_switch_on(state: Tracking, found: DomainTracking, kind: str) -> bool:
+    """Whether switching ``kind`` (open, click or unsubscribe) on would change the domain's mail."""
+    return can_unsubscribe(state, found) if kind == "unsubscribe" else can_track(state, found)
+
+
 def mailgun_view(state: Tracking, found: DomainTracking) -> dict[str, Any]:
     """The ``tracking`` object of Mailgun's ``GET /v3/domains/<name>/tracking``."""
     able = can_track(state, found)
     return {
         "open": {"active": able and bool(found.opens), "place_at_the_top": bool(found.pixel_top)},
         "click": {"active": (found.clicks if able and found.clicks else False)},
-        "unsubscribe": {"active": able and bool(found.unsubscribe), "html_footer": "", "text_footer": ""},
+        "unsubscribe": {"active": can_unsubscribe(state, found) and bool(found.unsubscribe), "html_footer": "",
+                        "text_footer": ""},
     }
 
 

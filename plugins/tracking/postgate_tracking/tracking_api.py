@@ -19,7 +19,7 @@ from postgate import Gateway
 from postgate.errors import BadRequest, NotFound
 from postgate.web import request_domain
 
-from .domain_switches import can_track, mailgun_view, parse_switch, store, switches
+from .domain_switches import can_switch_on, mailgun_view, parse_switch, store, switches
 from .state import tracking_for
 
 UPDATED = "Domain tracking settings updated"
@@ -58,8 +58,9 @@ def tracking_api_blueprint(gateway: Gateway) -> Blueprint:
         state = tracking_for(gateway)
         changes = changes_of(kind, form)
         switching_on = any(value for column, value in changes.items() if column != "pixel_top")
-        if switching_on and not can_track(state, await switches(gateway, state, domain)):
-            raise BadRequest(f"{kind} tracking needs a tracking host for {domain}: set base_url in "
+        if switching_on and not can_switch_on(state, await switches(gateway, state, domain), kind):
+            also = " or an unsubscribe_mail_domain" if kind == "unsubscribe" else ""
+            raise BadRequest(f"{kind} tracking needs a tracking host{also} for {domain}: set base_url{also} in "
                              "[plugins.tracking] (and a signing key)")
         if changes:
             await store(gateway, domain, changes)

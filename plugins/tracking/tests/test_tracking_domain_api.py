@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from mailgun.client import Client
@@ -96,3 +98,29 @@ def test_unknown_kind_footers_and_untrackable_domains(live_server, monkeypatch) 
                      headers=basic_auth()).status_code == 404
     assert httpx.put(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking/open", data={"active": "no"},
                      headers={"Authorization": "Basic x"}).status_code == 401
+
+
+def test_unsubscribe_by_mail_alone_shows_as_on_and_can_be_switched(live_server, monkeypatch) -> None:
+    """Without a tracking host but with an ``unsubscribe_mail_domain`` the plugin still fills the
+    unsubscribe addresses: the API says so, and lets the switch go off and on again."""
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    mail_domain = "unsub.example.net"
+    server = live_server(plugins=[plugin], plugin_settings={"tracking": {"unsubscribe_mail_domain": mail_domain}})
+    client = Client(auth=("api", TEST_KEY), api_url=server.url)
+    assert tracking(client) == {
+        "open": {"active": False, "place_at_the_top": False},
+        "click": {"active": False},
+        "unsubscribe": {"active": True, "html_footer": "", "text_footer": ""},
+    }
+    off = client.domains_tracking_unsubscribe.put(domain=TEST_DOMAIN, data={"active": "no"})
+    assert off.json() == {"message": UPDATED, "unsubscribe": {"active": False, "html_footer": "", "text_footer": ""}}
+    on = client.domains_tracking_unsubscribe.put(domain=TEST_DOMAIN, data={"active": "yes"})
+    assert on.status_code == 200, on.text
+    assert on.json()["unsubscribe"]["active"] is True and tracking(client)["unsubscribe"]["active"] is True
+    refused = client.domains_tracking_open.put(domain=TEST_DOMAIN, data={"active": "yes"})
+    assert refused.status_code == 400 and "tracking host" in refused.json()["message"]
+
+    send_batch(server, ["ann@example.com"], "6740a1b2c3d4e5f6a7b8c9e0")
+    mail = outbox(server, 1)[0]
+    addresses = re.findall(r"<([^>]+)>", str(mail["List-Unsubscribe"]))
+    assert any(a.startswith("mailto:u-") and a.endswith("@" + mail_domain) for a in addresses), addresses

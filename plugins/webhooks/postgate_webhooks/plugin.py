@@ -7,6 +7,7 @@ from typing import Any
 from postgate import hookimpl
 
 from . import LABEL
+from .dashboard_page import dashboard_pages  # noqa: F401 - the dashboard's Webhooks page (when it is loaded)
 from .settings import WebhooksSettings
 from .state import NAME, webhooks_for
 

@@ -1,5 +1,5 @@
 // A send page's "Going out" figures, kept current over Server-Sent Events while the send goes
-// out, and its progress curve redrawn (fetched from the server) every few seconds. Without
+// out, and its progress curve and funnel redrawn (fetched from the server) every few seconds. Without
 // JavaScript the figures and the curve are those of the page's loading.
 "use strict";
 (function () {
@@ -40,6 +40,11 @@
         curveBody.innerHTML = html;  // markup drawn and escaped by the server
         var details = curveBody.querySelector("details");
         if (open && details) { details.open = true; }
+        // The funnel drawn with the curve, from the same read: swap it in so both agree.
+        var fresh = curveBody.querySelector("template#fresh-funnel");
+        var funnel = document.getElementById("funnel-body");
+        if (fresh && funnel) { funnel.replaceChildren(fresh.content.cloneNode(true)); }
+        if (fresh) { fresh.remove(); }
       })
       .catch(function () { /* the next update tries again */ });
   }

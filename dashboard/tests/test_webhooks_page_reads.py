@@ -1,0 +1,88 @@
+"""The Webhooks page's reads on SQLite and MariaDB: keyset pages over POSTs that share a time, the
+filters, and the per-URL summary, against rows written straight into the plugin's tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+import postgate_dashboard
+import postgate_mysql
+import postgate_webhooks.plugin as webhooks_plugin
+from postgate.testing.mariadb import temporary_database
+from postgate_webhooks import dashboard_page
+from postgate_webhooks.models import Attempt, Delivery, Subscription
+
+
+def utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+async def webhooks_gateway(request, gateway_factory):
+    """A started gateway with the dashboard and the webhooks plugin (delivering nothing), on
+    SQLite and on MariaDB."""
+    from postgate_webhooks.state import webhooks_for
+
+    if request.param == "sqlite":
+        gw = gateway_factory(plugins=[postgate_dashboard, webhooks_plugin])
+        webhooks_for(gw).quiet = True
+        await gw.start()
+        yield gw
+        return
+    async with temporary_database() as url:
+        gw = gateway_factory(plugins=[postgate_mysql, postgate_dashboard, webhooks_plugin],
+                             backends={"storage": "mysql"}, plugin_settings={"mysql": {"url": url}})
+        webhooks_for(gw).quiet = True
+        await gw.start()
+        yield gw
+        await gw.stop()  # before the database is dropped
+
+
+async def test_pages_and_summary_read_the_tables_on_both_databases(webhooks_gateway) -> None:
+    """Keyset pages over POSTs that share a time (ties go by id), filters, and the per-URL summary
+    (failures in a row up to the newest success, waiting deliveries, next retry)."""
+    gw = webhooks_gateway
+    domain = sorted(gw.domains)[0]
+    dead, fine = "https://dead.example/hook", "https://fine.example/hook"
+    with gw.storage.orm():
+        await Subscription.bulk_create([Subscription(domain=domain, webhook="delivered", url=url, position=i,
+                                                     created_at=1.0) for i, url in enumerate((dead, fine))])
+        waiting = await Delivery.create(domain=domain, webhook="delivered", url=dead, event_id="e-dead",
+                                        event_data="{}", status="pending", attempts=3, enqueued_at=1000.0,
+                                        next_at=5000.0)
+        done = await Delivery.create(domain=domain, webhook="delivered", url=fine, event_id="e-fine",
+                                     event_data="{}", status="delivered", attempts=1, enqueued_at=1000.0,
+                                     next_at=1000.0, finished_at=1000.5)
+        rows = [Attempt(delivery_id=waiting.id, at=at, domain=domain, webhook="delivered", url=dead,
+                        event_id="e-dead", status_code=code, outcome=outcome)
+                for at, code, outcome in ((1001.0, 200, "delivered"), (2000.0, 500, "retry"),
+                                          (2000.0, 502, "retry"), (3000.0, None, "retry"))]
+        rows += [Attempt(delivery_id=done.id, at=1000.5, domain=domain, webhook="delivered", url=fine,
+                         event_id="e-fine", status_code=200, outcome="delivered")]
+        await Attempt.bulk_create(rows)
+        stored_ids = [a.id for a in await Attempt.all().order_by("-at", "-id")]
+
+    filters, seen = dashboard_page.Filters(), []
+    while True:
+        page = await dashboard_page.attempt_rows(gw, filters, 2)
+        seen += [r["id"] for r in page]
+        if len(page) < 2:
+            break
+        filters = dashboard_page.parse_filters({"after": dashboard_page.cursor(page[-1])}, [domain])
+    assert seen == stored_ids and len(seen) == 5
+    newest = (await dashboard_page.attempt_rows(gw, dashboard_page.Filters(), 1))[0]
+    assert newest["url"] == dead and newest["status"] is None and newest["next_at"] == 5000.0
+    assert newest["latency"] == 2000.0
+    failed = await dashboard_page.attempt_rows(gw, dashboard_page.Filters(domain=domain, outcome="not-delivered"), 10)
+    assert [r["status"] for r in failed] == [None, 502, 500]
+    assert [r["next_at"] for r in failed] == [5000.0, None, None]  # only on the delivery's newest POST
+    only_fine = await dashboard_page.attempt_rows(gw, dashboard_page.Filters(url=fine), 10)
+    assert [r["event_id"] for r in only_fine] == ["e-fine"]
+
+    summary = {row["raw_url"]: row for row in await dashboard_page.url_rows(gw, dashboard_page.Filters(), 4000.0)}
+    assert summary[dead]["failures"] == 3 and summary[dead]["pending"] == 1
+    assert summary[dead]["next_at"] == utc(5000.0) and summary[dead]["outcomes"] == {"retry": 3, "delivered": 1}
+    assert summary[dead]["breaker"] is None  # this gateway delivers nothing: no breaker of its own
+    assert summary[fine]["failures"] == 0 and summary[fine]["pending"] == 0 and summary[fine]["last_status"] == 200
