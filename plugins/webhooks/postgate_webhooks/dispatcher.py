@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -21,10 +22,10 @@ import aiohttp
 
 from . import queue
 from .breaker import Breakers
-from .models import Delivery
 from .poster import Answer, PinnedResolver, body_for, new_session, post
 from .settings import WebhooksSettings
-from .signing import account_of, keys_of
+from .queue import Due
+from .signing import account_of, signing_key
 from .targets import TargetRefused, resolve_target
 
 log = logging.getLogger("postgate.webhooks")
@@ -50,16 +51,19 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._per_url: Counter[str] = Counter()  # deliveries held: in flight or waiting
+        self._held_ids: set[int] = set()
         self._url_slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._done: list[queue.Outcome] = []
-        self._unused: list[Delivery] = []
+        self._unused: list[Due] = []
         self._defer: dict[str, float] = {}
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._resolver = PinnedResolver()
         self._purged_at = 0.0
+        #: This process's name on the leases it takes.
+        self._owner = uuid.uuid4().hex
         #: Fewest free places worth a claim while POSTs are in flight (one query for many).
         self._claim_floor = max(1, settings.max_connections // 4)
 
@@ -100,70 +104,94 @@ class Dispatcher:
             await self._drain()
 
     async def _turn(self) -> bool:
-        """Settle, then lease and start POSTs; ``True`` when a full batch was leased."""
+        """Settle, then lease and start POSTs, in one transaction; ``True`` when a full batch was
+        read (more may be due)."""
         now = time.time()
-        with self.gateway.storage.orm():
-            await self._write_results(now)
-            room = self.settings.max_connections * 2 - len(self._tasks)
-            if room <= 0 or self._stopping or (self._tasks and room < self._claim_floor):
-                return False  # with POSTs in flight, wait until a worthwhile batch fits
-            limit = min(room, self.settings.claim_batch)
-            leased = await queue.claim(now, limit, self.settings.lease_seconds, self._busy_urls(now))
-            started, unused = self._fit(leased, now)
-            if unused:
-                await queue.release(unused)
-            keys = await keys_of({self._account(d.domain) for d in started}) if started else {}
-            if now - self._purged_at > PURGE_EVERY:
-                self._purged_at = now
-                await queue.purge(now - self.settings.keep_days * 86400)
-        for delivery in started:
-            task = asyncio.create_task(self._attempt(delivery, keys[self._account(delivery.domain)]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return len(leased) == limit
-
-    async def _write_results(self, now: float) -> None:
         done, self._done = self._done, []
         unused, self._unused = self._unused, []
         defer, self._defer = self._defer, {}
+        room = self.settings.max_connections * HELD_PER_CONNECTION - len(self._tasks)
+        claiming = room > 0 and not self._stopping and (not self._tasks or room >= self._claim_floor)
+        if not (done or unused or defer or claiming):
+            return False
+        limit = min(room, self.settings.claim_batch)
+        due: list[tuple[int, str]] = []
+        leased: list[Due] = []
+        keys: dict[str, str] = {}
+        storage = self.gateway.storage
         try:
-            await queue.settle(done)
-            await queue.release(unused)
-            for url, until in defer.items():
-                await queue.defer_url(url, until, now, now - self.give_up_after)
+            async with storage.session(write=True) as db:
+                await queue.settle(db, done)
+                await queue.release(db, unused, self._owner)
+                for url, until in defer.items():
+                    await queue.defer_url(db, url, until, now, now - self.give_up_after)
+                if claiming:  # with POSTs in flight, only once a worthwhile batch fits
+                    due = await queue.due_urls(db, now, limit, self._busy_urls(now), storage.lock_rows)
+                    picked = self._pick(due, now, room)
+                    if picked:
+                        leased = await queue.lease(db, picked, self._owner, now + self.settings.lease_seconds)
+                        accounts = {self._account(d.domain) for d in leased}
+                        keys = await queue.signing_keys(db, sorted(accounts))
         except BaseException:
             self._done[:0], self._unused[:0] = done, unused
             self._defer = {**defer, **self._defer}
             raise
+        if leased:
+            await self._start(leased, keys, now)
+        if now - self._purged_at > PURGE_EVERY:
+            self._purged_at = now
+            with storage.orm():
+                await queue.purge(now - self.settings.keep_days * 86400)
+        return bool(leased) and len(due) == limit
+
+    async def _start(self, leased: list[Due], keys: dict[str, str], now: float) -> None:
+        """One POST task per leased delivery, signed with its account's key as read just now."""
+        accounts = {domain: self._account(domain) for domain in {d.domain for d in leased}}
+        missing = set(accounts.values()) - set(keys)
+        if missing:  # made on first use (outside the transaction: tortoise has its own session)
+            with self.gateway.storage.orm():
+                keys.update({account: await signing_key(account) for account in sorted(missing)})
+        for delivery in leased:
+            self._per_url[delivery.url] += 1
+            self._held_ids.add(delivery.id)
+            task = asyncio.create_task(self._attempt(delivery, keys[accounts[delivery.domain]]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _held_cap(self) -> int:
         return self.settings.per_url_connections * HELD_PER_CONNECTION
 
     def _busy_urls(self, now: float) -> list[str]:
-        cap = self._held_cap()
-        full = [url for url, count in self._per_url.items() if count >= cap]
-        trial = [url for url, count in self._per_url.items() if count and self.breakers.on_trial(url, now)]
-        return sorted({*full, *trial, *self.breakers.open_urls(now)})
+        """URLs not to read due deliveries of: open circuits, a trial under way, and URLs holding
+        enough to keep their connections busy until the next turn."""
+        enough = self.settings.per_url_connections
+        busy = [url for url, count in self._per_url.items() if count >= enough
+                or (count and self.breakers.on_trial(url, now))]
+        return sorted({*busy, *self.breakers.open_urls(now)})
 
-    def _fit(self, leased: list[Delivery], now: float) -> tuple[list[Delivery], list[Delivery]]:
-        """Split leased deliveries into those to start now and those over a URL's share."""
-        started, unused = [], []
-        for delivery in leased:
-            url = delivery.url
-            cap = 1 if self.breakers.on_trial(url, now) else self._held_cap()
-            if self._per_url[url] >= cap or self.breakers.is_open(url, now):
-                unused.append(delivery)
+    def _pick(self, due: list[tuple[int, str]], now: float, room: int) -> list[int]:
+        """The due deliveries to lease: up to ``room``, none over a URL's share (one for a URL on
+        trial), none of an open circuit; the rest stay free for other workers."""
+        picked: list[int] = []
+        taken: Counter[str] = Counter()
+        for delivery_id, url in due:
+            if delivery_id in self._held_ids:  # its lease ran out while it waited here
                 continue
-            self._per_url[url] += 1
-            started.append(delivery)
-        return started, unused
+            cap = 1 if self.breakers.on_trial(url, now) else self._held_cap()
+            if self._per_url[url] + taken[url] >= cap or self.breakers.is_open(url, now):
+                continue
+            taken[url] += 1
+            picked.append(delivery_id)
+            if len(picked) >= room:
+                break
+        return picked
 
     def _account(self, domain: str) -> str:
         return account_of(self.gateway.domains, domain)
 
     # -- one POST -----------------------------------------------------------------------------
 
-    async def _attempt(self, delivery: Delivery, key: str) -> None:
+    async def _attempt(self, delivery: Due, key: str) -> None:
         outcome: queue.Outcome | None = None
         url_slots = self._url_slots.get(delivery.url)
         if url_slots is None:
@@ -181,6 +209,7 @@ class Dispatcher:
             log.exception("webhook POST %s failed unexpectedly", delivery.id)
             outcome = self._judge(delivery, Answer(None, f"internal error: {type(exc).__name__}"), time.time())
         finally:
+            self._held_ids.discard(delivery.id)
             self._per_url[delivery.url] -= 1
             if self._per_url[delivery.url] <= 0:
                 del self._per_url[delivery.url]
@@ -189,7 +218,7 @@ class Dispatcher:
                 self._done.append(outcome)
             self._wake.set()
 
-    async def _post(self, delivery: Delivery, key: str) -> queue.Outcome:
+    async def _post(self, delivery: Due, key: str) -> queue.Outcome:
         assert self._session is not None
         try:
             target = await resolve_target(delivery.url, self.settings.allow_private_targets)
@@ -202,7 +231,7 @@ class Dispatcher:
             answer = await post(self._session, target, body_for(key, delivery.event_data, time.time()))
         return self._judge(delivery, answer, time.time())
 
-    def _judge(self, delivery: Delivery, answer: Answer, now: float) -> queue.Outcome:
+    def _judge(self, delivery: Due, answer: Answer, now: float) -> queue.Outcome:
         """Mailgun's rules: 2xx delivered, 406 rejected for good, anything else retried on the
         schedule until it runs out."""
         url = delivery.url
@@ -228,8 +257,8 @@ class Dispatcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._stopping = True
         try:
-            with self.gateway.storage.orm():
-                await self._write_results(time.time())
+            await self._turn()
         except Exception:  # noqa: BLE001 - leases expire; the deliveries are taken again later
             log.exception("could not write the last webhook results; they will be retried")

@@ -9,7 +9,6 @@ or ``postgate webhooks signing-key --rotate``).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -42,7 +41,7 @@ def new_token() -> str:
 
 def signature(key: str, timestamp: str, token: str) -> str:
     """Mailgun's signature: hex HMAC-SHA256 of ``timestamp + token`` under the signing key."""
-    return hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key.encode(), f"{timestamp}{token}".encode(), "sha256").hex()
 
 
 async def signing_key(account: str) -> str:
