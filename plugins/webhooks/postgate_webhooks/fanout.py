@@ -31,7 +31,7 @@ async def enqueue_events(gateway: Any, events: Sequence[Any]) -> int:
         rows.extend((domain, webhook, url, event.event_id or "", data, now, now) for url in targets)
     if not rows:
         return 0
-    async with gateway.storage.session(write=True) as db:
+    async with gateway.storage.session() as db:
         await queue.enqueue(db, rows)
     if state.dispatcher is not None:
         state.dispatcher.wake()

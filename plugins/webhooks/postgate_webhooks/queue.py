@@ -26,7 +26,10 @@ DELIVERIES, ATTEMPTS, KEYS = Delivery._meta.db_table, Attempt._meta.db_table, Si
 FREE = "(lease_until IS NULL OR lease_until < ?)"
 DUE_COLUMNS = "id, domain, webhook, url, event_id, event_data, attempts, next_at"
 ENQUEUE = (f"INSERT INTO {DELIVERIES} (domain, webhook, url, event_id, event_data, status, attempts, "
-           "enqueued_at, next_at, last_error) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, '')")
+           "enqueued_at, next_at, last_error) VALUES ")
+ENQUEUE_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, '')"
+#: Rows per multi-row INSERT of deliveries (7 parameters each).
+ENQUEUE_CHUNK = 200
 LOG_ATTEMPT = (f"INSERT INTO {ATTEMPTS} (delivery_id, at, domain, webhook, url, event_id, status_code, "
                "outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 SETTLE_ONE = (f"UPDATE {DELIVERIES} SET status = ?, attempts = attempts + 1, last_status = ?, last_error = ?, "
@@ -69,9 +72,10 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 async def enqueue(db: Any, rows: Sequence[tuple[str, str, str, str, str, float, float]]) -> None:
-    """Queue deliveries: ``(domain, webhook, url, event_id, event_data, enqueued_at, next_at)``."""
-    if rows:
-        await db.executemany(ENQUEUE, rows)
+    """Queue deliveries, ``(domain, webhook, url, event_id, event_data, enqueued_at, next_at)``,
+    in multi-row INSERTs (one statement, so no transaction needed, for up to 200 of them)."""
+    for part in chunks(rows, ENQUEUE_CHUNK):
+        await db.execute(ENQUEUE + ", ".join([ENQUEUE_ROW] * len(part)), [value for row in part for value in row])
 
 
 async def due_urls(db: Any, now: float, limit: int, skip_urls: Sequence[str], lock_rows: str) -> list[tuple[int, str]]:
@@ -86,12 +90,17 @@ async def due_urls(db: Any, now: float, limit: int, skip_urls: Sequence[str], lo
 
 async def lease(db: Any, ids: Sequence[int], owner: str, until: float) -> list[Due]:
     """Mark ``ids`` (just read by :func:`due_urls` in the same transaction) as held by ``owner``
-    until ``until``; returns them oldest first."""
+    until ``until``; returns them oldest first (SQLite answers the UPDATE with the rows at once)."""
     found: list[Due] = []
+    returning = db.storage.dialect == "sqlite"
     for part in chunks(ids):
-        await db.execute(f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? WHERE id IN ({marks(len(part))})",
-                         (owner, until, *part))
-        rows = await db.fetch(f"SELECT {DUE_COLUMNS} FROM {DELIVERIES} WHERE id IN ({marks(len(part))})", part)
+        where = f"WHERE id IN ({marks(len(part))})"
+        update = f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? {where}"
+        if returning:
+            rows = await db.fetch(f"{update} RETURNING {DUE_COLUMNS}", (owner, until, *part))
+        else:
+            await db.execute(update, (owner, until, *part))
+            rows = await db.fetch(f"SELECT {DUE_COLUMNS} FROM {DELIVERIES} {where}", part)
         found.extend(Due(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), float(r[7])) for r in rows)
     found.sort(key=lambda due: (due.next_at, due.id))
     return found
