@@ -1,11 +1,14 @@
 """The delivery loop: lease due deliveries, POST them through a bounded pool, settle results.
 
-One loop per process (``startup``/``shutdown`` hooks). Each turn it writes the results of the
-POSTs that finished (one batch), then leases as many due deliveries as it has room for, leaving
-out URLs whose circuit is open or which already hold twice ``per_url_connections`` deliveries;
-at most ``per_url_connections`` POSTs go to one URL at a time, so a dead or slow endpoint holds
-at most its own share of the pool. Recording new deliveries
-wakes the loop at once; otherwise it looks every ``poll_seconds`` (other processes enqueue too).
+One loop per process (``startup``/``shutdown`` hooks). Each turn is one storage transaction: it
+writes the results of the POSTs that finished, then leases as many due deliveries as it has room
+for, leaving out URLs whose circuit is open or which hold enough to keep their connections busy,
+and never more than twice ``per_url_connections`` per URL. Leased deliveries wait per URL for a
+*lane*: a task that holds one of the ``max_connections`` connections and POSTs its URL's
+deliveries one after the other, at most ``per_url_connections`` lanes per URL, so a dead or slow
+endpoint holds at most its own share of the pool. Recording new deliveries wakes the loop at
+once; otherwise it looks every ``poll_seconds`` (other processes enqueue too). While POSTs are in
+flight, turns come at most every :data:`TURN_EVERY` seconds, so each settles a group of them.
 """
 
 from __future__ import annotations
