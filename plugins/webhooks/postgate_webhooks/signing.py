@@ -77,11 +77,3 @@ async def rotate_key(account: str) -> str:
         except IntegrityError:
             await SigningKey.filter(account=account).update(key=key, created_at=time.time())
     return key
-
-
-async def keys_of(accounts: set[str]) -> dict[str, str]:
-    """The keys of several accounts in one read, making the missing ones."""
-    found = {row.account: row.key for row in await SigningKey.filter(account__in=sorted(accounts))}
-    for account in accounts - set(found):
-        found[account] = await signing_key(account)
-    return found
