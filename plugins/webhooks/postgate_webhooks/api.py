@@ -197,6 +197,8 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
     async def rotate_signing_key():
         with gateway.storage.orm():
             key = await rotate_key(account())
+        if state.dispatcher is not None:
+            state.dispatcher.forget_keys()
         return jsonify({"message": "regenerated HTTP signing key for account", "http_signing_key": key})
 
     return bp

@@ -1,30 +1,60 @@
 """The outbound queue in storage: enqueueing, leasing, settling and reading deliveries.
 
-Every function runs inside ``storage.orm()`` and is batch-shaped. A lease is taken with one
-conditional UPDATE, so two workers (threads, processes or hosts) never both hold a delivery;
-an unfinished lease expires and the delivery is taken again (at least once: receivers
-de-duplicate by the event id in the payload).
+The hot statements (enqueue, lease, settle, release) are plain parameterised SQL on a storage
+session (``storage.session(write=True)``), batch-shaped, so one loop turn is one short
+transaction of a handful of statements whatever the number of POSTs it settles or leases.
+A lease is taken inside that transaction (rows read with the storage's row lock, then marked
+with this process's owner), so two workers (processes or hosts) never both hold a delivery; an
+unfinished lease expires and the delivery is taken again (at least once: receivers
+de-duplicate by the event id in the payload). The operator's reads use the tortoise models
+inside ``storage.orm()``.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from tortoise.expressions import F, Q
+from .models import Attempt, Delivery, SigningKey
 
-from .models import Attempt, Delivery
-
-WRITE_BATCH = 500
+#: Ids or rows per statement (far below every parameter limit).
+CHUNK = 500
 PENDING, DELIVERED, REJECTED, FAILED = "pending", "delivered", "rejected", "failed"
+DELIVERIES, ATTEMPTS, KEYS = Delivery._meta.db_table, Attempt._meta.db_table, SigningKey._meta.db_table
+#: The lease of a delivery is free: never taken, or run out.
+FREE = "(lease_until IS NULL OR lease_until < ?)"
+DUE_COLUMNS = "id, domain, webhook, url, event_id, event_data, attempts, next_at"
+ENQUEUE = (f"INSERT INTO {DELIVERIES} (domain, webhook, url, event_id, event_data, status, attempts, "
+           "enqueued_at, next_at, last_error) VALUES ")
+ENQUEUE_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, '')"
+#: Rows per multi-row INSERT of deliveries (7 parameters each).
+ENQUEUE_CHUNK = 200
+LOG_ATTEMPT = (f"INSERT INTO {ATTEMPTS} (delivery_id, at, domain, webhook, url, event_id, status_code, "
+               "outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SETTLE_ONE = (f"UPDATE {DELIVERIES} SET status = ?, attempts = attempts + 1, last_status = ?, last_error = ?, "
+              "lease_owner = NULL, lease_until = NULL, next_at = ?, finished_at = ? WHERE id = ?")
+
+
+@dataclass(slots=True)
+class Due:
+    """A leased delivery, as the delivery loop holds it."""
+
+    id: int
+    domain: str
+    webhook: str
+    url: str
+    event_id: str
+    event_data: str
+    attempts: int
+    next_at: float
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What became of one claimed delivery after an attempt."""
+    """What became of one leased delivery after an attempt."""
 
-    delivery: Delivery
+    delivery: Due
     at: float
     status_code: int | None
     outcome: str  # delivered, retry, rejected, failed or refused
@@ -32,70 +62,111 @@ class Outcome:
     next_at: float | None = None  # for a retry
 
 
-def _free(now: float) -> Q:
-    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+def marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
-async def enqueue(rows: Sequence[Delivery]) -> None:
-    await Delivery.bulk_create(list(rows), batch_size=WRITE_BATCH)
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
-async def claim(now: float, limit: int, lease_seconds: float, skip_urls: Sequence[str] = ()) -> list[Delivery]:
-    """Lease up to ``limit`` due deliveries, oldest first, leaving out ``skip_urls``."""
-    query = Delivery.filter(_free(now), status=PENDING, next_at__lte=now)
-    if skip_urls:
-        query = query.exclude(url__in=list(skip_urls))
-    ids = await query.order_by("next_at", "id").limit(limit).values_list("id", flat=True)
-    if not ids:
-        return []
-    token = uuid.uuid4().hex
-    await Delivery.filter(_free(now), id__in=list(ids), status=PENDING).update(
-        lease_owner=token, lease_until=now + lease_seconds)
-    return list(await Delivery.filter(id__in=list(ids), lease_owner=token).order_by("next_at", "id"))
+async def enqueue(db: Any, rows: Sequence[tuple[str, str, str, str, str, float, float]]) -> None:
+    """Queue deliveries, ``(domain, webhook, url, event_id, event_data, enqueued_at, next_at)``,
+    in multi-row INSERTs (one statement, so no transaction needed, for up to 200 of them)."""
+    for part in chunks(rows, ENQUEUE_CHUNK):
+        await db.execute(ENQUEUE + ", ".join([ENQUEUE_ROW] * len(part)), [value for row in part for value in row])
 
 
-async def release(deliveries: Sequence[Delivery]) -> None:
+async def due_urls(db: Any, now: float, limit: int, skip_urls: Sequence[str], lock_rows: str) -> list[tuple[int, str]]:
+    """``(id, url)`` of up to ``limit`` due deliveries with a free lease, oldest first, leaving
+    out ``skip_urls`` (the caller picks which of them to lease)."""
+    skip = f" AND url NOT IN ({marks(len(skip_urls))})" if skip_urls else ""
+    rows = await db.fetch(
+        f"SELECT id, url FROM {DELIVERIES} WHERE status = 'pending' AND next_at <= ? AND {FREE}{skip} "
+        f"ORDER BY next_at, id LIMIT ?{lock_rows}", (now, now, *skip_urls, limit))
+    return [(int(row[0]), row[1]) for row in rows]
+
+
+async def lease(db: Any, ids: Sequence[int], owner: str, until: float) -> list[Due]:
+    """Mark ``ids`` (just read by :func:`due_urls` in the same transaction) as held by ``owner``
+    until ``until``; returns them oldest first (SQLite answers the UPDATE with the rows at once)."""
+    found: list[Due] = []
+    returning = db.storage.dialect == "sqlite"
+    for part in chunks(ids):
+        where = f"WHERE id IN ({marks(len(part))})"
+        update = f"UPDATE {DELIVERIES} SET lease_owner = ?, lease_until = ? {where}"
+        if returning:
+            rows = await db.fetch(f"{update} RETURNING {DUE_COLUMNS}", (owner, until, *part))
+        else:
+            await db.execute(update, (owner, until, *part))
+            rows = await db.fetch(f"SELECT {DUE_COLUMNS} FROM {DELIVERIES} {where}", part)
+        found.extend(Due(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), float(r[7])) for r in rows)
+    found.sort(key=lambda due: (due.next_at, due.id))
+    return found
+
+
+async def release(db: Any, deliveries: Sequence[Due], owner: str) -> None:
     """Give leases back unused (no attempt counted)."""
-    owners: dict[str | None, list[int]] = {}
-    for delivery in deliveries:
-        owners.setdefault(delivery.lease_owner, []).append(delivery.id)
-    for owner, ids in owners.items():
-        await Delivery.filter(id__in=ids, lease_owner=owner).update(lease_owner=None, lease_until=None)
+    for part in chunks([d.id for d in deliveries]):
+        await db.execute(f"UPDATE {DELIVERIES} SET lease_owner = NULL, lease_until = NULL "
+                         f"WHERE id IN ({marks(len(part))}) AND lease_owner = ?", (*part, owner))
 
 
-async def settle(outcomes: Sequence[Outcome]) -> None:
-    """Store attempts' results: the deliveries' new state (one UPDATE for all the delivered
-    ones, which are most) and one attempts-log row each."""
+async def settle(db: Any, outcomes: Sequence[Outcome]) -> None:
+    """Store attempts' results: the deliveries' new state (one UPDATE per answer status for the
+    delivered ones, which are most) and one attempts-log row each."""
     if not outcomes:
         return
-    delivered = [o for o in outcomes if o.outcome == "delivered"]
-    if delivered:
-        await Delivery.filter(id__in=[o.delivery.id for o in delivered]).update(
-            status=DELIVERED, attempts=F("attempts") + 1, last_status=200, last_error="", lease_owner=None,
-            lease_until=None, finished_at=max(o.at for o in delivered))
+    delivered: dict[int | None, list[Outcome]] = {}
+    others = []
     for item in outcomes:
         if item.outcome == "delivered":
-            continue
-        done = item.outcome != "retry"
-        await Delivery.filter(id=item.delivery.id).update(
-            status={"retry": PENDING, "rejected": REJECTED}.get(item.outcome, FAILED), attempts=F("attempts") + 1,
-            last_status=item.status_code, last_error=item.error[:255], lease_owner=None, lease_until=None,
-            next_at=item.next_at if item.next_at is not None else item.delivery.next_at,
-            finished_at=item.at if done else None)
-    await Attempt.bulk_create([
-        Attempt(delivery_id=o.delivery.id, at=o.at, domain=o.delivery.domain, webhook=o.delivery.webhook,
-                url=o.delivery.url, event_id=o.delivery.event_id, status_code=o.status_code, outcome=o.outcome,
-                error=o.error[:255]) for o in outcomes], batch_size=WRITE_BATCH)
+            delivered.setdefault(item.status_code, []).append(item)
+        else:
+            done = item.outcome != "retry"
+            others.append(({"retry": PENDING, "rejected": REJECTED}.get(item.outcome, FAILED), item.status_code,
+                           item.error[:255], item.next_at if item.next_at is not None else item.delivery.next_at,
+                           item.at if done else None, item.delivery.id))
+    for status_code, items in delivered.items():
+        finished = max(o.at for o in items)
+        for part in chunks([o.delivery.id for o in items]):
+            await db.execute(
+                f"UPDATE {DELIVERIES} SET status = 'delivered', attempts = attempts + 1, last_status = ?, "
+                f"last_error = '', lease_owner = NULL, lease_until = NULL, finished_at = ? "
+                f"WHERE id IN ({marks(len(part))})", (status_code, finished, *part))
+    if others:
+        await db.executemany(SETTLE_ONE, others)
+    await db.executemany(LOG_ATTEMPT, [
+        (o.delivery.id, o.at, o.delivery.domain, o.delivery.webhook, o.delivery.url, o.delivery.event_id,
+         o.status_code, o.outcome, o.error[:255]) for o in outcomes])
 
 
-async def defer_url(url: str, until: float, now: float, give_up_before: float) -> None:
+async def defer_url(db: Any, url: str, until: float, now: float, give_up_before: float) -> None:
     """Hold a failing URL's due deliveries until ``until`` (its circuit is open); those enqueued
     before ``give_up_before`` are given up instead."""
-    free = Delivery.filter(_free(now), status=PENDING, url=url)
-    await free.filter(enqueued_at__lt=give_up_before).update(
-        status=FAILED, finished_at=now, last_error="given up: the URL kept failing")
-    await free.filter(next_at__lt=until).update(next_at=until)
+    free = f"status = 'pending' AND url = ? AND {FREE}"
+    await db.execute(f"UPDATE {DELIVERIES} SET status = 'failed', finished_at = ?, "
+                     f"last_error = 'given up: the URL kept failing' WHERE {free} AND enqueued_at < ?",
+                     (now, url, now, give_up_before))
+    await db.execute(f"UPDATE {DELIVERIES} SET next_at = ? WHERE {free} AND next_at < ?", (until, url, now, until))
 
+
+async def signing_keys(db: Any, accounts: Sequence[str]) -> dict[str, str]:
+    """The stored signing keys of ``accounts`` (missing ones are left out)."""
+    if not accounts:
+        return {}
+    rows = await db.fetch(f"SELECT account, {_quoted_key(db)} FROM {KEYS} "
+                          f"WHERE account IN ({marks(len(accounts))})", accounts)
+    return {row[0]: row[1] for row in rows}
+
+
+def _quoted_key(db: Any) -> str:
+    """``key`` is a reserved word on MySQL-like servers."""
+    return '"key"' if db.storage.dialect == "sqlite" else "`key`"
+
+
+# -- the operator's reads (tortoise, inside ``storage.orm()``) ---------------------------------
 
 async def purge(before: float) -> int:
     """Delete finished deliveries and attempts older than ``before``."""

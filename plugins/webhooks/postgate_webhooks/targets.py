@@ -8,6 +8,7 @@ is refused too. The POST then goes to the very address that was checked (``pinne
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ def checked_url(url: str) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=4096)
 def host_of(url: str) -> str:
     return urlsplit(url).hostname or ""
 
@@ -78,6 +80,7 @@ async def addresses_of(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
 
 
+@functools.lru_cache(maxsize=4096)
 def _port(url: str) -> int:
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme.lower() == "https" else 80)

@@ -66,6 +66,19 @@ def test_rotated_key_signs_the_next_posts(live_server, receiver) -> None:
     assert receiver.verified == [True]
 
 
+def test_a_rotation_between_posts_signs_the_next_post_with_the_new_key(live_server, receiver) -> None:
+    server = webhook_server(live_server)
+    receiver.signing_key = signing_key(server)
+    subscribe(server, "delivered", receiver.url("/d"))
+    send(server, "ann@example.com")
+    receiver.wait(lambda: receiver.to("/d"))  # the loop has read (and keeps a copy of) the old key
+    with api(server) as http:
+        receiver.signing_key = http.post("/v5/accounts/http_signing_key").json()["http_signing_key"]
+    send(server, "bob@example.com")
+    receiver.wait(lambda: len(receiver.to("/d")) == 2)
+    assert receiver.verified == [True, True]
+
+
 def test_failures_are_retried_on_the_schedule_until_delivered(live_server, receiver) -> None:
     server = webhook_server(live_server)
     receiver.answers["/flaky"] = [500, 503]
