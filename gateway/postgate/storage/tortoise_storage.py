@@ -72,10 +72,12 @@ from ..domain import (
     Recipient,
     RecipientStatus,
     RecipientUpdate,
+    ServedEvent,
     Suppression,
     TagInfo,
     Term,
 )
+from ..event_json import canonical_payload, mailgun_json, splice
 from ..model_apps import ModelApp
 from ..settings import ConfigError
 
@@ -99,6 +101,8 @@ _EVENT_COLS = (
     "id, event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
     "severity, event_key, payload"
 )
+#: What the events API reads of a row (``recorded_at`` fourth, as in ``_EVENT_COLS``).
+_SERVED_COLS = "id, event_id, event, recorded_at, payload, payload_canonical"
 #: The ``rate_buckets`` row of the events clock. Its ``updated_at`` is the seal: the first whole
 #: second (epoch) in which events may still be stamped, because readers have been shown every
 #: earlier one. MySQL-like servers also lock it to queue event writers.
@@ -811,7 +815,7 @@ class TortoiseStorage(Storage):
             ]
             columns = (
                 "event_id, domain, recorded_at, event, recipient, recipient_key, message_id, "
-                "email_id, tags, tags_search, severity, reason, event_key, payload"
+                "email_id, tags, tags_search, severity, reason, event_key, payload, payload_canonical"
             )
             for part in _chunks(stored):
                 await db.execute(
@@ -820,7 +824,7 @@ class TortoiseStorage(Storage):
                         e.event_id, e.domain, e.recorded_at, e.event, e.recipient,
                         address_key(e.recipient) if e.recipient is not None else None, e.message_id,
                         e.email_id, json.dumps(e.tags), tags_search(e.tags), e.severity,
-                        _reason(e.payload), e.key, json.dumps(e.payload),
+                        _reason(e.payload), e.key, *_stored_payload(e),
                     )],
                 )
             rows = await db.fetch("SELECT id, event_id FROM events WHERE id > ? ORDER BY id", (last_id,))
@@ -834,6 +838,23 @@ class TortoiseStorage(Storage):
         return out
 
     async def page_events(self, query: EventQuery) -> list[Event]:
+        return [_event(row) for row in await self._page_rows(query, _EVENT_COLS)]
+
+    async def page_served_events(self, query: EventQuery) -> list[ServedEvent]:
+        # Canonical payloads are spliced (postgate.event_json); other rows parsed and encoded.
+        served = []
+        for row_id, event_id, event, recorded_at, payload, canonical in await self._page_rows(query, _SERVED_COLS):
+            if canonical:
+                text = splice(event_id, int(recorded_at), payload)
+            else:
+                text = mailgun_json(Event(domain="", event=event, recipient=None, message_id=None,
+                                          payload=_json(payload), event_id=event_id,
+                                          recorded_at=int(recorded_at)))
+            served.append(ServedEvent(id=int(row_id), recorded_at=int(recorded_at), json=text))
+        return served
+
+    async def _page_rows(self, query: EventQuery, columns: str) -> list[Sequence[Any]]:
+        """The rows (``columns``, ``recorded_at`` the fourth) of one page of :meth:`page_events`."""
         # A keyset page: one range of the (domain, recorded_at, id) index, read in its order and
         # stopped after `limit` matches; filters are residual conditions on the rows read. A
         # filter that requires one recipient or message id reads (domain, column, recorded_at,
@@ -884,7 +905,7 @@ class TortoiseStorage(Storage):
         async with self.session() as db:
             hint = await self.events_index_hint(db, search_column(query.filter))
             statement = (
-                f"SELECT {_EVENT_COLS} FROM events{hint} WHERE {' AND '.join(where)} "
+                f"SELECT {columns} FROM events{hint} WHERE {' AND '.join(where)} "
                 f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?"
             )
             seal = await self._event_seal(db)
@@ -900,7 +921,7 @@ class TortoiseStorage(Storage):
                                 {"updated_at": f"{self.greatest}(updated_at, NEW.updated_at)"}),
                     (EVENTS_CLOCK, 0, seal_needed(rows)),
                 )
-        return [_event(row) for row in rows]
+        return rows
 
     async def _event_seal(self, db: Db) -> int:
         """The events clock's seal (see :data:`EVENTS_CLOCK`), 0 before the first."""
@@ -1419,6 +1440,12 @@ def _recipient(row: Sequence[Any]) -> Recipient:
         attempts=int(attempts), lease_owner=lease_owner, lease_until=lease_until,
         next_attempt_at=next_attempt_at, provider_id=provider_id, error=error,
     )
+
+
+def _stored_payload(event: Event) -> tuple[str, bool]:
+    """An event's ``payload`` and ``payload_canonical`` columns (see postgate.event_json)."""
+    text = canonical_payload(event.payload, event.event)
+    return (json.dumps(event.payload), False) if text is None else (text, True)
 
 
 def _event(row: Sequence[Any]) -> Event:
