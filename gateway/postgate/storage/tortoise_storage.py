@@ -197,6 +197,11 @@ class Db(abc.ABC):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run a statement once per row of arguments."""
 
+    async def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run an ``INSERT … VALUES (?, …)`` for every row, the fastest way the driver has.
+        No column may be NULL in every row (leave such a column out of the statement)."""
+        await self.executemany(sql, rows)
+
 
 class SqliteDb(Db):
     """A session on the aiosqlite connection of tortoise's SQLite client."""
@@ -252,6 +257,8 @@ class TortoiseStorage(Storage):
     exact_collation = ""
     #: Errors a unique-constraint violation raises.
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+    #: The session class on a pooled (non-SQLite) connection.
+    db_class: type[DbApiDb] = DbApiDb
 
     def __init__(
         self,
@@ -394,7 +401,7 @@ class TortoiseStorage(Storage):
                         await connection.execute(rollback)
                     raise
             else:
-                db = DbApiDb(self, connection)
+                db = self.db_class(self, connection)
                 if not write:
                     yield db
                     return
@@ -524,15 +531,7 @@ class TortoiseStorage(Storage):
             assert batch_id is not None
             ids: tuple[int, int] | None = None
             if fresh:
-                await db.executemany(
-                    "INSERT INTO recipients (batch_id, domain, email_id, address, name, message_id, "
-                    "variables, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (batch_id, batch.domain, batch.email_id, r.address, r.name, r.message_id,
-                         json.dumps(r.variables), RecipientStatus.QUEUED.value, 0)
-                        for r in fresh
-                    ],
-                )
+                await self._insert_recipients(db, batch_id, batch, fresh)
                 low, high = (await db.fetch(
                     "SELECT MIN(id), MAX(id) FROM recipients WHERE batch_id = ?", (batch_id,)
                 ))[0]
@@ -545,6 +544,23 @@ class TortoiseStorage(Storage):
             recipient_count=len(fresh),
         )
         return BatchCreated(batch=stored, created=True, recipient_ids=ids, skipped=skipped)
+
+    async def _insert_recipients(self, db: Db, batch_id: int, batch: NewBatch,
+                                 recipients: Sequence[NewRecipient]) -> None:
+        """The ledger rows of a new batch; ``email_id`` and ``name`` are left out (NULL by
+        default) when no row has one."""
+        columns = ["batch_id", "domain", "address", "message_id", "variables", "status", "attempts"]
+        queued = RecipientStatus.QUEUED.value
+        rows: list[tuple[Any, ...]] = [
+            (batch_id, batch.domain, r.address, r.message_id, json.dumps(r.variables), queued, 0) for r in recipients
+        ]
+        if batch.email_id is not None:
+            columns.append("email_id")
+            rows = [(*row, batch.email_id) for row in rows]
+        if any(r.name is not None for r in recipients):
+            columns.append("name")
+            rows = [(*row, r.name) for row, r in zip(rows, recipients, strict=True)]
+        await db.insert_many(f"INSERT INTO recipients ({', '.join(columns)}) VALUES ({_marks(len(columns))})", rows)
 
     async def get_batch(self, batch_id: int) -> Batch | None:
         async with self.session() as db:
