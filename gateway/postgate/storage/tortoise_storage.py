@@ -202,6 +202,12 @@ class Db(abc.ABC):
         No column may be NULL in every row (leave such a column out of the statement)."""
         await self.executemany(sql, rows)
 
+    async def insert_row(self, sql: str, args: Sequence[Any]) -> int:
+        """Run one ``INSERT`` (``bytes`` bound as binary) and return the new row's id."""
+        _, row_id = await self.execute(sql, args)
+        assert row_id is not None
+        return row_id
+
 
 class SqliteDb(Db):
     """A session on the aiosqlite connection of tortoise's SQLite client."""
@@ -302,10 +308,6 @@ class TortoiseStorage(Storage):
         )
 
     greatest = "MAX"
-
-    def blob(self, data: bytes) -> tuple[str, Any]:
-        """The placeholder and argument that store ``data`` in a binary column."""
-        return "?", data
 
     @staticmethod
     def _values(columns: str, count: int) -> str:
@@ -517,18 +519,16 @@ class TortoiseStorage(Storage):
                     else:
                         taken.add(key)
                         fresh.append(recipient)
-            content_mark, content = self.blob(zlib.compress(batch.content, 1))
-            _, batch_id = await db.execute(
+            batch_id = await db.insert_row(
                 "INSERT INTO batches (domain, message_id, response_id, email_id, idempotency_key, "
                 "tags, content, testmode, deliver_at, created_at, enqueued, accepted_logged, "
-                f"recipient_count) VALUES (?, ?, ?, ?, ?, ?, {content_mark}, ?, ?, ?, ?, ?, ?)",
+                "recipient_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch.domain, batch.message_id, batch.response_id, batch.email_id,
-                    batch.idempotency_key, json.dumps(batch.tags), content,
+                    batch.idempotency_key, json.dumps(batch.tags), zlib.compress(batch.content, 1),
                     batch.testmode, batch.deliver_at, batch.created_at, False, False, len(fresh),
                 ),
             )
-            assert batch_id is not None
             ids: tuple[int, int] | None = None
             if fresh:
                 await self._insert_recipients(db, batch_id, batch, fresh)
