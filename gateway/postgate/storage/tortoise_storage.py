@@ -167,6 +167,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+#: ``json.dumps`` without its per-call set-up and cycle check (ledger variables come from JSON).
+_encode_variables = json.JSONEncoder(check_circular=False).encode
+
+
 def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -552,7 +556,8 @@ class TortoiseStorage(Storage):
         columns = ["batch_id", "domain", "address", "message_id", "variables", "status", "attempts"]
         queued = RecipientStatus.QUEUED.value
         rows: list[tuple[Any, ...]] = [
-            (batch_id, batch.domain, r.address, r.message_id, json.dumps(r.variables), queued, 0) for r in recipients
+            (batch_id, batch.domain, r.address, r.message_id, _encode_variables(r.variables), queued, 0)
+            for r in recipients
         ]
         if batch.email_id is not None:
             columns.append("email_id")
