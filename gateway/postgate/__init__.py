@@ -23,6 +23,7 @@ from .domain import (
     RecipientStatus,
     RecipientUpdate,
     RenderedMessage,
+    ServedEvent,
     Suppression,
     SuppressionChange,
     Term,
@@ -49,7 +50,7 @@ __all__ = [
     "AccountStatus", "And", "ApiError", "Attachment", "Backend", "BadRequest", "Batch", "BatchProgress", "ChunkReport", "ConfigError", "DeadJob", "Delivery",
     "DeliveryResult", "DomainCheck", "Event", "EventQuery", "EventSink", "EventSource", "Gateway", "HealthCheck",
     "EventBuilder", "EventBuilders", "InboundMail", "InvalidSuppressionRecord", "Job", "Message", "PreparedTemplate", "NoDeadLetters", "Not", "NotFound", "Or", "OperationsSnapshot", "OutcomeSink", "Queue", "Quota",
-    "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "Settings", "Storage", "Suppression",
+    "Recipient", "RecipientStatus", "RecipientUpdate", "RenderedMessage", "ServedEvent", "Settings", "Storage", "Suppression",
     "SuppressionChange", "Term", "batch_message", "check_suppression_csv_size", "checked_suppression_address",
     "create_gateway", "hookimpl", "hookspec", "load_settings", "parse_suppression_record", "suppression_csv_batches",
 ]

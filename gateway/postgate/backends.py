@@ -32,9 +32,11 @@ from .domain import (
     Recipient,
     RecipientUpdate,
     RenderedMessage,
+    ServedEvent,
     Suppression,
     TagInfo,
 )
+from .event_json import mailgun_json
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -366,6 +368,12 @@ class Storage(Backend):
         second (or reached a cut-off in it), no event is stored in that second afterwards: a
         reader that moves on past a second it has seen, or past its ``end``, misses nothing.
         """
+
+    async def page_served_events(self, query: EventQuery) -> list[ServedEvent]:
+        """:meth:`page_events` with each event as the events API's JSON object (text). Storages
+        that keep the API's encoding of a payload override it to splice stored text."""
+        return [ServedEvent(id=int(event.id or 0), recorded_at=int(event.recorded_at or 0), json=mailgun_json(event))
+                for event in await self.page_events(query)]
 
     @abc.abstractmethod
     async def count_events(self, domain: str, events: Sequence[str], start: float, end: float,

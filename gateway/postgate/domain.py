@@ -10,7 +10,7 @@ import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
 # ---------------------------------------------------------------------------------------------
 # Ingress: what a Mailgun API call (or any other entry door) hands to ``gateway.accept``.
@@ -402,6 +402,14 @@ class Event:
         body.update(self.payload)
         body["event"] = self.event
         return body
+
+
+class ServedEvent(NamedTuple):
+    """A stored event as the events API shows it: its JSON object (text) and its page position."""
+
+    id: int
+    recorded_at: int
+    json: str
 
 
 # Filter expressions for the events API, storage-neutral. ``Term(field, value)`` matches

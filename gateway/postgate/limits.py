@@ -22,7 +22,7 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 #: Deepest nesting of arrays and objects accepted by default.
 MAX_JSON_DEPTH = 32
 
-_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonRefused(ValueError):
@@ -68,6 +68,20 @@ def _check_strings(data: Any) -> None:
             pending.extend(item.values())
 
 
+def _may_hold_surrogate(text: str) -> bool:
+    """Whether ``text`` has an escaped or a raw UTF-16 surrogate (cheap checks first: a
+    half-megabyte ``recipient-variables`` rarely holds ``\\u`` or any non-ASCII character)."""
+    if "\\u" in text and _ESCAPED_SURROGATE.search(text):
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def load_json(text: str | bytes, *, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse client JSON within bounds; raises :class:`JsonRefused` (or ``json.JSONDecodeError``,
     both ``ValueError``) for anything refused or malformed."""
@@ -90,7 +104,7 @@ def load_json(text: str | bytes, *, max_bytes: int = MAX_JSON_BYTES, max_depth: 
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels") from None
     if json_depth(data) > max_depth:
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels")
-    if _SURROGATE.search(text):
+    if _may_hold_surrogate(text):
         try:
             _check_strings(data)
         except UnicodeEncodeError:

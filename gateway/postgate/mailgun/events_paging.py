@@ -17,10 +17,11 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..domain import Event, EventQuery, Filter
+from ..domain import Event, EventQuery, Filter, ServedEvent
 from ..errors import BadRequest
 from ..limits import load_json
 from .filters import FILTER_FIELDS, MAX_FILTER_PARAMS, all_of, parse_filter
@@ -78,7 +79,7 @@ class PageState:
 
     # -- links ------------------------------------------------------------------------------
 
-    def links(self, items: list[Event]) -> dict[str, PageState]:
+    def links(self, items: Sequence[Event | ServedEvent]) -> dict[str, PageState]:
         """``previous``, ``first``, ``last`` and ``next`` of a page showing ``items`` (in order).
 
         ``next`` of an empty forward page keeps its cursor (it stays empty until newer events
@@ -135,7 +136,7 @@ class PageState:
         return state
 
 
-def _key(event: Event) -> tuple[int, int]:
+def _key(event: Event | ServedEvent) -> tuple[int, int]:
     return (int(event.recorded_at or 0), int(event.id or 0))
 
 

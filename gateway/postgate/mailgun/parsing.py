@@ -15,6 +15,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from ..errors import BadRequest, TooLarge
 from ..limits import JsonRefused, load_json
+from .multipart import parse_plain_form
 
 TRUE_WORDS = frozenset({"yes", "true"})
 FALSE_WORDS = frozenset({"no", "false"})
@@ -93,6 +94,13 @@ async def read_fields() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage
         if len(fields) > current_app.config["MAX_FORM_PARTS"]:
             raise TooLarge(f"Request too large: at most {current_app.config['MAX_FORM_PARTS']} fields")
         return fields, MultiDict()
+    if content_type == "multipart/form-data":
+        # The body as Quart reads it for the form (same size bound and timeout); a plain one is
+        # split here, anything else is left to Quart's parser (see .multipart).
+        plain = parse_plain_form(await request.get_data(cache=True), request.mimetype_params.get("boundary"),
+                                 max_parts=request.max_form_parts, max_field_bytes=request.max_form_memory_size)
+        if plain is not None:
+            return plain, MultiDict()
     form = await request.form
     files = await request.files
     return MultiDict(form), MultiDict(files)

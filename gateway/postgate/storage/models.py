@@ -84,6 +84,9 @@ class EventRow(Model):
     reason = fields.CharField(max_length=64, null=True)
     event_key = fields.CharField(max_length=255, null=True, unique=True)
     payload = fields.TextField()
+    # True: ``payload`` is the compact JSON the events API splices into a page as it is (see
+    # postgate.event_json); false for rows stored before it and payloads that cannot be spliced.
+    payload_canonical = fields.BooleanField(default=False)
 
     class Meta:
         table = "events"

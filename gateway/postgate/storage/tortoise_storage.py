@@ -72,10 +72,12 @@ from ..domain import (
     Recipient,
     RecipientStatus,
     RecipientUpdate,
+    ServedEvent,
     Suppression,
     TagInfo,
     Term,
 )
+from ..event_json import canonical_payload, mailgun_json, splice
 from ..model_apps import ModelApp
 from ..settings import ConfigError
 
@@ -99,6 +101,8 @@ _EVENT_COLS = (
     "id, event_id, domain, recorded_at, event, recipient, message_id, email_id, tags, "
     "severity, event_key, payload"
 )
+#: What the events API reads of a row (``recorded_at`` fourth, as in ``_EVENT_COLS``).
+_SERVED_COLS = "id, event_id, event, recorded_at, payload, payload_canonical"
 #: The ``rate_buckets`` row of the events clock. Its ``updated_at`` is the seal: the first whole
 #: second (epoch) in which events may still be stamped, because readers have been shown every
 #: earlier one. MySQL-like servers also lock it to queue event writers.
@@ -163,6 +167,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+#: ``json.dumps`` without its per-call set-up and cycle check (ledger variables come from JSON).
+_encode_variables = json.JSONEncoder(check_circular=False).encode
+
+
 def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -192,6 +200,17 @@ class Db(abc.ABC):
     @abc.abstractmethod
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run a statement once per row of arguments."""
+
+    async def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run an ``INSERT … VALUES (?, …)`` for every row, the fastest way the driver has.
+        No column may be NULL in every row (leave such a column out of the statement)."""
+        await self.executemany(sql, rows)
+
+    async def insert_row(self, sql: str, args: Sequence[Any]) -> int:
+        """Run one ``INSERT`` (``bytes`` bound as binary) and return the new row's id."""
+        _, row_id = await self.execute(sql, args)
+        assert row_id is not None
+        return row_id
 
 
 class SqliteDb(Db):
@@ -248,6 +267,8 @@ class TortoiseStorage(Storage):
     exact_collation = ""
     #: Errors a unique-constraint violation raises.
     integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+    #: The session class on a pooled (non-SQLite) connection.
+    db_class: type[DbApiDb] = DbApiDb
 
     def __init__(
         self,
@@ -291,10 +312,6 @@ class TortoiseStorage(Storage):
         )
 
     greatest = "MAX"
-
-    def blob(self, data: bytes) -> tuple[str, Any]:
-        """The placeholder and argument that store ``data`` in a binary column."""
-        return "?", data
 
     @staticmethod
     def _values(columns: str, count: int) -> str:
@@ -390,7 +407,7 @@ class TortoiseStorage(Storage):
                         await connection.execute(rollback)
                     raise
             else:
-                db = DbApiDb(self, connection)
+                db = self.db_class(self, connection)
                 if not write:
                     yield db
                     return
@@ -506,29 +523,19 @@ class TortoiseStorage(Storage):
                     else:
                         taken.add(key)
                         fresh.append(recipient)
-            content_mark, content = self.blob(zlib.compress(batch.content, 1))
-            _, batch_id = await db.execute(
+            batch_id = await db.insert_row(
                 "INSERT INTO batches (domain, message_id, response_id, email_id, idempotency_key, "
                 "tags, content, testmode, deliver_at, created_at, enqueued, accepted_logged, "
-                f"recipient_count) VALUES (?, ?, ?, ?, ?, ?, {content_mark}, ?, ?, ?, ?, ?, ?)",
+                "recipient_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch.domain, batch.message_id, batch.response_id, batch.email_id,
-                    batch.idempotency_key, json.dumps(batch.tags), content,
+                    batch.idempotency_key, json.dumps(batch.tags), zlib.compress(batch.content, 1),
                     batch.testmode, batch.deliver_at, batch.created_at, False, False, len(fresh),
                 ),
             )
-            assert batch_id is not None
             ids: tuple[int, int] | None = None
             if fresh:
-                await db.executemany(
-                    "INSERT INTO recipients (batch_id, domain, email_id, address, name, message_id, "
-                    "variables, status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (batch_id, batch.domain, batch.email_id, r.address, r.name, r.message_id,
-                         json.dumps(r.variables), RecipientStatus.QUEUED.value, 0)
-                        for r in fresh
-                    ],
-                )
+                await self._insert_recipients(db, batch_id, batch, fresh)
                 low, high = (await db.fetch(
                     "SELECT MIN(id), MAX(id) FROM recipients WHERE batch_id = ?", (batch_id,)
                 ))[0]
@@ -541,6 +548,24 @@ class TortoiseStorage(Storage):
             recipient_count=len(fresh),
         )
         return BatchCreated(batch=stored, created=True, recipient_ids=ids, skipped=skipped)
+
+    async def _insert_recipients(self, db: Db, batch_id: int, batch: NewBatch,
+                                 recipients: Sequence[NewRecipient]) -> None:
+        """The ledger rows of a new batch; ``email_id`` and ``name`` are left out (NULL by
+        default) when no row has one."""
+        columns = ["batch_id", "domain", "address", "message_id", "variables", "status", "attempts"]
+        queued = RecipientStatus.QUEUED.value
+        rows: list[tuple[Any, ...]] = [
+            (batch_id, batch.domain, r.address, r.message_id, _encode_variables(r.variables), queued, 0)
+            for r in recipients
+        ]
+        if batch.email_id is not None:
+            columns.append("email_id")
+            rows = [(*row, batch.email_id) for row in rows]
+        if any(r.name is not None for r in recipients):
+            columns.append("name")
+            rows = [(*row, r.name) for row, r in zip(rows, recipients, strict=True)]
+        await db.insert_many(f"INSERT INTO recipients ({', '.join(columns)}) VALUES ({_marks(len(columns))})", rows)
 
     async def get_batch(self, batch_id: int) -> Batch | None:
         async with self.session() as db:
@@ -811,7 +836,7 @@ class TortoiseStorage(Storage):
             ]
             columns = (
                 "event_id, domain, recorded_at, event, recipient, recipient_key, message_id, "
-                "email_id, tags, tags_search, severity, reason, event_key, payload"
+                "email_id, tags, tags_search, severity, reason, event_key, payload, payload_canonical"
             )
             for part in _chunks(stored):
                 await db.execute(
@@ -820,7 +845,7 @@ class TortoiseStorage(Storage):
                         e.event_id, e.domain, e.recorded_at, e.event, e.recipient,
                         address_key(e.recipient) if e.recipient is not None else None, e.message_id,
                         e.email_id, json.dumps(e.tags), tags_search(e.tags), e.severity,
-                        _reason(e.payload), e.key, json.dumps(e.payload),
+                        _reason(e.payload), e.key, *_stored_payload(e),
                     )],
                 )
             rows = await db.fetch("SELECT id, event_id FROM events WHERE id > ? ORDER BY id", (last_id,))
@@ -834,6 +859,23 @@ class TortoiseStorage(Storage):
         return out
 
     async def page_events(self, query: EventQuery) -> list[Event]:
+        return [_event(row) for row in await self._page_rows(query, _EVENT_COLS)]
+
+    async def page_served_events(self, query: EventQuery) -> list[ServedEvent]:
+        # Canonical payloads are spliced (postgate.event_json); other rows parsed and encoded.
+        served = []
+        for row_id, event_id, event, recorded_at, payload, canonical in await self._page_rows(query, _SERVED_COLS):
+            if canonical:
+                text = splice(event_id, int(recorded_at), payload)
+            else:
+                text = mailgun_json(Event(domain="", event=event, recipient=None, message_id=None,
+                                          payload=_json(payload), event_id=event_id,
+                                          recorded_at=int(recorded_at)))
+            served.append(ServedEvent(id=int(row_id), recorded_at=int(recorded_at), json=text))
+        return served
+
+    async def _page_rows(self, query: EventQuery, columns: str) -> list[Sequence[Any]]:
+        """The rows (``columns``, ``recorded_at`` the fourth) of one page of :meth:`page_events`."""
         # A keyset page: one range of the (domain, recorded_at, id) index, read in its order and
         # stopped after `limit` matches; filters are residual conditions on the rows read. A
         # filter that requires one recipient or message id reads (domain, column, recorded_at,
@@ -884,7 +926,7 @@ class TortoiseStorage(Storage):
         async with self.session() as db:
             hint = await self.events_index_hint(db, search_column(query.filter))
             statement = (
-                f"SELECT {_EVENT_COLS} FROM events{hint} WHERE {' AND '.join(where)} "
+                f"SELECT {columns} FROM events{hint} WHERE {' AND '.join(where)} "
                 f"ORDER BY recorded_at {direction}, id {direction} LIMIT ?"
             )
             seal = await self._event_seal(db)
@@ -900,7 +942,7 @@ class TortoiseStorage(Storage):
                                 {"updated_at": f"{self.greatest}(updated_at, NEW.updated_at)"}),
                     (EVENTS_CLOCK, 0, seal_needed(rows)),
                 )
-        return [_event(row) for row in rows]
+        return rows
 
     async def _event_seal(self, db: Db) -> int:
         """The events clock's seal (see :data:`EVENTS_CLOCK`), 0 before the first."""
@@ -1428,6 +1470,12 @@ def _recipient(row: Sequence[Any]) -> Recipient:
         attempts=int(attempts), lease_owner=lease_owner, lease_until=lease_until,
         next_attempt_at=next_attempt_at, provider_id=provider_id, error=error,
     )
+
+
+def _stored_payload(event: Event) -> tuple[str, bool]:
+    """An event's ``payload`` and ``payload_canonical`` columns (see postgate.event_json)."""
+    text = canonical_payload(event.payload, event.event)
+    return (json.dumps(event.payload), False) if text is None else (text, True)
 
 
 def _event(row: Sequence[Any]) -> Event:
