@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from .http_send import KEEPALIVE_SECONDS, SesAnswerError, canonical_host, user_agent
 from .sigv4 import ALGORITHM, SigV4Signer
 
@@ -70,6 +72,17 @@ def parse_error(status: int, headers: Any, body: bytes) -> SqsAnswerError:
     if not code:
         code = str(parsed.get("__type") or parsed.get("code") or status).rsplit("#", 1)[-1]
     return SqsAnswerError(code, message, status)
+
+
+def parse_answer(content: bytes) -> Any:
+    """A 2xx answer's JSON: orjson's parse, or the standard library's for what orjson refuses (a
+    message body with a lone surrogate must still reach the source, which deletes it as malformed)."""
+    if not content:
+        return {}
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def sign(signer: SigV4Signer, headers: dict[str, str], body: bytes, credentials: Any, now: datetime) -> None:
@@ -156,7 +169,7 @@ class SqsHttpClient:
         async with self.http.post(self.url, data=body, headers=headers) as response:
             content = await response.read()
             if 200 <= response.status < 300:
-                answer = json.loads(content) if content else {}
+                answer = parse_answer(content)
                 return answer if isinstance(answer, dict) else {}
             raise parse_error(response.status, response.headers, content)
 
