@@ -509,6 +509,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="recipients per pipeline run, with and without the plugin, for --only webhooks (default 5000)")
     parser.add_argument("--ingest-recipients", type=int,
                         help="recipients whose SES events are ingested for --only ingest (default 10000, --quick 2000)")
+    parser.add_argument("--ingest-clients", default="http",
+                        help="events_client values for --only ingest, comma separated, alternating (default http)")
+    parser.add_argument("--ingest-rounds", type=int, default=1,
+                        help="ingest runs per events_client for --only ingest (default 1)")
     parser.add_argument("--memory-recipients", type=int,
                         help="recipients of the newsletter for --only memory (default 50000, --quick 5000)")
     parser.add_argument("--tracking-hits", type=int, default=20000,
@@ -597,9 +601,11 @@ def main(argv: list[str] | None = None) -> int:
 
             figures["render"] = bench_render(args.recipients)
         if "ingest" in parts:
-            from .ingest import bench_ingest
+            from .ingest import bench_ingest_clients
 
-            figures["ingest"] = bench_ingest(workdir, args.ingest_recipients)
+            figures["ingest"] = bench_ingest_clients(workdir, args.ingest_recipients,
+                                                     [c.strip() for c in args.ingest_clients.split(",") if c.strip()],
+                                                     args.ingest_rounds)
         if "ingest-dashboard" in parts:
             from .ingest import bench_ingest_dashboard
 

@@ -47,6 +47,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.exceptions import OperationalError
@@ -160,6 +161,16 @@ def tags_search(tags: Iterable[str]) -> str:
     """Lowercased tags joined as ``|a|b|`` so one tag matches ``LIKE '%|a|%'``."""
     tags = [tag.lower() for tag in tags]
     return f"|{'|'.join(tags)}|" if tags else ""
+
+
+def dump_json(value: Any) -> str:
+    """``value`` as compact JSON text: orjson's (several times faster than the standard library's
+    for an event payload), or the standard library's for what orjson refuses (a lone surrogate,
+    a key that is not a string)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -844,7 +855,7 @@ class TortoiseStorage(Storage):
                     [value for e in part for value in (
                         e.event_id, e.domain, e.recorded_at, e.event, e.recipient,
                         address_key(e.recipient) if e.recipient is not None else None, e.message_id,
-                        e.email_id, json.dumps(e.tags), tags_search(e.tags), e.severity,
+                        e.email_id, dump_json(e.tags), tags_search(e.tags), e.severity,
                         _reason(e.payload), e.key, *_stored_payload(e),
                     )],
                 )

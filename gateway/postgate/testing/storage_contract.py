@@ -437,6 +437,20 @@ class StorageContract:
         assert body["id"] == stored[0].event_id and body["event"] == "delivered"
         assert body["recipient"] == "a@example.org" and body["timestamp"] == stored[0].recorded_at / 1e6
 
+    async def test_event_payloads_and_tags_come_back_as_stored(self, storage: Storage) -> None:
+        payloads = [
+            {"message": {"headers": {"subject": "Café ☕ — 12 😀"}}, "user-variables": {"n": 2**40, "f": 0.1}},
+            {"user-variables": {"bad": "\ud800"}},  # a lone surrogate: JSON text can still carry it
+            {"codes": {1: "one"}},  # a key that is not a string is stored as JSON's text key
+        ]
+        stored = await storage.save_events([event(key=f"p{i}", payload=p, tags=["Ünï", "t😀"])
+                                            for i, p in enumerate(payloads)])
+        assert len(stored) == 3
+        page = await storage.page_events(EventQuery(domain=DOMAIN, ascending=True))
+        expected = [event(payload=p).payload for p in [*payloads[:2], {"codes": {"1": "one"}}]]
+        assert [e.payload for e in page] == expected
+        assert all(e.tags == ["Ünï", "t😀"] for e in page)
+
     async def test_recorded_at_ascends_with_ids(self, storage: Storage, second_storage: Storage) -> None:
         async def writer(s: Storage, n: int) -> None:
             for i in range(5):

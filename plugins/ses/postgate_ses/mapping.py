@@ -116,23 +116,32 @@ class MalformedRecord(ValueError):
 
 @dataclass(slots=True)
 class SesRecord:
-    """One SES event record and where it came from."""
+    """One SES event record and where it came from. What the mapper reads more than once (the
+    SES message id, the per-event object, the ledger tags) is read once, when it is made."""
 
     kind: str  # eventType / notificationType ("Bounce", "Rendering Failure", …)
     record: dict[str, Any]
     mail: dict[str, Any]
     sns_message_id: str | None = None
     topic_arn: str | None = None
+    #: ``mail.messageId`` as text ("" if absent).
+    ses_message_id: str = field(init=False)
+    #: The per-event object (``bounce``, ``delivery``, ``failure``…), ``{}`` if absent.
+    detail: dict[str, Any] = field(init=False)
+    #: The ledger id in EmailTag ``pg_rcpt`` (``"123"``; ``"<batch>-123"`` is tolerated).
+    rcpt_id: int | None = field(init=False)
+    #: The batch id in EmailTag ``pg_batch``.
+    batch_tag: int | None = field(init=False)
+    #: EmailTag ``pg_domain`` (the domain with ``.`` as ``_``).
+    domain_tag: str | None = field(init=False)
 
-    @property
-    def ses_message_id(self) -> str:
-        return str(self.mail.get("messageId") or "")
-
-    @property
-    def detail(self) -> dict[str, Any]:
-        """The per-event object (``bounce``, ``delivery``, ``failure``…), ``{}`` if absent."""
-        value = self.record.get(OBJECT_KEYS.get(self.kind, ""), {})
-        return value if isinstance(value, dict) else {}
+    def __post_init__(self) -> None:
+        self.ses_message_id = str(self.mail.get("messageId") or "")
+        detail = self.record.get(OBJECT_KEYS.get(self.kind, ""), {})
+        self.detail = detail if isinstance(detail, dict) else {}
+        self.rcpt_id = _ledger_id(self.tag("pg_rcpt"))
+        self.batch_tag = _ledger_id(self.tag("pg_batch"), allow_suffix=False)
+        self.domain_tag = self.tag("pg_domain")
 
     def tag(self, name: str) -> str | None:
         tags = self.mail.get("tags")
@@ -142,15 +151,6 @@ class SesRecord:
         if isinstance(value, list):
             value = value[0] if value else None
         return str(value).strip() if value not in (None, "") else None
-
-    @property
-    def rcpt_id(self) -> int | None:
-        """The ledger id in EmailTag ``pg_rcpt`` (``"123"``; ``"<batch>-123"`` is tolerated)."""
-        return _ledger_id(self.tag("pg_rcpt"))
-
-    @property
-    def batch_tag(self) -> int | None:
-        return _ledger_id(self.tag("pg_batch"), allow_suffix=False)
 
     @property
     def timestamp(self) -> str:
@@ -344,7 +344,7 @@ class EventMapper:
         batch = record.batch_tag
         if batch is not None and batch != row.batch_id:
             return False
-        domain = record.tag("pg_domain")
+        domain = record.domain_tag
         if domain is not None and domain.lower() != row.domain.lower().replace(".", "_"):
             return False
         destination = record.mail.get("destination")

@@ -3,6 +3,14 @@
 Postgate's own limits module is for the Mailgun surface; the SES plugin keeps this small loader
 so that a hostile body becomes :class:`UnsafeJson` (a ``ValueError``) and never a
 ``RecursionError`` or ``UnicodeDecodeError`` deep inside a handler.
+
+Every body is parsed by orjson first (strict JSON: no ``NaN``, UTF-8 only, no lone surrogates),
+about twice as fast as the standard library; its depth is then checked only when the text has
+more brackets than the limit (a body with fewer cannot nest deeper). Whatever orjson refuses goes
+through the standard library's parser and the checks below, which give the reason (or take a
+value orjson does not, such as ``1e400``), so the answers are those of :func:`json.loads` with the
+same checks, but for one thing: orjson reads an integer beyond 64 bits as a float (no SES or SNS
+field is one, and the mapper reads no number).
 """
 
 from __future__ import annotations
@@ -10,6 +18,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+import orjson
 
 #: SNS envelopes and SES records nest a handful of levels; real ones stay under 10.
 MAX_DEPTH = 32
@@ -47,10 +57,28 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def brackets(data: str | bytes | bytearray) -> int:
+    """How many ``{`` and ``[`` the text holds: no container in it can nest deeper."""
+    if isinstance(data, str):
+        return data.count("{") + data.count("[")
+    return data.count(b"{") + data.count(b"[")
+
+
 def load_json(data: str | bytes | bytearray, *, max_bytes: int | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """Parse ``data`` (bytes must be UTF-8) or raise :class:`UnsafeJson` saying why."""
     if max_bytes is not None and len(data) > max_bytes:
         raise UnsafeJson(f"body larger than {max_bytes} bytes")
+    try:
+        value = orjson.loads(data)
+    except (orjson.JSONDecodeError, TypeError):
+        return _load_checked(data, max_depth)
+    if brackets(data) > max_depth and depth_exceeds(value, max_depth):
+        raise UnsafeJson(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def _load_checked(data: Any, max_depth: int) -> Any:
+    """The standard library's parse of what orjson refused, with every check (and its reason)."""
     if isinstance(data, (bytes, bytearray)):
         try:
             data = bytes(data).decode("utf-8")

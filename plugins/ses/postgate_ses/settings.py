@@ -50,6 +50,9 @@ class SesSettings(BaseModel):
     events_queue_url: str | None = Field(None, description="SQS queue SES events arrive on (via SNS); None: no pull")
     events_wait_seconds: int = Field(20, ge=0, le=20, description="SQS long-poll wait for events")
     events_visibility_timeout: int = Field(60, ge=1, description="seconds an events message stays hidden while handled")
+    events_client: Literal["http", "boto3"] = Field(
+        "http", description="ReceiveMessage/DeleteMessageBatch signed by the plugin over a pooled async HTTP client (http), or boto3 in threads"
+    )
     sns_endpoint: bool = Field(False, description="serve POST /ses/sns for SNS HTTPS push")
     sns_topic_arns: list[str] = Field(default_factory=list, description="topics accepted by the SNS endpoint")
     transient_bounce_threshold: int = Field(

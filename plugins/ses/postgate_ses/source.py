@@ -1,7 +1,11 @@
 """The SES event source: pull SES events from the SQS queue SNS feeds (envelope or raw delivery).
 
-Loop: :data:`RECEIVERS` tasks each ``ReceiveMessage`` (10 at a time, long poll, in a
-:class:`~postgate.blocking.BlockingPool`) and hand what they got to one handler. The handler takes
+Loop: :data:`RECEIVERS` tasks each ``ReceiveMessage`` (10 at a time, long poll) and hand what
+they got to one handler. With ``events_client = "http"`` (the default) the hot SQS calls
+(``ReceiveMessage``, ``DeleteMessageBatch``, ``ChangeMessageVisibilityBatch``) are signed JSON
+requests on the event loop (:class:`~postgate_ses.sqs_http.SqsHttpClient`); with ``"boto3"`` they
+are boto3 calls in a :class:`~postgate.blocking.BlockingPool`. boto3 makes the rest
+(``GetQueueAttributes``). The handler takes
 every received batch waiting (up to :data:`ROUND_MESSAGES` messages), parses and maps them in one
 go (:class:`~postgate_ses.mapping.EventMapper`: one ledger lookup), hands every resulting Mailgun
 event to the sink in one call (one storage transaction; duplicates by event key are stored once),
@@ -39,8 +43,9 @@ from typing import Any
 from postgate.backends import EventSink, EventSource
 from postgate.blocking import BlockingPool
 
-from .aws import sqs_client
+from .aws import credentials, sqs_client
 from .mapping import EventMapper, MalformedRecord, Outcome, SesRecord, parse_body
+from .sqs_http import SqsHttpClient
 
 log = logging.getLogger("postgate.ses.events")
 
@@ -55,6 +60,8 @@ MAX_VISIBILITY = 43200  # SQS's limit, seconds
 ERROR_DELAY = 5.0
 LOGGED_BODY_CHARS = 8000
 PARK_FILE = Path("ses") / "parked-events.jsonl"
+#: Connections of the HTTP client: every receiver, and the deletes of two rounds side by side.
+HTTP_CONNECTIONS = RECEIVERS + ROUNDS * ROUND_MESSAGES // BATCH_SIZE
 
 
 def park_path(gateway: Any) -> Path:
@@ -71,6 +78,23 @@ def write_parked(path: Path, entries: Sequence[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
+class BotoSqs:
+    """The hot SQS calls as boto3 calls in a thread pool (``events_client = "boto3"``)."""
+
+    def __init__(self, pool: BlockingPool, client: Any) -> None:
+        self.pool = pool
+        self.client = client
+
+    async def receive_message(self, **params: Any) -> dict[str, Any]:
+        return await self.pool.run(self.client.receive_message, **params)
+
+    async def delete_message_batch(self, **params: Any) -> dict[str, Any]:
+        return await self.pool.run(self.client.delete_message_batch, **params)
+
+    async def change_message_visibility_batch(self, **params: Any) -> dict[str, Any]:
+        return await self.pool.run(self.client.change_message_visibility_batch, **params)
+
+
 class SesEventSource(EventSource):
     """Consumes ``events_queue_url``; see the module docstring."""
 
@@ -82,16 +106,25 @@ class SesEventSource(EventSource):
         self.queue_url: str | None = self.settings.events_queue_url
         self.mapper = EventMapper(gateway)
         self.pool: BlockingPool | None = None
-        self.client: Any = None
+        self.client: Any = None  # boto3's SQS client
+        self.sqs: Any = None  # what makes the hot calls: SqsHttpClient or BotoSqs
         self.park_file = park_path(gateway)
         self.max_receives: int | None = None  # the queue's redrive maxReceiveCount, if it has a DLQ
         # A long poll must end before the client's read timeout does.
         self.wait_seconds = max(0, min(self.settings.events_wait_seconds, int(self.settings.read_timeout) - 5))
 
     async def start(self) -> None:
-        self.pool = BlockingPool(RECEIVERS + 2, "ses-events")
+        threaded = self.settings.events_client == "boto3"  # every receiver and delete in a thread
+        self.pool = BlockingPool(RECEIVERS + 2 if threaded else 2, "ses-events")
         if self.queue_url:
             self.client = await self.pool.run(sqs_client, self.settings)
+            if not threaded:
+                chain = await self.pool.run(credentials)
+                self.sqs = SqsHttpClient(self.client, chain, connections=HTTP_CONNECTIONS,
+                                         connect_timeout=self.settings.connect_timeout,
+                                         read_timeout=self.settings.read_timeout)
+            else:
+                self.sqs = BotoSqs(self.pool, self.client)
             try:
                 self.max_receives = await self.pool.run(self._max_receives)
             except Exception:  # noqa: BLE001 - the queue may not exist yet; run() reports that
@@ -107,6 +140,9 @@ class SesEventSource(EventSource):
         return int(value) if value else None
 
     async def stop(self) -> None:
+        if isinstance(self.sqs, SqsHttpClient):
+            await self.sqs.aclose()
+        self.sqs = None
         if self.pool is not None:
             self.pool.shutdown()
             self.pool = None
@@ -177,9 +213,7 @@ class SesEventSource(EventSource):
         return messages
 
     async def receive(self) -> list[dict[str, Any]]:
-        assert self.pool is not None
-        response = await self.pool.run(
-            self.client.receive_message,
+        response = await self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=BATCH_SIZE,
             WaitTimeSeconds=self.wait_seconds,
@@ -312,14 +346,12 @@ class SesEventSource(EventSource):
 
     async def postpone(self, delays: Sequence[tuple[dict[str, Any], int]]) -> None:
         """Hide unmatched messages for longer than the visibility timeout (best effort)."""
-        assert self.pool is not None
         for start in range(0, len(delays), BATCH_SIZE):
             part = delays[start:start + BATCH_SIZE]
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": d}
                        for i, (m, d) in enumerate(part)]
             try:
-                await self.pool.run(self.client.change_message_visibility_batch, QueueUrl=self.queue_url,
-                                    Entries=entries)
+                await self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - they simply come back sooner
@@ -332,11 +364,9 @@ class SesEventSource(EventSource):
                                for start in range(0, len(messages), BATCH_SIZE)))
 
     async def _delete_batch(self, part: Sequence[dict[str, Any]]) -> None:
-        assert self.pool is not None
         entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(part)]
         try:
-            response = await self.pool.run(self.client.delete_message_batch, QueueUrl=self.queue_url,
-                                            Entries=entries)
+            response = await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - they come back and are deduplicated

@@ -280,6 +280,19 @@ async def test_the_same_ses_event_published_twice_is_stored_once(make_world, raw
     assert [i["event"] for i in items] == ["delivered"]
 
 
+@pytest.mark.parametrize("events_client", ["http", "boto3"])
+async def test_both_events_clients_store_each_event_once(make_world, events_client):
+    world = await make_world(events_client=events_client)
+    assert type(world.source.sqs).__name__ == {"http": "SqsHttpClient", "boto3": "BotoSqs"}[events_client]
+    (row, ses_id), = await world.rows(["either@example.com"])
+    delivery, opened = (ses_record(kind, ses_id, row.address, rcpt_id=row.id, batch_id=row.batch_id)
+                        for kind in ("Delivery", "Open"))
+    for record in (delivery, delivery, opened):
+        world.publish(record)
+    await world.drained()
+    assert sorted(i["event"] for i in await world.events()) == ["delivered", "opened"]
+
+
 # -- events that overtake their ledger row -------------------------------------------------------
 
 
