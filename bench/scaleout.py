@@ -3,7 +3,7 @@
 The production shape, as separate processes: one API process (``postgate serve --workers 0``)
 and N ``postgate worker`` processes, all configured by one ``postgate.toml``: ``mysql`` storage
 (a scratch database ``pgbench_<random>`` on the MariaDB server, dropped afterwards), the ``sqs``
-queue on moto's server (jobs of 50 rows) and the ``ses`` delivery pointed at
+queue on :mod:`bench.sqs_standin` (jobs of 50 rows; ``tests/e2e/test_scaleout.py`` uses moto) and the ``ses`` delivery pointed at
 :class:`~postgate_ses.standin.SesStandin`, a local SES v2 stand-in that answers at once and
 records when each send arrived. moto's own SES is far too slow to measure a send rate against.
 
@@ -36,8 +36,9 @@ from typing import Any
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY, basic_auth, free_port
 from postgate_ses.standin import SesStandin, busiest_window
 
-from .aws import DUMMY_AWS, REGION, Moto
+from .aws import DUMMY_AWS, REGION
 from .ghost_form import ghost_batch, member_addresses
+from .ingest import SqsStandinProcess
 
 #: Ghost sends at most this many recipients per POST.
 GHOST_BATCH = 1000
@@ -263,12 +264,12 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
     folder.mkdir(parents=True, exist_ok=True)
     name = f"pgbench_{secrets.token_hex(6)}"
     results: list[dict[str, Any]] = []
-    moto = standin = stack = None
+    sqs = standin = stack = None
     _query(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     try:
-        moto = Moto()
+        sqs = SqsStandinProcess()
         standin = SesStandin(latency=latency).start()
-        stack = ScaleoutStack(folder, aws_url=moto.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
+        stack = ScaleoutStack(folder, aws_url=sqs.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
                               standin=standin)
         stack.migrate()
         stack.start_api()
@@ -291,8 +292,8 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
             stack.close()
         if standin is not None:
             standin.stop()
-        if moto is not None:
-            moto.stop()
+        if sqs is not None:
+            sqs.stop()
         _query(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
     return results
 
