@@ -63,6 +63,14 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process used so far (Linux ``/proc``; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (workers finish or release what they hold), SIGKILL after ``timeout``."""
         if self.alive():
@@ -215,6 +223,7 @@ class ScaleoutRun:
     duplicates: int  # recipients sent more than once
     missing: int  # recipients never sent
     per_worker: dict[str, int] = field(default_factory=dict)  # sends per worker process
+    worker_cpu_seconds: float = 0.0  # CPU of every worker process from the first POST to the end
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,11 +243,12 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
         if warm:
             stack.post(warm, secrets.token_hex(12))
             _wait_seen(standin, warm, timeout, "the warm-up sends")
-        started = time.time()
+        started, cpu = time.time(), sum(p.cpu_seconds() for p in stack.workers)
         for first in range(0, recipients, GHOST_BATCH):
             stack.post(addresses[first:first + GHOST_BATCH], secrets.token_hex(12))
         _wait_seen(standin, addresses, timeout, f"{recipients} sends", stack)
         _wait(lambda: stack.ledger_statuses(addresses)["sent"] == recipients, 60, "the ledger to record the sends")
+        cpu = sum(p.cpu_seconds() for p in stack.workers) - cpu
     finally:
         stack.stop_workers()
     sends = standin.sends()
@@ -252,6 +262,7 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
         recipients_per_s=recipients / seconds, busiest_second=busiest_window([s.at for s in sends]),
         sends=len(sends), duplicates=sum(1 for a in [*warm, *addresses] if counts[a.lower()] > 1),
         missing=sum(1 for a in [*warm, *addresses] if counts[a.lower()] == 0), per_worker=dict(per_worker),
+        worker_cpu_seconds=cpu,
     )
 
 

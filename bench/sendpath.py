@@ -214,7 +214,8 @@ def bench_sendpath(workdir: Path, *, recipients: int, html_kb: int, mysql_url: s
                                env={"POSTGATE_PLUGINS__SES__SEND_CLIENT": client})
             figures[label] = {**run.as_dict(), "request_bytes": _mean_size(standin)}
             print(f"sendpath postgate send_client={client} {count} process(es): {run.recipients_per_s:7,.0f} "
-                  f"recipients/s ({recipients} in {run.seconds:.2f} s), "
+                  f"recipients/s ({recipients} in {run.seconds:.2f} s), worker CPU "
+                  f"{1000 * run.worker_cpu_seconds / recipients:.2f} ms per recipient, "
                   f"{figures[label]['request_bytes'] / 1024:.0f} KiB requests, sent twice {run.duplicates}, "
                   f"missing {run.missing}, per worker {dict(sorted(run.per_worker.items()))}", flush=True)
             time.sleep(1.5)
