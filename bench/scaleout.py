@@ -3,7 +3,7 @@
 The production shape, as separate processes: one API process (``postgate serve --workers 0``)
 and N ``postgate worker`` processes, all configured by one ``postgate.toml``: ``mysql`` storage
 (a scratch database ``pgbench_<random>`` on the MariaDB server, dropped afterwards), the ``sqs``
-queue on moto's server (jobs of 50 rows) and the ``ses`` delivery pointed at
+queue on :mod:`bench.sqs_standin` (jobs of 50 rows; ``tests/e2e/test_scaleout.py`` uses moto) and the ``ses`` delivery pointed at
 :class:`~postgate_ses.standin.SesStandin`, a local SES v2 stand-in that answers at once and
 records when each send arrived. moto's own SES is far too slow to measure a send rate against.
 
@@ -36,8 +36,9 @@ from typing import Any
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY, basic_auth, free_port
 from postgate_ses.standin import SesStandin, busiest_window
 
-from .aws import DUMMY_AWS, REGION, Moto
+from .aws import DUMMY_AWS, REGION
 from .ghost_form import ghost_batch, member_addresses
+from .ingest import SqsStandinProcess
 
 #: Ghost sends at most this many recipients per POST.
 GHOST_BATCH = 1000
@@ -61,6 +62,14 @@ class Process:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process used so far (Linux ``/proc``; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (workers finish or release what they hold), SIGKILL after ``timeout``."""
@@ -214,6 +223,7 @@ class ScaleoutRun:
     duplicates: int  # recipients sent more than once
     missing: int  # recipients never sent
     per_worker: dict[str, int] = field(default_factory=dict)  # sends per worker process
+    worker_cpu_seconds: float = 0.0  # CPU of every worker process from the first POST to the end
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -233,11 +243,12 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
         if warm:
             stack.post(warm, secrets.token_hex(12))
             _wait_seen(standin, warm, timeout, "the warm-up sends")
-        started = time.time()
+        started, cpu = time.time(), sum(p.cpu_seconds() for p in stack.workers)
         for first in range(0, recipients, GHOST_BATCH):
             stack.post(addresses[first:first + GHOST_BATCH], secrets.token_hex(12))
         _wait_seen(standin, addresses, timeout, f"{recipients} sends", stack)
         _wait(lambda: stack.ledger_statuses(addresses)["sent"] == recipients, 60, "the ledger to record the sends")
+        cpu = sum(p.cpu_seconds() for p in stack.workers) - cpu
     finally:
         stack.stop_workers()
     sends = standin.sends()
@@ -251,6 +262,7 @@ def run_scaleout(stack: ScaleoutStack, *, workers: int, rate: float, recipients:
         recipients_per_s=recipients / seconds, busiest_second=busiest_window([s.at for s in sends]),
         sends=len(sends), duplicates=sum(1 for a in [*warm, *addresses] if counts[a.lower()] > 1),
         missing=sum(1 for a in [*warm, *addresses] if counts[a.lower()] == 0), per_worker=dict(per_worker),
+        worker_cpu_seconds=cpu,
     )
 
 
@@ -263,12 +275,12 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
     folder.mkdir(parents=True, exist_ok=True)
     name = f"pgbench_{secrets.token_hex(6)}"
     results: list[dict[str, Any]] = []
-    moto = standin = stack = None
+    sqs = standin = stack = None
     _query(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     try:
-        moto = Moto()
+        sqs = SqsStandinProcess()
         standin = SesStandin(latency=latency).start()
-        stack = ScaleoutStack(folder, aws_url=moto.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
+        stack = ScaleoutStack(folder, aws_url=sqs.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
                               standin=standin)
         stack.migrate()
         stack.start_api()
@@ -291,8 +303,8 @@ def bench_scaleout(workdir: Path, *, recipients: int, rates: list[float], worker
             stack.close()
         if standin is not None:
             standin.stop()
-        if moto is not None:
-            moto.stop()
+        if sqs is not None:
+            sqs.stop()
         _query(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
     return results
 

@@ -8,8 +8,8 @@ recipients whose HTML is padded to ``--sendpath-kb`` KiB (a real newsletter's ~7
   configuration set, tracking overrides) from a thread pool as wide as the plugin's
   ``send_threads``, with a client built by the plugin itself, in a child process of its own (as
   the gateway's workers are), before and after the Postgate runs; its figure is their mean.
-- **Postgate**: the scale-out stack of :mod:`bench.scaleout` (API process, jobs on moto's SQS,
-  MariaDB, N worker processes), from the first POST until the last recipient reached the
+- **Postgate**: the scale-out stack of :mod:`bench.scaleout` (API process, jobs on the SQS
+  stand-in of :mod:`bench.sqs_standin`, MariaDB, N worker processes), from the first POST until the last recipient reached the
   stand-in, with ``send_client = "http"`` for 1 and 2 worker processes and ``"boto3"`` for 1.
 - **per call**: CPU time of one ``SendEmail`` in a child process making calls one after another:
   boto3, ``aiohttp`` + botocore's ``SigV4Auth``, ``aiohttp`` + the plugin's signer (cached key),
@@ -33,7 +33,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from .aws import DUMMY_AWS, REGION, Moto
+from .aws import DUMMY_AWS, REGION
 from .ghost_form import ghost_html
 
 THREADS = 8
@@ -177,18 +177,18 @@ def bench_sendpath(workdir: Path, *, recipients: int, html_kb: int, mysql_url: s
                    calls: int = 300) -> dict[str, Any]:
     from postgate_ses.standin import SesStandin
 
-    from .scaleout import ScaleoutStack, _query, run_scaleout
+    from .scaleout import ScaleoutStack, SqsStandinProcess, _query, run_scaleout
 
     folder = workdir / "sendpath"
     folder.mkdir(parents=True, exist_ok=True)
     name = f"pgbench_{secrets.token_hex(6)}"
     figures: dict[str, Any] = {"recipients": recipients, "html_kb": html_kb, "threads": THREADS}
-    moto = standin = stack = None
+    sqs = standin = stack = None
     _query(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     try:
-        moto = Moto()
+        sqs = SqsStandinProcess()
         standin = SesStandin().start()
-        stack = ScaleoutStack(folder, aws_url=moto.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
+        stack = ScaleoutStack(folder, aws_url=sqs.url, mysql_url=mysql_url.rstrip("/") + "/" + name,
                               standin=standin, html_kb=html_kb)
         stack.migrate()
         stack.start_api()
@@ -214,7 +214,8 @@ def bench_sendpath(workdir: Path, *, recipients: int, html_kb: int, mysql_url: s
                                env={"POSTGATE_PLUGINS__SES__SEND_CLIENT": client})
             figures[label] = {**run.as_dict(), "request_bytes": _mean_size(standin)}
             print(f"sendpath postgate send_client={client} {count} process(es): {run.recipients_per_s:7,.0f} "
-                  f"recipients/s ({recipients} in {run.seconds:.2f} s), "
+                  f"recipients/s ({recipients} in {run.seconds:.2f} s), worker CPU "
+                  f"{1000 * run.worker_cpu_seconds / recipients:.2f} ms per recipient, "
                   f"{figures[label]['request_bytes'] / 1024:.0f} KiB requests, sent twice {run.duplicates}, "
                   f"missing {run.missing}, per worker {dict(sorted(run.per_worker.items()))}", flush=True)
             time.sleep(1.5)
@@ -238,8 +239,8 @@ def bench_sendpath(workdir: Path, *, recipients: int, html_kb: int, mysql_url: s
             stack.close()
         if standin is not None:
             standin.stop()
-        if moto is not None:
-            moto.stop()
+        if sqs is not None:
+            sqs.stop()
         _query(mysql_url, f"DROP DATABASE IF EXISTS `{name}`")
     return figures
 

@@ -1,14 +1,17 @@
-"""A fast loopback SQS stand-in for the ingest bench (``python -m bench.sqs_standin``).
+"""A fast loopback SQS stand-in for the benches (``python -m bench.sqs_standin``).
 
 moto's SQS answers a few hundred messages per second and slows with queue depth, so it cannot
-show how fast the ``ses`` event source ingests. This is a minimal HTTP/1.1 server (asyncio, run
-as a child process so it does not share the gateway's GIL) speaking the AWS JSON 1.0 protocol
-that botocore uses for SQS (``X-Amz-Target: AmazonSQS.<Operation>``):
+show how fast the ``ses`` event source ingests (``ingest``) or how fast workers take jobs
+(``sendpath``, ``scaleout``). This is a minimal HTTP/1.1 server (asyncio, run as a child process
+so it does not share the gateway's GIL) speaking the AWS JSON 1.0 protocol that botocore uses for
+SQS (``X-Amz-Target: AmazonSQS.<Operation>``):
 
 - ``ReceiveMessage`` (up to ``MaxNumberOfMessages``, a short long poll when empty, the
   ``VisibilityTimeout`` honoured: unacknowledged messages come back), with ``MD5OfBody`` and the
   ``SentTimestamp``/``ApproximateReceiveCount`` attributes;
-- ``DeleteMessageBatch``, ``ChangeMessageVisibilityBatch``, ``GetQueueAttributes``.
+- ``SendMessage`` and ``SendMessageBatch`` (``DelaySeconds`` honoured), ``DeleteMessageBatch``,
+  ``ChangeMessageVisibility`` and its batch, ``GetQueueAttributes``, ``CreateQueue`` and
+  ``GetQueueUrl`` (one queue, whatever the name: no redrive policy, no dead-letter queue).
 
 Two more paths for the bench itself: ``POST /_load`` takes JSON lines (one message body per
 line) and queues them; ``GET /_stats`` answers ``{"queued", "in_flight", "deleted", "received"}``.
@@ -35,6 +38,7 @@ class Message:
     message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     sent_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     receives: int = 0
+    visible_at: float = 0.0  # time.monotonic() before which a delayed message is not received
 
 
 class SqsStandin:
@@ -42,21 +46,27 @@ class SqsStandin:
 
     def __init__(self) -> None:
         self.queued: collections.deque[Message] = collections.deque()
+        self.delayed: list[Message] = []
         self.in_flight: dict[str, tuple[Message, float]] = {}
         self.deleted = 0
         self.received = 0
+        self.url = ""  # set once serving: the base of the queue URLs it hands out
 
     # -- queue ----------------------------------------------------------------------------------
 
     def _return_expired(self) -> None:
         now = time.monotonic()
+        if self.delayed:
+            due = [m for m in self.delayed if m.visible_at <= now]
+            self.delayed = [m for m in self.delayed if m.visible_at > now]
+            self.queued.extend(due)
         expired = [handle for handle, (_, until) in self.in_flight.items() if until <= now]
         for handle in expired:
             message, _ = self.in_flight.pop(handle)
             self.queued.append(message)
 
     def receive(self, count: int, visibility: float) -> list[dict[str, object]]:
-        if self.in_flight and not self.queued:
+        if (self.in_flight or self.delayed) and not self.queued:
             self._return_expired()
         out = []
         until = time.monotonic() + visibility
@@ -86,13 +96,46 @@ class SqsStandin:
             if action == "delete":
                 del self.in_flight[handle]
                 self.deleted += 1
+            elif not float(entry.get("VisibilityTimeout") or 0):  # released: next in line at once
+                del self.in_flight[handle]
+                self.queued.appendleft(item[0])
             else:
                 self.in_flight[handle] = (item[0], time.monotonic() + float(entry.get("VisibilityTimeout") or 0))
             successful.append({"Id": entry.get("Id")})
         return {"Successful": successful, "Failed": failed}
 
+    def send(self, body: str, delay: float) -> dict[str, str]:
+        message = Message(body)
+        if delay > 0:
+            message.visible_at = time.monotonic() + delay
+            self.delayed.append(message)
+        else:
+            self.queued.append(message)
+        return {"MessageId": message.message_id, "MD5OfMessageBody": hashlib.md5(body.encode()).hexdigest()}  # noqa: S324
+
+    def send_batch(self, request: dict[str, object]) -> dict[str, object]:
+        successful = []
+        for entry in request.get("Entries") or []:  # type: ignore[union-attr]
+            sent = self.send(str(entry.get("MessageBody")), float(entry.get("DelaySeconds") or 0))
+            successful.append({"Id": entry.get("Id"), **sent})
+        return {"Successful": successful, "Failed": []}
+
+    def change_one(self, request: dict[str, object]) -> tuple[int, dict[str, object]]:
+        answer = self.entries({"Entries": [{"Id": "0", **request}]}, "visibility")
+        if answer["Failed"]:
+            return 400, {"__type": "com.amazonaws.sqs#ReceiptHandleIsInvalid", "message": "unknown receipt handle"}
+        return 200, {}
+
     async def dispatch(self, target: str, request: dict[str, object]) -> tuple[int, dict[str, object]]:
         operation = target.rpartition(".")[2]
+        if operation == "SendMessageBatch":
+            return 200, self.send_batch(request)
+        if operation == "SendMessage":
+            return 200, self.send(str(request.get("MessageBody")), float(request.get("DelaySeconds") or 0))  # type: ignore[arg-type]
+        if operation == "ChangeMessageVisibility":
+            return self.change_one(request)
+        if operation in ("CreateQueue", "GetQueueUrl"):
+            return 200, {"QueueUrl": f"{self.url}/123456789012/{request.get('QueueName') or 'standin'}"}
         if operation == "ReceiveMessage":
             count = max(1, min(10, int(request.get("MaxNumberOfMessages") or 1)))  # type: ignore[arg-type]
             visibility = float(request.get("VisibilityTimeout") or 30)  # type: ignore[arg-type]
@@ -107,11 +150,12 @@ class SqsStandin:
         if operation == "ChangeMessageVisibilityBatch":
             return 200, self.entries(request, "visibility")
         if operation == "GetQueueAttributes":
-            return 200, {"Attributes": {"ApproximateNumberOfMessages": str(len(self.queued))}}
+            return 200, {"Attributes": {"ApproximateNumberOfMessages": str(len(self.queued) + len(self.delayed)),
+                                        "QueueArn": "arn:aws:sqs:us-east-1:123456789012:standin"}}
         return 400, {"__type": "com.amazonaws.sqs#InvalidAction", "message": f"{operation} is not served here"}
 
     def stats(self) -> dict[str, int]:
-        return {"queued": len(self.queued), "in_flight": len(self.in_flight), "deleted": self.deleted,
+        return {"queued": len(self.queued) + len(self.delayed), "in_flight": len(self.in_flight), "deleted": self.deleted,
                 "received": self.received}
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -153,7 +197,9 @@ class SqsStandin:
 async def serve(port: int) -> None:
     standin = SqsStandin()
     server = await asyncio.start_server(standin.connection, "127.0.0.1", port, backlog=1024)
-    print(server.sockets[0].getsockname()[1], flush=True)
+    bound = server.sockets[0].getsockname()[1]
+    standin.url = f"http://127.0.0.1:{bound}"
+    print(bound, flush=True)
     async with server:
         await server.serve_forever()
 

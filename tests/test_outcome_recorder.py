@@ -97,18 +97,14 @@ async def test_each_answer_is_stored_before_the_chunk_ends_in_few_group_commits(
     gw = await start(gateway_factory)
     await gw.accept(batch(60))
     Streaming.stall_after = 40
-    calls = {"update": 0, "mark": 0}
-    update, mark = gw.storage.update_recipients, gw.storage.mark_dispatched
+    calls = {"writes": 0}
+    write = gw.storage.update_and_mark
 
-    async def counted_update(updates):
-        calls["update"] += 1
-        return await update(updates)
+    async def counted_write(*args):
+        calls["writes"] += 1
+        return await write(*args)
 
-    async def counted_mark(*args):
-        calls["mark"] += 1
-        return await mark(*args)
-
-    gw.storage.update_recipients, gw.storage.mark_dispatched = counted_update, counted_mark
+    gw.storage.update_and_mark = counted_write
     doomed = Worker(gw, "doomed")
     task = asyncio.create_task(doomed.run(asyncio.Event()))
     await asyncio.wait_for(Streaming.stalled.wait(), 10)
@@ -122,13 +118,13 @@ async def test_each_answer_is_stored_before_the_chunk_ends_in_few_group_commits(
     in_flight = [r for r in rows if r.status is RecipientStatus.SENDING and r.error == IN_FLIGHT]
     assert 1 <= len(in_flight) <= Streaming.in_flight  # only the calls really in flight
     # Group commits: far fewer writes than rows (no round trip per recipient).
-    assert doomed.recorder.rows >= 80 and calls["update"] + calls["mark"] <= doomed.recorder.rows / 3, calls
+    assert doomed.recorder.rows >= 80 and calls["writes"] <= doomed.recorder.rows / 3, calls
 
     # The rows claimed but never handed over are sent normally; the in-flight ones are held
     # (gateway.in_doubt = hold): recorded as sent, no event, never sent again.
     await asyncio.sleep(0.6)
     Streaming.stall_after = None
-    gw.storage.update_recipients, gw.storage.mark_dispatched = update, mark
+    gw.storage.update_and_mark = write
     await drain(gw)
     rows = {r.address: r for r in await gw.storage.list_recipients(1, 0, 100)}
     assert all(r.status is RecipientStatus.SENT for r in rows.values())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .domain import (
@@ -334,6 +334,21 @@ class Storage(Backend):
         """
         return list(ids)
 
+    async def mark_dispatched_groups(self, groups: Mapping[str, Sequence[int]], lease_until: float) -> set[int]:
+        """:meth:`mark_dispatched` for the rows of several lease owners (``owner -> ids``), in one
+        transaction where the storage can; returns every id marked."""
+        marked: set[int] = set()
+        for owner, ids in groups.items():
+            marked.update(await self.mark_dispatched(ids, owner, lease_until))
+        return marked
+
+    async def update_and_mark(self, updates: Sequence[RecipientUpdate], groups: Mapping[str, Sequence[int]],
+                              lease_until: float) -> set[int]:
+        """:meth:`update_recipients`, then :meth:`mark_dispatched_groups` (in one transaction where the
+        storage can): a worker's group commit of answers and of the sends it starts next."""
+        await self.update_recipients(updates)
+        return await self.mark_dispatched_groups(groups, lease_until)
+
     @abc.abstractmethod
     async def pending_recipients(self, batch_id: int, first_id: int | None = None,
                                  last_id: int | None = None) -> tuple[int, float | None]:
@@ -491,12 +506,17 @@ class Storage(Backend):
 
     @abc.abstractmethod
     async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
-                          lease: float) -> tuple[float, int | None]:
+                          lease: float, ticket: int = 0) -> tuple[float, int | None]:
         """Sliding-window rate shared by every worker: grant ``count`` sends if the grants that
         still count (open ones, and released ones until ``window`` seconds after their release)
         plus ``count`` stay within ``budget``, and return ``(0, grant id)``; else grant nothing
         and return ``(seconds to wait, None)``. A grant left open longer than ``lease`` (its worker
-        died) stops counting. ``count > budget`` is granted only into an empty window."""
+        died) stops counting. ``count > budget`` is granted only into an empty window.
+
+        Fairness: a refused caller with a ``ticket`` (a positive number of its own, the same on
+        every try) becomes *next in line* when nobody is; until it is granted (or comes back more
+        than a second after the wait it was given) every other caller is refused, so callers
+        polling the same window take turns instead of the quickest taking every grant."""
 
     @abc.abstractmethod
     async def release_sends(self, grant_id: int, now: float) -> None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import secrets
 import socket
@@ -63,6 +62,7 @@ from .job_failures import BatchUnreadable, SeenOnce, backoff, describe, failure_
 from .plugins import resolve
 from .recorder import OutcomeRecorder
 from .render import Renderer, with_changed_headers
+from .send_allowance import SendAllowance
 from .suppression_rules import drops_for
 
 log = logging.getLogger("postgate.worker")
@@ -135,6 +135,7 @@ class Worker:
         self._slots: asyncio.Semaphore | None = None
         self._batch_work: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
         self._recorder: OutcomeRecorder | None = None
+        self._allowance: SendAllowance | None = None
         self._passes = 0
         self._exit_after = int(os.environ.get(FAULT_EXIT_AFTER_RESULTS) or 0)
         self._stop = asyncio.Event()
@@ -167,6 +168,8 @@ class Worker:
                     task.add_done_callback(active.discard)
             if active:
                 await asyncio.gather(*active, return_exceptions=True)
+            if self._allowance is not None:
+                await self._allowance.close()
         finally:
             for task in active:
                 task.cancel()
@@ -282,7 +285,8 @@ class Worker:
 
     async def _process(self, job: Job) -> None:
         gateway = self.gateway
-        batch = await gateway.storage.get_batch(job.batch_id)
+        # The batch row (and its stored message) is read once for the jobs of one batch.
+        batch = await self._shared(("batch", job.batch_id), lambda: gateway.storage.get_batch(job.batch_id))
         if batch is None:  # purged: nothing left to do
             await gateway.queue.ack([job])
             return
@@ -333,7 +337,7 @@ class Worker:
         future = self._batch_work.get(key)
         if future is None:
             future = self._batch_work[key] = asyncio.ensure_future(make())
-            while len(self._batch_work) > 2 * max(2, self.jobs_per_worker):
+            while len(self._batch_work) > 3 * 2 * max(2, self.jobs_per_worker):  # 3 keys per batch
                 self._batch_work.popitem(last=False)
         else:
             self._batch_work.move_to_end(key)
@@ -538,17 +542,19 @@ class Worker:
         sink = _PartSink(self, events, [row for row, _ in part], tally)
         try:
             async with self._slots:
-                grant = await self._grant_sends(len(part), delivery.max_rate) if delivery.max_rate else None
+                rate = delivery.max_rate
+                grant = await self.allowance.take(len(part), rate) if rate else None
                 if self._stop.is_set():  # stopping: hand nothing more to the provider
                     if grant is not None:
-                        await self._release_sends(grant)
+                        await self.allowance.done(grant)
                     self._release_unsent(part, out)
                     return
                 try:
                     await delivery.send_each([message for _, message in part], sink)
                 finally:
                     if grant is not None:
-                        await self._release_sends(grant)
+                        await self.allowance.done(grant)
+                    await sink.stored()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the unanswered messages are retried
@@ -574,27 +580,13 @@ class Worker:
                                              retry_for=max(30.0, self.lease_seconds))
         return self._recorder
 
-    async def _release_sends(self, grant: int) -> None:
-        try:
-            await asyncio.shield(self.gateway.storage.release_sends(grant, time.time()))
-        except Exception:  # noqa: BLE001 - never lose send results over it; the grant's lease ends it
-            log.warning("could not release rate grant %s; it holds the rate until its lease ends", grant,
-                        exc_info=True)
-
-    async def _grant_sends(self, count: int, rate: float) -> int | None:
-        """Wait until ``count`` sends fit the delivery's rate in every one-second window, across
-        every worker and process (the storage keeps the window); returns the grant to release
-        once the sends were made."""
-        bucket = f"delivery:{self.gateway.settings.backends.delivery}"
-        budget, window = send_window(rate)
-        while True:
-            if self._stop.is_set():  # the caller releases the rows instead of sending them
-                return None
-            wait, grant = await self.gateway.storage.grant_sends(bucket, count, budget, window, time.time(),
-                                                                 GRANT_LEASE_SECONDS)
-            if grant is not None:
-                return grant
-            await asyncio.sleep(wait)
+    @property
+    def allowance(self) -> SendAllowance:
+        """This loop's grants of the delivery's rate, shared through storage with every worker."""
+        if self._allowance is None:
+            self._allowance = SendAllowance(self.gateway.storage, f"delivery:{self.gateway.settings.backends.delivery}",
+                                            self._stop.is_set)
+        return self._allowance
 
     def _release_unsent(self, part: list[tuple[Recipient, RenderedMessage]], out: ChunkOutcome) -> None:
         """Put rows back in the queue (``queued``, attempts unchanged) that the worker claimed but
@@ -692,6 +684,7 @@ class _PartSink:
         self.answered: set[int] = set()
         self.lost: set[int] = set()  # leases taken over by another worker: neither sent nor updated here
         self.failed: BaseException | None = None  # recording failed: nothing more may be sent
+        self.recording: set[asyncio.Future[Any]] = set()  # answers handed over, not stored yet
         self.marks = worker.gateway.storage.marks_dispatch and not worker.gateway.delivery.resend_in_doubt
 
     async def dispatching(self, recipient_ids: Sequence[int]) -> list[int]:
@@ -738,12 +731,31 @@ class _PartSink:
             self.tally.send_seconds.append(time.monotonic() - handed)
         out = ChunkOutcome()
         worker._apply(self.events, row, result, out)
-        try:
-            await worker.recorder.record(out.updates, out.events)
-        except Exception as exc:
-            self.failed = exc
-            raise
-        self.tally.add(out.updates)
+        if not out.updates and not out.events:
+            return
+        # Queued for the next group commit at once, before the delivery frees the call's slot: a
+        # send started after this one's answer is marked in the same commit or a later one, after
+        # the answer, so marked-but-unanswered rows never outnumber the calls in flight. The send
+        # goes on meanwhile; :meth:`stored` waits for the commits (a failure stops further sends).
+        stored = worker.recorder.queue(out.updates, out.events)
+        self.recording.add(stored)
+        stored.add_done_callback(lambda done: self._recorded(done, out.updates))
+
+    def _recorded(self, done: asyncio.Future[Any], updates: list[RecipientUpdate]) -> None:
+        self.recording.discard(done)
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            self.failed = self.failed or done.exception()
+            return
+        self.tally.add(updates)
+
+    async def stored(self) -> None:
+        """Wait until every answer handed over is stored; raise if one could not be."""
+        if self.recording:
+            await asyncio.gather(*list(self.recording), return_exceptions=True)
+        if self.failed is not None:
+            raise self.failed
 
     def _handed(self, ids: Sequence[int]) -> None:
         now = time.monotonic()
@@ -762,19 +774,6 @@ def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedM
         except Exception as exc:  # noqa: BLE001 - one bad recipient must not stall the chunk
             results.append(exc)
     return results
-
-
-#: A grant whose worker died (never released) stops holding the rate after this long: longer than
-#: one send call may take (SES: connect 5 s + send 30 s), short enough that a killed worker does
-#: not stall the others for minutes.
-GRANT_LEASE_SECONDS = 45.0
-
-
-def send_window(rate: float) -> tuple[int, float]:
-    """``(sends, seconds)``: at most ``sends`` in any window of ``seconds`` keeps every one-second
-    window at or under ``rate`` (whole sends: below 1/s, one send per ``1/rate`` seconds)."""
-    budget = max(1, math.floor(rate))
-    return budget, max(1.0, budget / rate)
 
 
 def _part_limit(max_rate: float | None) -> int | None:

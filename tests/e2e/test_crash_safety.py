@@ -164,7 +164,7 @@ def ses_stack(tmp_path: Path, aws, *, event_source: bool, rate: float = 150.0) -
     sesv2.create_email_identity(EmailIdentity=DOMAIN)
     sesv2.create_configuration_set(ConfigurationSetName="postgate")
     ses = {"region": "us-east-1", "endpoint_url": aws.url, "configuration_set": "postgate",
-           "max_send_rate": rate, "send_threads": SEND_THREADS,
+           "max_send_rate": rate, "send_threads": SEND_THREADS, "send_in_flight": SEND_THREADS,
            "in_doubt_grace_seconds": 20.0 if event_source else 5.0,
            "events_wait_seconds": 1, "events_visibility_timeout": 5}
     topic = None

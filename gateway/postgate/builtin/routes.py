@@ -213,7 +213,7 @@ class Routes(Delivery):
                 await self.gateway.storage.release_sends(grant, time.time())
 
     async def _grant(self, name: str, count: int, rate: float) -> int:
-        from ..worker import GRANT_LEASE_SECONDS, send_window
+        from ..send_allowance import GRANT_LEASE_SECONDS, send_window
 
         budget, window = send_window(rate)
         while True:

@@ -697,54 +697,70 @@ class TortoiseStorage(Storage):
     marks_dispatch = True
 
     async def mark_dispatched(self, ids: Sequence[int], owner: str, lease_until: float) -> list[int]:
-        wanted = list(dict.fromkeys(ids))
-        marked: list[int] = []
-        if not wanted:
-            return marked
-        async with self.session(write=True) as db:
-            for part in _chunks(wanted):
-                where = f"id IN ({_marks(len(part))}) AND status = 'sending' AND lease_owner = ?"
-                await db.execute(f"UPDATE recipients SET error = ?, lease_until = ? WHERE {where}",
-                                 (IN_FLIGHT, lease_until, *part, owner))
-                rows = await db.fetch(f"SELECT id FROM recipients WHERE {where} AND error = ?",
-                                      (*part, owner, IN_FLIGHT))
-                marked.extend(int(row[0]) for row in rows)
-        return marked
+        marked = await self.mark_dispatched_groups({owner: ids}, lease_until)
+        return [i for i in dict.fromkeys(ids) if i in marked]
+
+    async def mark_dispatched_groups(self, groups: Mapping[str, Sequence[int]], lease_until: float) -> set[int]:
+        return await self.update_and_mark((), groups, lease_until)
 
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
+        await self.update_and_mark(updates, {}, 0.0)
+
+    async def update_and_mark(self, updates: Sequence[RecipientUpdate], groups: Mapping[str, Sequence[int]],
+                              lease_until: float) -> set[int]:
         latest = list({u.id: u for u in updates}.values())
-        if not latest:
-            return
-        async with self.session(write=True) as db:
-            for part in _chunks(latest):
-                sets, args = [], []
-                for column, keep, values in (
-                    ("status", False, [u.status.value for u in part]),
-                    ("attempts", True, [u.attempts for u in part]),
-                    ("next_attempt_at", False, [u.next_attempt_at for u in part]),
-                    ("provider_id", True, [u.provider_id for u in part]),
-                    ("error", False, [u.error for u in part]),
-                ):
-                    expr, expr_args = _case(column, [u.id for u in part], values, keep)
-                    sets.append(f"{column} = {expr}")
-                    args.extend(expr_args)
-                ids = [u.id for u in part]
-                # A row keeps the time it first became terminal; one that is not has none.
-                finished = [u.id for u in part if u.status.terminal]
-                if not finished:
-                    sets.append("finished_at = NULL")
-                elif len(finished) == len(ids):
-                    sets.append("finished_at = COALESCE(finished_at, ?)")
-                    args.append(time.time())
-                else:
-                    sets.append(f"finished_at = CASE WHEN id IN ({_marks(len(finished))}) "
-                                "THEN COALESCE(finished_at, ?) END")
-                    args.extend([*finished, time.time()])
-                await db.execute(
-                    f"UPDATE recipients SET {', '.join(sets)}, lease_owner = NULL, lease_until = NULL "
-                    f"WHERE id IN ({_marks(len(ids))})",
-                    (*args, *ids),
-                )
+        wanted = {owner: list(dict.fromkeys(ids)) for owner, ids in groups.items() if ids}
+        if not latest and not wanted:
+            return set()
+        async with self.session(write=True) as db:  # one commit for the answers and the marks
+            await self._update(db, latest)
+            return await self._mark(db, wanted, lease_until)
+
+    async def _mark(self, db: Db, wanted: Mapping[str, list[int]], lease_until: float) -> set[int]:
+        marked: set[int] = set()
+        for owner, ids in wanted.items():
+            for part in _chunks(ids):
+                where = f"id IN ({_marks(len(part))}) AND status = 'sending' AND lease_owner = ?"
+                changed, _ = await db.execute(f"UPDATE recipients SET error = ?, lease_until = ? WHERE {where}",
+                                              (IN_FLIGHT, lease_until, *part, owner))
+                if changed == len(part):  # every row still this owner's: no second look
+                    marked.update(part)
+                    continue
+                rows = await db.fetch(f"SELECT id FROM recipients WHERE {where} AND error = ?",
+                                      (*part, owner, IN_FLIGHT))
+                marked.update(int(row[0]) for row in rows)
+        return marked
+
+    async def _update(self, db: Db, latest: list[RecipientUpdate]) -> None:
+        for part in _chunks(latest):
+            sets, args = [], []
+            for column, keep, values in (
+                ("status", False, [u.status.value for u in part]),
+                ("attempts", True, [u.attempts for u in part]),
+                ("next_attempt_at", False, [u.next_attempt_at for u in part]),
+                ("provider_id", True, [u.provider_id for u in part]),
+                ("error", False, [u.error for u in part]),
+            ):
+                expr, expr_args = _case(column, [u.id for u in part], values, keep)
+                sets.append(f"{column} = {expr}")
+                args.extend(expr_args)
+            ids = [u.id for u in part]
+            # A row keeps the time it first became terminal; one that is not has none.
+            finished = [u.id for u in part if u.status.terminal]
+            if not finished:
+                sets.append("finished_at = NULL")
+            elif len(finished) == len(ids):
+                sets.append("finished_at = COALESCE(finished_at, ?)")
+                args.append(time.time())
+            else:
+                sets.append(f"finished_at = CASE WHEN id IN ({_marks(len(finished))}) "
+                            "THEN COALESCE(finished_at, ?) END")
+                args.extend([*finished, time.time()])
+            await db.execute(
+                f"UPDATE recipients SET {', '.join(sets)}, lease_owner = NULL, lease_until = NULL "
+                f"WHERE id IN ({_marks(len(ids))})",
+                (*args, *ids),
+            )
 
     async def pending_recipients(self, batch_id: int, first_id: int | None = None,
                                  last_id: int | None = None) -> tuple[int, float | None]:
@@ -1281,14 +1297,19 @@ class TortoiseStorage(Storage):
     # -- shared rate budget -------------------------------------------------------------------
 
     async def grant_sends(self, bucket: str, count: int, budget: int, window: float, now: float,
-                          lease: float) -> tuple[float, int | None]:
+                          lease: float, ticket: int = 0) -> tuple[float, int | None]:
         async with self.session(write=True) as db:
-            # The bucket's row is the lock that serialises grants of every worker and process.
+            # The bucket's row is the lock that serialises grants of every worker and process; its
+            # ``tokens`` hold the ticket of the caller next in line, ``updated_at`` until when.
             await db.execute(
                 self.upsert("rate_buckets", "name, tokens, updated_at", "name", {"tokens": "tokens"}),
                 (bucket, 0, now),
             )
-            await db.fetch(f"SELECT name FROM rate_buckets WHERE name = ?{self.for_update}", (bucket,))
+            line = await db.fetch(f"SELECT tokens, updated_at FROM rate_buckets WHERE name = ?{self.for_update}",
+                                  (bucket,))
+            waiting, until = (int(line[0][0] or 0), float(line[0][1] or 0.0)) if line else (0, 0.0)
+            if waiting and until < now:
+                waiting = 0  # the caller next in line did not come back: its place lapses
             await db.execute(
                 "DELETE FROM rate_grants WHERE bucket = ? AND "
                 "(released_at <= ? OR (released_at IS NULL AND granted_at < ?))",
@@ -1296,18 +1317,18 @@ class TortoiseStorage(Storage):
             )
             live = await db.fetch("SELECT sends, released_at FROM rate_grants WHERE bucket = ?", (bucket,))
             excess = sum(int(sends) for sends, _ in live) + count - budget
-            if excess <= 0 or not live:
+            if (excess <= 0 or not live) and waiting in (0, ticket):
                 _, grant_id = await db.execute(
                     "INSERT INTO rate_grants (bucket, sends, granted_at) VALUES (?, ?, ?)", (bucket, count, now)
                 )
+                if waiting:
+                    await db.execute("UPDATE rate_buckets SET tokens = 0 WHERE name = ?", (bucket,))
                 return 0.0, int(grant_id) if grant_id is not None else None
-        freed = 0
-        for sends, released_at in sorted((row for row in live if row[1] is not None), key=lambda row: float(row[1])):
-            freed += int(sends)
-            if freed >= excess:
-                return max(GRANT_MIN_WAIT, float(released_at) + window - now), None
-        # Sends still in flight count until a window after they end: not before a window from now.
-        return window, None
+            wait = _grant_wait(live, excess, window, now) if excess > 0 else GRANT_TURN_WAIT
+            if ticket and waiting in (0, ticket):
+                await db.execute("UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE name = ?",
+                                 (ticket, now + wait + GRANT_TURN_GRACE, bucket))
+        return wait, None
 
     async def release_sends(self, grant_id: int, now: float) -> None:
         async with self.session(write=True) as db:
@@ -1328,6 +1349,21 @@ class TortoiseStorage(Storage):
 
 #: Shortest wait :meth:`TortoiseStorage.grant_sends` returns.
 GRANT_MIN_WAIT = 0.001
+#: Wait of a caller refused only because another is next in line.
+GRANT_TURN_WAIT = 0.02
+#: How long past its wait the caller next in line keeps its place.
+GRANT_TURN_GRACE = 1.0
+
+
+def _grant_wait(live: Sequence[Sequence[Any]], excess: int, window: float, now: float) -> float:
+    """Seconds until released grants free ``excess`` sends of the window."""
+    freed = 0
+    for sends, released_at in sorted((row for row in live if row[1] is not None), key=lambda row: float(row[1])):
+        freed += int(sends)
+        if freed >= excess:
+            return max(GRANT_MIN_WAIT, float(released_at) + window - now)
+    # Sends still in flight count until a window after they end: not before a window from now.
+    return window
 
 
 def _reset_aerich() -> None:

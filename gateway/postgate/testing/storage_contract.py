@@ -229,6 +229,19 @@ class StorageContract:
         assert [r.id for r in again] == [r.id for r in claimed]
         assert all(r.in_doubt and r.lease_owner == "w2" and r.lease_until == 160.0 for r in again)
 
+    async def test_dispatch_marks_of_several_owners_in_one_call(self, storage: Storage) -> None:
+        first = await storage.create_batch(new_batch("g1"), recipients(3))
+        second = await storage.create_batch(new_batch("g2"), recipients(2))
+        a = await storage.claim_recipients(first.batch.id, "a", 30, 2, now=100.0)
+        b = await storage.claim_recipients(second.batch.id, "b", 30, 2, now=100.0)
+        stray = first.recipient_ids[1]  # the batch's third row: never claimed, never marked
+        marked = await storage.mark_dispatched_groups({"a": [r.id for r in a] + [stray], "b": [r.id for r in b],
+                                                       "c": [a[0].id]}, 200.0)
+        if storage.marks_dispatch:
+            assert marked == {r.id for r in a + b}
+        else:
+            assert marked >= {r.id for r in a + b}
+
     async def test_dispatch_marks_only_rows_still_leased_by_the_owner(self, storage: Storage) -> None:
         from postgate.backends import IN_FLIGHT
 
@@ -1018,6 +1031,31 @@ class StorageContract:
         busiest = max(sum(1 for t in sends if start <= t < start + window) for start in sends)
         assert busiest <= budget
         assert len(sends) / (sends[-1] - sends[0]) > budget / 4  # and it does send
+
+    async def test_a_refused_caller_with_a_ticket_is_granted_next(self, storage: Storage) -> None:
+        """Two callers polling one full window take turns: the one refused first is next in
+        line, and the quicker caller is refused until it had its grant (or gave up its place)."""
+        def grant(count: int, now: float, ticket: int):
+            return storage.grant_sends("turns", count, 4, 1.0, now, lease=120.0, ticket=ticket)
+
+        wait, first = await grant(4, 10.0, ticket=1)
+        assert wait == 0 and first is not None
+        await storage.release_sends(first, 10.1)
+        wait, refused = await grant(4, 10.2, ticket=2)  # full until 11.1: caller 2 is next in line
+        assert refused is None and wait == pytest.approx(0.9)
+        assert (await grant(4, 11.2, ticket=1))[1] is None  # the window is free, but it is 2's turn
+        assert (await grant(4, 11.2, ticket=0))[1] is None  # callers without a ticket wait too
+        wait, second = await grant(4, 11.25, ticket=2)
+        assert wait == 0 and second is not None
+        await storage.release_sends(second, 11.3)
+        assert (await grant(4, 11.4, ticket=1))[1] is None  # refused: now caller 1 is next
+        assert (await grant(4, 12.35, ticket=2))[1] is None
+        wait, third = await grant(4, 12.4, ticket=1)
+        assert wait == 0 and third is not None
+        await storage.release_sends(third, 12.45)
+        # A caller next in line that never comes back loses its place a second after its wait.
+        assert await grant(4, 12.5, ticket=3) == (pytest.approx(0.95), None)  # its place: until 14.45
+        assert (await grant(4, 14.5, ticket=1))[1] is not None
 
     async def test_concurrent_grants_share_one_window(self, storage: Storage, second_storage: Storage) -> None:
         results = await asyncio.gather(

@@ -14,10 +14,10 @@ attachments); this backend checks the MIME against SES's rules and hands it to S
   installed botocore model has it (``tracking_overrides`` turns it off).
 
 With ``send_client = "http"`` (the default) every call is one signed HTTP request on the event
-loop (:mod:`.http_send`, at most ``send_threads`` in flight); with ``"boto3"`` it is boto3's
-``send_email`` in a bounded thread pool (``send_threads``). Neither retries: the ledger owns
-retries. Outcomes (see ``docs/aws-ses-delivery.md`` for
-the table of Mailgun codes):
+loop (:mod:`.http_send`, at most ``send_in_flight`` in flight: 4 x ``send_threads`` by default);
+with ``"boto3"`` it is boto3's ``send_email`` in a bounded thread pool (``send_threads``). Neither
+retries: the ledger owns retries. Outcomes (see ``docs/aws-ses-delivery.md`` for the table of
+Mailgun codes):
 
 - accepted → ``sent`` with SES's ``MessageId`` as the provider id;
 - ``MessageRejected``, ``BadRequestException`` (and moto's ``InvalidParameterValue``), or a
@@ -40,7 +40,7 @@ the table of Mailgun codes):
 
 Answers stream: :meth:`SesDelivery.send_each` marks each message dispatched right before its
 ``SendEmail`` and hands its answer to the worker as soon as it arrives, with at most
-``send_threads`` calls in flight per process, so a crash leaves at most that many rows in doubt.
+``send_in_flight`` calls in flight per process, so a crash leaves at most that many rows in doubt.
 
 Rate: :attr:`SesDelivery.max_rate` feeds the worker's sliding send window, which every worker of every
 process shares through storage. It is ``max_send_rate`` when configured, else ``rate_fraction`` x
@@ -447,8 +447,8 @@ class SesDelivery(Delivery):
         self._bulk: Any = None
         self._http: HttpSendClient | None = None  # send_client = "http"
         self._base64 = Base64Parts()  # the long pieces of a batch's messages, encoded once
-        self._http_slots = asyncio.Semaphore(self.settings.send_threads)
-        self._in_flight = asyncio.Semaphore(self.settings.send_threads)
+        self._http_slots = asyncio.Semaphore(self.settings.in_flight())
+        self._in_flight = asyncio.Semaphore(self.settings.in_flight())
         self.event_source = "ses" in gateway.settings.backends.event_sources
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -464,7 +464,7 @@ class SesDelivery(Delivery):
             self.sender, "SendEmail", "ConfigurationOverrides", "Tracking")
         if settings.send_client == "http":
             credentials = await self._read_pool.run(aws.credentials)
-            self._http = HttpSendClient(self.sender, credentials, connections=settings.send_threads,
+            self._http = HttpSendClient(self.sender, credentials, connections=settings.in_flight(),
                                         connect_timeout=settings.connect_timeout, read_timeout=settings.send_timeout)
         if settings.bulk:
             from .bulk import BulkSender
@@ -625,7 +625,7 @@ class SesDelivery(Delivery):
 
     async def send_each(self, messages: Sequence[RenderedMessage], sink: OutcomeSink) -> None:
         """Like :meth:`send`, answer by answer: each message is marked dispatched right before its
-        call and its result handed over as it arrives; at most ``send_threads`` are in between."""
+        call and its result handed over as it arrives; at most ``send_in_flight`` are in between."""
         if self._send_pool is None:
             raise RuntimeError("the SES delivery backend is not started")
         await self._before_send()
@@ -692,7 +692,7 @@ class SesDelivery(Delivery):
         return verdict_result(message.recipient_id, Verdict("sent", provider_id=message_id))
 
     async def _send_http(self, params: dict[str, Any], data: bytes) -> str:
-        """One ``SendEmail`` on the event loop, at most ``send_threads`` in flight (``data``: the
+        """One ``SendEmail`` on the event loop, at most ``send_in_flight`` in flight (``data``: the
         message in base64)."""
         assert self._http is not None
         async with self._http_slots:

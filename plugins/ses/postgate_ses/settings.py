@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: With ``send_client = "http"`` the calls wait on the event loop, not in threads: this many per thread.
+HTTP_IN_FLIGHT_PER_THREAD = 4
+
 
 class SesSettings(BaseModel):
     """Settings of the SES plugin (``POSTGATE_PLUGINS__SES__<KEY>`` in the environment)."""
@@ -21,6 +24,10 @@ class SesSettings(BaseModel):
     send_threads: int = Field(8, ge=1, description="bounded thread pool for SendEmail calls")
     send_client: Literal["http", "boto3"] = Field(
         "http", description="SendEmail over a pooled async HTTP client with its own SigV4 signing (http), or boto3 in threads"
+    )
+    send_in_flight: int | None = Field(
+        None, ge=1, description="SendEmail calls in flight per process (a crash leaves at most this many in doubt); "
+        "default: send_threads with boto3, 4 x send_threads with http"
     )
     send_timeout: float = Field(30.0, gt=0, description="read timeout of one SendEmail call, seconds")
     connect_timeout: float = Field(5.0, gt=0, description="connect timeout of every AWS call, seconds")
@@ -45,6 +52,12 @@ class SesSettings(BaseModel):
     quota_retry_seconds: float = Field(
         900, gt=0, description="after 'Daily message quota exceeded', wait this long before reading the quota again"
     )
+
+    def in_flight(self) -> int:
+        """Most ``SendEmail`` calls one process has in flight (``send_in_flight``, or its default)."""
+        if self.send_in_flight is not None:
+            return self.send_in_flight
+        return self.send_threads * (HTTP_IN_FLIGHT_PER_THREAD if self.send_client == "http" else 1)
 
     # -- events -------------------------------------------------------------------------------
     events_queue_url: str | None = Field(None, description="SQS queue SES events arrive on (via SNS); None: no pull")
