@@ -195,7 +195,7 @@ async def test_rows_in_doubt_are_settled_by_the_route_that_sent_them(gateway_fac
 
 async def test_the_snapshot_shows_each_route_with_its_own_rate_in_use(gateway_factory):
     from postgate.status_view import render
-    from postgate.worker import GRANT_LEASE_SECONDS, send_window
+    from postgate.send_allowance import GRANT_LEASE_SECONDS, send_window
 
     gw = routed_gateway(gateway_factory, default="left",
                         rules=[{"match": {"domain": DOMAIN, "tag": "newsletter"}, "split": {"right": 20, "left": 80}},

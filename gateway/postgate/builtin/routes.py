@@ -253,7 +253,7 @@ class Routes(Delivery):
 
     async def route_statuses(self) -> list[RouteStatus]:
         """Each route's share, rate, quota and the sends its bucket counts now (``postgate status``)."""
-        from ..worker import GRANT_LEASE_SECONDS, send_window
+        from ..send_allowance import GRANT_LEASE_SECONDS, send_window
 
         now = time.time()
 
