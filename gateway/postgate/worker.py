@@ -10,9 +10,9 @@ recipient). The job is acknowledged only when every row of it is terminal.
 
 Crash safety. Events are recorded before the ledger update that makes a row terminal, and every
 event has a deterministic key, so redoing a step after a crash stores nothing twice. Right before
-a message reaches a provider that cannot tell later whether it got it (``resend_in_doubt`` off),
-its row is marked *in flight* (``Storage.mark_dispatched``, grouped too, and only while the lease
-is still this worker's). A worker that dies leaves its rows ``sending``; when their lease expires
+a message reaches the provider, its row is marked *in flight* (``Storage.mark_dispatched``,
+grouped too, and only while the lease is still this worker's): a worker that fell behind its
+lease sends nothing another worker took over. A worker that dies leaves its rows ``sending``; when their lease expires
 another worker claims them: rows never marked were not handed over and are simply sent; marked
 ones are *in doubt* — at most the calls that were in flight — and :meth:`Delivery.settle` is
 asked first:
@@ -385,9 +385,9 @@ class Worker:
         started = time.monotonic()
         out = ChunkOutcome()
         tally = _Tally()
-        delivery, storage = self.gateway.delivery, self.gateway.storage
-        if storage.marks_dispatch and not delivery.resend_in_doubt:
-            for row in rows:  # claimed by a worker that died before handing it over: not in doubt
+        storage = self.gateway.storage
+        if storage.marks_dispatch:
+            for row in rows:  # claimed from a worker that never handed it over: not in doubt
                 if row.in_doubt and row.error != IN_FLIGHT:
                     row.in_doubt = False
         to_send = [row for row in rows if not row.in_doubt]
@@ -685,7 +685,9 @@ class _PartSink:
         self.lost: set[int] = set()  # leases taken over by another worker: neither sent nor updated here
         self.failed: BaseException | None = None  # recording failed: nothing more may be sent
         self.recording: set[asyncio.Future[Any]] = set()  # answers handed over, not stored yet
-        self.marks = worker.gateway.storage.marks_dispatch and not worker.gateway.delivery.resend_in_doubt
+        # Every send is cleared against the lease, even where the backend can settle a resend
+        # (the outbox): a worker that fell behind its lease must not send a row another took over.
+        self.marks = worker.gateway.storage.marks_dispatch
 
     async def dispatching(self, recipient_ids: Sequence[int]) -> list[int]:
         ids = [i for i in recipient_ids if i in self.rows]
