@@ -516,7 +516,8 @@ class Storage(Backend):
         Fairness: a refused caller with a ``ticket`` (a positive number of its own, the same on
         every try) becomes *next in line* when nobody is; until it is granted (or comes back more
         than a second after the wait it was given) every other caller is refused, so callers
-        polling the same window take turns instead of the quickest taking every grant."""
+        polling the same window take turns instead of the quickest taking every grant. The caller
+        granted last does not become next in line (for a window and a second after its grant)."""
 
     @abc.abstractmethod
     async def release_sends(self, grant_id: int, now: float) -> None:

@@ -1300,7 +1300,9 @@ class TortoiseStorage(Storage):
                           lease: float, ticket: int = 0) -> tuple[float, int | None]:
         async with self.session(write=True) as db:
             # The bucket's row is the lock that serialises grants of every worker and process; its
-            # ``tokens`` hold the ticket of the caller next in line, ``updated_at`` until when.
+            # ``tokens`` hold the ticket of the caller next in line, ``updated_at`` until when. After a
+            # grant to a ticket they hold it negated: that caller may not take the next place in line
+            # (its next part asks at once, so it would always beat a caller sleeping out its wait).
             await db.execute(
                 self.upsert("rate_buckets", "name, tokens, updated_at", "name", {"tokens": "tokens"}),
                 (bucket, 0, now),
@@ -1310,6 +1312,7 @@ class TortoiseStorage(Storage):
             waiting, until = (int(line[0][0] or 0), float(line[0][1] or 0.0)) if line else (0, 0.0)
             if waiting and until < now:
                 waiting = 0  # the caller next in line did not come back: its place lapses
+            last, waiting = (-waiting, 0) if waiting < 0 else (0, waiting)
             await db.execute(
                 "DELETE FROM rate_grants WHERE bucket = ? AND "
                 "(released_at <= ? OR (released_at IS NULL AND granted_at < ?))",
@@ -1321,11 +1324,12 @@ class TortoiseStorage(Storage):
                 _, grant_id = await db.execute(
                     "INSERT INTO rate_grants (bucket, sends, granted_at) VALUES (?, ?, ?)", (bucket, count, now)
                 )
-                if waiting:
-                    await db.execute("UPDATE rate_buckets SET tokens = 0 WHERE name = ?", (bucket,))
+                if ticket or waiting or last:
+                    await db.execute("UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE name = ?",
+                                     (-ticket, now + window + GRANT_TURN_GRACE, bucket))
                 return 0.0, int(grant_id) if grant_id is not None else None
             wait = _grant_wait(live, excess, window, now) if excess > 0 else GRANT_TURN_WAIT
-            if ticket and waiting in (0, ticket):
+            if ticket and (waiting == ticket or (not waiting and ticket != last)):
                 await db.execute("UPDATE rate_buckets SET tokens = ?, updated_at = ? WHERE name = ?",
                                  (ticket, now + wait + GRANT_TURN_GRACE, bucket))
         return wait, None

@@ -1057,6 +1057,32 @@ class StorageContract:
         assert await grant(4, 12.5, ticket=3) == (pytest.approx(0.95), None)  # its place: until 14.45
         assert (await grant(4, 14.5, ticket=1))[1] is not None
 
+    async def test_the_caller_just_granted_does_not_take_the_next_place(self, storage: Storage) -> None:
+        """A worker asks for its next part right after a grant, before a caller of another
+        process is back from its wait: it must not hold the place in line, or it takes every
+        grant while the other starves."""
+        def grant(count: int, now: float, ticket: int):
+            return storage.grant_sends("next", count, 4, 1.0, now, lease=120.0, ticket=ticket)
+
+        first = (await grant(4, 10.0, ticket=1))[1]
+        assert first is not None
+        assert (await grant(4, 10.01, ticket=1))[1] is None  # its next part: refused, not in line
+        assert (await grant(4, 10.2, ticket=2))[1] is None  # the other process: next in line
+        await storage.release_sends(first, 10.3)
+        assert (await grant(4, 11.31, ticket=1))[1] is None  # the window is free, but it is 2's turn
+        second = (await grant(4, 11.32, ticket=2))[1]
+        assert second is not None
+        assert (await grant(4, 11.33, ticket=2))[1] is None
+        assert (await grant(4, 11.4, ticket=1))[1] is None  # now caller 1 is next
+        await storage.release_sends(second, 11.45)
+        assert (await grant(4, 12.46, ticket=2))[1] is None
+        third = (await grant(4, 12.47, ticket=1))[1]
+        assert third is not None
+        # Alone, a caller is granted whenever the window has room.
+        await storage.release_sends(third, 12.5)
+        assert (await grant(4, 12.6, ticket=1))[1] is None
+        assert (await grant(4, 13.5, ticket=1))[1] is not None
+
     async def test_concurrent_grants_share_one_window(self, storage: Storage, second_storage: Storage) -> None:
         results = await asyncio.gather(
             *(s.grant_sends("shared", 1, 10, 1.0, 50.0, lease=120.0) for s in [storage, second_storage] * 10)
