@@ -542,3 +542,41 @@ def test_a_display_name_written_without_its_quotes_is_quoted(entry, kept):
     mail = BytesParser(policy=default).parsebytes(Renderer(batch, stored)(rows[0]).raw)
     (address,) = mail["From"].addresses
     assert (address.display_name, address.addr_spec) == (entry.split(" <")[0], "noreply@mg.example.com")
+
+
+ENCODED_BREAKS = ["=?utf-8?q?a=0D=0A?=", "=?utf-8?b?YQ0K?=", "x =?utf-8?q?=0A?= y", "=?utf-8?q?=00?=", "=?utf-8?q?=E2=80=A8?="]
+
+
+@pytest.mark.parametrize("encoded", ENCODED_BREAKS)
+@pytest.mark.parametrize("kind", ["attachment", "inline"])
+def test_a_file_name_whose_encoded_words_hold_a_line_break_is_refused_at_the_edge(encoded, kind):
+    """The standard library decodes encoded words even in a quoted parameter and writes what they
+    hold when it folds: such a name must be refused with a 400, not fail every recipient later."""
+    fields = MultiDict([("from", f"Blog <noreply@{DOMAIN}>"), ("to", "alice@example.com"), ("text", "hi"),
+                        ("html", "<p>hi</p>")])
+    files = MultiDict([(kind, FileStorage(io.BytesIO(b"data"), filename=encoded))])
+    with pytest.raises(BadRequest) as refused:
+        parse_message(fields, files, DOMAIN)
+    assert refused.value.status == 400 and "file name" in refused.value.message
+
+
+@pytest.mark.parametrize("encoded", ENCODED_BREAKS)
+def test_a_content_type_parameter_with_encoded_breaks_falls_back_and_renders(encoded):
+    fields = MultiDict([("from", f"Blog <noreply@{DOMAIN}>"), ("to", "alice@example.com"), ("text", "hi")])
+    headers = Headers()
+    headers.add("Content-Type", f'text/plain; name="{encoded}"')
+    files = MultiDict([("attachment", FileStorage(io.BytesIO(b"data"), filename="a.txt", headers=headers))])
+    message = parse_message(fields, files, DOMAIN)
+    assert message.attachments[0].content_type == "text/plain"  # guessed from the name, parameters dropped
+    batch, rows, stored = to_batch(message)
+    rendered = Renderer(batch, stored)(rows[0])
+    assert b"\r\n\r\n" in rendered.raw and b"a.txt" in rendered.raw
+
+
+def test_a_harmless_encoded_word_file_name_is_kept():
+    fields = MultiDict([("from", f"Blog <noreply@{DOMAIN}>"), ("to", "alice@example.com"), ("text", "hi")])
+    files = MultiDict([("attachment", FileStorage(io.BytesIO(b"data"), filename="=?utf-8?q?caf=C3=A9.txt?="))])
+    message = parse_message(fields, files, DOMAIN)
+    batch, rows, stored = to_batch(message)
+    Renderer(batch, stored)(rows[0])  # renders without refusing the recipient
+    assert message.attachments[0].filename == "=?utf-8?q?caf=C3=A9.txt?="

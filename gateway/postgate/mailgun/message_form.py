@@ -401,6 +401,8 @@ def parse_attachments(fields: Fields, files: Fields) -> list[Attachment]:
             raise BadRequest(f"'{name}' parameter is not a file")
         for upload in files.getlist(name):
             filename = header_value(f"'{name}' file name", upload.filename or name).strip() or name
+            if "=?" in filename and not filename_is_safe(filename):
+                raise BadRequest(f"'{name}' file name must not contain line breaks or control characters")
             attachments.append(
                 Attachment(
                     filename=filename,
@@ -419,12 +421,30 @@ def attachment_type(field: str, sent: str | None, filename: str) -> str:
     match = CONTENT_TYPE.fullmatch(content_type)
     if match and match.group(1).lower() not in CONTAINER_TYPES:
         try:
-            SMTP.header_factory("Content-Type", content_type)
+            header = SMTP.header_factory("Content-Type", content_type)
         except Exception:  # noqa: BLE001 - the parser raises more than HeaderParseError on bad input
             pass
         else:
-            return content_type
+            if "=?" not in content_type or params_are_safe(header):
+                return content_type
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def params_are_safe(header: Any) -> bool:
+    """Whether a parsed parameterised header, its encoded words decoded (the standard library
+    decodes them even inside quoted parameters, and writes what they hold when it folds), holds
+    no forbidden character."""
+    return decoded_is_safe(header) and all(decoded_is_safe(value) for value in header.params.values())
+
+
+def filename_is_safe(filename: str) -> bool:
+    """Whether ``filename`` stays one header line as the ``Content-Disposition`` parameter it becomes."""
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
+    try:
+        header = SMTP.header_factory("Content-Disposition", f'attachment; filename="{quoted}"')
+        return params_are_safe(header)
+    except Exception:  # noqa: BLE001 - the parser raises more than HeaderParseError on bad input
+        return False
 
 
 # -- small helpers ----------------------------------------------------------------------------
