@@ -105,6 +105,18 @@ def canonical_host(url: str) -> str:
     return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
+def pooled_session(connections: int, connect_timeout: float, read_timeout: float) -> Any:
+    """An ``aiohttp.ClientSession`` keeping up to ``connections`` open (closed after
+    :data:`KEEPALIVE_SECONDS` idle), connect and read bounded, no overall limit (the
+    caller bounds its calls in flight), bodies left as sent."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=KEEPALIVE_SECONDS),
+        timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout),
+        auto_decompress=False, skip_auto_headers=("Accept-Encoding",))
+
+
 class HttpSendClient:
     """``SendEmail`` over a pooled ``aiohttp.ClientSession``, configured from a boto3 sesv2 client.
 
@@ -112,8 +124,6 @@ class HttpSendClient:
 
     def __init__(self, boto_client: Any, credentials: Any, *, connections: int, connect_timeout: float,
                  read_timeout: float) -> None:
-        import aiohttp
-
         meta = boto_client.meta
         self.url = meta.endpoint_url.rstrip("/") + SEND_PATH
         self.credentials = credentials  # botocore (Refreshable)Credentials, or None
@@ -121,12 +131,7 @@ class HttpSendClient:
         service = meta.service_model.signing_name
         self.signer = SigV4Signer(canonical_host(self.url), urlsplit(self.url).path, region, service)
         self.user_agent = user_agent(meta.config.user_agent_appid)
-        # No total or pool-wait limit (the caller bounds calls in flight); connect and read are bounded.
-        timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout,
-                                        sock_read=read_timeout)
-        connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=KEEPALIVE_SECONDS)
-        self.http = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                          skip_auto_headers=("Accept-Encoding",))
+        self.http = pooled_session(connections, connect_timeout, read_timeout)
 
     def signed_headers(self, body: bytes, frozen: Any = None) -> dict[str, str]:
         """Headers of one send, signed now with ``frozen`` or else the current credentials."""

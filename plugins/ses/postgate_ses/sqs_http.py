@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from .http_send import KEEPALIVE_SECONDS, SesAnswerError, canonical_host, user_agent
+from .http_send import SesAnswerError, canonical_host, pooled_session, user_agent
 from .sigv4 import ALGORITHM, SigV4Signer
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -105,18 +105,6 @@ def sign(signer: SigV4Signer, headers: dict[str, str], body: bytes, credentials:
                          hashlib.sha256).hexdigest()
     headers["Authorization"] = (f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
                                 f"SignedHeaders={names}, Signature={signature}")
-
-
-def pooled_session(connections: int, connect_timeout: float, read_timeout: float) -> Any:
-    """An ``aiohttp.ClientSession`` keeping up to ``connections`` open (closed after
-    :data:`~.http_send.KEEPALIVE_SECONDS` idle), connect and read bounded, no overall limit (the
-    caller bounds its calls in flight), bodies left as sent."""
-    import aiohttp
-
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=KEEPALIVE_SECONDS),
-        timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout, sock_read=read_timeout),
-        auto_decompress=False, skip_auto_headers=("Accept-Encoding",))
 
 
 class SqsHttpClient:
