@@ -322,10 +322,17 @@ def _wait(check: Any, timeout: float, what: str, interval: float = 0.1) -> None:
 
 def _wait_seen(standin: SesStandin, addresses: list[str], timeout: float, what: str,
                stack: ScaleoutStack | None = None) -> None:
-    wanted = {a.lower() for a in addresses}
+    missing = {a.lower() for a in addresses}
+    checked = 0
 
     def seen() -> bool:
-        return wanted <= {s.recipient.lower() for s in standin.sends()}
+        # Only the sends that arrived since the last look: the stand-in answers from a thread of
+        # this process, so a full rescan every 50 ms would hold the GIL it answers with.
+        nonlocal checked
+        sends = standin.sends_since(checked)
+        checked += len(sends)
+        missing.difference_update(s.recipient.lower() for s in sends)
+        return not missing
 
     try:
         _wait(seen, timeout, what, interval=0.05)

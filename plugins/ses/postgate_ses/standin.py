@@ -71,6 +71,11 @@ class SesStandin:
         with self._lock:
             return list(self._sends)
 
+    def sends_since(self, index: int) -> list[Send]:
+        """The sends answered after the first ``index`` (cheap to poll while a run goes on)."""
+        with self._lock:
+            return self._sends[index:]
+
     def clear(self) -> None:
         with self._lock:
             self._sends.clear()
