@@ -127,3 +127,5 @@ async def test_a_url_filter_reads_the_url_index_in_page_order(webhooks_gateway) 
                 assert "USING INDEX idx_webhooks_at_url_33aa6c" in plan and "TEMP B-TREE" not in plan, plan
         rows = await dashboard_page.attempt_rows(gw, filters, dashboard_page.PAGE_SIZE + 1)
         assert [r["event_id"] for r in rows] == ["rare"]
+        summary = await dashboard_page.url_rows(gw, filters, 10.0)
+        assert [(u["raw_url"], u["outcomes"]) for u in summary] == [("https://rare.example/", {"delivered": 1})]
