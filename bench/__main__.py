@@ -15,9 +15,9 @@
    per-call CPU of boto3 versus the plugin's signer + pooled HTTP client (bench/sendpath.py);
 7. ``dashboard`` (only with ``--only dashboard``): ingest cost of the dashboard's roll-ups and
    the time of its reads at each requested number of events (bench/dashboard.py);
-8. ``tracking``, ``smtp``, ``webhooks``, ``render``, ``ingest``, ``memory`` (only when named):
-   bench/tracking.py, bench/smtp.py, bench/webhooks.py, bench/render_cost.py, bench/ingest.py,
-   bench/memory.py, each described in bench/README.md.
+8. ``tracking``, ``smtp``, ``webhooks``, ``webhooks-page``, ``render``, ``ingest``, ``memory``
+   (only when named): bench/tracking.py, bench/smtp.py, bench/webhooks.py, bench/webhooks_page.py,
+   bench/render_cost.py, bench/ingest.py, bench/memory.py, each described in bench/README.md.
 """
 
 from __future__ import annotations
@@ -488,8 +488,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB/MySQL events figures")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite events figures")
     parser.add_argument("--only", choices=["accept", "pipeline", "events", "aws", "scaleout", "sendpath", "dashboard",
-                                             "tracking", "smtp", "webhooks", "render", "ingest", "ingest-dashboard",
-                                             "memory"],
+                                             "tracking", "smtp", "webhooks", "webhooks-page", "render", "ingest",
+                                             "ingest-dashboard", "memory"],
                         action="append",
                         help="run only these parts (repeatable; all but accept, pipeline and events run only "
                              "when named)")
@@ -507,6 +507,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="events fanned out at 1,000/s for --only webhooks (default 10000)")
     parser.add_argument("--webhooks-recipients", type=int, default=5000,
                         help="recipients per pipeline run, with and without the plugin, for --only webhooks (default 5000)")
+    parser.add_argument("--webhooks-log", type=int, default=200_000,
+                        help="POSTs in the attempts log for --only webhooks-page (default 200000)")
     parser.add_argument("--ingest-recipients", type=int,
                         help="recipients whose SES events are ingested for --only ingest (default 10000, --quick 2000)")
     parser.add_argument("--ingest-clients", default="http",
@@ -629,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
             from .webhooks import bench_webhooks
 
             figures["webhooks"] = bench_webhooks(workdir, args.webhooks_events, args.webhooks_recipients)
+        if "webhooks-page" in parts:
+            from .webhooks_page import bench_webhooks_page
+
+            figures["webhooks_page"] = bench_webhooks_page(workdir, args.webhooks_log, args.reps,
+                                                           None if args.no_mysql else args.mysql_url,
+                                                           sqlite=not args.no_sqlite)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:

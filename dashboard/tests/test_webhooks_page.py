@@ -23,6 +23,7 @@ from postgate import Gateway
 from postgate.testing.fixtures import make_settings
 from postgate_dashboard.web.accounts import create_user
 from postgate_webhooks import dashboard_page
+from postgate_webhooks.commands import duration_text
 from postgate_webhooks.models import Attempt, Delivery
 
 PASSWORD = "correct horse battery"
@@ -79,7 +80,7 @@ def rows(page) -> list[dict[str, str]]:
     found = []
     for row in page.locator("#webhook-attempts tbody tr").all():
         cells = {name: row.locator(f"td.{name}").inner_text().strip()
-                 for name in ("url", "status", "latency", "next-retry")}
+                 for name in ("url", "status", "duration", "latency", "next-retry")}
         found.append({"id": row.get_attribute("data-attempt-id"), "outcome": row.get_attribute("data-outcome"),
                       **cells})
     return found
@@ -119,6 +120,7 @@ def test_the_webhooks_page_shows_the_log_as_the_tables_hold_it(browser, server, 
         attempt = by_id[int(row["id"])]
         assert row["outcome"] == attempt.outcome and row["url"] == attempt.url
         assert row["status"] == str(attempt.status_code)
+        assert attempt.duration_ms is not None and row["duration"] == duration_text(attempt.duration_ms)
         assert row["latency"] != "\u2014"  # each delivery is still in the table
     flaky_rows = [r for r in shown if r["url"] == flaky]
     assert [r["status"] for r in flaky_rows] == ["503", "500"]
@@ -162,7 +164,9 @@ def test_the_webhooks_page_shows_the_log_as_the_tables_hold_it(browser, server, 
     table = list(csv.reader(io.StringIO(answer.text())))
     assert tuple(table[0]) == dashboard_page.CSV_HEADER
     assert [(r[3], r[5], r[6]) for r in table[1:]] == [(flaky, "retry", "503"), (flaky, "retry", "500")]
-    assert table[1][8] == utc(waiting[0].next_at) and table[2][8] == ""
+    flaky_attempts = [a for a in attempts if a.url == flaky]
+    assert [float(r[7]) for r in table[1:]] == [a.duration_ms for a in flaky_attempts]  # duration_ms
+    assert table[1][9] == utc(waiting[0].next_at) and table[2][9] == ""
 
     # Keyset pages: two rows a page, every POST once, in order.
     monkeypatch.setattr(dashboard_page, "PAGE_SIZE", 2)

@@ -1,5 +1,6 @@
 """The Webhooks page's reads on SQLite and MariaDB: keyset pages over POSTs that share a time, the
-filters, and the per-URL summary, against rows written straight into the plugin's tables."""
+filters, the per-URL summary, each POST's duration (page and CSV), and the URL index a URL filter
+reads, against rows written straight into the plugin's tables."""
 
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ async def test_pages_and_summary_read_the_tables_on_both_databases(webhooks_gate
                                      event_data="{}", status="delivered", attempts=1, enqueued_at=1000.0,
                                      next_at=1000.0, finished_at=1000.5)
         rows = [Attempt(delivery_id=waiting.id, at=at, domain=domain, webhook="delivered", url=dead,
-                        event_id="e-dead", status_code=code, outcome=outcome)
-                for at, code, outcome in ((1001.0, 200, "delivered"), (2000.0, 500, "retry"),
-                                          (2000.0, 502, "retry"), (3000.0, None, "retry"))]
+                        event_id="e-dead", status_code=code, outcome=outcome, duration_ms=ms)
+                for at, code, outcome, ms in ((1001.0, 200, "delivered", 8.25), (2000.0, 500, "retry", 120.5),
+                                              (2000.0, 502, "retry", 95.0), (3000.0, None, "retry", 10000.125))]
         rows += [Attempt(delivery_id=done.id, at=1000.5, domain=domain, webhook="delivered", url=fine,
-                         event_id="e-fine", status_code=200, outcome="delivered")]
+                         event_id="e-fine", status_code=200, outcome="delivered")]  # logged before durations
         await Attempt.bulk_create(rows)
         stored_ids = [a.id for a in await Attempt.all().order_by("-at", "-id")]
 
@@ -78,6 +79,11 @@ async def test_pages_and_summary_read_the_tables_on_both_databases(webhooks_gate
     failed = await dashboard_page.attempt_rows(gw, dashboard_page.Filters(domain=domain, outcome="not-delivered"), 10)
     assert [r["status"] for r in failed] == [None, 502, 500]
     assert [r["next_at"] for r in failed] == [5000.0, None, None]  # only on the delivery's newest POST
+    assert [r["duration_ms"] for r in failed] == [10000.125, 95.0, 120.5]
+    exported = [row async for row in dashboard_page.csv_rows(gw, dashboard_page.Filters(domain=domain))]
+    duration = dashboard_page.CSV_HEADER.index("duration_ms")
+    assert [(r[3], r[duration]) for r in exported] == [(dead, 10000.125), (dead, 95.0), (dead, 120.5),
+                                                        (dead, 8.25), (fine, None)]
     only_fine = await dashboard_page.attempt_rows(gw, dashboard_page.Filters(url=fine), 10)
     assert [r["event_id"] for r in only_fine] == ["e-fine"]
 
@@ -86,3 +92,40 @@ async def test_pages_and_summary_read_the_tables_on_both_databases(webhooks_gate
     assert summary[dead]["next_at"] == utc(5000.0) and summary[dead]["outcomes"] == {"retry": 3, "delivered": 1}
     assert summary[dead]["breaker"] is None  # this gateway delivers nothing: no breaker of its own
     assert summary[fine]["failures"] == 0 and summary[fine]["pending"] == 0 and summary[fine]["last_status"] == 200
+
+
+async def test_a_url_filter_reads_the_url_index_in_page_order(webhooks_gateway) -> None:
+    """Filtered by a URL (with or without its domain), the log's page is read from the
+    (url, at, id) index: only that URL's POSTs, already newest first, so a URL with one old POST
+    costs no walk through the whole log."""
+    gw = webhooks_gateway
+    domain = sorted(gw.domains)[0]
+    mysql = gw.storage.dialect == "mysql"
+    with gw.storage.orm():  # enough other POSTs that reading the time index would be a real choice
+        await Attempt.bulk_create([Attempt(delivery_id=n, at=float(n), domain=domain, webhook="delivered",
+                                           url=f"https://busy.example/{n % 5}", event_id=f"e{n}", status_code=200,
+                                           outcome="delivered") for n in range(2000)])
+        await Attempt.create(delivery_id=0, at=0.5, domain=domain, webhook="delivered", url="https://rare.example/",
+                             event_id="rare", status_code=200, outcome="delivered")
+    if mysql:
+        async with gw.storage.session() as db:
+            await db.fetch("ANALYZE TABLE webhooks_attempts")
+    for filters in (dashboard_page.Filters(url="https://rare.example/"),
+                    dashboard_page.Filters(domain=domain, url="https://rare.example/"),
+                    dashboard_page.Filters(url="https://rare.example/", after=(1.0, 10**9))):
+        with gw.storage.orm():
+            query = dashboard_page._query(filters).limit(dashboard_page.PAGE_SIZE + 1)
+            query._choose_db_if_not_chosen()
+            query._make_query()
+            sql, params = query.query.get_parameterized_sql()
+        async with gw.storage.session() as db:
+            if mysql:  # id, select_type, table, type, possible_keys, key, key_len, ref, rows, Extra
+                [plan] = await db.fetch("EXPLAIN " + sql.replace("%s", "?"), params)
+                assert plan[5] == "idx_webhooks_at_url_33aa6c" and "filesort" not in (plan[9] or ""), plan
+            else:
+                plan = " ".join(str(row[-1]) for row in await db.fetch("EXPLAIN QUERY PLAN " + sql, params))
+                assert "USING INDEX idx_webhooks_at_url_33aa6c" in plan and "TEMP B-TREE" not in plan, plan
+        rows = await dashboard_page.attempt_rows(gw, filters, dashboard_page.PAGE_SIZE + 1)
+        assert [r["event_id"] for r in rows] == ["rare"]
+        summary = await dashboard_page.url_rows(gw, filters, 10.0)
+        assert [(u["raw_url"], u["outcomes"]) for u in summary] == [("https://rare.example/", {"delivered": 1})]

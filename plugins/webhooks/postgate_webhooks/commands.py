@@ -45,6 +45,15 @@ def _masked(url: str) -> str:
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
+def duration_text(ms: float | None, none: str = "-") -> str:
+    """A POST's duration for people: ``0.8 ms``, ``42 ms``, ``1.5 s``; ``none`` when not measured."""
+    if ms is None:
+        return none
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -85,13 +94,14 @@ def signing_key_command(config: str | None, domain: str | None, rotate: bool) ->
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True, help="newest rows shown")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def log_command(config: str | None, domain: str | None, failed: bool, limit: int, as_json: bool) -> None:
-    """Webhook POSTs made, newest first: when, outcome, HTTP status, webhook, URL, event id."""
+    """Webhook POSTs made, newest first: when, outcome, HTTP status, duration, webhook, URL, event id."""
     from .queue import attempts
 
     async def work(gateway: Any) -> list[dict[str, Any]]:
         rows = await attempts(domain, failed, limit)
         return [{"at": r.at, "domain": r.domain, "webhook": r.webhook, "url": _masked(r.url), "event_id": r.event_id,
-                 "status": r.status_code, "outcome": r.outcome, "error": r.error, "delivery": r.delivery_id}
+                 "status": r.status_code, "duration_ms": r.duration_ms, "outcome": r.outcome, "error": r.error,
+                 "delivery": r.delivery_id}
                 for r in rows]
 
     rows = _run(config, work)
@@ -103,5 +113,5 @@ def log_command(config: str | None, domain: str | None, failed: bool, limit: int
     for row in rows:
         status = row["status"] if row["status"] is not None else "-"
         error = f" ({row['error']})" if row["error"] else ""
-        click.echo(f"{_when(row['at'])} {row['outcome']:<9} {status!s:<3} {row['domain']} {row['webhook']} "
-                   f"{row['url']} event {row['event_id']}{error}")
+        click.echo(f"{_when(row['at'])} {row['outcome']:<9} {status!s:<3} {duration_text(row['duration_ms']):>8} "
+                   f"{row['domain']} {row['webhook']} {row['url']} event {row['event_id']}{error}")

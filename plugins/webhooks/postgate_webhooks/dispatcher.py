@@ -288,34 +288,38 @@ class Dispatcher:
             del self._per_url[delivery.url]
 
     async def _post(self, delivery: Due, key: str) -> queue.Outcome:
+        """Resolve and check the host, POST, judge; the attempt's duration runs from the start
+        (the name resolution included) until the answer was read or the POST failed."""
         assert self._session is not None
+        started = time.perf_counter()
         try:
             target = await resolve_target(delivery.url, self.settings.allow_private_targets)
-        except TargetRefused as exc:
+        except TargetRefused as exc:  # no POST made: no duration
             return queue.Outcome(delivery, time.time(), None, "refused", str(exc))
         except (OSError, UnicodeError) as exc:
             answer = Answer(None, f"cannot resolve the host: {exc}")
         else:
             self._resolver.pin(target)
             answer = await post(self._session, target, body_for(key, delivery.event_data, time.time()))
-        return self._judge(delivery, answer, time.time())
+        duration_ms = (time.perf_counter() - started) * 1000
+        return self._judge(delivery, answer, time.time(), duration_ms)
 
-    def _judge(self, delivery: Due, answer: Answer, now: float) -> queue.Outcome:
+    def _judge(self, delivery: Due, answer: Answer, now: float, duration_ms: float | None = None) -> queue.Outcome:
         """Mailgun's rules: 2xx delivered, 406 rejected for good, anything else retried on the
         schedule until it runs out."""
         url = delivery.url
         if answer.ok or answer.status == 406:
             self.breakers.succeeded(url)
             outcome = "delivered" if answer.ok else "rejected"
-            return queue.Outcome(delivery, now, answer.status, outcome, answer.error)
+            return queue.Outcome(delivery, now, answer.status, outcome, answer.error, duration_ms=duration_ms)
         opened_until = self.breakers.failed(url, now)
         if opened_until is not None:
             self._defer[url] = opened_until
         schedule = self.settings.retry_schedule
         if delivery.attempts < len(schedule):
             return queue.Outcome(delivery, now, answer.status, "retry", answer.error,
-                                 next_at=now + schedule[delivery.attempts])
-        return queue.Outcome(delivery, now, answer.status, "failed", answer.error)
+                                 next_at=now + schedule[delivery.attempts], duration_ms=duration_ms)
+        return queue.Outcome(delivery, now, answer.status, "failed", answer.error, duration_ms=duration_ms)
 
     # -- stopping -----------------------------------------------------------------------------
 

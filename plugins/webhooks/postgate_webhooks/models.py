@@ -70,7 +70,10 @@ class Attempt(Model):
     status_code = fields.IntField(null=True, description="none when no HTTP answer came")
     outcome = fields.CharField(max_length=16, description="delivered, retry, rejected, failed or refused")
     error = fields.CharField(max_length=255, default="")
+    duration_ms = fields.FloatField(null=True, description="milliseconds from the start of the POST to its answer "
+                                    "or failure; none when no POST was made")
 
     class Meta:
         table = "webhooks_attempts"
-        indexes = (("domain", "at"), ("at",))
+        # (url, at, id): the log filtered by a URL, in page order (on MySQL a prefix of the URL).
+        indexes = (("domain", "at"), ("at",), ("url", "at", "id"))

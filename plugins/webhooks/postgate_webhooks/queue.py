@@ -31,7 +31,7 @@ ENQUEUE_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, '')"
 #: Rows per multi-row INSERT of deliveries (7 parameters each).
 ENQUEUE_CHUNK = 200
 LOG_ATTEMPT = (f"INSERT INTO {ATTEMPTS} (delivery_id, at, domain, webhook, url, event_id, status_code, "
-               "outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               "outcome, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 SETTLE_ONE = (f"UPDATE {DELIVERIES} SET status = ?, attempts = attempts + 1, last_status = ?, last_error = ?, "
               "lease_owner = NULL, lease_until = NULL, next_at = ?, finished_at = ? WHERE id = ?")
 
@@ -60,6 +60,7 @@ class Outcome:
     outcome: str  # delivered, retry, rejected, failed or refused
     error: str = ""
     next_at: float | None = None  # for a retry
+    duration_ms: float | None = None  # from the start of the POST to its answer or failure; none if not made
 
 
 def marks(count: int) -> str:
@@ -115,7 +116,7 @@ async def release(db: Any, deliveries: Sequence[Due], owner: str) -> None:
 
 async def settle(db: Any, outcomes: Sequence[Outcome]) -> None:
     """Store attempts' results: the deliveries' new state (one UPDATE per answer status for the
-    delivered ones, which are most) and one attempts-log row each."""
+    delivered ones, which are most) and one attempts-log row each, with its duration."""
     if not outcomes:
         return
     delivered: dict[int | None, list[Outcome]] = {}
@@ -139,7 +140,8 @@ async def settle(db: Any, outcomes: Sequence[Outcome]) -> None:
         await db.executemany(SETTLE_ONE, others)
     await db.executemany(LOG_ATTEMPT, [
         (o.delivery.id, o.at, o.delivery.domain, o.delivery.webhook, o.delivery.url, o.delivery.event_id,
-         o.status_code, o.outcome, o.error[:255]) for o in outcomes])
+         o.status_code, o.outcome, o.error[:255], None if o.duration_ms is None else round(o.duration_ms, 3))
+        for o in outcomes])
 
 
 async def defer_url(db: Any, url: str, until: float, now: float, give_up_before: float) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from postgate.testing.fixtures import TEST_DOMAIN
+from postgate_webhooks.commands import duration_text
 from webhook_helpers import Receiver, send, signing_key, subscribe, webhook_server
 
 
@@ -25,6 +26,7 @@ def test_signing_key_and_log(live_server, tmp_path) -> None:
     try:
         server = webhook_server(live_server)
         receiver.answers["/hook"] = [500]
+        receiver.pauses["/hook"] = 0.05
         subscribe(server, "delivered", receiver.url("/hook"))
         key = signing_key(server)
         send(server, "ann@example.com")
@@ -44,10 +46,14 @@ def test_signing_key_and_log(live_server, tmp_path) -> None:
     rows = json.loads(log.stdout)
     assert [(r["outcome"], r["status"], r["event_id"]) for r in rows] == [("delivered", 200, event_id),
                                                                            ("retry", 500, event_id)]
+    assert all(r["duration_ms"] >= 50 for r in rows), rows  # the receiver's pause is in it
     failed = run(tmp_path, data_dir, "log", "--failed", "--domain", TEST_DOMAIN.upper())
     assert failed.returncode == 0, failed.stderr
     [line] = failed.stdout.splitlines()
-    assert f"retry     500 {TEST_DOMAIN} delivered {receiver.url('/hook')} event {event_id} (HTTP 500)" in line
+    shown = duration_text(rows[1]["duration_ms"])
+    assert shown.endswith((" ms", " s")) and shown[0].isdigit()
+    assert (f"retry     500 {shown:>8} {TEST_DOMAIN} delivered {receiver.url('/hook')} event {event_id} (HTTP 500)"
+            in line)
 
     rotated = run(tmp_path, data_dir, "signing-key", "--rotate", "--domain", TEST_DOMAIN)
     assert rotated.returncode == 0, rotated.stderr

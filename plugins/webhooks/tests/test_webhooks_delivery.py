@@ -131,6 +131,33 @@ def test_a_dead_endpoint_holds_only_its_own_share(live_server, receiver) -> None
         dead.close()
 
 
+def test_each_post_records_how_long_it_took(live_server, receiver) -> None:
+    """The log holds each POST's duration, from its start until the answer was read or the POST
+    failed: a receiver that answers after 0.3 s shows at least 300 ms on each try, a dead one the
+    whole timeout."""
+    dead = Blackhole()
+    try:
+        server = webhook_server(live_server, timeout_seconds=1, retry_schedule=[0.2, 3600])
+        receiver.pauses["/slow"] = 0.3
+        receiver.answers["/slow"] = [503]  # retried once, then delivered
+        subscribe(server, "delivered", receiver.url("/fast"), receiver.url("/slow"), dead.url("/dead"))
+        send(server, "ann@example.com")
+        rows = receiver.wait(lambda: len(attempts(server)) == 5 and attempts(server), timeout=60)
+        by_url: dict[str, list] = {}
+        for row in reversed(rows):  # oldest first
+            by_url.setdefault(row.url, []).append(row)
+        [fast] = by_url[receiver.url("/fast")]
+        assert fast.outcome == "delivered" and fast.duration_ms is not None and fast.duration_ms > 0
+        slow = by_url[receiver.url("/slow")]
+        assert [(a.outcome, a.status_code) for a in slow] == [("retry", 503), ("delivered", 200)]
+        assert all(a.duration_ms >= 300 for a in slow), [a.duration_ms for a in slow]
+        dropped = by_url[dead.url("/dead")]
+        assert [(a.outcome, a.status_code, a.error) for a in dropped] == [("retry", None, "timed out")] * 2
+        assert all(a.duration_ms >= 990 for a in dropped), [a.duration_ms for a in dropped]
+    finally:
+        dead.close()
+
+
 def test_delivery_refuses_internal_addresses_without_the_setting(live_server, receiver) -> None:
     server = webhook_server(live_server, allow_private_targets=False)
 
@@ -143,6 +170,7 @@ def test_delivery_refuses_internal_addresses_without_the_setting(live_server, re
     send(server, "ann@example.com")
     [row] = receiver.wait(lambda: attempts(server))
     assert row.outcome == "refused" and "127.0.0.1" in row.error
+    assert row.duration_ms is None  # no POST was made
     assert receiver.posts == []
 
 

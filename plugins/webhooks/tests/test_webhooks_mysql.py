@@ -1,4 +1,5 @@
-"""The same queue on MariaDB: subscriptions, signed POSTs, a retry and the attempts log."""
+"""The same queue on MariaDB: subscriptions, signed POSTs, a retry and the attempts log with each
+POST's duration."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ async def test_delivery_and_retry_on_mariadb(live_server) -> None:
             try:
                 receiver.signing_key = signing_key(server)
                 receiver.answers["/hook"] = [502]
+                receiver.pauses["/hook"] = 0.2
                 subscribe(server, "delivered", receiver.url("/hook"))
                 send(server, "ann@example.com")
                 receiver.wait(lambda: len(receiver.to("/hook")) == 2)
                 rows = receiver.wait(lambda: len(attempts(server)) == 2 and attempts(server))
                 assert [(a.outcome, a.status_code) for a in reversed(rows)] == [("retry", 502), ("delivered", 200)]
                 assert receiver.verified == [True, True]
+                assert all(a.duration_ms >= 200 for a in rows), [a.duration_ms for a in rows]
             finally:
                 server.stop()  # before the database is dropped
     finally:

@@ -1,5 +1,6 @@
 """The pieces on their own: Mailgun's signature (the documented test vector), which events go to
-which webhook, what the SSRF guard calls public, URL syntax under hostile input, the breaker."""
+which webhook, what the SSRF guard calls public, URL syntax under hostile input, the breaker,
+durations as text."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postgate_webhooks.breaker import Breakers
+from postgate_webhooks.commands import duration_text
 from postgate_webhooks.names import webhook_for
 from postgate_webhooks.poster import body_for
 from postgate_webhooks.settings import WebhooksSettings
@@ -106,3 +108,9 @@ def test_deliver_says_which_processes_deliver(deliver, serving, worker) -> None:
 def test_other_deliver_values_are_refused(deliver) -> None:
     with pytest.raises(ValidationError):
         WebhooksSettings(deliver=deliver)
+
+
+@pytest.mark.parametrize(("ms", "text"), [(None, "-"), (0.04, "0.0 ms"), (3.25, "3.2 ms"), (9.94, "9.9 ms"),
+                                          (42.4, "42 ms"), (999.4, "999 ms"), (1500.0, "1.5 s"), (61_000.0, "61.0 s")])
+def test_durations_read_as_people_say_them(ms, text) -> None:
+    assert duration_text(ms) == text
