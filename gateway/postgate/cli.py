@@ -189,6 +189,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         settings.gateway.worker_processes = worker_processes
     host = host or settings.gateway.host
     port = port or settings.gateway.port
+    # what the gateway says about itself (the events' storage.url) names the address it serves on
+    settings.gateway.host, settings.gateway.port = host, port
     _require_keys(settings)
     ensure_port_free(host, port)
     domain, key, generated = (None, None, False)
@@ -196,9 +198,13 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         domain, key, generated = ensure_api_key(settings)
     gateway = _gateway(settings)
     processes = settings.gateway.worker_processes if settings.gateway.workers > 0 else 0
-    app = create_app(gateway, background=False if processes else None)
+    try:  # plugins check their settings as they add routes (e.g. the tracking plugin's keys)
+        app = create_app(gateway, background=False if processes else None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     if processes:
-        children = WorkerProcesses(processes, settings.gateway.workers, config)
+        children = WorkerProcesses(processes, settings.gateway.workers, config,
+                                   env={"POSTGATE_GATEWAY__HOST": host, "POSTGATE_GATEWAY__PORT": str(port)})
         app.before_serving(children.start)  # after the gateway started (and migrated)
         app.after_serving(children.stop)
     if domain and key:
