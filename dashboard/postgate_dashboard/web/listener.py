@@ -40,6 +40,9 @@ class DashboardListener:
         config = Config()
         config.bind = [f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"]
         config.accesslog = None
+        # Postgate's own handler writes Hypercorn's lines; "-" would add a stderr handler of
+        # Hypercorn's, and its plain lines would break a JSON log (and show "Running on" twice)
+        config.errorlog = logging.getLogger("hypercorn.error")
         self._stopping.clear()
         self._task = asyncio.create_task(serve(self.app, config, shutdown_trigger=self._stopping.wait))
         self._task.add_done_callback(self._report)
