@@ -137,12 +137,15 @@ def test_migrate_with_an_unusable_sqlite_path_is_one_line(tmp_path):
     assert "not-a-folder" in done.stderr and "folder exists" in done.stderr
 
 
-def test_serve_with_a_plugin_setting_refused_at_start_is_one_line(tmp_path):
-    """The tracking plugin checks its signing keys as it adds its routes: a clear error, no traceback."""
+def test_serve_and_worker_with_a_plugin_setting_refused_at_start_say_it_in_one_line(tmp_path):
+    """The tracking plugin checks its signing keys as it adds its routes (serve) or starts (worker):
+    a clear error, no traceback."""
     (tmp_path / "postgate.toml").write_text('load_plugins = ["tracking"]\n[plugins.tracking]\n'
                                             'base_url = "https://email.mg.example.com"\n')
-    done = subprocess.run([sys.executable, "-m", "postgate", "serve", "--port", str(free_port())],
-                          cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0
-    assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    assert "Error: [plugins.tracking]: a base_url is set but POSTGATE_TRACKING_KEYS holds no signing key" in done.stderr
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        done = subprocess.run([sys.executable, "-m", "postgate", *command],
+                              cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0, command
+        assert "Traceback" not in done.stderr + done.stdout, done.stderr
+        assert ("Error: [plugins.tracking]: a base_url is set but POSTGATE_TRACKING_KEYS holds no signing key"
+                in done.stderr), (command, done.stderr)

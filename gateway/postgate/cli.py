@@ -289,7 +289,10 @@ def worker(config: str | None, workers: int | None) -> None:
             await stop.wait()
             orphaned.cancel()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # a plugin refusing its settings as it starts (tracking without keys)
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
