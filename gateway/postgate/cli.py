@@ -81,8 +81,9 @@ class PluginAwareGroup(click.Group):
         plugin = PLUGIN_COMMANDS.get(name or "")
         if plugin and self.get_command(ctx, name) is None:
             installed = {ep.name for ep in entry_points(group=ENTRYPOINT_GROUP)}
-            install = "" if plugin in installed else f"install postgate-{plugin} and "
-            ctx.fail(f"{name!r} is provided by the postgate-{plugin} plugin: {install}add \"{plugin}\" to "
+            distribution = f"postgate-{plugin.replace('_', '-')}"  # entry point suppression_audit: postgate-suppression-audit
+            install = "" if plugin in installed else f"install {distribution} and "
+            ctx.fail(f"{name!r} is provided by the {distribution} plugin: {install}add \"{plugin}\" to "
                      f"load_plugins in postgate.toml (or POSTGATE_LOAD_PLUGINS='[\"{plugin}\"]')")
         return super().resolve_command(ctx, args)
 
