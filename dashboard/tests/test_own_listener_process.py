@@ -1,9 +1,11 @@
-"""The dashboard's own listener logs through Postgate's handler: with ``log_format = "json"`` every
-line ``postgate serve`` writes parses, and Hypercorn's "Running on" shows once per listener."""
+"""The dashboard's own listener under a real ``postgate serve``: it logs through Postgate's handler
+(with ``log_format = "json"`` every line parses, and Hypercorn's "Running on" shows once per
+listener), and a taken port stops start-up with one line."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -45,3 +47,19 @@ def test_the_own_listener_writes_only_json_lines(tmp_path) -> None:
             raise AssertionError(f"not a JSON line: {line!r}\n{''.join(lines)}") from None
     running = [r["message"] for r in records if r["message"].startswith(f"Running on http://127.0.0.1:{own}")]
     assert len(running) == 1, running
+
+
+def test_a_taken_port_stops_serve_with_one_line(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        own = taken.getsockname()[1]
+        (tmp_path / "postgate.toml").write_text(
+            f'load_plugins = ["dashboard"]\n[plugins.dashboard]\nlisten = "127.0.0.1:{own}"\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGATE_")}
+        done = subprocess.run([sys.executable, "-m", "postgate", "serve", "--port", str(free_port())],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert (f"Error: start-up failed: [plugins.dashboard] listen 127.0.0.1:{own}: Address already in use; "
+            "pick another address with listen (or POSTGATE_PLUGINS__DASHBOARD__LISTEN)") in done.stderr, done.stderr
