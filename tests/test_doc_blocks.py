@@ -469,7 +469,8 @@ def test_commands_in_the_prose_exist(cli_with_plugins):
 
 
 def test_the_prose_check_bites(cli_with_plugins):
-    found = inline_postgate_commands("run `postgate aws doctor` or\n`postgate jobs retry ID`, and `postgate serve --nope`")
+    found = inline_postgate_commands("run `postgate aws doctor` or\n`postgate jobs retry ID`, "
+                                     "and `postgate serve --nope`")
     assert found == ["postgate aws doctor", "postgate jobs retry ID", "postgate serve --nope"]
     problems = inline_command_problems(found, cli_with_plugins)
     assert len(problems) == 2 and "no such command" in problems[0] and "no option --nope" in problems[1]

@@ -81,7 +81,7 @@ class PluginAwareGroup(click.Group):
         plugin = PLUGIN_COMMANDS.get(name or "")
         if plugin and self.get_command(ctx, name) is None:
             installed = {ep.name for ep in entry_points(group=ENTRYPOINT_GROUP)}
-            distribution = f"postgate-{plugin.replace('_', '-')}"  # entry point suppression_audit: postgate-suppression-audit
+            distribution = f"postgate-{plugin.replace('_', '-')}"  # suppression_audit: postgate-suppression-audit
             install = "" if plugin in installed else f"install {distribution} and "
             ctx.fail(f"{name!r} is provided by the {distribution} plugin: {install}add \"{plugin}\" to "
                      f"load_plugins in postgate.toml (or POSTGATE_LOAD_PLUGINS='[\"{plugin}\"]')")

@@ -308,7 +308,8 @@ def test_ses_bootstrap_snippet_gives_the_jobs_queue_the_endpoint_it_was_made_at(
     report = BootstrapReport(dry_run=False, account="111122223333", partition="aws", region="eu-west-1",
                              jobs_region="eu-west-1",
                              jobs=QueueInfo("postgate-jobs", "http://127.0.0.1:5000/111122223333/postgate-jobs"))
-    for sqs, wanted in ((None, "http://127.0.0.1:5000"), ({"endpoint_url": "http://127.0.0.1:5001"}, "http://127.0.0.1:5001")):
+    for sqs, wanted in ((None, "http://127.0.0.1:5000"),
+                        ({"endpoint_url": "http://127.0.0.1:5001"}, "http://127.0.0.1:5001")):
         config = write_config(tmp_path / "in.toml", ses={"endpoint_url": "http://127.0.0.1:5000"}, sqs=sqs,
                               extra='load_plugins = ["ses", "sqs"]\n')
         target = Target.from_settings(load_settings(config))
