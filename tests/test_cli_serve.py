@@ -58,6 +58,15 @@ def test_serve_with_nothing_configured(tmp_path):
                 break
             time.sleep(0.05)
         assert len(list((tmp_path / "data" / "outbox").rglob("*.eml"))) == 1
+        # the events name the address served on (--port), not the default port 3000
+        urls = []
+        for _ in range(200):
+            items = httpx.get(f"{origin}/v3/localhost/events", auth=("api", key)).json()["items"]
+            urls = [item["storage"]["url"] for item in items if "storage" in item]
+            if len(items) >= 2:
+                break
+            time.sleep(0.05)
+        assert urls and all(url.startswith(f"{origin}/v3/domains/localhost/messages/") for url in urls), urls
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -126,3 +135,17 @@ def test_migrate_with_an_unusable_sqlite_path_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     assert "Error: cannot open the sqlite storage" in done.stderr, done.stderr
     assert "not-a-folder" in done.stderr and "folder exists" in done.stderr
+
+
+def test_serve_and_worker_with_a_plugin_setting_refused_at_start_say_it_in_one_line(tmp_path):
+    """The tracking plugin checks its signing keys as it adds its routes (serve) or starts (worker):
+    a clear error, no traceback."""
+    (tmp_path / "postgate.toml").write_text('load_plugins = ["tracking"]\n[plugins.tracking]\n'
+                                            'base_url = "https://email.mg.example.com"\n')
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        done = subprocess.run([sys.executable, "-m", "postgate", *command],
+                              cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0, command
+        assert "Traceback" not in done.stderr + done.stdout, done.stderr
+        assert ("Error: [plugins.tracking]: a base_url is set but POSTGATE_TRACKING_KEYS holds no signing key"
+                in done.stderr), (command, done.stderr)

@@ -76,6 +76,20 @@ def test_unknown_environment_variable_is_an_error(monkeypatch):
         load_settings()
 
 
+def test_variables_the_configuration_reads_by_name_are_not_unknown_settings(tmp_path, monkeypatch):
+    # the tracking plugin's default keys_env, as docs/tracking.md tells operators to export it
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", "k1:" + "s" * 32)
+    path = write(tmp_path, '[domains."news.example.com"]\napi_key_env = "POSTGATE_NEWS_KEY"\n'
+                           '[plugins.tracking]\nkeys_env = "POSTGATE_OTHER_KEYS"\n')
+    monkeypatch.setenv("POSTGATE_NEWS_KEY", "key-news")
+    monkeypatch.setenv("POSTGATE_OTHER_KEYS", "k1:" + "t" * 32)
+    settings = load_settings(path)
+    assert settings.domain_keys() == {"news.example.com": "key-news"}
+    monkeypatch.setenv("POSTGATE_NEWS_KEYS", "x")  # a name no *_env setting gives is still refused
+    with pytest.raises(ConfigError, match="unknown setting in the environment: POSTGATE_NEWS_KEYS"):
+        load_settings(path)
+
+
 def test_missing_config_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")

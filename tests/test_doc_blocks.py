@@ -28,6 +28,9 @@ What each language gets:
 - ``nginx``: braces balance and each simple directive ends with ``;``.
 - ``caddy``/``caddyfile``: braces balance and the site block is not empty.
 - Anything else, and blocks without a language, must be marked ``no-check``.
+
+Commands quoted inline in the prose (```postgate …``` in backticks) must exist as well, with their
+options.
 """
 
 from __future__ import annotations
@@ -435,6 +438,42 @@ def test_doc_example_project(doc: Path, tmp_path):
                                   f"({', '.join(b.marks['file'] for b in blocks)}) fails its tests:\n"
                                   f"{done.stdout[-4000:]}{done.stderr[-2000:]}")
     assert re.search(r"\b\d+ passed\b", done.stdout) and " failed" not in done.stdout, done.stdout
+
+
+# -- commands named in the prose ---------------------------------------------------------------
+
+INLINE_POSTGATE = re.compile(r"`((?:\.venv/bin/)?postgate [^`]+)`")
+
+
+def inline_postgate_commands(text: str) -> list[str]:
+    """The ``postgate …`` command lines quoted inline (in backticks) in ``text``'s prose."""
+    return [found[1] for found in INLINE_POSTGATE.finditer(text.replace("\n", " "))]
+
+
+def inline_command_problems(commands: list[str], group: click.Group) -> list[str]:
+    problems = []
+    for command in commands:
+        try:
+            words = shlex.split(command.replace("\u2026", "X"))
+        except ValueError:
+            continue  # an excerpt with an open quote: nothing to check
+        if why := check_postgate(group, words[1:]):
+            problems.append(f"`{command}`: {why}")
+    return problems
+
+
+def test_commands_in_the_prose_exist(cli_with_plugins):
+    problems = [f"{path.relative_to(ROOT)}: {problem}" for path in doc_files()
+                for problem in inline_command_problems(inline_postgate_commands(path.read_text()), cli_with_plugins)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_prose_check_bites(cli_with_plugins):
+    found = inline_postgate_commands("run `postgate aws doctor` or\n`postgate jobs retry ID`, "
+                                     "and `postgate serve --nope`")
+    assert found == ["postgate aws doctor", "postgate jobs retry ID", "postgate serve --nope"]
+    problems = inline_command_problems(found, cli_with_plugins)
+    assert len(problems) == 2 and "no such command" in problems[0] and "no option --nope" in problems[1]
 
 
 # -- the checks themselves fail on wrong blocks -------------------------------------------------

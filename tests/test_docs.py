@@ -47,11 +47,12 @@ def documented_in_a_table(name: str, *docs: str) -> bool:
     return any(row.search((ROOT / "docs" / doc).read_text()) for doc in docs)
 
 
-def setting_names():
+def setting_models():
+    """``(model, docs)``: each settings model and the documents whose tables document its fields."""
     from postgate.builtin.local_queue import LocalQueueSettings
     from postgate.builtin.outbox import OutboxSettings
     from postgate.builtin.sqlite_storage import SqliteSettings
-    from postgate.settings import BackendSettings, GatewaySettings, Settings
+    from postgate.settings import BackendSettings, DomainSettings, GatewaySettings, Settings
     from postgate_metrics.settings import MetricsSettings
     from postgate_dashboard.web.settings import DashboardSettings
     from postgate_mysql.settings import MysqlSettings
@@ -66,7 +67,7 @@ def setting_names():
     from postgate_webhooks.settings import WebhooksSettings
 
     core = ("configuration.md",)
-    for model, docs in ((Settings, core), (GatewaySettings, core), (BackendSettings, core),
+    for model, docs in ((Settings, core), (DomainSettings, core), (GatewaySettings, core), (BackendSettings, core),
                         (SqliteSettings, core), (LocalQueueSettings, core), (OutboxSettings, core),
                         (MysqlSettings, core), (SesSettings, ("aws-ses.md", "aws-ses-delivery.md")),
                         (SqsSettings, ("sqs.md",)), (RelaySettings, ("smtp.md",)), (MetricsSettings, ("metrics.md",)),
@@ -77,6 +78,11 @@ def setting_names():
                         (RoutesSettings, ("routing.md",)), (RouteRule, ("routing.md",)),
                         (RouteMatch, ("routing.md",)), (MailgunRelaySettings, ("mailgun-relay.md",)),
                         (WebhooksSettings, ("webhooks.md",))):
+        yield model, docs
+
+
+def setting_names():
+    for model, docs in setting_models():
         for name in model.model_fields:
             yield model.__name__, name, docs
 
@@ -84,3 +90,49 @@ def setting_names():
 @pytest.mark.parametrize("model, name, docs", list(setting_names()))
 def test_every_setting_is_documented(model, name, docs):
     assert documented_in_a_table(name, *docs), f"docs/{docs[0]} does not document {model}.{name}"
+
+
+def settings_table_rows(text: str) -> list[str]:
+    """The first cell of each row of the settings tables in ``text`` (the tables whose header's
+    first cell is "setting")."""
+    names: list[str] = []
+    in_table = False
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if not cells:
+            in_table = False
+        elif cells[0].lower() == "setting":
+            in_table = True
+        elif in_table and not set(cells[0]) <= set("-: "):
+            names.append(cells[0])
+    return names
+
+
+def documented_settings():
+    fields: dict[str, set[str]] = {}
+    for model, docs in setting_models():
+        for doc in docs:
+            fields.setdefault(doc, set()).update(model.model_fields)
+    for doc, known in sorted(fields.items()):
+        yield doc, known
+
+
+@pytest.mark.parametrize("doc, known", list(documented_settings()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_documented_setting_exists(doc, known):
+    rows = settings_table_rows((ROOT / "docs" / doc).read_text())
+    assert rows, f"docs/{doc} has no settings table"
+    unknown = unknown_settings(rows, known)
+    assert not unknown, f"docs/{doc} documents settings no model of it has: {unknown}"
+
+
+def unknown_settings(rows: list[str], known: set[str]) -> list[str]:
+    return [cell for cell in rows  # a cell names one setting, or several: `a`, `b`
+            if not re.fullmatch(r"`\w+`(, `\w+`)*", cell) or set(re.findall(r"\w+", cell)) - known]
+
+
+def test_the_settings_table_check_bites():
+    text = ("| setting | default | meaning |\n| --- | --- | --- |\n| `port` | `3000` | x |\n"
+            "| `prot` | `3000` | x |\n| `host`, `nope` | | x |\n\n| line | meaning |\n| `other` | x |\n")
+    rows = settings_table_rows(text)
+    assert rows == ["`port`", "`prot`", "`host`, `nope`"]
+    assert unknown_settings(rows, {"port", "host"}) == ["`prot`", "`host`, `nope`"]

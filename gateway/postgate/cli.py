@@ -81,8 +81,9 @@ class PluginAwareGroup(click.Group):
         plugin = PLUGIN_COMMANDS.get(name or "")
         if plugin and self.get_command(ctx, name) is None:
             installed = {ep.name for ep in entry_points(group=ENTRYPOINT_GROUP)}
-            install = "" if plugin in installed else f"install postgate-{plugin} and "
-            ctx.fail(f"{name!r} is provided by the postgate-{plugin} plugin: {install}add \"{plugin}\" to "
+            distribution = f"postgate-{plugin.replace('_', '-')}"  # suppression_audit: postgate-suppression-audit
+            install = "" if plugin in installed else f"install {distribution} and "
+            ctx.fail(f"{name!r} is provided by the {distribution} plugin: {install}add \"{plugin}\" to "
                      f"load_plugins in postgate.toml (or POSTGATE_LOAD_PLUGINS='[\"{plugin}\"]')")
         return super().resolve_command(ctx, args)
 
@@ -189,6 +190,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         settings.gateway.worker_processes = worker_processes
     host = host or settings.gateway.host
     port = port or settings.gateway.port
+    # what the gateway says about itself (the events' storage.url) names the address it serves on
+    settings.gateway.host, settings.gateway.port = host, port
     _require_keys(settings)
     ensure_port_free(host, port)
     domain, key, generated = (None, None, False)
@@ -196,9 +199,13 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         domain, key, generated = ensure_api_key(settings)
     gateway = _gateway(settings)
     processes = settings.gateway.worker_processes if settings.gateway.workers > 0 else 0
-    app = create_app(gateway, background=False if processes else None)
+    try:  # plugins check their settings as they add routes (e.g. the tracking plugin's keys)
+        app = create_app(gateway, background=False if processes else None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     if processes:
-        children = WorkerProcesses(processes, settings.gateway.workers, config)
+        children = WorkerProcesses(processes, settings.gateway.workers, config,
+                                   env={"POSTGATE_GATEWAY__HOST": host, "POSTGATE_GATEWAY__PORT": str(port)})
         app.before_serving(children.start)  # after the gateway started (and migrated)
         app.after_serving(children.stop)
     if domain and key:
@@ -283,7 +290,10 @@ def worker(config: str | None, workers: int | None) -> None:
             await stop.wait()
             orphaned.cancel()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # a plugin refusing its settings as it starts (tracking without keys)
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()

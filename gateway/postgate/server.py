@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ import h11
 import hypercorn.protocol.h11 as hypercorn_h11
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+
+from .settings import ConfigError
 
 
 def reason_phrase(status: int) -> bytes:
@@ -65,3 +68,25 @@ async def serve_app(app: Any, host: str, port: int, shutdown_trigger: Callable[[
     """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns."""
     install_reason_phrases()
     await serve(app, hypercorn_config(host, port), shutdown_trigger=shutdown_trigger)
+
+
+def plugin_listening_socket(plugin: str, host: str, port: int) -> socket.socket:
+    """A TCP socket listening on ``host:port`` for a plugin's own listener (its ``[plugins.<plugin>]
+    listen`` setting), bound now so that a taken port stops start-up; otherwise a
+    :class:`ConfigError` naming the setting. Hand it to Hypercorn as ``fd://<socket.detach()>``."""
+    where = f"[plugins.{plugin}] listen {host}:{port}"
+    fix = f"pick another address with listen (or POSTGATE_PLUGINS__{plugin.upper()}__LISTEN)"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        listening = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"{where}: {exc.strerror or exc}; {fix}") from None
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+        listening.listen(128)
+    except OSError as exc:
+        listening.close()
+        raise ConfigError(f"{where}: {exc.strerror or exc}; {fix}") from None
+    return listening

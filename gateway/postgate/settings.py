@@ -24,6 +24,9 @@ ENV_PREFIX = "POSTGATE_"
 CONFIG_ENV = "POSTGATE_CONFIG"
 DEFAULT_CONFIG = Path("postgate.toml")
 DEFAULT_DOMAIN = "localhost"
+#: ``POSTGATE_…`` variables that are read by name and are not settings: the configuration file, and
+#: the tracking plugin's default ``keys_env`` (its signing keys).
+NAMED_ENV = frozenset({CONFIG_ENV, "POSTGATE_TRACKING_KEYS"})
 
 
 class ConfigError(Exception):
@@ -150,11 +153,29 @@ class Settings(BaseSettings):
         return keys
 
 
-def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
-    """``POSTGATE_…`` variables that name no setting (a typo would otherwise be ignored)."""
+def env_names_in(value: Any) -> set[str]:
+    """The variables a configuration names in its ``*_env`` settings (``api_key_env``, a plugin's
+    ``keys_env``, …): they are read by name and are not settings of their own."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(item, str):
+                found.add(item)
+            else:
+                found |= env_names_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found |= env_names_in(item)
+    return found
+
+
+def unknown_env_vars(environ: dict[str, str] | None = None, allowed: set[str] | frozenset[str] = frozenset(),
+                     ) -> list[str]:
+    """``POSTGATE_…`` variables that name no setting (a typo would otherwise be ignored), leaving
+    out ``allowed`` (the names the configuration's ``*_env`` settings read) and :data:`NAMED_ENV`."""
     environ = dict(os.environ if environ is None else environ)
     top = {name.upper() for name in Settings.model_fields}
-    allowed_extra = {CONFIG_ENV}
+    allowed_extra = NAMED_ENV | set(allowed)
     bad = []
     for name in environ:
         if not name.startswith(ENV_PREFIX) or name in allowed_extra:
@@ -179,22 +200,29 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
             raise ConfigError(f"config file {path} (from {CONFIG_ENV}) does not exist")
     else:
         path = DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
-    bad = unknown_env_vars()
+    cls = Settings
+    if path is not None:
+        config_dict = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+        cls = type("Settings", (Settings,), {"model_config": config_dict})
+    settings: Settings | None = None
+    error: ConfigError | None = None
+    try:
+        settings = cls(**overrides)
+    except ValidationError as exc:
+        error = ConfigError(describe_validation_error(exc, path))
+    except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error
+        error = ConfigError(f"cannot read config file {path}: {exc}")
+    # a variable the configuration names in an ``*_env`` setting is read by name, not a typo
+    bad = unknown_env_vars(allowed=env_names_in(settings.model_dump()) if settings is not None else frozenset())
     if bad:
         raise ConfigError(
             "unknown setting in the environment: " + ", ".join(bad)
             + " (see docs/configuration.md for the names)"
         )
-    cls = Settings
-    if path is not None:
-        config_dict = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
-        cls = type("Settings", (Settings,), {"model_config": config_dict})
-    try:
-        return cls(**overrides)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, path)) from None
-    except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if error is not None:
+        raise error from None
+    assert settings is not None
+    return settings
 
 
 def env_source(loc: tuple[Any, ...], environ: dict[str, str] | None = None) -> str | None:

@@ -43,9 +43,11 @@ class WorkerProcesses:
     """``count`` supervised ``postgate worker`` children, each with ``loops`` worker loops."""
 
     def __init__(self, count: int, loops: int, config: str | Path | None = None, *,
-                 stop_timeout: float = 30.0) -> None:
+                 stop_timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
         self.count = count
         self.command = worker_command(config, loops)
+        #: Variables added to each child's environment (``serve`` passes its ``--host``/``--port``).
+        self.env = dict(env or {})
         self.stop_timeout = stop_timeout
         self.children: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = asyncio.Event()
@@ -61,7 +63,8 @@ class WorkerProcesses:
 
     async def _spawn(self, index: int) -> None:
         # The server migrated the storage before its children start: they never migrate at once.
-        env = {**os.environ, SUPERVISOR_ENV: str(os.getpid()), "POSTGATE_GATEWAY__MIGRATE_ON_START": "false"}
+        env = {**os.environ, **self.env, SUPERVISOR_ENV: str(os.getpid()),
+               "POSTGATE_GATEWAY__MIGRATE_ON_START": "false"}
         # Own session: a terminal's Ctrl-C reaches the server only, which then stops each child
         # itself (a child gone before the server knows it is stopping would be restarted).
         self.children[index] = await asyncio.create_subprocess_exec(*self.command, env=env, start_new_session=True)

@@ -14,6 +14,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Blueprint, Quart, redirect
 
+from postgate.server import plugin_listening_socket
+
 log = logging.getLogger("postgate.dashboard")
 
 
@@ -38,8 +40,14 @@ class DashboardListener:
 
     async def start(self) -> None:
         config = Config()
-        config.bind = [f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"]
+        # bound here and now, so that a taken port stops start-up (from its task, Hypercorn would
+        # only log it, and the gateway would run on without its dashboard)
+        listening = plugin_listening_socket("dashboard", self.host, self.port)
+        config.bind = [f"fd://{listening.detach()}"]  # Hypercorn owns it from here
         config.accesslog = None
+        # Postgate's own handler writes Hypercorn's lines; "-" would add a stderr handler of
+        # Hypercorn's, and its plain lines would break a JSON log (and show "Running on" twice)
+        config.errorlog = logging.getLogger("hypercorn.error")
         self._stopping.clear()
         self._task = asyncio.create_task(serve(self.app, config, shutdown_trigger=self._stopping.wait))
         self._task.add_done_callback(self._report)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart, Response
 
-from postgate import ConfigError, Gateway
+from postgate import Gateway
+from postgate.server import plugin_listening_socket
 
 from .exporter import CONTENT_TYPE, Exporter
 
@@ -24,25 +24,6 @@ log = logging.getLogger("postgate.metrics")
 #: Hypercorn's own lines for this listener: errors only (its "Running on …" would read like the API's).
 server_log = logging.getLogger("postgate.metrics.listener")
 server_log.setLevel(logging.WARNING)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``, or a :class:`ConfigError` saying why not."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise ConfigError(f"[plugins.metrics] listen {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"[plugins.metrics] listen {host}:{port}: {exc.strerror or exc}; pick another "
-                          "address with listen (or POSTGATE_PLUGINS__METRICS__LISTEN)") from None
-    return sock
 
 
 def metrics_app(gateway: Gateway, exporter: Exporter) -> Quart:
@@ -59,7 +40,7 @@ class MetricsListener:
     """Hypercorn serving :func:`metrics_app` on an already bound socket until :meth:`stop`."""
 
     def __init__(self, gateway: Gateway, exporter: Exporter, host: str, port: int) -> None:
-        self._socket = bind(host, port)
+        self._socket = plugin_listening_socket("metrics", host, port)
         self.address: tuple[str, int] = self._socket.getsockname()[:2]
         self._app = metrics_app(gateway, exporter)
         self._stop = asyncio.Event()

@@ -109,8 +109,9 @@ def settings_snippet(report: BootstrapReport, target: Target) -> tuple[list[str]
     if target.use_jobs_queue and report.jobs and report.jobs.url:
         sqs_values["queue_url"] = report.jobs.url
         sqs_values["region"] = report.jobs_region  # a non-AWS URL (moto, LocalStack) names none
-        if carried.sqs_endpoint_url:
-            sqs_values["endpoint_url"] = carried.sqs_endpoint_url
+        # the jobs queue was made at [plugins.sqs] endpoint_url, else at the SES plugin's one
+        if carried.sqs_endpoint_url or ses.endpoint_url:
+            sqs_values["endpoint_url"] = carried.sqs_endpoint_url or ses.endpoint_url
         if report.jobs_dlq and report.jobs_dlq.url:
             sqs_values["dead_letter_queue_url"] = report.jobs_dlq.url
 

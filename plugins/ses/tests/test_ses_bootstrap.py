@@ -297,3 +297,24 @@ def test_ses_bootstrap_snippet_carries_storage_and_gateway_but_no_secret(tmp_pat
     monkeypatch.chdir(tmp_path / "empty")
     from_env = load_settings(None)
     assert from_env.model_dump() == from_file.model_dump()
+
+
+def test_ses_bootstrap_snippet_gives_the_jobs_queue_the_endpoint_it_was_made_at(tmp_path, monkeypatch):
+    """With only [plugins.ses] endpoint_url (moto, LocalStack), bootstrap makes the jobs queue there:
+    the pasted [plugins.sqs] must name that endpoint too, or the queue plugin calls real AWS."""
+    from postgate_ses.bootstrap import QueueInfo
+
+    monkeypatch.delenv("POSTGATE_CONFIG", raising=False)
+    report = BootstrapReport(dry_run=False, account="111122223333", partition="aws", region="eu-west-1",
+                             jobs_region="eu-west-1",
+                             jobs=QueueInfo("postgate-jobs", "http://127.0.0.1:5000/111122223333/postgate-jobs"))
+    for sqs, wanted in ((None, "http://127.0.0.1:5000"),
+                        ({"endpoint_url": "http://127.0.0.1:5001"}, "http://127.0.0.1:5001")):
+        config = write_config(tmp_path / "in.toml", ses={"endpoint_url": "http://127.0.0.1:5000"}, sqs=sqs,
+                              extra='load_plugins = ["ses", "sqs"]\n')
+        target = Target.from_settings(load_settings(config))
+        assert Clients(target.ses, target.sqs_table).jobs_endpoint_url == wanted
+        toml_lines, _ = settings_snippet(report, target)
+        pasted = tmp_path / "postgate.toml"
+        pasted.write_text("\n".join(toml_lines) + "\n")
+        assert load_settings(pasted).plugins["sqs"]["endpoint_url"] == wanted

@@ -16,7 +16,7 @@ def run(tmp_path, *args, **env_extra):
 def test_without_the_plugin_the_command_names_it(tmp_path):
     done = run(tmp_path, "suppressions", "audit")
     assert done.returncode != 0
-    assert "'suppressions' is provided by the postgate-suppression_audit plugin" in done.stderr, done.stderr
+    assert "'suppressions' is provided by the postgate-suppression-audit plugin" in done.stderr, done.stderr
     assert "POSTGATE_LOAD_PLUGINS='[\"suppression_audit\"]'" in done.stderr
 
 
