@@ -23,6 +23,7 @@ import email.policy
 import ipaddress
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ class Received:
     data: bytes
     authenticated: bool
     tls: bool
+    at: float = field(default_factory=time.monotonic)  # when the relay queued it
 
     @property
     def message(self) -> email.message.EmailMessage:

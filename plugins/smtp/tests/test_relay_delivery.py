@@ -191,6 +191,21 @@ async def test_with_in_doubt_resend_a_message_cut_mid_data_reaches_the_relay_onc
         assert len(relay.handler.to("ok@example.com")) == 1
 
 
+async def test_relay_max_rate_spreads_the_messages_over_time(gateway_factory):
+    with Relay(None, tls="none", auth=False) as relay:
+        gw = smtp_gateway(gateway_factory, relay, None, relay_max_rate=4, relay_connections=4)
+        await gw.start()
+        addresses = [f"reader{i}@example.com" for i in range(12)]
+        await gw.accept(batch(addresses))
+        await drain(gw)
+        assert sorted(r.rcpt_to[0] for r in relay.received) == sorted(addresses)
+        # 12 messages at 4 a second fill three 1-second windows: the last cannot reach the relay
+        # less than about 2 s after the first (a lower bound, which a slow machine only widens;
+        # without the rate the local relay takes them all within a fraction of a second).
+        times = sorted(r.at for r in relay.received)
+        assert times[-1] - times[0] >= 1.5, times
+
+
 async def test_relay_without_tls_auth_or_pipelining(gateway_factory):
     with Relay(None, tls="none", auth=False, pipelining=False) as relay:
         gw = smtp_gateway(gateway_factory, relay, None)
