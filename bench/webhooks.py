@@ -237,8 +237,7 @@ async def _drain_queue(workdir: Path, receiver: ReceiverProcess, posts: int) -> 
     gateway = Gateway(settings, plugins=[webhooks_plugin], load_entrypoints=False)
     await gateway.start()
     try:
-        with gateway.storage.orm():
-            await replace_urls(TEST_DOMAIN, "delivered", [receiver.url])
+        await replace_urls(gateway.storage, TEST_DOMAIN, "delivered", [receiver.url])
         state = webhooks_for(gateway)
         state.subscriptions.invalidate()
         for start in range(0, posts, 500):

@@ -24,13 +24,16 @@ def start_upstream(live_server: Callable[..., LiveServer]) -> LiveServer:
     return live_server(domain=UPSTREAM_DOMAIN, api_key=UPSTREAM_KEY)
 
 
-def start_relay(live_server: Callable[..., LiveServer], base_url: str, gateway: dict[str, Any] | None = None,
+def start_relay(live_server: Callable[..., LiveServer], base_url: str, gateway: dict[str, Any] | None = None, *,
+                plugins: tuple[object, ...] = (), plugin_settings: dict[str, Any] | None = None,
                 **settings: Any) -> LiveServer:
-    """A Postgate whose delivery is the upstream Mailgun account at ``base_url``."""
+    """A Postgate whose delivery is the upstream Mailgun account at ``base_url`` (with ``plugins``
+    besides the relay, configured by ``plugin_settings``)."""
     table = {"base_url": base_url, "api_key_env": KEY_ENV, "domains": {TEST_DOMAIN: UPSTREAM_DOMAIN},
              "events_poll_seconds": 0.2, "in_doubt_grace_seconds": 1.0, **settings}
-    return live_server(plugins=[relay_plugin], backends={"delivery": "mailgun", "event_sources": ["mailgun_relay"]},
-                       plugin_settings={"mailgun_relay": table},
+    return live_server(plugins=[relay_plugin, *plugins],
+                       backends={"delivery": "mailgun", "event_sources": ["mailgun_relay"]},
+                       plugin_settings={**(plugin_settings or {}), "mailgun_relay": table},
                        gateway={"lease_seconds": 1.0, "retry_delays": [0.2, 0.4, 0.8], **(gateway or {})})
 
 
@@ -94,3 +97,19 @@ def ledger(server: LiveServer, batch_id: int) -> list[Any]:
 
 def upstream_auth() -> dict[str, str]:
     return basic_auth(UPSTREAM_KEY)
+
+
+async def rewind_cursor(server: LiveServer) -> None:
+    """Forget where the event source stopped, so that it reads the upstream again from the start."""
+    from postgate_mailgun.models import EventCursor
+
+    with server.gateway.storage.orm():
+        await EventCursor.all().delete()
+
+
+async def cursor_saved(server: LiveServer) -> bool:
+    """Whether the event source has stored where it stopped (after recording a page)."""
+    from postgate_mailgun.models import EventCursor
+
+    with server.gateway.storage.orm():
+        return await EventCursor.filter(domain=UPSTREAM_DOMAIN).exists()

@@ -14,11 +14,13 @@ import pytest
 from relay_helpers import (
     UPSTREAM_DOMAIN,
     UPSTREAM_KEY,
+    cursor_saved,
     events,
     ghost_batch,
     ledger,
     outbox_files,
     post_batch,
+    rewind_cursor,
     start_relay,
     start_upstream,
     wait_for,
@@ -68,23 +70,9 @@ def test_ghost_batch_reaches_the_upstream_once_and_its_events_come_back(live_ser
     assert sum(b"Hi Reader 3" in body for body in bodies) == 1
 
     # Reading the upstream again (a restart from an older cursor) stores nothing twice.
-    relay.run(_rewind(relay))
-    wait_for(lambda: relay.run(_cursor_moved(relay)), "the event source to read again")
+    relay.run(rewind_cursor(relay))
+    wait_for(lambda: relay.run(cursor_saved(relay)), "the event source to read again")
     assert len(events(relay, TEST_DOMAIN, TEST_KEY, event="delivered")) == len(ADDRESSES)
-
-
-async def _rewind(server) -> None:
-    from postgate_mailgun.models import EventCursor
-
-    with server.gateway.storage.orm():
-        await EventCursor.all().delete()
-
-
-async def _cursor_moved(server) -> bool:
-    from postgate_mailgun.models import EventCursor
-
-    with server.gateway.storage.orm():
-        return await EventCursor.filter(domain=UPSTREAM_DOMAIN).exists()
 
 
 def test_upstream_400_is_a_permanent_failure(live_server, upstream_key):

@@ -52,3 +52,30 @@ async def test_hostile_upstream_events_are_cleaned_or_skipped(gateway_factory):
     clicked = next(e for e in upstream if e.event == "clicked")
     assert "\r" not in clicked.payload["url"] and "\n" not in clicked.payload["url"]
     assert all(e.payload["tags"] == ["news"] for e in upstream)
+
+
+async def test_upstream_hard_bounces_and_complaints_feed_the_suppression_lists(gateway_factory):
+    gw = gateway_factory(plugins=[relay_plugin])
+    await gw.start()
+    addresses = ["gone@example.org", "angry@example.org", "busy@example.org", "policy@example.org"]
+    await gw.accept(Message(domain=DOMAIN, sender=f"n@{DOMAIN}", to=addresses, subject="s", text="t"))
+    rows = {row.address: row for row in await gw.storage.list_recipients(1, 0, 10)}
+    status = {"code": 550, "message": "5.1.1 The email account that you tried to reach does not exist"}
+    mapped = await UpstreamMapper(gw).map("relay.example.net", [
+        item(rows["gone@example.org"], "failed", severity="permanent", reason="bounce", **{"delivery-status": status}),
+        item(rows["angry@example.org"], "complained"),
+        item(rows["busy@example.org"], "failed", severity="temporary", reason="generic",
+             **{"delivery-status": {"code": 452, "message": "4.2.2 Mailbox full"}}),
+        item(rows["policy@example.org"], "failed", severity="permanent", reason="generic",
+             **{"delivery-status": {"code": 554, "message": "5.7.1 Message rejected"}}),
+    ])
+    assert mapped.skipped == 0
+    await gw.record_events(mapped.events)
+
+    # As for SES: a hard bounce and a complaint put the address on their lists; a temporary
+    # failure and a policy refusal do not.
+    assert await gw.storage.get_suppression(DOMAIN, "bounces", "gone@example.org") is not None
+    assert await gw.storage.get_suppression(DOMAIN, "complaints", "angry@example.org") is not None
+    for address in ("busy@example.org", "policy@example.org"):
+        for kind in ("bounces", "complaints"):
+            assert await gw.storage.get_suppression(DOMAIN, kind, address) is None, (address, kind)

@@ -92,10 +92,12 @@ class SmtpGateway:
 
 def smtp_gateway(live_server, *, host: str = "127.0.0.1", background: bool = True,
                  settings: dict[str, Any] | None = None, plugins: tuple[object, ...] = (),
-                 **listener: Any) -> SmtpGateway:
+                 plugin_settings: dict[str, Any] | None = None, **listener: Any) -> SmtpGateway:
     """Start a live gateway with the smtp plugin (and ``plugins``) listening on ``host`` and a
-    free port; ``listener`` are ``[plugins.smtp]`` keys, ``settings`` other top-level settings."""
+    free port; ``listener`` are ``[plugins.smtp]`` keys, ``settings`` other top-level settings,
+    ``plugin_settings`` the other plugins' sections."""
     port = free_port()
     server = live_server(plugins=[smtp_plugin, *plugins], background=background, **(settings or {}),
-                         plugin_settings={"smtp": {"listen": f"{host}:{port}", **listener}})
+                         plugin_settings={**(plugin_settings or {}),
+                                          "smtp": {"listen": f"{host}:{port}", **listener}})
     return SmtpGateway(server, port, Path(server.gateway.settings.data_dir))

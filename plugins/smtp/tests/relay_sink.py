@@ -9,6 +9,8 @@ The local part of a recipient picks the relay's answer:
 ``spam*``       the message answered ``554 5.7.1 Message rejected as spam``
 ``tempfail*``   RCPT answered ``451 4.2.0 Greylisted, try again later``
 ``drop*``       the message is queued (recorded), then the connection is closed before any reply
+``cut*``        the first time: the relay says 354, reads the message's first line and hangs up
+                mid-DATA (nothing queued); later transactions to the address go as usual
 anything else   ``250 2.0.0 Ok: queued as <n>``
 ==============  ====================================================================
 """
@@ -21,12 +23,13 @@ import email.policy
 import ipaddress
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -91,6 +94,7 @@ class Received:
     data: bytes
     authenticated: bool
     tls: bool
+    at: float = field(default_factory=time.monotonic)  # when the relay queued it
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -103,6 +107,7 @@ class SinkHandler:
 
     received: list[Received] = field(default_factory=list)
     pipelining: bool = True
+    cut: list[str] = field(default_factory=list)  # the ``cut*`` transactions hung up mid-DATA
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]):
@@ -140,6 +145,32 @@ class SinkHandler:
         with self.lock:
             return [r for r in self.received if address in r.rcpt_to]
 
+    def cuts(self, address: str) -> bool:
+        """Whether this DATA for ``address`` is one to hang up in the middle of (a ``cut*`` address's first)."""
+        with self.lock:
+            if not address.rpartition("@")[0].lower().startswith("cut") or address in self.cut:
+                return False
+            self.cut.append(address)
+            return True
+
+
+class _CuttingSMTP(SMTP):
+    """aiosmtpd's server, but a ``cut*`` recipient's first DATA ends with the connection, mid-message."""
+
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 - aiosmtpd's name
+        rcpt_tos = self.envelope.rcpt_tos if self.envelope is not None else []
+        if arg or not rcpt_tos or not self.event_handler.cuts(rcpt_tos[0]):
+            return await super().smtp_DATA(arg)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self._reader.readuntil(b"\r\n")  # the message's first line, then no more
+        assert self.transport is not None
+        self.transport.close()
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CuttingSMTP(self.handler, **self.SMTP_kwargs)
+
 
 def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     ok = auth_data.login == USERNAME.encode() and auth_data.password == PASSWORD.encode()
@@ -165,7 +196,7 @@ class Relay:
             kwargs.update(ssl_context=certificates.server_context())
         if auth:
             kwargs.update(authenticator=_authenticator, auth_required=True, auth_require_tls=tls == "starttls")  # implicit TLS: aiosmtpd sees no STARTTLS
-        self.controller = Controller(self.handler, **kwargs)
+        self.controller = _Controller(self.handler, **kwargs)
 
     def __enter__(self) -> Relay:
         self.controller.start()

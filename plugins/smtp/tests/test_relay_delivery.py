@@ -154,6 +154,58 @@ async def test_a_relay_that_drops_the_connection_after_the_message_never_gets_it
         assert rows["ok@example.com"].status == RecipientStatus.DELIVERED
 
 
+async def test_a_relay_that_hangs_up_mid_data_queues_nothing_and_the_row_is_held(gateway_factory, certificates):
+    with Relay(certificates, tls="starttls") as relay:
+        gw = smtp_gateway(gateway_factory, relay, certificates)
+        await gw.start()
+        await gw.accept(batch(["cut@example.com", "ok@example.com"]))
+        await drain(gw)
+        rows = await ledger(gw)
+        # The relay said 354, read a line of the message and hung up: it queued nothing, but the
+        # client cannot tell that from a lost answer to the final dot, so the row is in doubt and
+        # gateway.in_doubt (hold) records it as sent, with no event and no second send.
+        assert relay.handler.cut == ["cut@example.com"]
+        assert relay.handler.to("cut@example.com") == []
+        assert rows["cut@example.com"].status == RecipientStatus.SENT
+        assert "in doubt" in (rows["cut@example.com"].error or "")
+        assert not [e for e in await events_of(gw) if e.recipient == "cut@example.com" and e.event != "accepted"]
+        assert rows["ok@example.com"].status == RecipientStatus.DELIVERED
+        assert len(relay.handler.to("ok@example.com")) == 1
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_with_in_doubt_resend_a_message_cut_mid_data_reaches_the_relay_once(gateway_factory, certificates,
+                                                                                   pipelining):
+    with Relay(certificates, tls="starttls", pipelining=pipelining) as relay:
+        gw = smtp_gateway(gateway_factory, relay, certificates, gateway={"in_doubt": "resend"})
+        await gw.start()
+        await gw.accept(batch(["cut@example.com", "ok@example.com"]))
+        await drain(gw)
+        rows = await ledger(gw)
+        assert relay.handler.cut == ["cut@example.com"]
+        (copy,) = relay.handler.to("cut@example.com")  # the second transaction, whole
+        assert copy.message["Subject"] == "Hi 0"
+        assert rows["cut@example.com"].status == RecipientStatus.DELIVERED
+        assert [e.recipient for e in await events_of(gw, "delivered")].count("cut@example.com") == 1
+        assert not [e for e in await events_of(gw, "failed") if e.recipient == "cut@example.com"]
+        assert len(relay.handler.to("ok@example.com")) == 1
+
+
+async def test_relay_max_rate_spreads_the_messages_over_time(gateway_factory):
+    with Relay(None, tls="none", auth=False) as relay:
+        gw = smtp_gateway(gateway_factory, relay, None, relay_max_rate=4, relay_connections=4)
+        await gw.start()
+        addresses = [f"reader{i}@example.com" for i in range(12)]
+        await gw.accept(batch(addresses))
+        await drain(gw)
+        assert sorted(r.rcpt_to[0] for r in relay.received) == sorted(addresses)
+        # 12 messages at 4 a second fill three 1-second windows: the last cannot reach the relay
+        # less than about 2 s after the first (a lower bound, which a slow machine only widens;
+        # without the rate the local relay takes them all within a fraction of a second).
+        times = sorted(r.at for r in relay.received)
+        assert times[-1] - times[0] >= 1.5, times
+
+
 async def test_relay_without_tls_auth_or_pipelining(gateway_factory):
     with Relay(None, tls="none", auth=False, pipelining=False) as relay:
         gw = smtp_gateway(gateway_factory, relay, None)

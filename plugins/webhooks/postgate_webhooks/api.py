@@ -18,7 +18,7 @@ from .names import MAX_URLS, WEBHOOK_NAMES
 from .poster import PinnedResolver, body_for, new_session, post
 from .signing import account_of, rotate_key, signing_key
 from .state import webhooks_for
-from .subscriptions import Urls, replace_all, replace_urls, webhooks_of
+from .subscriptions import Urls, change, webhooks_of
 from .targets import TargetRefused, check_configured, resolve_target
 
 
@@ -73,10 +73,13 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
         fields, _ = await read_fields()
         webhook = _name(fields.get("id"))
         urls = await _urls(fields, gateway)
-        with gateway.storage.orm():
-            if webhook in await webhooks_of(domain()):
+
+        def create(found: Urls) -> Urls:
+            if webhook in found:
                 raise BadRequest("Webhook already exists")
-            await replace_urls(domain(), webhook, urls)
+            return {**found, webhook: urls}
+
+        await change(gateway.storage, domain(), create)
         changed()
         return jsonify({"message": "Webhook has been created", "webhook": {"urls": urls}})
 
@@ -93,21 +96,22 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
         webhook = _name(webhook)
         fields, _ = await read_fields()
         urls = await _urls(fields, gateway)
-        with gateway.storage.orm():
-            await replace_urls(domain(), webhook, urls)
+        await change(gateway.storage, domain(), lambda found: {**found, webhook: urls})
         changed()
         return jsonify({"message": "Webhook has been updated", "webhook": {"urls": urls}})
 
     @bp.delete("/v3/domains/<name>/webhooks/<webhook>")
     async def delete_webhook(name: str, webhook: str):
         webhook = _name(webhook)
-        with gateway.storage.orm():
-            urls = (await webhooks_of(domain())).get(webhook)
-            if not urls:
+
+        def delete(found: Urls) -> Urls:
+            if webhook not in found:
                 raise NotFound("Webhook not found")
-            await replace_urls(domain(), webhook, [])
+            return {**found, webhook: []}
+
+        before, _ = await change(gateway.storage, domain(), delete)
         changed()
-        return jsonify({"message": "Webhook has been deleted", "webhook": {"urls": urls}})
+        return jsonify({"message": "Webhook has been deleted", "webhook": {"urls": before[webhook]}})
 
     @bp.put("/v3/domains/<name>/webhooks/<webhook>/test")
     async def test_webhook(name: str, webhook: str):
@@ -144,9 +148,8 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
         if len(fields.getlist("url")) > 1:
             raise BadRequest("Only one url may be given")
         [url] = await _urls(fields, gateway)
-        with gateway.storage.orm():
-            before = await webhooks_of(domain())
-            wanted = {name: list(found) for name, found in before.items()}
+
+        def place(wanted: Urls) -> Urls:
             for name in WEBHOOK_NAMES:
                 has = wanted.setdefault(name, [])
                 if name in types and url not in has:
@@ -155,8 +158,9 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
                     has.remove(url)
                 if len(has) > MAX_URLS:
                     raise BadRequest(f"A webhook may have at most {MAX_URLS} urls ({name} is full)")
-            await replace_all(domain(), wanted, before)
-            after = await webhooks_of(domain())
+            return wanted
+
+        _, after = await change(gateway.storage, domain(), place)
         changed()
         return jsonify({"webhooks": _shown(after)})
 
@@ -175,11 +179,8 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
             gone.update(u for u in part.split(",") if u)
         if not gone:
             raise BadRequest("Missing required parameter: url")
-        with gateway.storage.orm():
-            before = await webhooks_of(domain())
-            wanted = {name: [u for u in found if u not in gone] for name, found in before.items()}
-            await replace_all(domain(), wanted, before)
-            after = await webhooks_of(domain())
+        _, after = await change(gateway.storage, domain(),
+                                lambda found: {name: [u for u in urls if u not in gone] for name, urls in found.items()})
         changed()
         return jsonify({"webhooks": _shown(after)})
 

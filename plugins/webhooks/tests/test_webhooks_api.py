@@ -13,7 +13,7 @@ import pytest
 from mailgun.client import Client
 
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY
-from webhook_helpers import Receiver, api, webhook_server
+from webhook_helpers import Receiver, api, check_concurrent_changes, webhook_server
 
 NODE_SCRIPT = Path(__file__).with_name("webhooks_mailgun_js.js")
 HOOK = "https://hooks.example.com"  # resolves nowhere, so the configuration-time check lets it through
@@ -87,6 +87,10 @@ def test_mailgun_js_manages_webhooks(live_server) -> None:
         assert refused["ok"] is False and refused["status"] == 400
     finally:
         receiver.close()
+
+
+def test_concurrent_changes_neither_mix_nor_pass_three_urls(server) -> None:
+    check_concurrent_changes(server)
 
 
 def test_signing_key_is_made_once_and_rotates(server) -> None:

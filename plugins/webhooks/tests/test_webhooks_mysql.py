@@ -1,12 +1,12 @@
 """The same queue on MariaDB: subscriptions, signed POSTs, a retry and the attempts log with each
-POST's duration."""
+POST's duration; concurrent changes of the webhooks under the named lock."""
 
 from __future__ import annotations
 
 import postgate_mysql
 import postgate_webhooks.plugin as webhooks_plugin
 from postgate.testing.mariadb import temporary_database
-from webhook_helpers import ALLOW_PRIVATE, Receiver, attempts, send, signing_key, subscribe
+from webhook_helpers import ALLOW_PRIVATE, Receiver, attempts, check_concurrent_changes, send, signing_key, subscribe
 
 
 async def test_delivery_and_retry_on_mariadb(live_server) -> None:
@@ -30,3 +30,13 @@ async def test_delivery_and_retry_on_mariadb(live_server) -> None:
                 server.stop()  # before the database is dropped
     finally:
         receiver.close()
+
+
+async def test_concurrent_changes_on_mariadb(live_server) -> None:
+    async with temporary_database() as url:
+        server = live_server(plugins=[postgate_mysql, webhooks_plugin], backends={"storage": "mysql"},
+                             plugin_settings={"mysql": {"url": url}, "webhooks": {"allow_private_targets": False}})
+        try:
+            check_concurrent_changes(server)
+        finally:
+            server.stop()

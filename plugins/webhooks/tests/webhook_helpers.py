@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,3 +165,38 @@ def attempts(server, **filters: Any) -> list[Any]:
             return await read(limit=10000, **filters)
 
     return server.run(work())
+
+
+def check_concurrent_changes(server, hook: str = "https://hooks.example.com") -> None:
+    """Many API calls changing one domain's webhooks at once: each applies whole or not at all,
+    and no webhook ends with more than 3 URLs (each call on its own connection, in threads)."""
+    root = f"/v3/domains/{TEST_DOMAIN}/webhooks"
+
+    def together(calls: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
+        def one(call: tuple[str, str, dict[str, Any]]) -> httpx.Response:
+            with api(server) as http:
+                return http.request(call[0], call[1], data=call[2])
+        with ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(one, calls))
+
+    with api(server) as http:
+        def urls(webhook: str) -> list[str]:
+            return http.get(f"{root}/{webhook}").json()["webhook"]["urls"]
+
+        sets = [[f"{hook}/{i}/a", f"{hook}/{i}/b"] for i in range(12)]
+        answers = together([("PUT", f"{root}/clicked", {"url": urls_}) for urls_ in sets])
+        assert [a.status_code for a in answers] == [200] * len(sets), [a.text for a in answers]
+        assert urls("clicked") in sets  # one call's URLs, not a mix
+
+        answers = together([("POST", root, {"id": "opened", "url": f"{hook}/opened/{i}"}) for i in range(8)])
+        won = [i for i, a in enumerate(answers) if a.status_code == 200]
+        assert len(won) == 1, [a.text for a in answers]
+        assert all(a.json() == {"message": "Webhook already exists"} for a in answers if a.status_code != 200)
+        assert urls("opened") == [f"{hook}/opened/{won[0]}"]
+
+        answers = together([("POST", f"/v4/domains/{TEST_DOMAIN}/webhooks",
+                             {"url": f"{hook}/v4/{i}", "event_types": "delivered"}) for i in range(8)])
+        won = [i for i, a in enumerate(answers) if a.status_code == 200]
+        assert len(won) == 3, [a.text for a in answers]
+        assert all("at most 3" in a.json()["message"] for a in answers if a.status_code != 200)
+        assert sorted(urls("delivered")) == sorted(f"{hook}/v4/{i}" for i in won)
