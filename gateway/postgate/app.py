@@ -247,7 +247,14 @@ class Gateway:
         if created.created or (not stored.enqueued and time.time() - stored.created_at > REQUEUE_AFTER):
             # A re-POST queues a batch again only when its first job evidently never made it
             # (the queue failed during the first call); housekeeping does the same on its own.
-            await self.enqueue(stored, created.recipient_ids[0] if created.recipient_ids else None)
+            try:
+                await self.enqueue(stored, created.recipient_ids[0] if created.recipient_ids else None)
+            except Exception:  # noqa: BLE001 - the batch is stored: it is accepted
+                # Answering an error here would make the client POST again, and a client that
+                # sends no ``v:email-id`` would get a second batch. The stored batch is queued
+                # by housekeeping (or a re-POST) once it is REQUEUE_AFTER seconds old.
+                log.exception("batch %s is stored but the queue refused its jobs; it is queued again "
+                              "within %.0f s by housekeeping", stored.id, REQUEUE_AFTER)
         if created.created:
             for result in self.pm.hook.message_accepted(gateway=self, message=message,
                                                         message_id=stored.response_id):

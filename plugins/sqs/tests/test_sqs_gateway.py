@@ -87,3 +87,37 @@ async def test_readiness_reports_the_dead_letter_queue(aws, gateway_factory):
     assert (await gateway.readiness())["sqs_dead_letter_queue"] == "ok"
     sqs.delete_queue(QueueUrl=dlq)
     assert (await gateway.readiness())["sqs_dead_letter_queue"] != "ok"
+
+
+async def test_a_message_stored_while_sqs_is_down_is_accepted_and_queued_later(aws, gateway_factory):
+    """The batch commit comes first, so a queue outage after it must not answer an error: the
+    client would POST again (without ``v:email-id`` that is a second batch). Housekeeping queues
+    the stored batch once the queue is back, and each recipient gets the message once."""
+    from postgate.housekeeping import requeue_unenqueued
+    from postgate.testing.fixtures import TEST_KEY, basic_auth
+    from postgate.web import create_app
+
+    gateway = sqs_gateway(aws, gateway_factory, retry_delays=[0.2])
+    app = create_app(gateway, background=False)
+    sqs = aws.client("sqs")
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
+        sqs.delete_queue(QueueUrl=gateway.queue.queue_url)  # the outage: every put fails
+        recipients = ["down1@example.com", "down2@example.com"]
+        response = await client.post(f"/v3/{DOMAIN}/messages", headers=basic_auth(TEST_KEY), form={
+            "from": "Blog <noreply@mg.example.com>", "to": ",".join(recipients),
+            "subject": "While the queue was down", "text": "Hello"})
+        body = await response.get_json()
+        assert response.status_code == 200, body
+        assert body["id"].endswith(f"@{DOMAIN}>") and body["message"] == "Queued. Thank you."
+        batches = await gateway.storage.unenqueued_batches(time.time() + 1, 10)
+        assert [b.response_id for b in batches] == [body["id"]]  # stored, its job not confirmed
+
+        sqs.create_queue(QueueName="postgate-jobs", Attributes={"VisibilityTimeout": "30"})  # back
+        assert await requeue_unenqueued(gateway, older_than=0) == 1
+        assert await requeue_unenqueued(gateway, older_than=0) == 0
+        await drain(gateway)
+        rows = await gateway.storage.list_recipients(batches[0].id, 0, 10)
+        assert sorted(r.address for r in rows) == recipients
+        assert all(r.status == RecipientStatus.DELIVERED for r in rows)
+    assert len(list((gateway.settings.data_dir / "outbox").rglob("*.eml"))) == 2
