@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from quart import Blueprint, Response, abort, request
+from quart import Blueprint, Response, abort, request, url_for
 
 from . import analytics_view as av
 from . import domain_choice as choice
 from .app_state import Dashboard
 from .event_stream import EventStream, Frame, event_stream_response
+from .table_export import csv_response, safe_filename_part
 
 
 def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaitable[Response]],
@@ -62,18 +63,34 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         context.update(await av.providers_page(dash.gateway, context["domain"], period, context["who"]))
         return await render("providers.html", **context)
 
+    def sends_filters() -> dict[str, str]:
+        try:
+            who = av.parse_who(request.args)
+        except av.PeriodError:
+            abort(400)
+        return {"domain": chosen_domain(), "who": who}
+
     @bp.get("/sends")
     @signed_in()
     async def sends() -> Response:
-        domain = chosen_domain()
+        filters = sends_filters()
         try:
             before = av.parse_cursor(request.args.get("before"))
         except av.PeriodError:
             abort(400)
-        result = await av.sends_page(dash.gateway, domain, before)
-        next_url = "?" + urlencode({"domain": domain, "before": result["next_cursor"]}) if result["next_cursor"] else None
-        return await render("sends.html", page="sends", domains=domains(), domain=domain, rows=result["rows"],
-                            next_url=next_url, first_url="?" + urlencode({"domain": domain}) if before else None)
+        result = await av.sends_page(dash.gateway, filters["domain"], before, filters["who"])
+        next_url = "?" + urlencode({**filters, "before": result["next_cursor"]}) if result["next_cursor"] else None
+        return await render("sends.html", page="sends", domains=domains(), rows=result["rows"], whos=av.WHO,
+                            next_url=next_url, first_url="?" + urlencode(filters) if before else None,
+                            csv_url=url_for("dashboard.sends_csv") + "?" + urlencode(filters), **filters)
+
+    @bp.get("/sends.csv")
+    @signed_in()
+    async def sends_csv() -> Response:
+        filters = sends_filters()
+        name = f"newsletters-{safe_filename_part(filters['domain'])}-{filters['who']}.csv"
+        return csv_response(name, av.sends_csv_header(filters["who"]),
+                            av.sends_csv_rows(dash.gateway, filters["domain"], filters["who"]))
 
     def send_key() -> str:
         key = request.args.get("key", "")
