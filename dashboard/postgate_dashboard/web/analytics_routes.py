@@ -12,6 +12,7 @@ from quart import Blueprint, Response, abort, request, url_for
 
 from . import analytics_view as av
 from . import domain_choice as choice
+from . import engaged_view as ev
 from .app_state import Dashboard
 from .event_stream import EventStream, Frame, event_stream_response
 from .table_export import csv_response, safe_filename_part
@@ -127,6 +128,41 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         if figures is None:
             abort(404)
         return await render("_send_curve.html", fresh_funnel=True, **figures)
+
+    async def engaged_list() -> ev.Engaged:
+        domain, key = chosen_domain(), send_key()
+        try:
+            who = av.parse_who(request.args)
+            engaged = await ev.parse_engaged(dash.gateway, domain, key, request.args, who)
+        except (av.PeriodError, ev.EngagedError):
+            abort(400)
+        if engaged is None:
+            abort(404)
+        return engaged
+
+    @bp.get("/send/engaged")
+    @signed_in()
+    async def send_engaged() -> Response:
+        """Who opened (or clicked) the send: its events, newest first, keyset pages."""
+        engaged = await engaged_list()
+        try:
+            after = av.parse_cursor(request.args.get("after"))
+        except av.PeriodError:
+            abort(400)
+        result = await ev.engaged_page(dash.gateway, engaged, after)
+        filters = engaged.args()
+        return await render(
+            "send_engaged.html", page="sends", engaged=engaged, rows=result["rows"], kinds=ev.KINDS, whos=av.WHO,
+            next_url="?" + urlencode({**filters, "after": result["next_after"]}) if result["next_after"] else None,
+            first_url="?" + urlencode(filters) if after else None,
+            csv_url=url_for("dashboard.send_engaged_csv") + "?" + urlencode(filters))
+
+    @bp.get("/send/engaged.csv")
+    @signed_in()
+    async def send_engaged_csv() -> Response:
+        engaged = await engaged_list()
+        name = f"{engaged.kind}-{safe_filename_part(engaged.domain)}-{safe_filename_part(engaged.key)}-{engaged.who}.csv"
+        return csv_response(name, ev.CSV_HEADER, ev.engaged_csv_rows(dash.gateway, engaged))
 
     @bp.get("/send")
     @signed_in()

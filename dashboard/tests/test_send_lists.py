@@ -1,7 +1,10 @@
-"""The newsletters list on SQLite and MariaDB: the human/all toggle (human by default) in the URL
+"""The newsletters list and who opened or clicked a send, on SQLite and MariaDB. The list: the human/all toggle (human by default) in the URL
 and kept by the page links, keyset pages, and the streamed CSV export, every figure checked
 against counts made from ``GET /v3/{domain}/events``; the export read in small keyset steps gives
-the same rows; formula-like subjects are made inert; the page in chromium with its screenshot."""
+the same rows; formula-like subjects are made inert; the page in chromium with its screenshot.
+Who opened or clicked: every open or click event of one send (not of another), newest first, in
+keyset pages and as CSV, with machine events left out under *human*, equal to what the events API
+lists; a hostile user agent renders inert."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import csv
 import html
 import io
 import re
+import time
 import uuid
 from collections import defaultdict
 
@@ -218,4 +222,144 @@ def test_the_newsletters_toggle_in_the_browser(browser, live_server, screenshots
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=screenshots / "sends-toggle-phone-dark.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") == 390
+    context.close()
+
+
+ENGAGED_ROW = re.compile(r'<tr data-event-id="([^"]+)"')
+HOSTILE_AGENT = "<script>window.__pwned=1</script>Mozilla"
+HOSTILE_URL = "=cmd|' /c calc'!A1"
+
+
+def engagement(kind: str, email_id: str | None, recipient: str, bot: str = "", url: str = "") -> Event:
+    message_id = f"{email_id or 'solo'}@{TEST_DOMAIN}"
+    payload = {"event": kind, "recipient": recipient, "recipient-domain": recipient.rpartition("@")[2],
+               "user-variables": {"email-id": email_id} if email_id else {},
+               "message": {"headers": {"message-id": message_id, "subject": "Hello"}},
+               "client-info": {"client-type": "browser", "client-name": "Firefox", "user-agent": HOSTILE_AGENT,
+                               "bot": bot}}
+    if url:
+        payload["url"] = url
+    return Event(domain=TEST_DOMAIN, event=kind, recipient=recipient, message_id=message_id, payload=payload,
+                 key=f"{kind}:{uuid.uuid4().hex}", email_id=email_id, tags=[])
+
+
+def seed_engagement(server) -> None:
+    """Send ``big``: 60 human opens, 15 machine opens, 5 human and 3 machine clicks; send ``other``
+    and a send without an email id (keyed by its message id) have opens of their own."""
+    events = [engagement("accepted", "big", f"r{i}@gmail.com") for i in range(75)]
+    events += [engagement("opened", "big", f"r{i}@gmail.com", bot="apple" if i >= 60 else "") for i in range(75)]
+    events += [engagement("clicked", "big", f"r{i}@gmail.com", bot="generic" if i >= 5 else "",
+                          url=HOSTILE_URL if i == 0 else f"https://blog.example.com/{i}") for i in range(8)]
+    events += [engagement("accepted", "other", "x@gmail.com"), engagement("opened", "other", "x@gmail.com")]
+    events += [engagement("accepted", None, "solo@gmail.com"), engagement("opened", None, "solo@gmail.com")]
+    server.run(server.gateway.record_events(events))
+    server.run(flush(server.gateway))
+
+
+def api_listing(server, kind: str, keep) -> list[dict]:
+    """The events API's events of that type, newest first, that ``keep`` keeps."""
+    items, url = [], f"{server.url}/v3/{TEST_DOMAIN}/events?ascending=no&limit=300&event={kind}"
+    while True:
+        page = httpx.get(url, headers=basic_auth(), timeout=30).json()
+        if not page["items"]:
+            return [item for item in items if keep(item)]
+        items.extend(page["items"])
+        url = page["paging"]["next"]
+
+
+def test_who_opened_or_clicked_a_send(server) -> None:
+    seed_engagement(server)
+    client = signed_in(server)
+
+    def of(send):
+        return lambda item: item.get("user-variables", {}).get("email-id") == send
+
+    deadline = time.monotonic() + 60  # the API shows the newest events once their second is closed
+    while len(api_listing(server, "opened", of("big"))) < 75:
+        assert time.monotonic() < deadline, "the events API did not show every open"
+        time.sleep(0.2)
+    for kind, who, count in (("opened", "human", 60), ("opened", "all", 75), ("clicked", "human", 5),
+                             ("clicked", "all", 8)):
+        want = [item["id"] for item in api_listing(server, kind, of("big"))
+                if who == "all" or not item["client-info"].get("bot")]
+        assert len(want) == count
+        path = f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=big&event={kind}" + ("&who=all" if who == "all" else "")
+        page = client.get(path)
+        assert page.status_code == 200
+        ids = ENGAGED_ROW.findall(page.text)
+        nxt = NEXT.search(page.text)
+        if count > 50:
+            assert len(ids) == 50 and nxt is not None and f"who={who}" in nxt[1]
+            rest = client.get("/dashboard/send/engaged" + html.unescape(nxt[1]))
+            ids += ENGAGED_ROW.findall(rest.text)
+            assert NEXT.search(rest.text) is None
+        else:
+            assert nxt is None
+        assert ids == want, (kind, who)  # newest first, as the events API lists them
+        assert "<script>window.__pwned" not in page.text and "&lt;script&gt;window.__pwned" in page.text
+
+        export = client.get(path.replace("/engaged?", "/engaged.csv?"))
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        lines = list(csv.reader(io.StringIO(export.text)))
+        header, body = lines[0], lines[1:]
+        assert [r[header.index("event_id")] for r in body] == want
+        assert {r[header.index("event")] for r in body} == {kind}
+        machine = [r[header.index("machine")] for r in body]
+        assert all(m == "" for m in machine) if who == "human" else "" in machine and set(machine) - {""}
+        if kind == "clicked":
+            assert "'" + HOSTILE_URL in [r[header.index("url")] for r in body]
+
+    # A send without an email id is found by its message id; another send's events never show.
+    solo = client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=solo@{TEST_DOMAIN}&event=opened")
+    assert solo.status_code == 200 and 'data-recipient="solo@gmail.com"' in solo.text
+    assert 'data-recipient="x@gmail.com"' not in solo.text and 'data-recipient="r0@gmail.com"' not in solo.text
+    # The send's page links to both lists with its toggle.
+    send = client.get(f"/dashboard/send?domain={TEST_DOMAIN}&key=big&who=all").text
+    assert "engaged?domain=" in send and "event=clicked&amp;who=all" in send
+    for bad in ("event=bounced", "who=bots"):
+        assert client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=big&{bad}").status_code == 400
+    assert client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=nope").status_code == 404
+    assert client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=big&after=x").status_code == 400
+    outsider = httpx.get(f"{server.url}/dashboard/send/engaged.csv?domain={TEST_DOMAIN}&key=big", timeout=30)
+    assert outsider.status_code in (302, 303)
+    client.close()
+
+
+def test_who_clicked_in_the_browser(browser, live_server, screenshots) -> None:
+    server = live(live_server, None)
+    seed_engagement(server)
+    server.run(create_user(server.gateway, "pub@example.com", PASSWORD, "viewer"))
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{server.url}/dashboard/login")
+    page.fill("input[name=email]", "pub@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{server.url}/dashboard/send?domain={TEST_DOMAIN}&key=big")
+    page.click("#engaged-links a:has-text('clicked')")
+    assert "event=clicked" in page.url and "who=human" in page.url
+    deadline = time.monotonic() + 60  # rows show once the events' second is closed
+    while page.locator("#engaged tbody tr").count() < 5:
+        assert time.monotonic() < deadline, "the clicks did not show"
+        time.sleep(0.5)
+        page.reload()
+    assert page.locator("#engaged tbody tr").count() == 5
+    assert page.locator("#engaged .machine .tag").count() == 0
+    page.select_option("#engaged-filter select[name=who]", "all")
+    page.click("#engaged-filter button[type=submit]")
+    assert "who=all" in page.url and page.locator("#engaged tbody tr").count() == 8
+    assert page.locator("#engaged .machine .tag").count() == 3
+    assert HOSTILE_AGENT in page.inner_text("#engaged") and page.locator("#engaged script").count() == 0
+    with page.expect_download() as download:
+        page.click("#engaged-csv")
+    assert download.value.suggested_filename == f"clicked-{TEST_DOMAIN}-big-all.csv"
+    page.emulate_media(color_scheme="light")
+    page.screenshot(path=screenshots / "send-who-clicked-light.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=screenshots / "send-who-clicked-phone-dark.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    assert page.evaluate("window.__pwned") is None and dialogs == []
     context.close()
