@@ -16,6 +16,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -50,13 +51,15 @@ def server(request, live_server):
     if request.param == "sqlite":
         yield live(live_server, None)
         return
-    url = asyncio.run(create_database())
-    try:
-        srv = live(live_server, url)
-        yield srv
-        srv.stop()
-    finally:
-        asyncio.run(drop_database(url))
+    # In a thread of its own: the browser tests' playwright loop may be running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        url = pool.submit(asyncio.run, create_database()).result()
+        try:
+            srv = live(live_server, url)
+            yield srv
+            srv.stop()
+        finally:
+            pool.submit(asyncio.run, drop_database(url)).result()
 
 
 def event(kind: str, send: int, recipient: str, bot: str = "", subject: str = "") -> Event:

@@ -1,8 +1,10 @@
 """Who opened or clicked one send: its open (or click) events newest first, each with the
 recipient, the client and, for clicks, the URL; under ``who=human`` the events a machine made are
 left out. Read through ``gateway.storage.page_events`` with the events API's own filter terms (the
-send's ``email-id``, else its ``message-id``, and the event type) from the send's first event on;
-keyset pages and a streamed CSV."""
+send's ``email-id``, else its ``message-id``, and the event type);
+keyset pages and a streamed CSV. The read stays within the send's first and latest event as the
+roll-ups know them (``dashboard_sends``), so a new event shows once the roll-ups have counted it
+(about a second)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class Engaged:
     key: str
     email_id: str | None
     first_at: int
+    #: Epoch second of the send's latest event the roll-ups counted: nothing of it is newer.
+    last_at: int
     kind: str
     who: str
     subject: str = ""
@@ -58,13 +62,15 @@ async def parse_engaged(gateway: Any, domain: str, key: str, args: Mapping[str, 
     row = await queries.send_summary(gateway, domain, key)
     if row is None:
         return None
-    return Engaged(domain, key, row.email_id, row.first_at, kind, who, row.subject)
+    return Engaged(domain, key, row.email_id, row.first_at, row.last_at, kind, who, row.subject)
 
 
 async def _read(gateway: Any, engaged: Engaged, after: tuple[int, int] | None,
                 want: int) -> tuple[list[Event], tuple[int, int] | None]:
-    # From the newest event back to the second of the send's first event (the end is exclusive).
-    return await matching_events(gateway, engaged.domain, None, engaged.first_at * 1_000_000 - 1,
+    # From the end of the second of the send's latest event back to the second of its first (the
+    # end is exclusive): the domain's newer events are never read, however many there are.
+    return await matching_events(gateway, engaged.domain, (engaged.last_at + 1) * 1_000_000 - 1,
+                                 engaged.first_at * 1_000_000 - 1,
                                  engaged.storage_filter(), engaged.keep, after, want)
 
 
