@@ -44,6 +44,8 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
             return context, None
         context["picked"]["res"] = period.resolution
         context["period"] = period
+        kept = {"domain": context["domain"], **{k: args[k] for k in ("period", "from", "to", "res") if args.get(k)}}
+        context["csv_url"] = url_for(f"dashboard.{page}_csv") + "?" + urlencode(kept)
         return context, period
 
     @bp.get("/overview")
@@ -70,6 +72,20 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         except av.PeriodError:
             abort(400)
         return {"domain": chosen_domain(), "who": who}
+
+    def period_export(page: str, name: str, make: Callable[..., Awaitable[Any]]) -> Callable[[], Awaitable[Response]]:
+        async def export() -> Response:
+            context, period = period_context(page)
+            if period is None:
+                abort(400)
+            header, rows = await make(dash.gateway, context["domain"], period)
+            label = f"{safe_filename_part(context['domain'])}-{av.stamp(period.start, False)}-{av.stamp(period.end, False)}"
+            return csv_response(f"{name}-{label}.csv", header, rows)
+        return export
+
+    bp.add_url_rule("/overview.csv", "overview_csv", signed_in()(period_export("overview", "overview", av.overview_csv)))
+    bp.add_url_rule("/providers.csv", "providers_csv",
+                    signed_in()(period_export("providers", "providers", av.providers_csv)))
 
     @bp.get("/sends")
     @signed_in()

@@ -404,3 +404,40 @@ async def providers_page(gateway: Any, domain: str, period: Period, who: str = "
         out.append({"provider": row.provider, "label": row.label, "accepted": row.counts.get("accepted", 0),
                     "cells": cells})
     return {"rows": out, "columns": [(label, BY_NAME[rate].definition) for _, label, rate in columns]}
+
+
+#: The overview export's count columns: every kind the roll-ups keep, whatever the toggle.
+OVERVIEW_KINDS = ("accepted", "delivered", "failed_permanent", "suppressed", "failed_temporary", "rejected",
+                  "complained", "unsubscribed", "stored", "opened", "opened_machine", "opened_unique",
+                  "opened_unique_human", "clicked", "clicked_machine", "clicked_unique", "clicked_unique_human")
+#: The providers export: (column, count kind or rate name).
+PROVIDER_EXPORT = (("accepted", "accepted"), ("delivered", "delivered"), ("deferred", "failed_temporary"),
+                   ("hard_bounces", "bounced"), ("suppressed", "suppressed"), ("complained", "complained"),
+                   ("unique_opens", "opened_unique"), ("unique_opens_human", "opened_unique_human"),
+                   ("unique_clicks", "clicked_unique"), ("unique_clicks_human", "clicked_unique_human"))
+PROVIDER_RATES = (("delivered_rate", "delivered_rate"), ("deferred_rate", "temporary_fail_rate"),
+                  ("bounce_rate", "bounce_rate"), ("complaint_rate", "complained_rate"),
+                  ("unique_open_rate", "unique_opened_rate"), ("unique_open_rate_human", "unique_opened_human_rate"))
+
+
+async def overview_csv(gateway: Any, domain: str, period: Period) -> tuple[list[str], AsyncIterator[list[object]]]:
+    """The period's counts per bucket (every kind, so both sides of the toggle), oldest first."""
+    now = await queries.overview(gateway, domain, period.start, period.end, period.resolution)
+
+    async def rows() -> AsyncIterator[list[object]]:
+        for i, bucket in enumerate(now.buckets):
+            yield [exact_stamp(bucket), *(now.series.get(kind, [0] * len(now.buckets))[i] for kind in OVERVIEW_KINDS)]
+
+    return [f"{period.resolution}_start_utc", *OVERVIEW_KINDS], rows()
+
+
+async def providers_csv(gateway: Any, domain: str, period: Period) -> tuple[list[str], AsyncIterator[list[object]]]:
+    """Counts and rates per mailbox provider over the period (human and all columns both)."""
+    found = await queries.by_provider(gateway, domain, period.start, period.end)
+
+    async def rows() -> AsyncIterator[list[object]]:
+        for row in found:
+            yield [row.provider, row.label, *(count_of(row.counts, kind) for _, kind in PROVIDER_EXPORT),
+                   *(_ratio(row.rates.get(name)) for _, name in PROVIDER_RATES)]
+
+    return ["provider", "provider_name", *(c for c, _ in PROVIDER_EXPORT), *(c for c, _ in PROVIDER_RATES)], rows()

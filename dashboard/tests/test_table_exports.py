@@ -1,4 +1,5 @@
-"""The newsletters list and who opened or clicked a send, on SQLite and MariaDB. The list: the human/all toggle (human by default) in the URL
+"""Tables and their exports on SQLite and MariaDB: the period exports of the overview and the
+providers page, the newsletters list, and who opened or clicked a send. The list: the human/all toggle (human by default) in the URL
 and kept by the page links, keyset pages, and the streamed CSV export, every figure checked
 against counts made from ``GET /v3/{domain}/events``; the export read in small keyset steps gives
 the same rows; formula-like subjects are made inert; the page in chromium with its screenshot.
@@ -225,6 +226,20 @@ def test_the_newsletters_toggle_in_the_browser(browser, live_server, screenshots
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=screenshots / "sends-toggle-phone-dark.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") == 390
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # The period exports, from the overview's numbers and the providers page.
+    page.goto(f"{server.url}/dashboard/overview?domain={TEST_DOMAIN}&period=30d")
+    page.click("#chart-table summary")
+    with page.expect_download() as download:
+        page.click("#overview-csv")
+    assert download.value.suggested_filename.startswith(f"overview-{TEST_DOMAIN}-")
+    page.screenshot(path=screenshots / "overview-numbers-export.png", full_page=True)
+    page.goto(f"{server.url}/dashboard/providers?domain={TEST_DOMAIN}&period=7d")
+    with page.expect_download() as download:
+        page.click("#providers-csv")
+    assert download.value.suggested_filename.startswith(f"providers-{TEST_DOMAIN}-")
+    page.screenshot(path=screenshots / "providers-export.png", full_page=True)
     context.close()
 
 
@@ -366,3 +381,47 @@ def test_who_clicked_in_the_browser(browser, live_server, screenshots) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     assert page.evaluate("window.__pwned") is None and dialogs == []
     context.close()
+
+
+def test_the_overview_and_providers_export_what_the_events_api_counts(server) -> None:
+    seed(server)
+    want: dict[str, int] = defaultdict(int)
+    for counts in expected(server).values():
+        for kind, n in counts.items():
+            want[kind] += n
+    client = signed_in(server)
+    page = client.get(f"/dashboard/overview?domain={TEST_DOMAIN}&period=7d&res=day").text
+    assert f'href="/dashboard/overview.csv?domain={TEST_DOMAIN}&amp;period=7d&amp;res=day"' in page
+    for query, rows in (("period=7d&res=day", (7, 8)), ("period=24h&res=hour", (24, 25))):
+        export = client.get(f"/dashboard/overview.csv?domain={TEST_DOMAIN}&{query}")
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+        lines = list(csv.reader(io.StringIO(export.text)))
+        header, body = lines[0], lines[1:]
+        assert header[0] == ("day_start_utc" if "day" in query else "hour_start_utc") and len(body) in rows
+        assert body == sorted(body)  # oldest first
+        summed = {name: sum(int(r[i]) for r in body) for i, name in enumerate(header) if i}
+        for kind in ("accepted", "delivered", "opened", "clicked", "opened_unique", "opened_unique_human",
+                     "clicked_unique", "clicked_unique_human"):
+            assert summed[kind] == want[kind], kind
+        assert summed["failed_permanent"] == want["failed"]
+        # Each recipient opens and clicks at most once, so everything but the human firsts is a machine's.
+        assert summed["opened_machine"] == want["opened"] - want["opened_unique_human"] == 40
+        assert summed["clicked_machine"] == want["clicked"] - want["clicked_unique_human"] == 8
+    assert client.get(f"/dashboard/overview.csv?domain={TEST_DOMAIN}&period=90d&res=hour").status_code == 400
+
+    page = client.get(f"/dashboard/providers?domain={TEST_DOMAIN}&period=30d").text
+    assert f'href="/dashboard/providers.csv?domain={TEST_DOMAIN}&amp;period=30d"' in page
+    export = client.get(f"/dashboard/providers.csv?domain={TEST_DOMAIN}&period=30d")
+    assert f"providers-{TEST_DOMAIN}-" in export.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(export.text)))
+    got = dict(zip(lines[0], lines[1], strict=True))
+    assert len(lines) == 2 and (got["provider"], got["provider_name"]) == ("gmail", "Gmail")
+    assert (got["accepted"], got["delivered"], got["hard_bounces"], got["unique_opens"],
+            got["unique_opens_human"]) == tuple(str(want[k]) for k in (
+                "accepted", "delivered", "failed", "opened_unique", "opened_unique_human"))
+    assert got["unique_open_rate_human"] == ratio(want["opened_unique_human"], want["delivered"])
+    assert got["bounce_rate"] == ratio(want["failed"], want["delivered"] + want["failed"])
+    assert client.get(f"/dashboard/providers.csv?domain={TEST_DOMAIN}&period=bogus").status_code == 400
+    outsider = httpx.get(f"{server.url}/dashboard/overview.csv?domain={TEST_DOMAIN}", timeout=30)
+    assert outsider.status_code in (302, 303)
+    client.close()
