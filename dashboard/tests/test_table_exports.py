@@ -246,6 +246,7 @@ def test_the_newsletters_toggle_in_the_browser(browser, live_server, screenshots
 ENGAGED_ROW = re.compile(r'<tr data-event-id="([^"]+)"')
 HOSTILE_AGENT = "<script>window.__pwned=1</script>Mozilla"
 HOSTILE_URL = "=cmd|' /c calc'!A1"
+HOSTILE_REPLY = "<img src=x onerror=window.__pwned=2>=mailbox unknown"
 
 
 def engagement(kind: str, email_id: str | None, recipient: str, bot: str = "", url: str = "") -> Event:
@@ -268,6 +269,15 @@ def seed_engagement(server) -> None:
     events += [engagement("opened", "big", f"r{i}@gmail.com", bot="apple" if i >= 60 else "") for i in range(75)]
     events += [engagement("clicked", "big", f"r{i}@gmail.com", bot="generic" if i >= 5 else "",
                           url=HOSTILE_URL if i == 0 else f"https://blog.example.com/{i}") for i in range(8)]
+    for i, (severity, reason, code, enhanced) in enumerate((("permanent", "bounce", 550, "5.1.1"),
+                                                            ("permanent", "bounce", 554, "5.7.1"),
+                                                            ("temporary", "generic", 421, "4.7.0"))):
+        failed = engagement("failed", "big", f"r{i}@gmail.com")
+        failed.severity = severity
+        failed.payload.update(severity=severity, reason=reason, **{"delivery-status": {
+            "code": code, "enhanced-code": enhanced, "message": HOSTILE_REPLY if i == 0 else "try later"}})
+        events.append(failed)
+    events += [engagement("complained", "big", "r3@gmail.com"), engagement("unsubscribed", "big", "r4@gmail.com")]
     events += [engagement("accepted", "other", "x@gmail.com"), engagement("opened", "other", "x@gmail.com")]
     events += [engagement("accepted", None, "solo@gmail.com"), engagement("opened", None, "solo@gmail.com")]
     server.run(server.gateway.record_events(events))
@@ -327,6 +337,26 @@ def test_who_opened_or_clicked_a_send(server) -> None:
         if kind == "clicked":
             assert "'" + HOSTILE_URL in [r[header.index("url")] for r in body]
 
+    # Failures with their reasons, complaints and unsubscribes of the send, whatever the toggle.
+    for kind, count in (("failed", 3), ("complained", 1), ("unsubscribed", 1)):
+        want = [item["id"] for item in api_listing(server, kind, of("big"))]
+        assert len(want) == count
+        page = client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=big&event={kind}")
+        assert ENGAGED_ROW.findall(page.text) == want, kind
+        export = client.get(f"/dashboard/send/engaged.csv?domain={TEST_DOMAIN}&key=big&event={kind}")
+        lines = list(csv.reader(io.StringIO(export.text)))
+        header, body = lines[0], lines[1:]
+        assert [r[header.index("event_id")] for r in body] == want
+        if kind == "failed":
+            assert "<img src=x" not in page.text and "&lt;img src=x" in page.text
+            cells = sorted((r[header.index("severity")], r[header.index("reason")], r[header.index("code")],
+                            r[header.index("enhanced_code")], r[header.index("provider_reply")]) for r in body)
+            assert cells == [("permanent", "bounce", "550", "5.1.1", HOSTILE_REPLY),
+                             ("permanent", "bounce", "554", "5.7.1", "try later"),
+                             ("temporary", "generic", "421", "4.7.0", "try later")]
+    send_page = client.get(f"/dashboard/send?domain={TEST_DOMAIN}&key=big").text
+    assert "event=failed" in send_page and "event=unsubscribed" in send_page
+
     # A send without an email id is found by its message id; another send's events never show.
     solo = client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=solo@{TEST_DOMAIN}&event=opened")
     assert solo.status_code == 200 and 'data-recipient="solo@gmail.com"' in solo.text
@@ -334,7 +364,7 @@ def test_who_opened_or_clicked_a_send(server) -> None:
     # The send's page links to both lists with its toggle.
     send = client.get(f"/dashboard/send?domain={TEST_DOMAIN}&key=big&who=all").text
     assert "engaged?domain=" in send and "event=clicked&amp;who=all" in send
-    for bad in ("event=bounced", "who=bots"):
+    for bad in ("event=delivered", "who=bots"):
         assert client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=big&{bad}").status_code == 400
     assert client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=nope").status_code == 404
     assert client.get(f"/dashboard/send/engaged?domain={TEST_DOMAIN}&key=big&after=x").status_code == 400
@@ -379,6 +409,14 @@ def test_who_clicked_in_the_browser(browser, live_server, screenshots) -> None:
     page.emulate_media(color_scheme="dark")
     page.screenshot(path=screenshots / "send-who-clicked-phone-dark.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") == 390
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.goto(f"{server.url}/dashboard/send?domain={TEST_DOMAIN}&key=big")
+    page.click("#failure-links a:has-text('failures')")
+    assert "event=failed" in page.url and page.locator("#engaged tbody tr").count() == 3
+    assert page.inner_text("#engaged-title") == "Failures"
+    assert HOSTILE_REPLY in page.inner_text("#engaged") and page.locator("#engaged img").count() == 0
+    page.screenshot(path=screenshots / "send-failures-dark.png", full_page=True)
     assert page.evaluate("window.__pwned") is None and dialogs == []
     context.close()
 

@@ -1,6 +1,7 @@
-"""Who opened or clicked one send: its open (or click) events newest first, each with the
-recipient, the client and, for clicks, the URL; under ``who=human`` the events a machine made are
-left out. Read through ``gateway.storage.page_events`` with the events API's own filter terms (the
+"""Who opened or clicked one send, and its failures, complaints and unsubscribes: its events of
+that type newest first, each with the recipient, the client and, for clicks, the URL, for failures
+the severity, reason, codes and the provider's reply; under ``who=human`` the opens and clicks a
+machine made are left out. Read through ``gateway.storage.page_events`` with the events API's own filter terms (the
 send's ``email-id``, else its ``message-id``, and the event type);
 keyset pages and a streamed CSV. The read stays within the send's first and latest event as the
 roll-ups know them (``dashboard_sends``), so a new event shows once the roll-ups have counted it
@@ -21,8 +22,12 @@ from .table_export import EXPORT_STEP, inert_cell
 from .timeline_view import event_row
 
 PAGE_SIZE = 50
-KINDS = ("opened", "clicked")
-CSV_HEADER = ("time_utc", "recipient", "event", "machine", "client", "user_agent", "url", "message_id", "event_id")
+#: The event types listed, and each list's title. ``who`` applies to opens and clicks only.
+KINDS = ("opened", "clicked", "failed", "complained", "unsubscribed")
+TITLES = {"opened": "Who opened", "clicked": "Who clicked", "failed": "Failures", "complained": "Complaints",
+          "unsubscribed": "Unsubscribes"}
+CSV_HEADER = ("time_utc", "recipient", "event", "machine", "client", "user_agent", "url", "severity", "reason",
+              "code", "enhanced_code", "provider_reply", "message_id", "event_id")
 
 
 class EngagedError(ValueError):
@@ -48,7 +53,11 @@ class Engaged:
         return And((send, Term("event", self.kind)))
 
     def keep(self, event: Event) -> bool:
-        return self.who == "all" or not is_machine(event)
+        return self.who == "all" or self.kind not in ("opened", "clicked") or not is_machine(event)
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.kind]
 
     def args(self) -> dict[str, str]:
         return {"domain": self.domain, "key": self.key, "event": self.kind, "who": self.who}
@@ -58,7 +67,7 @@ async def parse_engaged(gateway: Any, domain: str, key: str, args: Mapping[str, 
     """The list the query string names; ``None`` when the send does not exist."""
     kind = args.get("event") or "opened"
     if kind not in KINDS:
-        raise EngagedError("choose opened or clicked")
+        raise EngagedError("choose opened, clicked, failed, complained or unsubscribed")
     row = await queries.send_summary(gateway, domain, key)
     if row is None:
         return None
@@ -94,6 +103,7 @@ async def engaged_csv_rows(gateway: Any, engaged: Engaged) -> AsyncIterator[list
         for event in events:
             row = engaged_row(event)
             yield [row["time"], inert_cell(row["recipient"]), row["event"], row["machine"], inert_cell(row["client"]),
-                   inert_cell(row["user_agent"]), inert_cell(row["url"]), row["message_id"], row["id"]]
+                   inert_cell(row["user_agent"]), inert_cell(row["url"]), row["severity"], inert_cell(row["reason"]),
+                   row["code"], row["enhanced"], inert_cell(row["reply"]), row["message_id"], row["id"]]
         if after is None:
             return
