@@ -114,6 +114,8 @@ def pages(domain: str, sends: int, now: int) -> dict[str, str]:
         "overview year by month": at("overview", **year),
         "newsletters list": at("sends"),
         "one newsletter": at("send", key=latest),
+        "who opened, newest send": at("send/engaged", key=latest, event="opened"),
+        "who opened, oldest send": at("send/engaged", key=f"{0:024x}", event="opened", who="all"),
         "providers 30 d": at("providers", period="30d"),
         "bounces 90 d": at("bounces", period="90d"),
         "reputation": at("reputation"),

@@ -8,12 +8,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from quart import Blueprint, Response, abort, request
+from quart import Blueprint, Response, abort, request, url_for
 
 from . import analytics_view as av
 from . import domain_choice as choice
+from . import engaged_view as ev
 from .app_state import Dashboard
 from .event_stream import EventStream, Frame, event_stream_response
+from .table_export import csv_response, safe_filename_part
 
 
 def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awaitable[Response]],
@@ -42,6 +44,8 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
             return context, None
         context["picked"]["res"] = period.resolution
         context["period"] = period
+        kept = {"domain": context["domain"], **{k: args[k] for k in ("period", "from", "to", "res") if args.get(k)}}
+        context["csv_url"] = url_for(f"dashboard.{page}_csv") + "?" + urlencode(kept)
         return context, period
 
     @bp.get("/overview")
@@ -62,18 +66,48 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         context.update(await av.providers_page(dash.gateway, context["domain"], period, context["who"]))
         return await render("providers.html", **context)
 
+    def sends_filters() -> dict[str, str]:
+        try:
+            who = av.parse_who(request.args)
+        except av.PeriodError:
+            abort(400)
+        return {"domain": chosen_domain(), "who": who}
+
+    def period_export(page: str, name: str, make: Callable[..., Awaitable[Any]]) -> Callable[[], Awaitable[Response]]:
+        async def export() -> Response:
+            context, period = period_context(page)
+            if period is None:
+                abort(400)
+            header, rows = await make(dash.gateway, context["domain"], period)
+            label = f"{safe_filename_part(context['domain'])}-{av.stamp(period.start, False)}-{av.stamp(period.end, False)}"
+            return csv_response(f"{name}-{label}.csv", header, rows)
+        return export
+
+    bp.add_url_rule("/overview.csv", "overview_csv", signed_in()(period_export("overview", "overview", av.overview_csv)))
+    bp.add_url_rule("/providers.csv", "providers_csv",
+                    signed_in()(period_export("providers", "providers", av.providers_csv)))
+
     @bp.get("/sends")
     @signed_in()
     async def sends() -> Response:
-        domain = chosen_domain()
+        filters = sends_filters()
         try:
             before = av.parse_cursor(request.args.get("before"))
         except av.PeriodError:
             abort(400)
-        result = await av.sends_page(dash.gateway, domain, before)
-        next_url = "?" + urlencode({"domain": domain, "before": result["next_cursor"]}) if result["next_cursor"] else None
-        return await render("sends.html", page="sends", domains=domains(), domain=domain, rows=result["rows"],
-                            next_url=next_url, first_url="?" + urlencode({"domain": domain}) if before else None)
+        result = await av.sends_page(dash.gateway, filters["domain"], before, filters["who"])
+        next_url = "?" + urlencode({**filters, "before": result["next_cursor"]}) if result["next_cursor"] else None
+        return await render("sends.html", page="sends", domains=domains(), rows=result["rows"], whos=av.WHO,
+                            next_url=next_url, first_url="?" + urlencode(filters) if before else None,
+                            csv_url=url_for("dashboard.sends_csv") + "?" + urlencode(filters), **filters)
+
+    @bp.get("/sends.csv")
+    @signed_in()
+    async def sends_csv() -> Response:
+        filters = sends_filters()
+        name = f"newsletters-{safe_filename_part(filters['domain'])}-{filters['who']}.csv"
+        return csv_response(name, av.sends_csv_header(filters["who"]),
+                            av.sends_csv_rows(dash.gateway, filters["domain"], filters["who"]))
 
     def send_key() -> str:
         key = request.args.get("key", "")
@@ -110,6 +144,41 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         if figures is None:
             abort(404)
         return await render("_send_curve.html", fresh_funnel=True, **figures)
+
+    async def engaged_list() -> ev.Engaged:
+        domain, key = chosen_domain(), send_key()
+        try:
+            who = av.parse_who(request.args)
+            engaged = await ev.parse_engaged(dash.gateway, domain, key, request.args, who)
+        except (av.PeriodError, ev.EngagedError):
+            abort(400)
+        if engaged is None:
+            abort(404)
+        return engaged
+
+    @bp.get("/send/engaged")
+    @signed_in()
+    async def send_engaged() -> Response:
+        """Who opened (or clicked) the send: its events, newest first, keyset pages."""
+        engaged = await engaged_list()
+        try:
+            after = av.parse_cursor(request.args.get("after"))
+        except av.PeriodError:
+            abort(400)
+        result = await ev.engaged_page(dash.gateway, engaged, after)
+        filters = engaged.args()
+        return await render(
+            "send_engaged.html", page="sends", engaged=engaged, rows=result["rows"], kinds=ev.KINDS, whos=av.WHO,
+            next_url="?" + urlencode({**filters, "after": result["next_after"]}) if result["next_after"] else None,
+            first_url="?" + urlencode(filters) if after else None,
+            csv_url=url_for("dashboard.send_engaged_csv") + "?" + urlencode(filters))
+
+    @bp.get("/send/engaged.csv")
+    @signed_in()
+    async def send_engaged_csv() -> Response:
+        engaged = await engaged_list()
+        name = f"{engaged.kind}-{safe_filename_part(engaged.domain)}-{safe_filename_part(engaged.key)}-{engaged.who}.csv"
+        return csv_response(name, ev.CSV_HEADER, ev.engaged_csv_rows(dash.gateway, engaged))
 
     @bp.get("/send")
     @signed_in()

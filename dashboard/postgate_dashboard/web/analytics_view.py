@@ -4,7 +4,7 @@ all read from the roll-ups (``rollups.queries``) with the rates defined in ``rol
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from ..rollups.rates import BY_NAME, count_of, rates
 from .charts import bar, line_chart, sparkline
 from .operations_view import duration
 from .send_curve import send_curve
+from .table_export import EXPORT_STEP, inert_cell
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -206,17 +207,61 @@ def parse_cursor(text: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def send_row(row: queries.SendRow) -> dict[str, Any]:
+def send_row(row: queries.SendRow, who: str = "human") -> dict[str, Any]:
+    e = ENGAGED[who]
     return {"key": row.send_key, "email_id": row.email_id, "subject": row.subject, "tags": row.tags,
             "when": stamp(row.first_at), "accepted": row.counts.get("accepted", 0),
-            "delivered": percent(row.rates["delivered_rate"]), "opened": percent(row.rates["unique_opened_rate"]),
-            "clicked": percent(row.rates["unique_clicked_rate"]), "bounced": percent(row.rates["bounce_rate"])}
+            "delivered": percent(row.rates["delivered_rate"]), "opened": percent(row.rates[e["open_rate"]]),
+            "clicked": percent(row.rates[e["click_rate"]]), "bounced": percent(row.rates["bounce_rate"])}
 
 
-async def sends_page(gateway: Any, domain: str, before: tuple[int, int] | None) -> dict[str, Any]:
+async def sends_page(gateway: Any, domain: str, before: tuple[int, int] | None, who: str = "human") -> dict[str, Any]:
     page = await queries.sends(gateway, domain, limit=SENDS_PAGE, before=before)
     cursor = f"{page.next_cursor[0]}-{page.next_cursor[1]}" if page.next_cursor else None
-    return {"rows": [send_row(r) for r in page.items], "next_cursor": cursor}
+    return {"rows": [send_row(r, who) for r in page.items], "next_cursor": cursor}
+
+
+def sends_csv_header(who: str) -> list[str]:
+    """The columns of the newsletters export; opens and clicks are the ``who`` variant's."""
+    human = "_human" if who == "human" else ""
+    return ["first_event_utc", "last_event_utc", "send", "email_id", "subject", "tags", "accepted", "delivered",
+            "hard_bounces", "suppressed", "deferred", "complained", "unsubscribed", f"unique_opens{human}",
+            f"unique_clicks{human}", "delivered_rate", "bounce_rate", f"unique_open_rate{human}",
+            f"unique_click_rate{human}", f"click_to_open_rate{human}", "complaint_rate", "unsubscribe_rate"]
+
+
+def exact_stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ratio(value: float | None) -> str:
+    """A rate as a fraction with six decimals for a spreadsheet; empty without a denominator."""
+    return "" if value is None else f"{value:.6f}"
+
+
+def sends_csv_row(row: queries.SendRow, who: str) -> list[object]:
+    e, c = ENGAGED[who], row.counts
+    return [exact_stamp(row.first_at), exact_stamp(row.last_at), inert_cell(row.send_key), inert_cell(row.email_id or ""),
+            inert_cell(row.subject), inert_cell(" ".join(row.tags)), c.get("accepted", 0), c.get("delivered", 0),
+            c.get("failed_permanent", 0) - c.get("suppressed", 0), c.get("suppressed", 0),
+            c.get("failed_temporary", 0), c.get("complained", 0), c.get("unsubscribed", 0),
+            c.get(e["opened"], 0), c.get(e["clicked"], 0),
+            *(_ratio(row.rates[name]) for name in ("delivered_rate", "bounce_rate", e["open_rate"],
+                                                   e["click_rate"], e["cto"], "complained_rate",
+                                                   "unsubscribed_rate"))]
+
+
+async def sends_csv_rows(gateway: Any, domain: str, who: str = "human",
+                         step: int = EXPORT_STEP) -> AsyncIterator[list[object]]:
+    """Every send of ``domain``, newest first, read in keyset steps of ``step`` while written."""
+    before: tuple[int, int] | None = None
+    while True:
+        page = await queries.sends(gateway, domain, limit=step, before=before)
+        for row in page.items:
+            yield sends_csv_row(row, who)
+        if page.next_cursor is None:
+            return
+        before = page.next_cursor
 
 
 def funnel(counts: dict[str, int], who: str = "human") -> list[dict[str, Any]]:
@@ -359,3 +404,40 @@ async def providers_page(gateway: Any, domain: str, period: Period, who: str = "
         out.append({"provider": row.provider, "label": row.label, "accepted": row.counts.get("accepted", 0),
                     "cells": cells})
     return {"rows": out, "columns": [(label, BY_NAME[rate].definition) for _, label, rate in columns]}
+
+
+#: The overview export's count columns: every kind the roll-ups keep, whatever the toggle.
+OVERVIEW_KINDS = ("accepted", "delivered", "failed_permanent", "suppressed", "failed_temporary", "rejected",
+                  "complained", "unsubscribed", "stored", "opened", "opened_machine", "opened_unique",
+                  "opened_unique_human", "clicked", "clicked_machine", "clicked_unique", "clicked_unique_human")
+#: The providers export: (column, count kind or rate name).
+PROVIDER_EXPORT = (("accepted", "accepted"), ("delivered", "delivered"), ("deferred", "failed_temporary"),
+                   ("hard_bounces", "bounced"), ("suppressed", "suppressed"), ("complained", "complained"),
+                   ("unique_opens", "opened_unique"), ("unique_opens_human", "opened_unique_human"),
+                   ("unique_clicks", "clicked_unique"), ("unique_clicks_human", "clicked_unique_human"))
+PROVIDER_RATES = (("delivered_rate", "delivered_rate"), ("deferred_rate", "temporary_fail_rate"),
+                  ("bounce_rate", "bounce_rate"), ("complaint_rate", "complained_rate"),
+                  ("unique_open_rate", "unique_opened_rate"), ("unique_open_rate_human", "unique_opened_human_rate"))
+
+
+async def overview_csv(gateway: Any, domain: str, period: Period) -> tuple[list[str], AsyncIterator[list[object]]]:
+    """The period's counts per bucket (every kind, so both sides of the toggle), oldest first."""
+    now = await queries.overview(gateway, domain, period.start, period.end, period.resolution)
+
+    async def rows() -> AsyncIterator[list[object]]:
+        for i, bucket in enumerate(now.buckets):
+            yield [exact_stamp(bucket), *(now.series.get(kind, [0] * len(now.buckets))[i] for kind in OVERVIEW_KINDS)]
+
+    return [f"{period.resolution}_start_utc", *OVERVIEW_KINDS], rows()
+
+
+async def providers_csv(gateway: Any, domain: str, period: Period) -> tuple[list[str], AsyncIterator[list[object]]]:
+    """Counts and rates per mailbox provider over the period (human and all columns both)."""
+    found = await queries.by_provider(gateway, domain, period.start, period.end)
+
+    async def rows() -> AsyncIterator[list[object]]:
+        for row in found:
+            yield [row.provider, row.label, *(count_of(row.counts, kind) for _, kind in PROVIDER_EXPORT),
+                   *(_ratio(row.rates.get(name)) for _, name in PROVIDER_RATES)]
+
+    return ["provider", "provider_name", *(c for c, _ in PROVIDER_EXPORT), *(c for c, _ in PROVIDER_RATES)], rows()

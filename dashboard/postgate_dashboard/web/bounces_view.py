@@ -10,19 +10,16 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from postgate import And, Event, EventQuery, Not, Term
+from postgate import And, Event, Not, Term
 
 from ..rollups import queries
 from ..rollups.derive import FAILURE_KINDS, failure_kind, failure_status, recipient_domain
 from ..rollups.providers import LABELS, provider_of
+from .event_reads import matching_events
 from .table_export import EXPORT_STEP, inert_cell
 from .timeline_view import when
 
 PAGE_SIZE = 50
-#: Events read per storage page while looking for a group's recipients.
-READ_STEP = 500
-#: Storage pages one drill-down page reads at most before it hands out a cursor to go on.
-MAX_READS = 20
 KIND_LABELS = {"hard": "Hard bounce", "soft": "Soft bounce / deferred", "suppressed": "Suppression drop",
                "complaint": "Complaint"}
 KIND_NOTES = {
@@ -150,22 +147,9 @@ def recipient_row(event: Event) -> dict[str, Any]:
 
 async def _matching(gateway: Any, domain: str, group: Group, start: int, end: int,
                     after: tuple[int, int] | None, want: int) -> tuple[list[Event], tuple[int, int] | None]:
-    """Up to ``want`` events of ``group``, newest first, from after ``after``; and where to go on
-    (``None`` when the period is read to its start). Reads at most :data:`MAX_READS` pages."""
-    found: list[Event] = []
-    for _ in range(MAX_READS):
-        page = await gateway.storage.page_events(EventQuery(
-            domain=domain, ascending=False, begin=end * 1_000_000 - 1, end=start * 1_000_000 - 1,
-            filter=group.storage_filter(), limit=READ_STEP, after=after))
-        for event in page:
-            after = (event.recorded_at, event.id)
-            if group.matches(event):
-                found.append(event)
-                if len(found) == want:
-                    return found, after
-        if len(page) < READ_STEP:
-            return found, None
-    return found, after
+    """Up to ``want`` events of ``group`` in the period, newest first, from after ``after``."""
+    return await matching_events(gateway, domain, end * 1_000_000 - 1, start * 1_000_000 - 1,
+                                 group.storage_filter(), group.matches, after, want)
 
 
 async def recipients_page(gateway: Any, domain: str, group: Group, start: int, end: int,
