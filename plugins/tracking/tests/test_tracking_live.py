@@ -228,3 +228,22 @@ def test_a_domains_own_tracking_host_is_written_and_answers(live_server, monkeyp
     with httpx.Client(timeout=30, headers={"User-Agent": APPLE_MAIL}) as http:
         assert http.get(server.url + pixel[len(own):]).status_code == 200
     assert [e["recipient"] for e in events(server, "opened", 1)] == ["ann@example.com"]
+
+
+def test_a_domains_own_machine_policy_decides_which_opens_become_events(live_server, monkeypatch) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(
+        machines="label", domains={TEST_DOMAIN: {"machines": "drop-machines"}}))
+    send_batch(server, ["ann@example.com", "bob@example.com"], EMAIL_ID, tracking_opens="yes")
+    mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
+    gmail_proxy = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+    with httpx.Client(timeout=30) as http:
+        for address, user_agent in (("bob@example.com", gmail_proxy), ("ann@example.com", APPLE_MAIL)):
+            pixel, _ = tracking_urls(mails[address])
+            assert http.get(local(server, pixel), headers={"User-Agent": user_agent}).status_code == 200
+    assert [e["recipient"] for e in events(server, "opened", 1)] == ["ann@example.com"]
+    deadline = time.monotonic() + 15
+    while len(hits(server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(h.bot, h.rule, h.recorded) for h in hits(server)] == [
+        ("gmail", "ua:GoogleImageProxy", False), ("", "", True)]
