@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import html as htmlcodec
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postgate_tracking.marking import CLICK_KEY, OPEN_KEY, mark
+from postgate_tracking.marking import HEAD_KEY, mark
+from postgate_tracking.tokens import OPEN_PART, link_part
 
 BASE = "https://t.example.com"
-CLICK = re.compile(re.escape(BASE) + r"/t/c/%recipient\." + CLICK_KEY + r"(\d+)%")
+CLICK = re.compile(re.escape(BASE) + r"/t/c/%recipient\." + HEAD_KEY + r"%([A-Za-z0-9_-]{4})")
+
+
+def link_index(part: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(part), "big")
 
 
 def test_only_http_links_without_personal_variables_are_tracked() -> None:
@@ -33,13 +39,13 @@ def test_the_stored_target_is_html_unescaped_and_repeated_links_share_an_index()
     marked = mark('<a href="https://a.example/?x=1&amp;y=2&#38;z=3">1</a> <a href="https://a.example/?x=1&amp;y=2&amp;z=3">2</a>',
                   "https://a.example/?x=1&y=2&z=3.", base_url=BASE, opens=False, clicks=True)
     assert marked.links == ["https://a.example/?x=1&y=2&z=3"]
-    assert marked.text == f"{BASE}/t/c/%recipient.{CLICK_KEY}0%."
+    assert marked.text == f"{BASE}/t/c/%recipient.{HEAD_KEY}%{link_part(0)}."
 
 
 def test_htmlonly_leaves_the_text_and_the_pixel_goes_before_the_last_body_end() -> None:
     marked = mark("<body><p>x</p></BODY>", "see https://a.example/", base_url=BASE, opens=True, clicks="htmlonly")
     assert marked.text == "see https://a.example/"
-    assert marked.html.startswith("<body><p>x</p><img src=\"" + BASE + f"/t/o/%recipient.{OPEN_KEY}%.gif\"")
+    assert marked.html.startswith("<body><p>x</p><img src=\"" + BASE + f"/t/o/%recipient.{HEAD_KEY}%{OPEN_PART}.gif\"")
     assert marked.html.endswith("</BODY>")
     assert mark("<p>no body</p>", None, base_url=BASE, opens=True, clicks=False).html.endswith('border:0" />')
     assert mark(None, "text only", base_url=BASE, opens=True, clicks=False).opens is False
@@ -84,5 +90,5 @@ def test_any_html_changes_only_in_tracked_hrefs(pieces, tail) -> None:
     marked = mark(source, None, base_url=BASE, opens=False, clicks=True)
     # Every byte outside the hrefs is unchanged, and each href leads back to its unescaped URL.
     assert _HREF.sub(r"\1\2", marked.html or "") == _HREF.sub(r"\1\2", source)
-    resolved = [marked.links[int(index)] for index in CLICK.findall(marked.html or "")]
+    resolved = [marked.links[link_index(part)] for part in CLICK.findall(marked.html or "")]
     assert resolved == expected_urls
