@@ -9,8 +9,10 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from postgate.domain import Recipient
 from postgate_tracking.marking import HEAD_KEY, mark
-from postgate_tracking.tokens import OPEN_PART, link_part
+from postgate_tracking.plugin import token_filler
+from postgate_tracking.tokens import OPEN_PART, Signer, link_part
 
 BASE = "https://t.example.com"
 CLICK = re.compile(re.escape(BASE) + r"/t/c/%recipient\." + HEAD_KEY + r"%([A-Za-z0-9_-]{4})")
@@ -92,3 +94,22 @@ def test_any_html_changes_only_in_tracked_hrefs(pieces, tail) -> None:
     assert _HREF.sub(r"\1\2", marked.html or "") == _HREF.sub(r"\1\2", source)
     resolved = [marked.links[link_index(part)] for part in CLICK.findall(marked.html or "")]
     assert resolved == expected_urls
+
+
+def test_one_value_per_recipient_completes_every_token_of_its_message() -> None:
+    signer = Signer([("k1", b"first-secret-0123456789")])
+    marked = mark('<body><a href="https://a.example/1">1</a><a href="https://a.example/2">2</a></body>',
+                  "and https://a.example/3", base_url=BASE, opens=True, clicks=True)
+    assert marked.keys() == [HEAD_KEY]
+    recipient = Recipient(id=42, batch_id=7, domain="mg.example.com", address="ann@example.com", name=None,
+                          message_id="m@mg.example.com", variables={}, status="sending")
+    values = token_filler(signer, 7, marked)(recipient)
+    assert list(values) == [HEAD_KEY]
+    filled = [(text or "").replace(f"%recipient.{HEAD_KEY}%", values[HEAD_KEY]) for text in (marked.html, marked.text)]
+    clicks = re.findall(re.escape(BASE) + r"/t/c/([\w.-]+)", " ".join(filled))
+    assert [(c.batch_id, c.recipient_id, c.link) for c in (signer.verify("c", t) for t in clicks)] == [
+        (7, 42, 0), (7, 42, 1), (7, 42, 2)]
+    pixel = re.search(re.escape(BASE) + r"/t/o/([\w.-]+)\.gif", filled[0]).group(1)
+    claim = signer.verify("o", pixel)
+    assert claim is not None and (claim.batch_id, claim.recipient_id) == (7, 42)
+    assert signer.verify("c", pixel) is None
