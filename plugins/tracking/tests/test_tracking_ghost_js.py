@@ -63,12 +63,24 @@ def test_ghosts_open_rate_counts_readers_and_proxies_but_not_scanners(live_serve
         assert http.head(local(server, pixel), headers={"User-Agent": SCANNER}).status_code == 200
     recorder = tracking_for(server.gateway).recorder
     ghost.wait_for(lambda: recorder.stored >= len(READERS), timeout=60, what="every hit stored")
+    stored_at = time.time()
+    shown = {address: bot for address, (_, bot) in READERS.items() if bot is not None}
+
+    def visible() -> bool:
+        # An event may be stamped up to a second ahead of the clock (a second already shown to a
+        # reader is closed) and is listed once the clock is past it; Ghost's own `end` is a
+        # minute back. Two seconds after the last hit was stored, every event of these hits is.
+        if time.time() < stored_at + 2:
+            return False
+        answer = ghost.http("GET", f"/v3/{ghost.domain}/events", params={"event": "opened", "limit": 300})
+        return len(answer.json()["items"]) >= len(shown)
+
+    ghost.wait_for(visible, timeout=60, what="the opens listed")
 
     fetched = ghost.ghost_fetch(begin, round(time.time() + 1, 3), event="opened")
     assert fetched["ok"], fetched.get("error")
     assert fetched["exhausted"]
     opens = [event for batch in fetched["batches"] for event in batch]
-    shown = {address: bot for address, (_, bot) in READERS.items() if bot is not None}
     assert sorted(e["recipientEmail"] for e in opens) == sorted(shown)
     for event in opens:
         assert event["type"] == "opened" and event["emailId"] == email_id
