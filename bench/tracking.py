@@ -4,7 +4,8 @@
    Outlook conditional comment) rendered recipient by recipient with the core ``Renderer``, once
    as sent and once as the tracking plugin prepares it (links and pixel marked once per batch,
    21 signed tokens filled per recipient). Reported: microseconds per recipient of each, and the
-   ratio (target: at most 1.2).
+   ratio (target: at most 1.2); then the same with a line break after each paragraph and link,
+   so the part goes 7-bit instead of base64.
 2. **Pixel hits**: in one run, four servers on loopback ports of this process, each fetched by a
    separate client process over 32 keep-alive connections, alternated round by round (best of
    each): a bare Hypercorn hello-world ASGI app (the ceiling of one process here), Quart's
@@ -13,6 +14,12 @@
    the fast path. Reported: requests per second of each as ratios of the ceiling and of
    ``/healthcheck``, then the wait until every hit is stored, and the stored ``tracking_hits``
    rows and ``opened`` events, which must both equal the hits sent (nothing lost).
+3. **Pixel latency**: after those rounds, one client process fetches pixels of both gateways one
+   request at a time over a keep-alive connection (a new one, untimed, every 500 requests: Hypercorn
+   closes one after 1000) and times each answer from its request's
+   write to its body's last byte. That includes Hypercorn, the loopback and the client itself,
+   so it is an upper bound on the server time of a hit (target: under 5 ms). Reported: median,
+   95th and 99th percentile and the slowest, per gateway; those hits are stored and counted too.
 """
 
 from __future__ import annotations
@@ -45,7 +52,14 @@ KEYS = "b1:bench-secret-0123456789abcdef"
 BASE_URL = "https://email.mg.example.com"
 
 
-def newsletter_html(links: int = 20) -> str:
+def newsletter_html(links: int = 20, *, broken: bool = False) -> str:
+    """The newsletter on one 30 KiB line (base64, as long-line HTML must go) or, ``broken``, with a
+    line break after each paragraph and link (7-bit, as Ghost's templated HTML goes)."""
+    one_line = _newsletter_line(links)
+    return one_line.replace("</p>", "</p>\n").replace("</a>", "</a>\n") if broken else one_line
+
+
+def _newsletter_line(links: int) -> str:
     paragraph = ("<p style=\"margin:0 0 1.5em;line-height:1.6\">A paragraph of this week's issue with "
                  "enough words in it to look like a real post, and an entity or two &mdash; like this.</p>")
     parts = ["<!doctype html><html><head><style>a{color:#15c}</style></head><body>",
@@ -60,8 +74,8 @@ def newsletter_html(links: int = 20) -> str:
     return "".join(parts)
 
 
-def bench_render(recipients: int = 2000, rounds: int = 7) -> dict[str, float]:
-    html = newsletter_html()
+def bench_render(recipients: int = 2000, rounds: int = 7, *, broken: bool = False) -> dict[str, float]:
+    html = newsletter_html(broken=broken)
     addresses = [f"member{i}@example.com" for i in range(recipients)]
     variables = {a: {"name_html": f"Member&nbsp;{i}", "unsubscribe_url": f"https://blog.example.com/u/?uuid={i}"}
                  for i, a in enumerate(addresses)}
@@ -89,7 +103,8 @@ def bench_render(recipients: int = 2000, rounds: int = 7) -> dict[str, float]:
     for _ in range(rounds):  # alternated, best of each, so load on a shared machine hits both alike
         plain = min(plain, once(renderers[0]))
         tracked = min(tracked, once(renderers[1]))
-    print(f"tracking render: {plain * 1e6:.0f} µs/recipient as sent, {tracked * 1e6:.0f} µs with "
+    print(f"tracking render ({'line per block, 7bit' if broken else 'one line, base64'}): "
+          f"{plain * 1e6:.0f} µs/recipient as sent, {tracked * 1e6:.0f} µs with "
           f"{len(marked.links)} links and the pixel: {tracked / plain:.2f}× (target ≤ 1.2×)")
     return {"plain_us": plain * 1e6, "tracked_us": tracked * 1e6, "ratio": tracked / plain,
             "links": len(marked.links)}
@@ -115,6 +130,35 @@ CLIENT = textwrap.dedent('''
         await asyncio.gather(*(worker(paths[i::connections], failures) for i in range(connections)))
         print(time.perf_counter() - started, len(failures))
     asyncio.run(main())
+''')
+
+
+LATENCY_CLIENT = textwrap.dedent('''
+    import json, socket, sys, time
+    port, paths = int(sys.argv[1]), sys.stdin.read().split()
+    took, failures = [], 0
+    for index, path in enumerate(paths):
+        if index % 500 == 0:  # a fresh connection, untimed: Hypercorn closes one after 1000 requests
+            if index:
+                conn.close()
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = conn.makefile("rb")
+        request = (f"GET {path} HTTP/1.1\\r\\nHost: email.mg.example.com\\r\\n"
+                   "User-Agent: Mozilla/5.0 bench\\r\\n\\r\\n").encode()
+        started = time.perf_counter()
+        conn.sendall(request)
+        status, length = reader.readline(), 0
+        while (line := reader.readline()) not in (b"\\r\\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        reader.read(length)
+        took.append(time.perf_counter() - started)
+        failures += not status.startswith(b"HTTP/1.1 200")
+    took.sort()
+    at = lambda share: took[min(len(took) - 1, int(share * len(took)))] * 1000
+    print(json.dumps({"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": took[-1] * 1000,
+                      "requests": len(took), "failures": failures}))
 ''')
 
 
@@ -194,7 +238,8 @@ def settled(server: LiveServer, sent: int) -> dict[str, Any]:
             "fast_answers": tracking_for(server.gateway).fast_hits}
 
 
-def bench_pixels(workdir: Path, hits: int = 20000, connections: int = 32, rounds: int = 2) -> dict[str, Any]:
+def bench_pixels(workdir: Path, hits: int = 20000, connections: int = 32, rounds: int = 2,
+                 sequential: int = 2000) -> dict[str, Any]:
     """Requests per second of four servers in the same run, alternated round by round (best of
     each): a bare Hypercorn hello-world, Quart's ``/healthcheck``, the pixel through Quart's route
     and the pixel through the fast path."""
@@ -210,7 +255,11 @@ def bench_pixels(workdir: Path, hits: int = 20000, connections: int = 32, rounds
                 seconds, failed = _fetch(port, [paths[i % len(paths)] for i in range(hits)], connections)
                 failures += failed
                 best[label] = max(best.get(label, 0.0), hits / seconds)
-        stored = {"pixel_quart": settled(quart, hits * rounds), "pixel_fast": settled(fast, hits * rounds)}
+        latency = {label: _latency(port, [paths[i % len(paths)] for i in range(sequential)])
+                   for label, port, paths in (("pixel_quart", quart.port, quart_paths),
+                                              ("pixel_fast", fast.port, fast_paths))}
+        sent = hits * rounds + sequential
+        stored = {"pixel_quart": settled(quart, sent), "pixel_fast": settled(fast, sent)}
     finally:
         for server in (fast, quart, hello):
             server.stop()
@@ -222,13 +271,27 @@ def bench_pixels(workdir: Path, hits: int = 20000, connections: int = 32, rounds
                            ("pixel_fast", "pixel through the fast path")):
         print(f"  {meaning:48} {best[label]:7,.0f}/s  {best[label] / ceiling:.2f}× ceiling, "
               f"{best[label] / best['healthcheck']:.2f}× /healthcheck")
+    for label, found in latency.items():
+        print(f"  {label}: one request at a time, {found['requests']} requests ({found['failures']} not 200): "
+              f"median {found['p50_ms']:.2f} ms, p95 {found['p95_ms']:.2f} ms, p99 {found['p99_ms']:.2f} ms, "
+              f"slowest {found['max_ms']:.1f} ms (client-measured: an upper bound on server time; target 5 ms)")
     for label, found in stored.items():
         print(f"  {label}: {found['stored_rows']} hit rows and {found['opened_events']} opened events for "
               f"{found['sent']} hits, all stored {found['settle_ms']:.0f} ms after the last answer "
               f"({found['fast_answers']} answered by the fast path)")
     print(f"  target 2,000/s: {2000 / ceiling:.2f}× this machine's hello-world ceiling; the fast path is at "
           f"{best['pixel_fast'] / 2000:.2f}× the target")
-    return {"hits": hits, "rounds": rounds, "per_second": best, "failures": failures, "stored": stored}
+    return {"hits": hits, "rounds": rounds, "per_second": best, "failures": failures, "latency": latency,
+            "stored": stored}
+
+
+def _latency(port: int, paths: list[str]) -> dict[str, Any]:
+    """Per-request times of one client fetching ``paths`` one after another (see LATENCY_CLIENT)."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", LATENCY_CLIENT, str(port)], input="\n".join(paths),
+                          capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(done.stdout)
 
 
 def _fetch(port: int, paths: list[str], connections: int) -> tuple[float, int]:
@@ -263,4 +326,4 @@ async def _count_opened(server: LiveServer) -> int:
 
 
 def bench_tracking(workdir: Path, hits: int) -> dict[str, Any]:
-    return {"render": bench_render(), "pixels": bench_pixels(workdir, hits)}
+    return {"render": bench_render(), "render_7bit": bench_render(broken=True), "pixels": bench_pixels(workdir, hits)}

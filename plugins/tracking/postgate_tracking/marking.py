@@ -3,8 +3,10 @@
 Nothing is parsed into a tree and written back: a scanner finds comments, ``<script>``/``<style>``
 blocks and ``<a …>`` start tags, and only the ``href`` value of a tracked link changes, so every
 other byte (Outlook's conditional comments included) stays as it was. Each tracked link becomes
-``<base>/t/c/%recipient.postgate-tracking-click-N%`` and the pixel
-``<base>/t/o/%recipient.postgate-tracking-open%.gif``; the renderer fills those per recipient.
+``<base>/t/c/%recipient.postgate-tracking%<link part N>`` and the pixel
+``<base>/t/o/%recipient.postgate-tracking%<open part>.gif``: the link part of a token is the same
+for every recipient (see ``tokens``), so it is written into the template once and the renderer
+fills one value per recipient, the head of its tokens, however many links the message has.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from .tokens import MAX_LINKS
+from .tokens import MAX_LINKS, OPEN_PART, link_part
 
-OPEN_KEY = "postgate-tracking-open"
-CLICK_KEY = "postgate-tracking-click-"
+#: The one placeholder of a recipient's tokens: their head (key id, ids, time, MAC).
+HEAD_KEY = "postgate-tracking"
 
 #: What the scanner stops at: comments (conditional ones are scanned inside), raw-text blocks, <a> tags.
 _HTML_SPANS = re.compile(
@@ -46,8 +48,8 @@ class Marked:
     opens: bool = False
 
     def keys(self) -> list[str]:
-        """The placeholder keys the renderer must fill, open key first."""
-        return ([OPEN_KEY] if self.opens else []) + [f"{CLICK_KEY}{index}" for index in range(len(self.links))]
+        """The placeholder keys the renderer must fill."""
+        return [HEAD_KEY] if self.opens or self.links else []
 
 
 class _Links:
@@ -64,7 +66,7 @@ class _Links:
 
     def placeholder(self, url: str) -> str:
         index = self.index.setdefault(url.strip(), len(self.index))
-        return f"{self.base_url}/t/c/%recipient.{CLICK_KEY}{index}%"
+        return f"{self.base_url}/t/c/%recipient.{HEAD_KEY}%{link_part(index)}"
 
 
 def _rewrite_tag(tag: str, links: _Links) -> str:
@@ -107,7 +109,7 @@ def mark_text(text: str, links: _Links) -> str:
 
 
 def pixel(base_url: str) -> str:
-    return (f'<img src="{base_url}/t/o/%recipient.{OPEN_KEY}%.gif" width="1" height="1" alt="" '
+    return (f'<img src="{base_url}/t/o/%recipient.{HEAD_KEY}%{OPEN_PART}.gif" width="1" height="1" alt="" '
             f'style="width:1px;height:1px;border:0" />')
 
 

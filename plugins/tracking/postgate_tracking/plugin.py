@@ -13,12 +13,12 @@ from postgate import (Batch, ConfigError, Event, Gateway, HealthCheck, InboundMa
 
 from . import simulated_readers
 from .clients import geoip_reader
-from .marking import CLICK_KEY, OPEN_KEY, Marked, mark
+from .marking import HEAD_KEY, Marked, mark
 from .models import TrackedLink
 from .domain_switches import mailgun_view, switches
 from .settings import DomainTracking, TrackingSettings
 from .state import NAME, tracking_for
-from .tokens import OPEN_PART, Signer, link_part
+from .tokens import Signer
 from .unsubscribe_links import add_unsubscribe_links
 
 LABEL = "tracking"
@@ -151,15 +151,12 @@ async def store_links(gateway: Gateway, batch_id: int, links: list[str]) -> None
 
 
 def token_filler(signer: Signer, batch_id: int, marked: Marked) -> Callable[[Recipient], dict[str, str]]:
-    """Each recipient's placeholder values: the open token and one click token per link."""
-    parts = [(f"{CLICK_KEY}{index}", link_part(index)) for index in range(len(marked.links))]
-    if marked.opens:
-        parts.append((OPEN_KEY, OPEN_PART))
+    """Each recipient's one placeholder value: the head of its tokens (one MAC); the template
+    already holds each token's link part after it."""
     head = signer.head
 
     def fill(recipient: Recipient) -> dict[str, str]:
-        start = head(batch_id, recipient.id, time.time())
-        return {key: start + part for key, part in parts}
+        return {HEAD_KEY: head(batch_id, recipient.id, time.time())}
 
     return fill
 

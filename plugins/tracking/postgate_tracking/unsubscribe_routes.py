@@ -57,10 +57,12 @@ def unsubscribe_blueprint(gateway: Gateway) -> Blueprint:
     @bp.route("/t/u/<token>", methods=["POST"])
     async def one_click(token: str) -> Response:
         state = tracking_for(gateway)
+        # The body is read before any answer: answered first, Hypercorn closes the connection
+        # when the body then arrives, and a client reusing it gets no answer to its next request.
+        form = await request.form
         found = await resolve(state, token)
         if found is None:
             return not_found()
-        form = await request.form
         if form.get("List-Unsubscribe") != ONE_CLICK.partition("=")[2]:
             response = jsonify({"message": f"an unsubscribe POST carries the body {ONE_CLICK} (RFC 8058)"})
             response.status_code = 400

@@ -212,3 +212,38 @@ async def test_hits_still_in_memory_are_stored_on_shutdown(live_server, monkeypa
                     if e.event == "opened"]) == 3
     finally:
         await again.stop()
+
+
+def test_a_domains_own_tracking_host_is_written_and_answers(live_server, monkeypatch) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    own = "https://email.news.example.com"
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(
+        domains={TEST_DOMAIN: {"base_url": own}}))
+    send_batch(server, ["ann@example.com"], EMAIL_ID, tracking="yes")
+    html = body(outbox(server, 1)[0], "html")
+    pixel = re.search(r'<img src="([^"]+\.gif)"', html).group(1)
+    links = re.findall(r"""href=["']([^"']+/t/c/[^"']+)["']""", html)
+    assert pixel.startswith(own + "/t/o/") and len(links) == 2
+    assert all(link.startswith(own + "/t/c/") for link in links) and BASE_URL not in html
+    with httpx.Client(timeout=30, headers={"User-Agent": APPLE_MAIL}) as http:
+        assert http.get(server.url + pixel[len(own):]).status_code == 200
+    assert [e["recipient"] for e in events(server, "opened", 1)] == ["ann@example.com"]
+
+
+def test_a_domains_own_machine_policy_decides_which_opens_become_events(live_server, monkeypatch) -> None:
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", KEYS)
+    server = live_server(plugins=[plugin], plugin_settings=tracking_settings(
+        machines="label", domains={TEST_DOMAIN: {"machines": "drop-machines"}}))
+    send_batch(server, ["ann@example.com", "bob@example.com"], EMAIL_ID, tracking_opens="yes")
+    mails = {m["To"].addresses[0].addr_spec: m for m in outbox(server, 2)}
+    gmail_proxy = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+    with httpx.Client(timeout=30) as http:
+        for address, user_agent in (("bob@example.com", gmail_proxy), ("ann@example.com", APPLE_MAIL)):
+            pixel, _ = tracking_urls(mails[address])
+            assert http.get(local(server, pixel), headers={"User-Agent": user_agent}).status_code == 200
+    assert [e["recipient"] for e in events(server, "opened", 1)] == ["ann@example.com"]
+    deadline = time.monotonic() + 15
+    while len(hits(server)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(h.bot, h.rule, h.recorded) for h in hits(server)] == [
+        ("gmail", "ua:GoogleImageProxy", False), ("", "", True)]

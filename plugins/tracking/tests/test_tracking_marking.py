@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import html as htmlcodec
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postgate_tracking.marking import CLICK_KEY, OPEN_KEY, mark
+from postgate.domain import Recipient
+from postgate_tracking.marking import HEAD_KEY, mark
+from postgate_tracking.plugin import token_filler
+from postgate_tracking.tokens import OPEN_PART, Signer, link_part
 
 BASE = "https://t.example.com"
-CLICK = re.compile(re.escape(BASE) + r"/t/c/%recipient\." + CLICK_KEY + r"(\d+)%")
+CLICK = re.compile(re.escape(BASE) + r"/t/c/%recipient\." + HEAD_KEY + r"%([A-Za-z0-9_-]{4})")
+
+
+def link_index(part: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(part), "big")
 
 
 def test_only_http_links_without_personal_variables_are_tracked() -> None:
@@ -33,13 +41,13 @@ def test_the_stored_target_is_html_unescaped_and_repeated_links_share_an_index()
     marked = mark('<a href="https://a.example/?x=1&amp;y=2&#38;z=3">1</a> <a href="https://a.example/?x=1&amp;y=2&amp;z=3">2</a>',
                   "https://a.example/?x=1&y=2&z=3.", base_url=BASE, opens=False, clicks=True)
     assert marked.links == ["https://a.example/?x=1&y=2&z=3"]
-    assert marked.text == f"{BASE}/t/c/%recipient.{CLICK_KEY}0%."
+    assert marked.text == f"{BASE}/t/c/%recipient.{HEAD_KEY}%{link_part(0)}."
 
 
 def test_htmlonly_leaves_the_text_and_the_pixel_goes_before_the_last_body_end() -> None:
     marked = mark("<body><p>x</p></BODY>", "see https://a.example/", base_url=BASE, opens=True, clicks="htmlonly")
     assert marked.text == "see https://a.example/"
-    assert marked.html.startswith("<body><p>x</p><img src=\"" + BASE + f"/t/o/%recipient.{OPEN_KEY}%.gif\"")
+    assert marked.html.startswith("<body><p>x</p><img src=\"" + BASE + f"/t/o/%recipient.{HEAD_KEY}%{OPEN_PART}.gif\"")
     assert marked.html.endswith("</BODY>")
     assert mark("<p>no body</p>", None, base_url=BASE, opens=True, clicks=False).html.endswith('border:0" />')
     assert mark(None, "text only", base_url=BASE, opens=True, clicks=False).opens is False
@@ -84,5 +92,24 @@ def test_any_html_changes_only_in_tracked_hrefs(pieces, tail) -> None:
     marked = mark(source, None, base_url=BASE, opens=False, clicks=True)
     # Every byte outside the hrefs is unchanged, and each href leads back to its unescaped URL.
     assert _HREF.sub(r"\1\2", marked.html or "") == _HREF.sub(r"\1\2", source)
-    resolved = [marked.links[int(index)] for index in CLICK.findall(marked.html or "")]
+    resolved = [marked.links[link_index(part)] for part in CLICK.findall(marked.html or "")]
     assert resolved == expected_urls
+
+
+def test_one_value_per_recipient_completes_every_token_of_its_message() -> None:
+    signer = Signer([("k1", b"first-secret-0123456789")])
+    marked = mark('<body><a href="https://a.example/1">1</a><a href="https://a.example/2">2</a></body>',
+                  "and https://a.example/3", base_url=BASE, opens=True, clicks=True)
+    assert marked.keys() == [HEAD_KEY]
+    recipient = Recipient(id=42, batch_id=7, domain="mg.example.com", address="ann@example.com", name=None,
+                          message_id="m@mg.example.com", variables={}, status="sending")
+    values = token_filler(signer, 7, marked)(recipient)
+    assert list(values) == [HEAD_KEY]
+    filled = [(text or "").replace(f"%recipient.{HEAD_KEY}%", values[HEAD_KEY]) for text in (marked.html, marked.text)]
+    clicks = re.findall(re.escape(BASE) + r"/t/c/([\w.-]+)", " ".join(filled))
+    assert [(c.batch_id, c.recipient_id, c.link) for c in (signer.verify("c", t) for t in clicks)] == [
+        (7, 42, 0), (7, 42, 1), (7, 42, 2)]
+    pixel = re.search(re.escape(BASE) + r"/t/o/([\w.-]+)\.gif", filled[0]).group(1)
+    claim = signer.verify("o", pixel)
+    assert claim is not None and (claim.batch_id, claim.recipient_id) == (7, 42)
+    assert signer.verify("c", pixel) is None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from urllib.parse import urlencode
 
 import httpx
@@ -166,3 +168,24 @@ def test_ghost_links_stay_untouched(server) -> None:
     assert re.fullmatch(r"<https://blog\.example\.com/unsubscribe/\?uuid=[0-9a-f]+&key=k>", header), header
     assert mail.get_all("List-Unsubscribe-Post") == ["List-Unsubscribe=One-Click"]
     assert "/t/u/" not in body(mail, "html") + body(mail, "plain")
+
+
+def test_a_refused_one_click_post_leaves_the_connection_usable(server) -> None:
+    """The body is read before the 404, so a client on a keep-alive connection (whose body may
+    arrive after its headers) gets an answer to its next request on it."""
+    body = b"List-Unsubscribe=One-Click"
+    head = (f"POST /t/u/k2.forged HTTP/1.1\r\nHost: email.mg.example.com\r\nContent-Type: "
+            f"application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        reader = conn.makefile("rb")
+        conn.sendall(head)
+        time.sleep(0.5)  # the body comes later, as from a slow client; answered early, it closed the connection
+        conn.sendall(body)
+        assert reader.readline().startswith(b"HTTP/1.1 404")
+        length = 0
+        while (line := reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        assert json.loads(reader.read(length)) == {"message": "Not found"}
+        conn.sendall(b"GET /t/u/k2.forged HTTP/1.1\r\nHost: email.mg.example.com\r\n\r\n")
+        assert reader.readline().startswith(b"HTTP/1.1 404")
