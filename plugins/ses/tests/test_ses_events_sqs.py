@@ -361,7 +361,7 @@ async def next_send_failure(world, address: str) -> dict[str, Any]:
                                        tags=list(GHOST_TAGS)))
     await worker_pass(world.gateway)
     # A second the test already read is closed: an event recorded in it shows from the next one.
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 20
     while not (failures := [i for i in await world.events(event="failed")
                             if i["user-variables"].get("email-id") == "next-email"]):
         assert time.monotonic() < deadline, "no failed event for the next send"
@@ -490,7 +490,7 @@ async def test_the_source_stops_promptly_when_cancelled(make_world):
     started = time.monotonic()
     world.task.cancel()
     await asyncio.gather(world.task, return_exceptions=True)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # not the rest of the 10 s poll (a loaded machine is slow)
     assert world.task.cancelled()
 
 
