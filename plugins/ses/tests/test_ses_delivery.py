@@ -220,8 +220,10 @@ async def test_sending_paused_stops_sending_reports_not_ready_then_resumes(aws, 
     addresses = [f"p{i}@example.com" for i in range(3)]
     with FaultProxy(aws.url) as proxy:
         rule = proxy.inject(Fault.sending_paused(), action="SendEmail")
-        gw = ses_gateway(gateway_factory, proxy.url, paused_retry_seconds=1.5,
-                         gateway={"retry_delays": [0.2] * 20})
+        # The pause outlasts the 0.8 s look below by seconds, however slowly a loaded machine
+        # gets there; the retries outlast the pause.
+        gw = ses_gateway(gateway_factory, proxy.url, paused_retry_seconds=4.0,
+                         gateway={"retry_delays": [0.2] * 60})
         await gw.start()
         client = create_app(gw, background=False).test_client()
         assert (await client.get("/health/ready")).status_code == 200
