@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import pathlib
-import socket
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
@@ -20,6 +19,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials, RefreshableCredentials
 
 from postgate import RecipientStatus
+from postgate.testing.fixtures import free_port
 from postgate_ses.delivery import classify_error
 from postgate_ses.http_send import HttpSendClient, canonical_host, parse_error, request_body
 from postgate_ses.sigv4 import FrozenCredentials, SigV4Signer, botocore_headers
@@ -222,9 +222,7 @@ async def test_moto_rejects_an_unverified_sender_for_both_clients(aws):
 
 
 async def test_a_closed_port_is_never_sent_for_both_clients():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # not an ephemeral port: a connection to it cannot connect to itself
     boto, http = await _verdicts(f"http://127.0.0.1:{port}", params())
     assert boto.kind == http.kind == "temporary"
 
