@@ -347,7 +347,7 @@ def test_scheduled_batch_is_accepted_at_once(e2e):
 
     assert sent["ok"], sent.get("error")
     accepted = e2e.wait_for(lambda: len(e2e.events_of("accepted")) >= 2 and e2e.events_of("accepted"),
-                            timeout=10, what="accepted events of the scheduled batch")
+                            timeout=30, what="accepted events of the scheduled batch")
     assert sorted(e["recipient"] for e in accepted) == sorted(recipients)
     assert all(e["timestamp"] < deliver_at - 15 for e in accepted)
     assert e2e.events_of("delivered") == []
