@@ -570,7 +570,9 @@ async def test_hostile_bodies_never_stop_the_source(make_world, caplog):
 
 async def test_a_record_that_breaks_the_mapper_does_not_hold_back_its_batch(make_world, caplog):
     caplog.set_level(logging.INFO, logger="postgate.ses")
-    world = await make_world(start=False, unmatched_retry_seconds=0.5)
+    # Received messages stay hidden 30 s: the first is not received again while the test waits
+    # (on a loaded machine, maybe longer than the 1 s of the other tests) for the second.
+    world = await make_world(start=False, unmatched_retry_seconds=0.5, events_visibility_timeout=30)
     (row, ses_id), (other, other_id) = await world.rows(["fine@example.com", "poison@example.com"])
     mapper = world.source.mapper
     real_events = mapper._events
