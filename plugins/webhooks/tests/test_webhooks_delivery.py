@@ -209,8 +209,9 @@ async def test_two_delivering_gateways_post_each_delivery_once(tmp_path, receive
 
 def test_the_api_needs_the_key(live_server) -> None:
     server = webhook_server(live_server, background=False)
-    assert httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/webhooks").status_code == 401
-    assert httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/webhooks", headers=basic_auth("wrong")).status_code == 401
+    assert httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/webhooks", timeout=30).status_code == 401
+    assert httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/webhooks", headers=basic_auth("wrong"),
+                     timeout=30).status_code == 401
 
 
 def test_a_failing_url_is_left_alone_while_its_circuit_is_open(live_server, receiver) -> None:
