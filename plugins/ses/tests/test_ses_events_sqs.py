@@ -499,7 +499,7 @@ async def test_without_a_queue_the_source_returns_at_once(aws, gateway_factory):
                               backends={"event_sources": ["ses"]})
     await gateway.start()
     source = gateway.event_sources[0]
-    await asyncio.wait_for(source.run(gateway.record_events), 2)
+    await asyncio.wait_for(source.run(gateway.record_events), 10)  # with a queue it would poll on and on
 
 
 async def test_a_failing_sink_leaves_the_messages_queued(make_world):
