@@ -220,6 +220,7 @@ def test_a_failing_url_is_left_alone_while_its_circuit_is_open(live_server, rece
     receiver.answers["/bad"] = [500] * 100
     subscribe(server, "accepted", receiver.url("/bad"), receiver.url("/good"))
     send(server, [f"r{n}@example.com" for n in range(6)])
+
     async def held() -> list[float]:
         with server.gateway.storage.orm():
             return await Delivery.filter(url=receiver.url("/bad"), status="pending").values_list("next_at", flat=True)
