@@ -35,14 +35,14 @@ class Extension:
 def test_extension_is_behind_the_api_key(live_server):
     server = live_server(plugins=[Extension()], background=False)
     auth = ("api", "key-test")
-    assert httpx.post(f"{server.url}/v1/analytics/hello").status_code == 401
-    assert httpx.post(f"{server.url}/v1/analytics/hello", auth=("api", "key-wrong")).status_code == 401
-    account = httpx.post(f"{server.url}/v1/analytics/hello", auth=auth)
+    assert httpx.post(f"{server.url}/v1/analytics/hello", timeout=30).status_code == 401
+    assert httpx.post(f"{server.url}/v1/analytics/hello", auth=("api", "key-wrong"), timeout=30).status_code == 401
+    account = httpx.post(f"{server.url}/v1/analytics/hello", auth=auth, timeout=30)
     assert account.status_code == 200
     assert account.json() == {"domain": None, "allowed": ["mg.example.com"]}
-    mine = httpx.get(f"{server.url}/v3/domains/mg.example.com/hello", auth=auth)
+    mine = httpx.get(f"{server.url}/v3/domains/mg.example.com/hello", auth=auth, timeout=30)
     assert mine.json() == {"domain": "mg.example.com"}
-    unknown = httpx.get(f"{server.url}/v3/domains/other.example/hello", auth=auth)
+    unknown = httpx.get(f"{server.url}/v3/domains/other.example/hello", auth=auth, timeout=30)
     assert unknown.status_code == 404 and "message" in unknown.json()
 
 

@@ -19,6 +19,19 @@ def clean_env(**extra):
     return env
 
 
+def wait_healthy(origin: str, timeout: float = 60.0) -> None:
+    """Wait until the server answers its health check (a loaded machine starts it slowly)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{origin}/healthcheck", timeout=10).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{origin} never answered its health check"
+        time.sleep(0.05)
+
+
 def test_serve_with_nothing_configured(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
@@ -43,19 +56,13 @@ def test_serve_with_nothing_configured(tmp_path):
         assert domain == "localhost"
         assert (tmp_path / "data" / "api_key").read_text().strip() == key
         origin = base.removesuffix("/v3")
-        for _ in range(200):
-            try:
-                if httpx.get(f"{origin}/healthcheck").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key),
+        wait_healthy(origin)
+        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key), timeout=30,
                           data={"from": "a@localhost", "to": "b@example.com", "subject": "s", "text": "t"})
         assert sent.status_code == 200, sent.text
         assert sent.json()["message"] == "Queued. Thank you."
-        for _ in range(200):
-            if list((tmp_path / "data" / "outbox").rglob("*.eml")):
-                break
+        deadline = time.monotonic() + 30
+        while not list((tmp_path / "data" / "outbox").rglob("*.eml")) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(list((tmp_path / "data" / "outbox").rglob("*.eml"))) == 1
         # the events name the address served on (--port), not the default port 3000
@@ -96,13 +103,8 @@ def test_serve_never_prints_a_configured_key(tmp_path):
     )
     try:
         origin = f"http://127.0.0.1:{port}"
-        for _ in range(400):
-            try:
-                if httpx.get(f"{origin}/healthcheck").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key),
+        wait_healthy(origin)
+        sent = httpx.post(f"{origin}/v3/localhost/messages", auth=("api", key), timeout=30,
                           data={"from": "a@localhost", "to": "b@example.com", "subject": "s", "text": "t"})
         assert sent.status_code == 200, sent.text
     finally:

@@ -60,8 +60,8 @@ class Silent:
 def test_wrappers_chain_inside_the_access_log(live_server, caplog) -> None:
     server = live_server(plugins=[Ping(), Tag()], background=False)
     with caplog.at_level(logging.INFO, logger="postgate.access"):
-        ping = httpx.get(f"{server.url}/ping")
-        health = httpx.get(f"{server.url}/healthcheck")
+        ping = httpx.get(f"{server.url}/ping", timeout=30)
+        health = httpx.get(f"{server.url}/healthcheck", timeout=30)
         deadline = time.monotonic() + 10
         while not any(r.path == "/ping" for r in caplog.records if r.name == "postgate.access"):
             if time.monotonic() > deadline:
@@ -76,7 +76,7 @@ def test_wrappers_chain_inside_the_access_log(live_server, caplog) -> None:
 
 def test_domain_tracking_first_answer_wins(live_server) -> None:
     server = live_server(plugins=[Silent(), Tracks()], background=False)
-    answer = httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking", headers=basic_auth())
+    answer = httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking", headers=basic_auth(), timeout=30)
     assert answer.status_code == 200
     assert answer.json()["tracking"]["open"]["active"] is True
     assert answer.json()["tracking"]["click"] == {"active": "htmlonly"}
@@ -84,5 +84,5 @@ def test_domain_tracking_first_answer_wins(live_server) -> None:
 
 def test_domain_tracking_without_an_answer_is_off(live_server) -> None:
     server = live_server(plugins=[Silent()], background=False)
-    answer = httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking", headers=basic_auth())
+    answer = httpx.get(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking", headers=basic_auth(), timeout=30)
     assert answer.json()["tracking"]["open"] == {"active": False, "place_at_the_top": False}

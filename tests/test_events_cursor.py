@@ -102,7 +102,7 @@ async def test_ghost_fetches_every_event_once_while_three_writers_record(served,
     slow = random.Random(5)
     linger_before_commit(writers[0], lambda: slow.choice([0.0, 0.05, 0.3]))  # slow transactions
     try:
-        replay = await replay_while_writing(get, TEST_DOMAIN, writers, seconds=3.0,
+        replay = await replay_while_writing(get, TEST_DOMAIN, writers, seconds=3.0, min_events=61,
                                             ghost_lag=ghost_lag, seed=int(ghost_lag * 10) + 7)
     finally:
         for writer in writers:

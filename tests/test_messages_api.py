@@ -444,10 +444,10 @@ def test_size_limits_over_a_real_server(live_server):
             yield b"x" * 10_000
 
     responses = [
-        httpx.post(url, files=big, headers=basic_auth()),
-        httpx.post(url, files=many, headers=basic_auth()),
+        httpx.post(url, files=big, headers=basic_auth(), timeout=30),
+        httpx.post(url, files=many, headers=basic_auth(), timeout=30),
         httpx.post(url, content=chunked(),
-                   headers={**basic_auth(), "Content-Type": "application/x-www-form-urlencoded"}),
+                   headers={**basic_auth(), "Content-Type": "application/x-www-form-urlencoded"}, timeout=30),
     ]
     for response in responses:
         assert response.status_code == 413

@@ -98,6 +98,19 @@ async def drain(gw, timeout=20.0):
         await task
 
 
+async def answers_stored(gw, count: int, timeout: float = 30.0) -> None:
+    """Wait until the answers that came back (``Streaming.sends``) are stored as sent: the last
+    group commit may land a while after its answer on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await gw.storage.list_recipients(1, 0, count)
+        stored = sum(r.status is RecipientStatus.SENT for r in rows)
+        if stored == len(Streaming.sends):
+            return
+        assert time.monotonic() < deadline, f"{stored} of {len(Streaming.sends)} answers stored"
+        await asyncio.sleep(0.02)
+
+
 async def failed_events(gw):
     return [e for e in await gw.storage.page_events(EventQuery(domain=DOMAIN, ascending=True, limit=300))
             if e.event == "failed"]
@@ -117,8 +130,8 @@ async def test_each_answer_is_stored_before_the_chunk_ends_in_few_group_commits(
     gw.storage.update_and_mark = counted_write
     doomed = Worker(gw, "doomed")
     task = asyncio.create_task(doomed.run(asyncio.Event()))
-    await asyncio.wait_for(Streaming.stalled.wait(), 10)
-    await asyncio.sleep(0.05)  # let the last group commit land
+    await asyncio.wait_for(Streaming.stalled.wait(), 30)
+    await answers_stored(gw, 100)  # the chunk has not ended: it stalls on the 41st call
     task.cancel()  # the worker dies in the middle of its only chunk
     await asyncio.gather(task, return_exceptions=True)
 
@@ -149,12 +162,8 @@ async def test_resend_policy_sends_the_in_doubt_row_again_without_a_failed_event
     await gw.accept(batch(5))
     Streaming.stall_after = 2
     task = asyncio.create_task(Worker(gw, "doomed").run(asyncio.Event()))
-    await asyncio.wait_for(Streaming.stalled.wait(), 10)
-    for _ in range(200):  # the answers that came back are stored; the stalled calls are in flight
-        rows = await gw.storage.list_recipients(1, 0, 10)
-        if sum(r.status is RecipientStatus.SENT for r in rows) == len(Streaming.sends):
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(Streaming.stalled.wait(), 30)
+    await answers_stored(gw, 10)  # the stalled calls are in flight
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     Streaming.stall_after = None

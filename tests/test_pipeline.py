@@ -250,14 +250,15 @@ async def test_second_send_after_bounce_and_complaint_is_dropped_with_605_and_60
 async def test_deliverytime_is_honoured(gateway_factory):
     gw = make_gateway(gateway_factory)
     await gw.start()
-    at = time.time() + 1.5
+    at = time.time() + 2.5
     await gw.accept(ghost_batch(["later@example.com"], deliver_at=at))
     stop = asyncio.Event()
     task = asyncio.create_task(Worker(gw, "w").run(stop))
     try:
-        await asyncio.sleep(0.8)
-        assert not eml_files(gw)
-        assert not await events_of(gw, "delivered")
+        await asyncio.sleep(1.0)
+        early = eml_files(gw) or await events_of(gw, "delivered")
+        # Looked before the delivery time (a loaded machine may only get here after it)?
+        assert not (early and time.time() < at), "delivered before its delivery time"
         deadline = time.monotonic() + 10
         while not await events_of(gw, "delivered"):
             assert time.monotonic() < deadline

@@ -34,10 +34,10 @@ def test_responses_carry_reason_phrases(live_server):
 
 def test_liveness_and_readiness(live_server):
     server = live_server(background=False)
-    live = httpx.get(f"{server.url}/healthcheck")
+    live = httpx.get(f"{server.url}/healthcheck", timeout=30)
     assert live.status_code == 200 and live.json() == {"status": "ok"}
     assert "key" not in live.text
-    ready = httpx.get(f"{server.url}/health/ready")
+    ready = httpx.get(f"{server.url}/health/ready", timeout=30)
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["storage"] == "ok"
     assert ready.json()["checks"]["queue"] == "ok"
@@ -46,7 +46,7 @@ def test_liveness_and_readiness(live_server):
 def test_readiness_is_503_when_storage_is_down(live_server):
     server = live_server(background=False)
     server.run(server.gateway.storage.stop())
-    ready = httpx.get(f"{server.url}/health/ready")
+    ready = httpx.get(f"{server.url}/health/ready", timeout=30)
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
     assert ready.json()["checks"]["storage"] != "ok"
@@ -64,21 +64,21 @@ def test_readiness_is_503_when_storage_is_down(live_server):
 ])
 def test_every_api_path_needs_a_key(live_server, path):
     server = live_server(background=False)
-    response = httpx.get(f"{server.url}{path}")
+    response = httpx.get(f"{server.url}{path}", timeout=30)
     assert response.status_code == 401
     assert response.text == "Forbidden"
-    wrong = httpx.get(f"{server.url}{path}", auth=("api", "key-wrong"))
+    wrong = httpx.get(f"{server.url}{path}", auth=("api", "key-wrong"), timeout=30)
     assert wrong.status_code == 401
 
 
 def test_unknown_domain_is_404(live_server):
     server = live_server(background=False)
-    response = httpx.get(f"{server.url}/v3/nope.example.com/events", auth=("api", "key-test"))
+    response = httpx.get(f"{server.url}/v3/nope.example.com/events", auth=("api", "key-test"), timeout=30)
     assert response.status_code == 404
     assert response.json() == {"message": "Domain not found: nope.example.com"}
 
 
 def test_key_of_another_domain_is_refused(live_server):
     server = live_server(background=False, domains={"other.example.com": {"api_key": "key-other"}})
-    response = httpx.get(f"{server.url}/v3/mg.example.com/events?ascending=yes", auth=("api", "key-other"))
+    response = httpx.get(f"{server.url}/v3/mg.example.com/events?ascending=yes", auth=("api", "key-other"), timeout=30)
     assert response.status_code == 401

@@ -130,14 +130,14 @@ def test_a_big_csv_import_leaves_the_loop_free_and_memory_flat(tmp_path):
     try:
         for _ in range(400):
             try:
-                if httpx.get(f"{origin}/healthcheck").status_code == 200:
+                if httpx.get(f"{origin}/healthcheck", timeout=30).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.05)
         small = tmp_path / "small.csv"
         write_csv(small, 0.05)
         with small.open("rb") as handle:  # warm every code path up before the baseline
-            assert httpx.post(url, auth=("api", key), files={"file": ("s.csv", handle)}).status_code == 200
+            assert httpx.post(url, auth=("api", key), files={"file": ("s.csv", handle)}, timeout=30).status_code == 200
         big = tmp_path / "big.csv"
         rows = write_csv(big, IMPORT_MB)
         idle = rss(proc.pid)
@@ -153,7 +153,7 @@ def test_a_big_csv_import_leaves_the_loop_free_and_memory_flat(tmp_path):
         assert reply.status_code == 200, reply.text
         assert reply.json() == {"message": "file uploaded successfully"}
         last = f"member{rows - 1:07d}@example.com"
-        got = httpx.get(f"{origin}/v3/localhost/bounces/{last}", auth=("api", key))
+        got = httpx.get(f"{origin}/v3/localhost/bounces/{last}", auth=("api", key), timeout=30)
         assert got.status_code == 200 and got.json()["code"] == "550"
         worst = max(sampler.latencies)
         slow = [(round(at - started, 2), round(lat * 1000)) for at, lat in zip(sampler.times, sampler.latencies)

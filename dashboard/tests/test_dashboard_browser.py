@@ -230,7 +230,7 @@ def test_sign_out_ends_the_session(browser, server) -> None:
     assert page.url.endswith("/dashboard/login")
     # The old cookie, replayed, no longer opens a session: sign-out ended it on the server.
     replay = httpx.get(f"{server.url}/dashboard/operations",
-                       cookies={"postgate_dashboard_session": session[0]["value"]})
+                       cookies={"postgate_dashboard_session": session[0]["value"]}, timeout=30)
     assert replay.status_code == 303 and replay.headers["location"].endswith("/dashboard/login")
     context.close()
 
@@ -324,7 +324,7 @@ def test_the_dashboard_can_listen_on_its_own_address(browser, live_server) -> No
     server = live_server(plugins=[postgate_dashboard], background=False,
                          plugin_settings={"dashboard": {"listen": f"127.0.0.1:{port}"}})
     add_account(server, "own@example.com")
-    assert httpx.get(f"{server.url}/dashboard/login").status_code == 404  # not on the API's listener
+    assert httpx.get(f"{server.url}/dashboard/login", timeout=30).status_code == 404  # not on the API's listener
     own = LiveServerAddress(f"http://127.0.0.1:{port}")
     page = browser.new_page()
     page.goto(f"{own.url}/")
@@ -335,5 +335,5 @@ def test_the_dashboard_can_listen_on_its_own_address(browser, live_server) -> No
     page.close()
     server.stop()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{own.url}/dashboard/login")
+        httpx.get(f"{own.url}/dashboard/login", timeout=30)
 

@@ -25,6 +25,8 @@ from postgate_dashboard.web.commands import reset_two_factor_command
 from postgate_dashboard.web.two_factor_routes import PENDING_COOKIE
 from postgate_dashboard.web_plugin import dashboard_of
 
+from dashboard.tests.totp_codes import previous_step_code
+
 PASSWORD = "correct horse battery"
 BOX = two_factor.secret_box(b"the dashboard secret of this test")
 HOSTILE_CODES = ["", "12345", "1234567", "12345\n6", "123\x00456", "١٢٣٤٥٦", "abcde\r\nfghjk", "x" * 100_000,
@@ -184,7 +186,7 @@ def test_the_second_step_over_http_refuses_hostile_codes_and_forged_cookies(live
     server.run(two_factor.start_enrollment(server.gateway, box, account.id))
     secret = server.run(two_factor.pending_secret(server.gateway, box, account.id))
     assert server.run(two_factor.confirm_enrollment(server.gateway, box, account.id,
-                                                    pyotp.TOTP(secret).at(time.time() - 30)))
+                                                    previous_step_code(pyotp.TOTP(secret))))
     base = f"{server.url}/dashboard"
 
     def token(page: httpx.Response) -> str:
@@ -211,7 +213,7 @@ def two_factor_server(live_server, **settings):
     account = server.run(accounts.create_user(server.gateway, "ann@example.com", PASSWORD, "admin"))
     server.run(two_factor.start_enrollment(server.gateway, box, account.id))
     totp = pyotp.TOTP(server.run(two_factor.pending_secret(server.gateway, box, account.id)))
-    codes = server.run(two_factor.confirm_enrollment(server.gateway, box, account.id, totp.at(time.time() - 30)))
+    codes = server.run(two_factor.confirm_enrollment(server.gateway, box, account.id, previous_step_code(totp)))
     assert codes
     return server, account, totp, codes
 

@@ -102,7 +102,7 @@ def test_the_webhooks_page_shows_the_log_as_the_tables_hold_it(browser, server, 
     assert [d.url for d in waiting] == [flaky]
 
     # Without a session the page is not shown, whatever the plugin checks.
-    answer = httpx.get(f"{server.url}/dashboard/webhooks", follow_redirects=False)
+    answer = httpx.get(f"{server.url}/dashboard/webhooks", follow_redirects=False, timeout=30)
     assert answer.status_code == 303 and answer.headers["location"].endswith("/dashboard/login")
 
     context, page = signed_in(browser, server)

@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 
 import postgate_dashboard
 from postgate import hookimpl
@@ -43,9 +44,8 @@ async def test_worker_loops_heartbeat_into_the_table_and_the_status_command(gate
     gateway = gateway_factory(plugins=[postgate_dashboard, heard])
     await gateway.start()
     gateway.start_background(workers=2)
-    for _ in range(200):
-        if len(await owners(gateway)) == 2:
-            break
+    deadline = time.monotonic() + 30
+    while len(await owners(gateway)) != 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     rows = await owners(gateway)
     assert [row.partition("@")[0] for row in rows] == ["worker-0", "worker-1"]

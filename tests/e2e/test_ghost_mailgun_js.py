@@ -326,9 +326,9 @@ def test_deliverytime_holds_the_batch_until_its_time(e2e):
 
     assert sent["ok"], sent.get("error")
     time.sleep(1)
-    assert time.time() < deliver_at - 2
-    assert e2e.events_of("delivered") == []
-    assert e2e.emls() == []
+    early = e2e.events_of("delivered") or e2e.emls()
+    # Looked before the delivery time (starting node on a loaded machine may take until after it)?
+    assert not (early and time.time() < deliver_at), "delivered before its delivery time"
 
     delivered = e2e.wait_events("delivered", 2, timeout=60)
     assert all(event["timestamp"] >= deliver_at for event in delivered)
@@ -347,7 +347,7 @@ def test_scheduled_batch_is_accepted_at_once(e2e):
 
     assert sent["ok"], sent.get("error")
     accepted = e2e.wait_for(lambda: len(e2e.events_of("accepted")) >= 2 and e2e.events_of("accepted"),
-                            timeout=10, what="accepted events of the scheduled batch")
+                            timeout=30, what="accepted events of the scheduled batch")
     assert sorted(e["recipient"] for e in accepted) == sorted(recipients)
     assert all(e["timestamp"] < deliver_at - 15 for e in accepted)
     assert e2e.events_of("delivered") == []

@@ -166,7 +166,7 @@ def test_simulator_bounce_lands_on_the_bounce_list(e2e, sdk):
 
     entry = e2e.wait_for(
         lambda: (r := sdk.bounces.get(domain=e2e.domain, bounce_address=address)).status_code == 200 and r.json(),
-        timeout=10, what="the bounce list entry")
+        timeout=30, what="the bounce list entry")
 
     assert entry["address"] == address
     assert str(entry["code"]) == "550"

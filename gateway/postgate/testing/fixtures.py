@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterable
@@ -74,7 +75,34 @@ async def gateway_factory(tmp_path: Path):
         await gateway.stop()
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (Linux's default elsewhere)."""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, for a server the test starts next.
+
+    Taken below the ephemeral range where there is room: between this check and the server's
+    bind, any outgoing connection of the test (to the database, moto, the server itself) may get
+    an ephemeral port as its source port, and a connection to a port of that range that is not
+    listening yet may even connect to itself (a TCP self-connect). Drawn at random, so that test
+    runs side by side rarely draw the same port."""
+    low, _ = _ephemeral_ports()
+    draw = random.SystemRandom()
+    if low > 12_000:
+        for _ in range(100):
+            port = draw.randrange(10_000, low)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

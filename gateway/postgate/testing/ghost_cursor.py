@@ -210,14 +210,16 @@ class Replay:
 
 
 async def replay_while_writing(get: Get, domain: str, writers: Sequence[Storage], *, seconds: float,
-                               ghost_lag: float, seed: int, clock: Callable[[], float] = time.time) -> Replay:
+                               ghost_lag: float, seed: int, clock: Callable[[], float] = time.time,
+                               min_events: int = 0) -> Replay:
     """Writers record bursts of events for ``seconds`` while Ghost's jobs poll; then Ghost runs on
     until its ``end`` has passed every stored event by more than a second.
 
     ``ghost_lag`` is where Ghost's "1 minute ago" falls behind the gateway's clock (Ghost's clock is
     set ahead by ``60 - ghost_lag`` seconds); negative puts Ghost's ``end`` in the gateway's future.
     Writer bursts come at random fractions of a second, just before and just after whole seconds,
-    and back to back.
+    and back to back. They go on past ``seconds`` until ``min_events`` are stored (a loaded
+    machine writes fewer in the time).
     """
     rng = random.Random(seed)
     ghost = GhostAnalytics(get, domain, lambda: int((clock() + 60 - ghost_lag) * 1000))
@@ -227,7 +229,7 @@ async def replay_while_writing(get: Get, domain: str, writers: Sequence[Storage]
 
     async def write(storage: Storage, index: int) -> None:
         mine = random.Random(rng.random())
-        while clock() < deadline:
+        while clock() < deadline or len(stored) < min_events:
             pause = mine.choice(["random", "before", "after", "none"])
             now = clock()
             if pause == "random":

@@ -54,7 +54,7 @@ def ghost_batch(addresses: list[str], email_id: str = "ghost-email-1") -> dict[s
 
 
 def post_batch(server: LiveServer, fields: dict[str, Any]) -> str:
-    response = httpx.post(f"{server.url}/v3/{TEST_DOMAIN}/messages", data=fields, auth=("api", "key-test"))
+    response = httpx.post(f"{server.url}/v3/{TEST_DOMAIN}/messages", data=fields, auth=("api", "key-test"), timeout=30)
     assert response.status_code == 200, response.text
     return response.json()["id"]
 
@@ -65,7 +65,7 @@ def events(server: LiveServer, domain: str, key: str, **params: str) -> list[dic
     url = f"{server.url}/v3/{domain}/events"
     items: list[dict[str, Any]] = []
     while True:
-        response = httpx.get(url, params=params, auth=("api", key))
+        response = httpx.get(url, params=params, auth=("api", key), timeout=30)
         assert response.status_code == 200, response.text
         page = response.json()
         if not page["items"]:

@@ -35,7 +35,7 @@ def test_public_metrics_need_the_bearer_token(live_server, metrics_token):
         "huge header": {"Authorization": "Bearer " + "x" * 10_000},
     }
     for case, headers in refused.items():
-        response = httpx.get(url, headers=headers)
+        response = httpx.get(url, headers=headers, timeout=30)
         assert response.status_code == 401, case
         assert response.json() == {"message": "metrics need 'Authorization: Bearer <token>' with the configured token"}
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -47,14 +47,14 @@ def test_public_metrics_need_the_bearer_token(live_server, metrics_token):
 
 def test_without_a_token_public_metrics_do_not_exist_and_the_listener_serves_only_metrics(live_server):
     server = start(live_server, listen="127.0.0.1:0")
-    public = httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer anything"})
+    public = httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer anything"}, timeout=30)
     assert public.status_code == 404 and public.json() == {"message": "Not Found"}
     host, port = listener_address(server.gateway)
     assert host == "127.0.0.1" and port > 0
     private = f"http://{host}:{port}"
-    assert httpx.get(f"{private}/metrics").status_code == 200
-    assert httpx.get(f"{private}/healthcheck").status_code == 404
-    assert httpx.post(f"{private}/v3/mg.example.com/messages").status_code in (404, 405)
+    assert httpx.get(f"{private}/metrics", timeout=30).status_code == 200
+    assert httpx.get(f"{private}/healthcheck", timeout=30).status_code == 404
+    assert httpx.post(f"{private}/v3/mg.example.com/messages", timeout=30).status_code in (404, 405)
 
 
 def gateway(tmp_path, **metrics) -> Gateway:
@@ -102,7 +102,7 @@ def test_a_taken_listen_port_stops_serve_with_one_line_naming_the_setting(tmp_pa
 def test_the_listener_closes_with_the_gateway(live_server):
     server = start(live_server, listen="127.0.0.1:0")
     host, port = listener_address(server.gateway)
-    assert httpx.get(f"http://{host}:{port}/metrics").status_code == 200
+    assert httpx.get(f"http://{host}:{port}/metrics", timeout=30).status_code == 200
     server.stop()
     assert listener_address(server.gateway) is None
     with pytest.raises(httpx.ConnectError):

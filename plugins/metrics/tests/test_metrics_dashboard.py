@@ -64,11 +64,12 @@ def full_exposition(live_server):
                          backends={"delivery": "quota-outbox"},
                          plugin_settings={"metrics": {"listen": "127.0.0.1:0"}})
     addresses = [f"m{i}@example.com" for i in range(3)] + [f"bounce@{SIMULATOR}", f"complaint@{SIMULATOR}"]
-    sent = httpx.post(f"{server.url}/v3/{DOMAIN}/messages", data=ghost_batch(addresses), auth=("api", TEST_KEY))
+    sent = httpx.post(f"{server.url}/v3/{DOMAIN}/messages", data=ghost_batch(addresses), auth=("api", TEST_KEY),
+                      timeout=30)
     assert sent.status_code == 200, sent.text
     later = {**ghost_batch(["later@example.com"], email_id="scheduled-email"),
              "o:deliverytime": formatdate(time.time() + 3600, usegmt=True)}  # stays in flight
-    scheduled = httpx.post(f"{server.url}/v3/{DOMAIN}/messages", data=later, auth=("api", TEST_KEY))
+    scheduled = httpx.post(f"{server.url}/v3/{DOMAIN}/messages", data=later, auth=("api", TEST_KEY), timeout=30)
     assert scheduled.status_code == 200, scheduled.text
     server.gateway.report_delivery_state("throttled", "Maximum sending rate exceeded")
     server.gateway.report_delivery_state("paused", "daily-quota: Daily message quota exceeded", 30.0)

@@ -199,7 +199,7 @@ async def test_an_idle_worker_wait_is_one_long_poll(aws, sqs_queues):
     counter = CallCounter(queue)
     started = time.monotonic()
     assert await queue.receive(max_jobs=4, wait=1.0) == []
-    assert 0.9 <= time.monotonic() - started < 2.0
+    assert time.monotonic() - started >= 0.9  # it waited (how much longer is the machine's load)
     assert [call["WaitTimeSeconds"] for call in counter.calls["receive_message"]] == [1]
 
 
@@ -208,9 +208,11 @@ async def test_long_polls_are_capped_by_wait_seconds(aws, sqs_queues):
     counter = CallCounter(queue)
     started = time.monotonic()
     assert await queue.receive(max_jobs=1, wait=5.0) == []
-    assert 4.9 <= time.monotonic() - started < 7.0
+    assert time.monotonic() - started >= 4.9
     waits = [call["WaitTimeSeconds"] for call in counter.calls["receive_message"]]
-    assert waits[:2] == [2, 2] and max(waits) == 2  # the last second: one poll, or short polls
+    # Each poll capped at 2 s, together never longer than the 5 s asked for. (After a poll slowed
+    # by a loaded machine less is left: the next may be shorter, or a short poll.)
+    assert waits[0] == 2 and max(waits) == 2 and sum(waits) <= 5, waits
 
 
 async def test_heartbeat_keeps_a_long_job_invisible_past_the_visibility_timeout(aws, sqs_queues):

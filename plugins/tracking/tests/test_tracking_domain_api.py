@@ -95,9 +95,9 @@ def test_unknown_kind_footers_and_untrackable_domains(live_server, monkeypatch) 
         assert off.json() == {"message": UPDATED, "click": {"active": False}}  # switching off is always fine
     # Refused by the core before the body is read, so Hypercorn closes the connection: one each.
     assert httpx.put(f"{server.url}/v3/domains/other.example.com/tracking/open", data={"active": "no"},
-                     headers=basic_auth()).status_code == 404
+                     headers=basic_auth(), timeout=30).status_code == 404
     assert httpx.put(f"{server.url}/v3/domains/{TEST_DOMAIN}/tracking/open", data={"active": "no"},
-                     headers={"Authorization": "Basic x"}).status_code == 401
+                     headers={"Authorization": "Basic x"}, timeout=30).status_code == 401
 
 
 def test_unsubscribe_by_mail_alone_shows_as_on_and_can_be_switched(live_server, monkeypatch) -> None:
