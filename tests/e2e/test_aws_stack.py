@@ -10,6 +10,7 @@ event source ``ses``, ``gateway.job_size = 50``; ``postgate serve --workers 0`` 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import json
 import re
@@ -387,16 +388,22 @@ def test_two_worker_processes_share_the_storage_token_bucket(stack_factory):
     stack.wait_ledger(100, timeout=120)
     once_each(stack, recipients)
 
-    per_process = [sorted(s.at for s in stack.send_requests(p)) for p in proxies]
-    assert all(len(times) >= 20 for times in per_process), [len(t) for t in per_process]
-    assert per_process[1][0] < per_process[0][-1] and per_process[0][0] < per_process[1][-1], "no overlap"
+    # When each SendEmail that SES took reached the proxy (a retried attempt is not a second send).
+    per_process = [sorted(s.at for s in stack.send_requests(p) if s.status == 200) for p in proxies]
     times = sorted(per_process[0] + per_process[1])
     start = times[0]
-    windows = collections.Counter(int(t - start) for t in times)
-    per_second = [windows[i] for i in range(max(windows) + 1)]
-    # The bucket starts full (capacity: one second of rate), so the first second may also spend
-    # what refills during it; every later second gets the shared rate, not one rate per process.
-    assert per_second[0] <= rate * 2, f"per-second sends {per_second} with max_send_rate {rate}"
-    assert max(per_second[1:]) <= rate * 1.5, f"per-second sends {per_second} with max_send_rate {rate}"
-    overall = (len(times) - rate) / (times[-1] - start)  # the first second may use the full bucket
-    assert overall <= rate * 1.2, f"{overall:.1f} sends/s overall with max_send_rate {rate} per process"
+    timeline = "; ".join(  # for the failure messages: each process's sends per second from the first
+        f"worker{i}: {sorted(collections.Counter(int(t - start) for t in sent).items())}"
+        for i, sent in enumerate(per_process))
+    assert all(len(sent) >= 20 for sent in per_process), timeline
+    # Both processes sent at the same time, each two windows' worth at least while the other was
+    # sending too: the rate below was shared, not taken by one process after the other (the
+    # window's turns give each about 40; a process that takes every grant leaves the other none).
+    both = (max(sent[0] for sent in per_process), min(sent[-1] for sent in per_process))
+    overlap = [sum(both[0] <= t <= both[1] for t in sent) for sent in per_process]
+    assert min(overlap) >= 2 * rate, f"no overlap: sends while both sent {overlap}; {timeline}"
+    # Every send is made inside its grant of the shared window (granted before the call, released
+    # after the answer) and a grant counts until a window after its release, so no span shorter
+    # than a second holds more than ``rate`` sends of both processes together, whatever the load.
+    busiest = max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+    assert busiest <= rate, f"{busiest} sends within one second with max_send_rate {rate}: {timeline}"
