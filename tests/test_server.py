@@ -82,3 +82,50 @@ def test_key_of_another_domain_is_refused(live_server):
     server = live_server(background=False, domains={"other.example.com": {"api_key": "key-other"}})
     response = httpx.get(f"{server.url}/v3/mg.example.com/events?ascending=yes", auth=("api", "key-other"), timeout=30)
     assert response.status_code == 401
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The status line and body of one HTTP/1.1 response with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection; got {data[:200]!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-answer"
+        body += chunk
+    return head.split(b"\r\n", 1)[0], body
+
+
+@pytest.mark.parametrize("path, key", [
+    ("/v3/mg.example.com/messages", "wrong"),  # refused by the key check, before any route
+    ("/v3/mg.example.com/no-such-route", None),  # answered by the router
+])
+def test_a_refused_post_is_answered_after_its_body_and_keeps_the_connection(live_server, path, key):
+    """A client still sending a big body (Ghost's batches are half a megabyte) must get the
+    refusal, not a reset connection, and may go on using the connection."""
+    from postgate.testing.fixtures import TEST_KEY, basic_auth
+
+    server = live_server(background=False)
+    body = b"html=" + b"x" * 3_000_000
+    auth = basic_auth(key or TEST_KEY)["Authorization"]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
+                     "Content-Type: application/x-www-form-urlencoded\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode())
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # nothing is answered before the body is read
+            sock.recv(1)
+        sock.settimeout(30)
+        sock.sendall(body)
+        status, answer = read_response(sock)
+        assert status in (b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 404 Not Found"), status
+        # The same connection carries the next request.
+        sock.sendall(f"GET /v3/mg.example.com/events HTTP/1.1\r\nHost: t\r\n"
+                     f"Authorization: {basic_auth(TEST_KEY)['Authorization']}\r\n\r\n".encode())
+        status, answer = read_response(sock)
+        assert status == b"HTTP/1.1 200 OK" and b'"items"' in answer

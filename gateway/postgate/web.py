@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import re
 import sys
@@ -87,6 +89,7 @@ def create_app(gateway: Gateway, *, background: bool | None = None) -> Quart:
     app.before_request(assign_request_id)
     app.before_request(authenticate)
     app.after_request(echo_request_id)
+    app.after_request(read_refused_body)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
 
@@ -215,6 +218,29 @@ async def assign_request_id() -> None:
 
 async def echo_request_id(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = request_id()
+    return response
+
+
+#: Longest wait for the rest of a refused request's body before answering anyway.
+REFUSED_BODY_SECONDS = 30.0
+
+
+async def read_refused_body(response: Response) -> Response:
+    """Read what is left of the body of a request answered with an error before its body was read
+    (a 401 for a wrong key, say), within the size limit and :data:`REFUSED_BODY_SECONDS`.
+
+    Answering first and closing the connection on the unread body resets it under a client that
+    is still sending (a Ghost batch is half a megabyte): the client sees a dropped connection
+    instead of Mailgun's answer, and its next request on that connection fails too.
+    """
+    if response.status_code >= 400 and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        async def discard() -> None:
+            async for _ in request.body:
+                pass
+
+        # A body over the size limit raises here: that connection is closed, as before.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(discard(), REFUSED_BODY_SECONDS)
     return response
 
 
