@@ -1,6 +1,6 @@
 """A big suppression CSV import against a live ``postgate serve``: the event loop stays free
 (``/healthcheck`` answers in under 100 ms throughout) and the server's memory stays flat (RSS
-grows by less than 100 MB over the idle process), because the upload is spooled to disk and
+grows by less than 50 MB over the idle process), because the upload is spooled to disk and
 validated and stored off the loop in bounded batches (issue 7, section 3).
 
 ``IMPORT_MB`` sets the file size: 24 MB (the size from the issue) by default.
@@ -27,7 +27,7 @@ IMPORT_MB = float(os.environ.get("POSTGATE_TEST_IMPORT_MB", "24"))
 #: health check answers in 12-39 ms during the import; a loaded 2-core CI machine has shown single
 #: checks of 0.3 s from scheduling alone, so the bound catches a stall, not a slow machine.
 MAX_HEALTH_SECONDS = 1.5
-MAX_RSS_GROWTH = 100 * 1024 * 1024
+MAX_RSS_GROWTH = 50 * 1024 * 1024  # 3 MB spooled; 95 MB when the body was read whole
 
 
 def rss(pid: int) -> int:

@@ -81,8 +81,11 @@ def day_start(ts: float) -> float:
     return float(calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0)))
 
 
-async def read_fields() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
-    """Body fields (multipart, urlencoded or JSON object) and file parts. Repeated keys are kept."""
+async def read_fields(*, spool_files: bool = False) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
+    """Body fields (multipart, urlencoded or JSON object) and file parts. Repeated keys are kept.
+
+    ``spool_files``: a route that takes a big file (a CSV import) has a multipart body parsed as
+    it arrives, its files spooled to disk, instead of read whole into memory first."""
     content_type = (request.mimetype or "").lower()
     if content_type == "application/json":
         data = await json_body()
@@ -94,7 +97,7 @@ async def read_fields() -> tuple[MultiDict[str, str], MultiDict[str, FileStorage
         if len(fields) > current_app.config["MAX_FORM_PARTS"]:
             raise TooLarge(f"Request too large: at most {current_app.config['MAX_FORM_PARTS']} fields")
         return fields, MultiDict()
-    if content_type == "multipart/form-data":
+    if content_type == "multipart/form-data" and not spool_files:
         # The body as Quart reads it for the form (same size bound and timeout); a plain one is
         # split here, anything else is left to Quart's parser (see .multipart).
         plain = parse_plain_form(await request.get_data(cache=True), request.mimetype_params.get("boundary"),

@@ -324,7 +324,7 @@ async def import_entries(domain: str, list_name: str):
     stays flat whatever the file's size."""
     gateway = current_gateway()
     domain = sending_domain(domain)
-    _fields, files = await read_fields()
+    _fields, files = await read_fields(spool_files=True)
     upload = files.get("file")
     if upload is None:
         raise BadRequest("'file' parameter is missing: upload the CSV as a multipart part named 'file'")
