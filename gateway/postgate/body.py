@@ -352,13 +352,15 @@ class BodyTemplate:
             run = None if found is not None and found.ends is not None else self._run(first, last, encoded)
             if found is None:
                 found = self._run_lines(first, last, run, head)  # type: ignore[arg-type]
-            if found.ends is None:
-                pending += run[:head]  # type: ignore[index]
+            if found is None:  # the cache is full: this recipient's lines, encoded whole
+                end = head + (length - head) // _LINE_BYTES * _LINE_BYTES
+                before, run_lines, after = run[:head], [_base64_lines(run[head:end])], run[end:]  # type: ignore[index]
             else:
-                pending += found.ends[0]
-            lines.append(_base64_lines(pending))  # no line or one whole line
-            lines.extend(found.fill(encoded, None if found.ends else run))
-            pending = found.ends[1] if found.ends else run[found.end:]  # type: ignore[index]
+                before, after = found.ends or (run[:head], run[found.end:])  # type: ignore[index]
+                run_lines = found.fill(encoded, None if found.ends else run)
+            lines.append(_base64_lines(pending + before))  # no line or one whole line
+            lines.extend(run_lines)
+            pending = after
             if len(pending) >= _LINE_BYTES:
                 whole = len(pending) - len(pending) % _LINE_BYTES
                 lines.append(_base64_lines(pending[:whole]))
@@ -377,6 +379,8 @@ class BodyTemplate:
         elif any(steady >= 0 and steady != length for steady, length in zip(self.steady, lengths)):
             self.steady = [steady if steady == length else -1 for steady, length in zip(self.steady, lengths)]
             self.steady_seen.clear()
+            self.base64_lines.clear()  # runs with the value that changed in them are gone
+            self.cached_bytes = 0
         if len(self.steady_seen) >= _LENGTHS_SEEN:
             self.steady_seen.clear()
         self.steady_seen.add(lengths)
@@ -395,18 +399,18 @@ class BodyTemplate:
         pieces[1::2] = [encoded[slot] for slot in self.slots[first:last]]
         return b"".join(pieces)
 
-    def _run_lines(self, first: int, last: int, run: bytes, head: int) -> _RunLines:
-        """The base64 lines of a run's whole lines after its first ``head`` bytes, kept (while the
-        template's cache has room) by run and offset: a run's values keep their lengths."""
+    def _run_lines(self, first: int, last: int, run: bytes, head: int) -> _RunLines | None:
+        """The base64 lines of a run's whole lines after its first ``head`` bytes, kept by run and
+        offset (a run's values keep their lengths); ``None`` when the cache has no room for them."""
+        if self.cached_bytes + (len(run) - head) // _LINE_BYTES * (_LINE_BYTES * 4 // 3 + 2) > _CACHE_BYTES:
+            return None
         spans, at = [], len(self.utf8_literals[first])
         for index in range(first, last):
             slot = self.slots[index]
             spans.append((at, at + self.steady[slot], slot))  # type: ignore[index]
             at += self.steady[slot] + len(self.utf8_literals[index + 1])  # type: ignore[index]
-        found = _RunLines(run, head, spans)
-        if self.cached_bytes + found.size <= _CACHE_BYTES:
-            self.base64_lines[(first, last, head)] = found
-            self.cached_bytes += found.size
+        found = self.base64_lines[(first, last, head)] = _RunLines(run, head, spans)
+        self.cached_bytes += found.size
         return found
 
     def _values(self, substitute: Substituter) -> list[str] | None:
