@@ -89,8 +89,8 @@ def test_a_non_ascii_newsletter_is_encoded_from_cached_lines(monkeypatch):
     # Runs of literals and values that kept their length: the whole body for the first
     # recipient, then the literal and the URL (its length changes at 10), then the literal alone;
     # the cache is emptied whenever a value changes length.
-    assert {(first, last) for first, last, _ in body.base64_lines} == {(1, 1)}
-    assert len(body.base64_lines) == len({-(len("<p>Hi ") + n) % 57 for n in range(10, 30)})
+    assert {(first, last) for first, last, _ in body.layout.base64_lines} == {(1, 1)}
+    assert len(body.layout.base64_lines) == len({-(len("<p>Hi ") + n) % 57 for n in range(10, 30)})
     monkeypatch.setattr(BodyTemplate, "slow", lambda self, substitute: slow.append(1))
     assert body(Substituter("m@example.com", {"name": "x", "url": "y"}))[0] == "base64" and slow == []
 
@@ -162,13 +162,15 @@ def test_values_that_keep_their_length_patch_cached_base64_lines_exactly(parts, 
 def test_a_tracked_newsletter_reencodes_only_the_groups_around_its_tokens():
     """21 links and a pixel around one token per recipient: after the first recipients, the run
     between the name and the unsubscribe link comes from one cached entry per offset."""
-    link = '<p>Text of a paragraph, long enough.</p>' * 12 + '<a href="https://t.example.com/t/c/%recipient.tok%AAA{}">x</a>'
-    html = "“Hi” %recipient.name%" + "".join(link.format(i) for i in range(21)) + "<p>Footer</p>" * 9 + "%recipient.url%"
+    link = ("<p>Text of a paragraph, long enough.</p>" * 12
+            + '<a href="https://t.example.com/t/c/%recipient.tok%AAA{}">x</a>')
+    html = ("“Hi” %recipient.name%" + "".join(link.format(i) for i in range(21)) + "<p>Footer</p>" * 9
+            + "%recipient.url%")
     body = BodyTemplate(html)
     for index in range(40):
         substitute = Substituter("m@example.com", {"tok": f"{index:043d}", "name": "M" * (index % 7),
                                                    "url": f"https://x/{'u' * (index % 3)}"})
         assert body(substitute) == slow_path(html, substitute)
-    assert body.runs[1][:2] == (1, 22)  # the literals between the name and the URL, tokens inside
-    run_lines = [found for key, found in body.base64_lines.items() if key[:2] == (1, 22)]
+    assert body.layout.runs[1][:2] == (1, 22)  # the literals between the name and the URL, tokens inside
+    run_lines = [found for key, found in body.layout.base64_lines.items() if key[:2] == (1, 22)]
     assert run_lines and all(found.ends is not None and len(found.stretches) > 21 for found in run_lines)

@@ -46,7 +46,7 @@ _MARKERS = 0xE000
 _LINE_BYTES = 57
 _CACHED_LITERAL = 4096
 _CACHE_BYTES = 4 * 1024 * 1024
-#: How many sets of value lengths a template remembers as checked (:meth:`BodyTemplate._keep_steady`).
+#: How many sets of value lengths a template remembers as checked (:meth:`BodyTemplate._layout`).
 _LENGTHS_SEEN = 1024
 
 
@@ -177,11 +177,30 @@ class _RunLines:
         return pieces
 
 
+class _Layout:
+    """Each value's length in UTF-8 while it has had one for every recipient (``steady``, ``-1``
+    once it changed), the runs of the body between the values that changed (``(first literal,
+    last literal, length in bytes)``, the others inside), the lengths of values checked to fit
+    it, and the base64 lines cached for its runs."""
+
+    __slots__ = ("steady", "runs", "seen", "base64_lines", "cached_bytes")
+
+    def __init__(self, steady: tuple[int, ...], slots: list[int], literals: list[bytes]) -> None:
+        self.steady = steady
+        breaks = [index + 1 for index, slot in enumerate(slots) if steady[slot] < 0]
+        self.runs = [(first, last, sum(map(len, literals[first:last + 1]))
+                      + sum(steady[slot] for slot in slots[first:last]))
+                     for first, last in zip([0, *breaks], [index - 1 for index in breaks] + [len(slots)])]
+        self.seen: set[tuple[int, ...]] = set()
+        self.base64_lines: dict[tuple[int, int, int], _RunLines] = {}
+        self.cached_bytes = 0
+
+
 class BodyTemplate:
     """One text body of a batch (``None`` when the message has no such part)."""
 
     __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "literals_ascii", "fast", "line_groups",
-                 "crlf_literals", "slots", "utf8_literals", "base64_lines", "cached_bytes", "steady", "steady_seen", "runs", "pick_values", "fits",
+                 "crlf_literals", "slots", "utf8_literals", "layout", "pick_values", "fits",
                  "any_literal")
 
     def __init__(self, text: str | None) -> None:
@@ -225,20 +244,13 @@ class BodyTemplate:
             self.utf8_literals = [literal.encode("utf-8") for literal in literals]
         except UnicodeEncodeError:  # a lone surrogate: the slow path raises as it always did
             self.utf8_literals = []
-        #: The base64 lines of each long literal's whole lines, by ``(literal, bytes of its first
-        #: line that the text before it leaves)``, made when first needed (:meth:`_base64_payload`).
-        self.base64_lines: dict[tuple[int, int, int], _RunLines] = {}
-        self.cached_bytes = 0
+        #: Which values have kept their length so far, and the base64 lines cached for its runs
+        #: (:meth:`_layout`): a new one replaces it when a value changes length, so a render in
+        #: another thread keeps the one it checked its values against.
+        self.layout: _Layout | None = None
         self.any_literal = any(self.utf8_literals)
         #: Whether the lines fit a 7-bit body, by the values' lengths.
         self.fits: dict[tuple[int, ...], bool] = {}
-        #: Each value's length in UTF-8 while it has had one (``-1`` once it changed); see
-        #: :meth:`_keep_steady`, which also sets ``runs``.
-        self.steady: list[int] | None = None
-        self.steady_seen: set[tuple[int, ...]] = set()  # lengths known to keep ``steady`` as it is
-        #: ``(first literal, last literal, length in bytes)`` of each run of the body between
-        #: the values whose length changed.
-        self.runs: list[tuple[int, int, int]] = []
         # Built-in variables are read after the recipient's values are in: one that a value could
         # complete, or a CR a value could join to a later LF, makes every recipient go slow.
         self.fast = (bool(self.utf8_literals) and not _SPANNING.search(RECIPIENT_VAR.sub("\x00", self.text or ""))
@@ -337,21 +349,21 @@ class BodyTemplate:
             encoded = [value.encode("utf-8") for value in values]
         except UnicodeEncodeError:
             return None
-        self._keep_steady(encoded)
+        layout = self._layout(encoded)
         lines: list[bytes] = []
         pending = b""  # the bytes of the line being filled, fewer than a line's after each step
         slots, literals = self.slots, self.utf8_literals
-        for first, last, length in self.runs:
+        for first, last, length in layout.runs:
             if first:
                 pending += encoded[slots[first - 1]]
             head = -len(pending) % _LINE_BYTES  # bytes that complete the line being filled
             if length < max(_CACHED_LITERAL, head + _LINE_BYTES):
                 pending += self._run(first, last, encoded)
                 continue
-            found = self.base64_lines.get((first, last, head))
+            found = layout.base64_lines.get((first, last, head))
             run = None if found is not None and found.ends is not None else self._run(first, last, encoded)
             if found is None:
-                found = self._run_lines(first, last, run, head)  # type: ignore[arg-type]
+                found = self._run_lines(layout, first, last, run, head)  # type: ignore[arg-type]
             if found is None:  # the cache is full: this recipient's lines, encoded whole
                 end = head + (length - head) // _LINE_BYTES * _LINE_BYTES
                 before, run_lines, after = run[:head], [_base64_lines(run[head:end])], run[end:]  # type: ignore[index]
@@ -368,27 +380,24 @@ class BodyTemplate:
         lines.append(_base64_lines(pending))
         return lines if self.any_literal or any(lines) else [b"\r\n"]
 
-    def _keep_steady(self, encoded: list[bytes]) -> None:
-        """Note which values have had one length (in UTF-8) for every recipient so far: the body
-        between the others is a run of fixed length whose bytes change only inside those values."""
+    def _layout(self, encoded: list[bytes]) -> _Layout:
+        """The layout for a recipient's values: the current one when the values that have kept
+        their length so far keep it again, else a new one in which those that did not are cut out."""
         lengths = tuple(map(len, encoded))
-        if lengths in self.steady_seen:
-            return
-        if self.steady is None:
-            self.steady = list(lengths)
-        elif any(steady >= 0 and steady != length for steady, length in zip(self.steady, lengths)):
-            self.steady = [steady if steady == length else -1 for steady, length in zip(self.steady, lengths)]
-            self.steady_seen.clear()
-            self.base64_lines.clear()  # runs with the value that changed in them are gone
-            self.cached_bytes = 0
-        if len(self.steady_seen) >= _LENGTHS_SEEN:
-            self.steady_seen.clear()
-        self.steady_seen.add(lengths)
-        steady, literals = self.steady, self.utf8_literals
-        breaks = [index + 1 for index, slot in enumerate(self.slots) if steady[slot] < 0]
-        self.runs = [(first, last, sum(map(len, literals[first:last + 1]))
-                      + sum(steady[slot] for slot in self.slots[first:last]))
-                     for first, last in zip([0, *breaks], [index - 1 for index in breaks] + [len(self.slots)])]
+        layout = self.layout
+        if layout is not None:
+            if lengths in layout.seen:
+                return layout
+            if all(steady < 0 or steady == length for steady, length in zip(layout.steady, lengths)):
+                if len(layout.seen) >= _LENGTHS_SEEN:
+                    layout.seen.clear()
+                layout.seen.add(lengths)
+                return layout
+        steady = lengths if layout is None else tuple(
+            steady if steady == length else -1 for steady, length in zip(layout.steady, lengths))
+        layout = self.layout = _Layout(steady, self.slots, self.utf8_literals)
+        layout.seen.add(lengths)
+        return layout
 
     def _run(self, first: int, last: int, encoded: list[bytes]) -> bytes:
         """A recipient's bytes of a run: its literals with the values between them."""
@@ -399,18 +408,18 @@ class BodyTemplate:
         pieces[1::2] = [encoded[slot] for slot in self.slots[first:last]]
         return b"".join(pieces)
 
-    def _run_lines(self, first: int, last: int, run: bytes, head: int) -> _RunLines | None:
-        """The base64 lines of a run's whole lines after its first ``head`` bytes, kept by run and
-        offset (a run's values keep their lengths); ``None`` when the cache has no room for them."""
-        if self.cached_bytes + (len(run) - head) // _LINE_BYTES * (_LINE_BYTES * 4 // 3 + 2) > _CACHE_BYTES:
+    def _run_lines(self, layout: _Layout, first: int, last: int, run: bytes, head: int) -> _RunLines | None:
+        """The base64 lines of a run's whole lines after its first ``head`` bytes, kept in the
+        layout by run and offset; ``None`` when its cache has no room for them."""
+        if layout.cached_bytes + (len(run) - head) // _LINE_BYTES * (_LINE_BYTES * 4 // 3 + 2) > _CACHE_BYTES:
             return None
         spans, at = [], len(self.utf8_literals[first])
         for index in range(first, last):
             slot = self.slots[index]
-            spans.append((at, at + self.steady[slot], slot))  # type: ignore[index]
-            at += self.steady[slot] + len(self.utf8_literals[index + 1])  # type: ignore[index]
-        found = self.base64_lines[(first, last, head)] = _RunLines(run, head, spans)
-        self.cached_bytes += found.size
+            spans.append((at, at + layout.steady[slot], slot))
+            at += layout.steady[slot] + len(self.utf8_literals[index + 1])
+        found = layout.base64_lines[(first, last, head)] = _RunLines(run, head, spans)
+        layout.cached_bytes += found.size
         return found
 
     def _values(self, substitute: Substituter) -> list[str] | None:
