@@ -86,8 +86,11 @@ def test_a_non_ascii_newsletter_is_encoded_from_cached_lines(monkeypatch):
     for index in range(30):
         substitute = Substituter(f"m{index}@example.com", {"name": "M" * index, "url": f"https://x/{index}"})
         assert body(substitute) == slow_path(html, substitute)
-    assert {index for index, _ in body.base64_lines} == {1}  # the long literal between the values
-    assert len(body.base64_lines) == len({-(len("<p>Hi ") + n) % 57 for n in range(30)})
+    # Runs of literals and values that kept their length: the whole body for the first
+    # recipient, then the literal and the URL (its length changes at 10), then the literal alone;
+    # the cache is emptied whenever a value changes length.
+    assert {(first, last) for first, last, _ in body.layout.base64_lines} == {(1, 1)}
+    assert len(body.layout.base64_lines) == len({-(len("<p>Hi ") + n) % 57 for n in range(10, 30)})
     monkeypatch.setattr(BodyTemplate, "slow", lambda self, substitute: slow.append(1))
     assert body(Substituter("m@example.com", {"name": "x", "url": "y"}))[0] == "base64" and slow == []
 
@@ -119,3 +122,55 @@ def test_a_template_a_value_could_complete_a_variable_in_is_rendered_slowly():
     assert not BodyTemplate("a\r%recipient.x%\nb").fast
     assert BodyTemplate("Hi %recipient.x%, %recipient_email%").fast
     assert body_module.BodyTemplate(None)(Substituter("m@example.com", {})) is None
+
+
+#: A tracked body's pieces: text (long runs among them), a per-recipient token followed by a fixed
+#: part written in once, and other values.
+tracked_fragments = st.sampled_from([
+    "<p>Hi ", "</a>\n", "\r\n", "é", "“quoted”", "\U0001f600", "x" * 56, "y" * 57, "z" * 400, "w" * 1000,
+    '<a href="https://t.example.com/t/c/%recipient.tok%AAAB">', "/t/o/%recipient.tok%____.gif",
+    "%recipient.tok%", "%recipient.name%", "%recipient.url%", "%recipient_email%",
+])
+#: Values without CR or LF: any Unicode (8-bit, astral, other line breaks) and ASCII.
+line_values = st.text(st.characters(blacklist_characters="\r\n%", blacklist_categories=["Cs"]), max_size=30)
+tokens = st.integers(min_value=0, max_value=60).flatmap(
+    lambda length: st.lists(st.text(st.sampled_from("AZaz09-_.é\u2028\U0001f600"), min_size=length,
+                                    max_size=length), min_size=1, max_size=6))
+
+
+@SETTINGS
+@given(parts=st.lists(tracked_fragments, min_size=1, max_size=40), heads=tokens,
+       names=st.lists(line_values, min_size=6, max_size=6), urls=st.lists(line_values, min_size=6, max_size=6),
+       cached=st.sampled_from([1, 57, 200, 4096]), budget=st.sampled_from([0, 2000, 10**9]))
+@example(parts=["w" * 1000, "%recipient.tok%", "w" * 1000], heads=["a" * 43, "b" * 43],
+         names=[""] * 6, urls=[""] * 6, cached=1, budget=10**9)
+def test_values_that_keep_their_length_patch_cached_base64_lines_exactly(parts, heads, names, urls, cached, budget,
+                                                                         monkeypatch):
+    """Recipients in turn through one template, a token of one length (in characters; in UTF-8
+    it may still change) in many places, names and URLs of any length: every payload, 7bit or
+    base64, is the slow path's, while runs between the values that change length are patched."""
+    monkeypatch.setattr(body_module, "_CACHED_LITERAL", cached)
+    monkeypatch.setattr(body_module, "_CACHE_BYTES", budget)
+    text = "".join(parts)
+    body = BodyTemplate(text)
+    for index, head in enumerate(heads * 2):
+        variables = {"tok": head, "name": names[index % 6], "url": urls[index % 6]}
+        substitute = Substituter(f"m{index}@example.com", variables)
+        assert body(substitute) == slow_path(text, substitute)
+
+
+def test_a_tracked_newsletter_reencodes_only_the_groups_around_its_tokens():
+    """21 links and a pixel around one token per recipient: after the first recipients, the run
+    between the name and the unsubscribe link comes from one cached entry per offset."""
+    link = ("<p>Text of a paragraph, long enough.</p>" * 12
+            + '<a href="https://t.example.com/t/c/%recipient.tok%AAA{}">x</a>')
+    html = ("“Hi” %recipient.name%" + "".join(link.format(i) for i in range(21)) + "<p>Footer</p>" * 9
+            + "%recipient.url%")
+    body = BodyTemplate(html)
+    for index in range(40):
+        substitute = Substituter("m@example.com", {"tok": f"{index:043d}", "name": "M" * (index % 7),
+                                                   "url": f"https://x/{'u' * (index % 3)}"})
+        assert body(substitute) == slow_path(html, substitute)
+    assert body.layout.runs[1][:2] == (1, 22)  # the literals between the name and the URL, tokens inside
+    run_lines = [found for key, found in body.layout.base64_lines.items() if key[:2] == (1, 22)]
+    assert run_lines and all(found.ends is not None and len(found.stretches) > 21 for found in run_lines)

@@ -9,9 +9,13 @@ recipient only the substituted values are checked: when they are 7-bit, hold no 
 no ``%`` (which a built-in variable could be read from), the longest line is known from their
 lengths and the payload is the literals' converted bytes joined with the values', byte for byte
 what the slow path writes (tests/test_body_template.py checks it on random bodies and values).
-A body that must go base64 (8-bit text, long lines) is joined from UTF-8 pieces the same way,
-and the base64 lines that lie wholly inside a long literal are encoded once per batch for each
-offset (within a 57-byte line) at which the values before it leave the literal to start.
+A body that must go base64 (8-bit text, long lines) is joined from UTF-8 pieces the same way.
+Its base64 is worked on in runs: the text between the values whose length (in UTF-8) has changed
+from one recipient to another, with the values that have kept theirs (a tracking token) inside.
+A run's bytes are then at the same offsets for every recipient, so the base64 lines wholly inside
+a long run are encoded once per batch for each offset (within a 57-byte line) at which the values
+before it leave it to start, and per recipient only the 4-character groups that cover the run's
+own values are encoded again and put between the unchanged stretches of those lines.
 Anything else takes the slow path.
 """
 
@@ -19,7 +23,10 @@ from __future__ import annotations
 
 import binascii
 import re
+import struct
 from collections import Counter
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 
 from .substitution import BUILTIN_VAR, RECIPIENT_VAR, Substituter, scalar
 
@@ -39,6 +46,8 @@ _MARKERS = 0xE000
 _LINE_BYTES = 57
 _CACHED_LITERAL = 4096
 _CACHE_BYTES = 4 * 1024 * 1024
+#: How many sets of value lengths a template remembers as checked (:meth:`BodyTemplate._layout`).
+_LENGTHS_SEEN = 1024
 
 
 def _base64_lines(data: bytes) -> bytes:
@@ -77,11 +86,122 @@ def _pattern(literals: list[str], slots: list[int]) -> str:
     return "".join(pieces)
 
 
+def _picker(slots: list[int]) -> Callable[[list[bytes]], Sequence[bytes]]:
+    """A function giving the items of a list at ``slots``, in order (one C call)."""
+    if len(slots) > 1:
+        return itemgetter(*slots)
+    return (lambda items: (items[slots[0]],)) if slots else (lambda items: ())
+
+
+class _RunLines:
+    """The base64 lines of a run's whole lines after its first ``head`` bytes, for every recipient
+    whose run differs only inside ``spans`` (``(start, stop, slot)``: where each value's bytes
+    are): encoded once, and per recipient only the 4-character groups that cover a value's
+    bytes are encoded again and put between the unchanged stretches."""
+
+    __slots__ = ("end", "size", "stretches", "split", "ends", "constants", "pick_values", "pick")
+
+    def __init__(self, run: bytes, head: int, spans: list[tuple[int, int, int]]) -> None:
+        self.end = end = head + (len(run) - head) // _LINE_BYTES * _LINE_BYTES
+        encoded = _base64_lines(run[head:end])
+        self.size = len(encoded)
+        spans = [span for span in spans if span[1] > span[0]]
+        inside = all(head <= start and stop <= end for start, stop, _ in spans)
+        #: The bytes before and after the lines when no value reaches into them, else ``None``.
+        self.ends = (run[:head], run[end:]) if inside else None
+        groups: list[list[int]] = []  # [first, last + 1) 3-byte groups of run[head:end], within a line
+        for start, stop, _ in spans:
+            start, stop = max(start, head) - head, min(stop, end) - head
+            for line in range(start // _LINE_BYTES, -(-stop // _LINE_BYTES) if stop > start else 0):
+                low = max(start, line * _LINE_BYTES) // 3
+                high = -(-min(stop, (line + 1) * _LINE_BYTES) // 3)
+                if groups and groups[-1][1] >= low and groups[-1][0] * 3 // _LINE_BYTES == line:
+                    groups[-1][1] = max(groups[-1][1], high)
+                else:
+                    groups.append([low, high])
+        #: The unchanged stretches of the lines, and a struct that splits the base64 of the
+        #: groups' bytes into the pieces between them.
+        self.stretches: list[bytes] = []
+        split, pick, taken, written = ["<"], ["<"], 0, 0
+        for low, high in groups:
+            at = low * 4 + 2 * (low * 3 // _LINE_BYTES)  # the characters before, with each line's CRLF
+            self.stretches.append(encoded[written:at])
+            written = at + (high - low) * 4
+            split.append(f"{(high - low) * 4}s")
+            pick.append(f"{head + low * 3 - taken}x{(high - low) * 3}s")
+            taken = head + high * 3
+        self.stretches.append(encoded[written:])
+        self.split = struct.Struct("".join(split))
+        #: A struct that picks the groups' bytes out of a recipient's whole run; when every value
+        #: lies inside the lines, they are rather joined from ``constants`` (literal bytes) and
+        #: the values ``pick_values`` takes (:meth:`_recipe`), with no run to join.
+        self.pick = struct.Struct("".join(pick))
+        self.constants: list[bytes] = []
+        self.pick_values = _picker([])
+        if inside:
+            self._recipe(run, head, groups, spans)
+
+    def _recipe(self, run: bytes, head: int, groups: list[list[int]], spans: list[tuple[int, int, int]]) -> None:
+        """The groups' bytes, in order, as literal bytes (``constants``) between whole values."""
+        self.constants, slots = [], []
+        pending, at = b"", 0
+        values = iter(spans)
+        value = next(values, None)
+        for low, high in groups:
+            at, stop = max(at, head + low * 3), head + high * 3
+            while value is not None and value[0] < stop:
+                pending += run[at:value[0]]
+                self.constants.append(pending)
+                slots.append(value[2])
+                pending, at = b"", value[1]
+                value = next(values, None)
+            pending += run[at:stop] if at < stop else b""
+        self.constants.append(pending)
+        self.pick_values = _picker(slots)
+
+    def fill(self, encoded: list[bytes], run: bytes | None = None) -> list[bytes]:
+        """The lines for a recipient: from its values (``encoded``, by slot) when :attr:`ends`
+        is known, else from its whole ``run``."""
+        if len(self.stretches) == 1:
+            return self.stretches
+        if run is None:
+            source: list[bytes] = [b""] * (2 * len(self.constants) - 1)
+            source[0::2] = self.constants
+            source[1::2] = self.pick_values(encoded)
+            changed = binascii.b2a_base64(b"".join(source), newline=False)
+        else:
+            changed = binascii.b2a_base64(b"".join(self.pick.unpack_from(run)), newline=False)
+        pieces: list[bytes] = [b""] * (2 * len(self.stretches) - 1)
+        pieces[0::2] = self.stretches
+        pieces[1::2] = self.split.unpack(changed)
+        return pieces
+
+
+class _Layout:
+    """Each value's length in UTF-8 while it has had one for every recipient (``steady``, ``-1``
+    once it changed), the runs of the body between the values that changed (``(first literal,
+    last literal, length in bytes)``, the others inside), the lengths of values checked to fit
+    it, and the base64 lines cached for its runs."""
+
+    __slots__ = ("steady", "runs", "seen", "base64_lines", "cached_bytes")
+
+    def __init__(self, steady: tuple[int, ...], slots: list[int], literals: list[bytes]) -> None:
+        self.steady = steady
+        breaks = [index + 1 for index, slot in enumerate(slots) if steady[slot] < 0]
+        self.runs = [(first, last, sum(map(len, literals[first:last + 1]))
+                      + sum(steady[slot] for slot in slots[first:last]))
+                     for first, last in zip([0, *breaks], [index - 1 for index in breaks] + [len(slots)])]
+        self.seen: set[tuple[int, ...]] = set()
+        self.base64_lines: dict[tuple[int, int, int], _RunLines] = {}
+        self.cached_bytes = 0
+
+
 class BodyTemplate:
     """One text body of a batch (``None`` when the message has no such part)."""
 
     __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "literals_ascii", "fast", "line_groups",
-                 "crlf_literals", "slots", "utf8_literals", "base64_lines", "cached_bytes")
+                 "crlf_literals", "slots", "utf8_literals", "layout", "pick_values", "fits",
+                 "any_literal")
 
     def __init__(self, text: str | None) -> None:
         self.text = text
@@ -117,16 +237,20 @@ class BodyTemplate:
         #: The payload's pieces, made once: the slot of each value between the literals, the
         #: literals line-end-converted for a 7-bit payload and in UTF-8 for a base64 one.
         self.slots = slots
+        self.pick_values = _picker(slots)
         self.crlf_literals = [_NEWLINES.sub("\r\n", literal).encode("ascii") for literal in literals
                               ] if self.literals_ascii else []
         try:
             self.utf8_literals = [literal.encode("utf-8") for literal in literals]
         except UnicodeEncodeError:  # a lone surrogate: the slow path raises as it always did
             self.utf8_literals = []
-        #: The base64 lines of each long literal's whole lines, by ``(literal, bytes of its first
-        #: line that the text before it leaves)``, made when first needed (:meth:`_base64_payload`).
-        self.base64_lines: dict[tuple[int, int], tuple[bytes, int]] = {}
-        self.cached_bytes = 0
+        #: Which values have kept their length so far, and the base64 lines cached for its runs
+        #: (:meth:`_layout`): a new one replaces it when a value changes length, so a render in
+        #: another thread keeps the one it checked its values against.
+        self.layout: _Layout | None = None
+        self.any_literal = any(self.utf8_literals)
+        #: Whether the lines fit a 7-bit body, by the values' lengths.
+        self.fits: dict[tuple[int, ...], bool] = {}
         # Built-in variables are read after the recipient's values are in: one that a value could
         # complete, or a CR a value could join to a later LF, makes every recipient go slow.
         self.fast = (bool(self.utf8_literals) and not _SPANNING.search(RECIPIENT_VAR.sub("\x00", self.text or ""))
@@ -184,13 +308,21 @@ class BodyTemplate:
         if self.literals_ascii and joined.isascii():
             if _ASCII_BREAKS.search(joined):
                 return self._slow_pieces(substitute)
-            lengths = [len(value) for value in values]
-            longest = max(literal + sum(lengths[slot] * times for slot, times in slots)
-                          for slots, literal in self.line_groups)
-            if longest <= MAX_7BIT_LINE:
+            if self._fits_7bit(tuple(map(len, values))):
                 return "7bit", self._crlf_payload(values)
         payload = self._base64_payload(values)
         return ("base64", payload) if payload is not None else self._slow_pieces(substitute)
+
+    def _fits_7bit(self, lengths: tuple[int, ...]) -> bool:
+        """Whether no line is longer than a 7-bit body allows with values of these lengths."""
+        fits = self.fits.get(lengths)
+        if fits is None:
+            fits = max(literal + sum(lengths[slot] * times for slot, times in slots)
+                       for slots, literal in self.line_groups) <= MAX_7BIT_LINE
+            if len(self.fits) >= _LENGTHS_SEEN:
+                self.fits.clear()
+            self.fits[lengths] = fits
+        return fits
 
     def _slow_pieces(self, substitute: Substituter) -> tuple[str, list[bytes]] | None:
         found = self.slow(substitute)
@@ -202,56 +334,92 @@ class BodyTemplate:
         literals = self.crlf_literals
         pieces: list[bytes] = [b""] * (2 * len(literals) - 1)
         pieces[0::2] = literals
-        encoded = [value.encode("ascii") for value in values]
-        pieces[1::2] = [encoded[slot] for slot in self.slots]
-        last = next((piece for piece in reversed(pieces) if piece), b"")
+        pieces[1::2] = self.pick_values([value.encode("ascii") for value in values])
+        last = literals[-1] or next((piece for piece in reversed(pieces) if piece), b"")
         if not last.endswith(b"\n"):  # the stdlib ends a payload with a line break
             pieces.append(b"\r\n")
         return pieces
 
     def _base64_payload(self, values: list[str]) -> list[bytes] | None:
         """The base64 payload (what :func:`encode_body` writes for the substituted body) from the
-        UTF-8 pieces: the whole lines inside a long literal are encoded once per offset at which
-        the literal can start in a line, and only the lines around the values per recipient.
+        UTF-8 pieces: the whole lines inside a long run of the body are encoded once per offset at
+        which the run can start in a line, and only the lines around the values per recipient.
         ``None`` when a value cannot be UTF-8 (a lone surrogate: the slow path raises)."""
         try:
             encoded = [value.encode("utf-8") for value in values]
         except UnicodeEncodeError:
             return None
+        layout = self._layout(encoded)
         lines: list[bytes] = []
         pending = b""  # the bytes of the line being filled, fewer than a line's after each step
-        slots = self.slots
-        for index, literal in enumerate(self.utf8_literals):
-            if index:
-                pending += encoded[slots[index - 1]]
+        slots, literals = self.slots, self.utf8_literals
+        for first, last, length in layout.runs:
+            if first:
+                pending += encoded[slots[first - 1]]
             head = -len(pending) % _LINE_BYTES  # bytes that complete the line being filled
-            if len(literal) < max(_CACHED_LITERAL, head + _LINE_BYTES):
-                pending += literal
+            if length < max(_CACHED_LITERAL, head + _LINE_BYTES):
+                pending += self._run(first, last, encoded)
+                continue
+            found = layout.base64_lines.get((first, last, head))
+            run = None if found is not None and found.ends is not None else self._run(first, last, encoded)
+            if found is None:
+                found = self._run_lines(layout, first, last, run, head)  # type: ignore[arg-type]
+            if found is None:  # the cache is full: this recipient's lines, encoded whole
+                end = head + (length - head) // _LINE_BYTES * _LINE_BYTES
+                before, run_lines, after = run[:head], [_base64_lines(run[head:end])], run[end:]  # type: ignore[index]
             else:
-                pending += literal[:head]
-                lines.append(_base64_lines(pending))  # no line or one whole line
-                middle, end = self._literal_lines(index, literal, head)
-                lines.append(middle)
-                pending = literal[end:]
+                before, after = found.ends or (run[:head], run[found.end:])  # type: ignore[index]
+                run_lines = found.fill(encoded, None if found.ends else run)
+            lines.append(_base64_lines(pending + before))  # no line or one whole line
+            lines.extend(run_lines)
+            pending = after
             if len(pending) >= _LINE_BYTES:
                 whole = len(pending) - len(pending) % _LINE_BYTES
                 lines.append(_base64_lines(pending[:whole]))
                 pending = pending[whole:]
         lines.append(_base64_lines(pending))
-        return lines if any(lines) else [b"\r\n"]
+        return lines if self.any_literal or any(lines) else [b"\r\n"]
 
-    def _literal_lines(self, index: int, literal: bytes, head: int) -> tuple[bytes, int]:
-        """The base64 lines of ``literal``'s whole lines after its first ``head`` bytes, and
-        where the bytes they leave over start; kept while the template's cache has room."""
-        key = (index, head)
-        found = self.base64_lines.get(key)
-        if found is not None:
-            return found
-        end = head + (len(literal) - head) // _LINE_BYTES * _LINE_BYTES
-        found = (_base64_lines(literal[head:end]), end)
-        if self.cached_bytes + len(found[0]) <= _CACHE_BYTES:
-            self.base64_lines[key] = found
-            self.cached_bytes += len(found[0])
+    def _layout(self, encoded: list[bytes]) -> _Layout:
+        """The layout for a recipient's values: the current one when the values that have kept
+        their length so far keep it again, else a new one in which those that did not are cut out."""
+        lengths = tuple(map(len, encoded))
+        layout = self.layout
+        if layout is not None:
+            if lengths in layout.seen:
+                return layout
+            if all(steady < 0 or steady == length for steady, length in zip(layout.steady, lengths)):
+                if len(layout.seen) >= _LENGTHS_SEEN:
+                    layout.seen.clear()
+                layout.seen.add(lengths)
+                return layout
+        steady = lengths if layout is None else tuple(
+            steady if steady == length else -1 for steady, length in zip(layout.steady, lengths))
+        layout = self.layout = _Layout(steady, self.slots, self.utf8_literals)
+        layout.seen.add(lengths)
+        return layout
+
+    def _run(self, first: int, last: int, encoded: list[bytes]) -> bytes:
+        """A recipient's bytes of a run: its literals with the values between them."""
+        if first == last:
+            return self.utf8_literals[first]
+        pieces = [b""] * (2 * (last - first) + 1)
+        pieces[0::2] = self.utf8_literals[first:last + 1]
+        pieces[1::2] = [encoded[slot] for slot in self.slots[first:last]]
+        return b"".join(pieces)
+
+    def _run_lines(self, layout: _Layout, first: int, last: int, run: bytes, head: int) -> _RunLines | None:
+        """The base64 lines of a run's whole lines after its first ``head`` bytes, kept in the
+        layout by run and offset; ``None`` when its cache has no room for them."""
+        if layout.cached_bytes + (len(run) - head) // _LINE_BYTES * (_LINE_BYTES * 4 // 3 + 2) > _CACHE_BYTES:
+            return None
+        spans, at = [], len(self.utf8_literals[first])
+        for index in range(first, last):
+            slot = self.slots[index]
+            spans.append((at, at + layout.steady[slot], slot))
+            at += layout.steady[slot] + len(self.utf8_literals[index + 1])
+        found = layout.base64_lines[(first, last, head)] = _RunLines(run, head, spans)
+        layout.cached_bytes += found.size
         return found
 
     def _values(self, substitute: Substituter) -> list[str] | None:
