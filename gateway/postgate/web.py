@@ -227,13 +227,15 @@ REFUSED_BODY_SECONDS = 30.0
 
 async def read_refused_body(response: Response) -> Response:
     """Read what is left of the body of a request answered with an error before its body was read
-    (a 401 for a wrong key, say), within the size limit and :data:`REFUSED_BODY_SECONDS`.
+    (a 401 for a wrong key, say), within the size limit and :data:`REFUSED_BODY_SECONDS`; a body
+    refused for its size (413) is not read.
 
     Answering first and closing the connection on the unread body resets it under a client that
     is still sending (a Ghost batch is half a megabyte): the client sees a dropped connection
     instead of Mailgun's answer, and its next request on that connection fails too.
     """
-    if response.status_code >= 400 and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+    if (response.status_code >= 400 and response.status_code != 413
+            and request.method in ("POST", "PUT", "PATCH", "DELETE")):
         async def discard() -> None:
             async for _ in request.body:
                 pass
