@@ -5,12 +5,12 @@ terms, newest first, kept or left by a test in Python, with a bound on the reads
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Union
 
-from postgate import Event, EventQuery
+from postgate import And, Event, EventQuery, Not, Or, Term
 
-if TYPE_CHECKING:
-    from postgate.domain import Filter
+#: A storage filter of the events API's terms (the core's own alias is not public API).
+Filter = Union[Term, And, Or, Not]
 
 #: Events read per storage page while looking for the rows of a drill-down.
 READ_STEP = 500
