@@ -97,9 +97,15 @@ class _RunLines:
     """The base64 lines of a run's whole lines after its first ``head`` bytes, for every recipient
     whose run differs only inside ``spans`` (``(start, stop, slot)``: where each value's bytes
     are): encoded once, and per recipient only the 4-character groups that cover a value's
-    bytes are encoded again and put between the unchanged stretches."""
+    bytes are encoded again and put between the unchanged stretches.
 
-    __slots__ = ("end", "size", "stretches", "split", "ends", "constants", "pick_values", "pick")
+    When every value lies inside the lines, the groups are encoded from the values alone: groups
+    that hold the same literal bytes around the same values (a token in each tracked link) are
+    encoded once per recipient, and one struct cuts each group's characters out of those
+    encodings (repeated when a later group needs an earlier encoding again)."""
+
+    __slots__ = ("end", "size", "stretches", "split", "ends", "constants", "pick_values", "pick", "frame",
+                 "one_slot", "gather", "copies")
 
     def __init__(self, run: bytes, head: int, spans: list[tuple[int, int, int]]) -> None:
         self.end = end = head + (len(run) - head) // _LINE_BYTES * _LINE_BYTES
@@ -132,48 +138,89 @@ class _RunLines:
             taken = head + high * 3
         self.stretches.append(encoded[written:])
         self.split = struct.Struct("".join(split))
-        #: A struct that picks the groups' bytes out of a recipient's whole run; when every value
-        #: lies inside the lines, they are rather joined from ``constants`` (literal bytes) and
-        #: the values ``pick_values`` takes (:meth:`_recipe`), with no run to join.
+        #: The stretches with a place left between each two for a recipient's groups.
+        self.frame: list[bytes] = [b""] * (2 * len(self.stretches) - 1)
+        self.frame[0::2] = self.stretches
+        #: A struct that picks the groups' bytes out of a recipient's whole run, used when a value
+        #: reaches outside the lines; else :meth:`_recipe` plans the groups from the values.
         self.pick = struct.Struct("".join(pick))
         self.constants: list[bytes] = []
         self.pick_values = _picker([])
+        self.one_slot: int | None = None
+        self.gather = self.split
+        self.copies = 1
         if inside:
             self._recipe(run, head, groups, spans)
 
     def _recipe(self, run: bytes, head: int, groups: list[list[int]], spans: list[tuple[int, int, int]]) -> None:
-        """The groups' bytes, in order, as literal bytes (``constants``) between whole values."""
-        self.constants, slots = [], []
-        pending, at = b"", 0
+        """The distinct units' bytes, in order, as literal bytes (``constants``) between whole
+        values, and the struct that cuts each group's characters out of their encoding. A unit is
+        a stretch of groups without a gap (a value split by a line end is one unit)."""
+        units: list[list[int]] = []
+        for low, high in groups:
+            if units and units[-1][1] == low:
+                units[-1][1] = high
+            else:
+                units.append([low, high])
+        distinct: dict[tuple[tuple[bytes, ...], tuple[int, ...]], int] = {}  # recipe -> offset in characters
+        constants: list[bytes] = [b""]
+        slots: list[int] = []
+        placed: list[int] = []  # each unit's offset in the encoding of the distinct units
         values = iter(spans)
         value = next(values, None)
-        for low, high in groups:
-            at, stop = max(at, head + low * 3), head + high * 3
+        encoded_length = 0
+        for low, high in units:
+            at, stop = head + low * 3, head + high * 3
+            pieces, unit_slots = [], []
             while value is not None and value[0] < stop:
-                pending += run[at:value[0]]
-                self.constants.append(pending)
-                slots.append(value[2])
-                pending, at = b"", value[1]
+                pieces.append(run[at:value[0]])
+                unit_slots.append(value[2])
+                at = value[1]
                 value = next(values, None)
-            pending += run[at:stop] if at < stop else b""
-        self.constants.append(pending)
+            pieces.append(run[at:stop])
+            key = (tuple(pieces), tuple(unit_slots))
+            offset = distinct.get(key)
+            if offset is None:
+                offset = distinct[key] = encoded_length
+                encoded_length += (high - low) * 4
+                constants[-1] += pieces[0]
+                constants.extend(pieces[1:])
+                slots.extend(unit_slots)
+            placed.append(offset)
+        self.constants = constants
         self.pick_values = _picker(slots)
+        self.one_slot = slots[0] if slots and len(set(slots)) == 1 else None
+        gather, cursor, copy, unit = ["<"], 0, 0, 0
+        for low, high in groups:
+            while units[unit][1] < high:
+                unit += 1
+            start = copy * encoded_length + placed[unit] + (low - units[unit][0]) * 4
+            if start < cursor:  # an earlier unit's encoding again: from the next copy
+                copy += 1
+                start += encoded_length
+            gather.append(f"{start - cursor}x{(high - low) * 4}s")
+            cursor = start + (high - low) * 4
+        self.gather = struct.Struct("".join(gather))
+        self.copies = copy + 1
 
     def fill(self, encoded: list[bytes], run: bytes | None = None) -> list[bytes]:
         """The lines for a recipient: from its values (``encoded``, by slot) when :attr:`ends`
         is known, else from its whole ``run``."""
         if len(self.stretches) == 1:
             return self.stretches
-        if run is None:
-            source: list[bytes] = [b""] * (2 * len(self.constants) - 1)
-            source[0::2] = self.constants
-            source[1::2] = self.pick_values(encoded)
-            changed = binascii.b2a_base64(b"".join(source), newline=False)
+        pieces = self.frame[:]
+        if run is not None:
+            pieces[1::2] = self.split.unpack(binascii.b2a_base64(b"".join(self.pick.unpack_from(run)), newline=False))
+            return pieces
+        if self.one_slot is not None:
+            source = encoded[self.one_slot].join(self.constants)
         else:
-            changed = binascii.b2a_base64(b"".join(self.pick.unpack_from(run)), newline=False)
-        pieces: list[bytes] = [b""] * (2 * len(self.stretches) - 1)
-        pieces[0::2] = self.stretches
-        pieces[1::2] = self.split.unpack(changed)
+            joined: list[bytes] = [b""] * (2 * len(self.constants) - 1)
+            joined[0::2] = self.constants
+            joined[1::2] = self.pick_values(encoded)
+            source = b"".join(joined)
+        changed = binascii.b2a_base64(source, newline=False)
+        pieces[1::2] = self.gather.unpack_from(changed * self.copies if self.copies > 1 else changed)
         return pieces
 
 
