@@ -200,3 +200,47 @@ def check_concurrent_changes(server, hook: str = "https://hooks.example.com") ->
         assert len(won) == 3, [a.text for a in answers]
         assert all("at most 3" in a.json()["message"] for a in answers if a.status_code != 200)
         assert sorted(urls("delivered")) == sorted(f"{hook}/v4/{i}" for i in won)
+
+
+def closed_port_url(path: str = "/") -> str:
+    """A loopback URL where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def check_test_route_logs(server, receiver: Receiver, timeout_seconds: float) -> None:
+    """The test route's sample POSTs, to a receiver that accepts, one that answers 500, a closed
+    port and a black hole (timed out after ``timeout_seconds``, the server's setting): each answers
+    in Mailgun's shape and leaves one attempts-log row marked as a test, with its status,
+    duration and error, and no delivery behind it."""
+    blackhole = Blackhole()
+    refused = closed_port_url("/refused")
+    receiver.answers["/broken"] = [500]
+    root = f"/v3/domains/{TEST_DOMAIN}/webhooks"
+    cases = [("delivered", receiver.url("/fine")), ("permanent_fail", receiver.url("/broken")),
+             ("opened", refused), ("clicked", blackhole.url("/hole"))]
+    try:
+        with api(server) as http:
+            answers = [http.put(f"{root}/{webhook}/test", data={"url": url}) for webhook, url in cases]
+    finally:
+        blackhole.close()
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    bodies = [a.json() for a in answers]
+    assert bodies[:2] == [{"code": 200, "message": "Test webhook sent"},
+                          {"code": 500, "message": "Test webhook failed: HTTP 500"}]
+    assert bodies[2]["code"] == 0 and bodies[2]["message"].startswith("Test webhook failed: ClientConnectorError")
+    assert bodies[3] == {"code": 0, "message": "Test webhook failed: timed out"}
+    assert [p.body["event-data"]["event"] for p in receiver.to("/fine") + receiver.to("/broken")] == ["delivered",
+                                                                                                      "failed"]
+
+    rows = list(reversed(attempts(server)))
+    assert [(r.webhook, r.url, r.status_code, r.outcome, r.test, r.delivery_id, r.event_id) for r in rows] == [
+        (webhook, url, status, outcome, True, 0, "test-event") for (webhook, url), status, outcome in
+        zip(cases, [200, 500, None, None], ["delivered", "failed", "failed", "failed"], strict=True)]
+    assert [r.error for r in rows[:2]] == ["", "HTTP 500"]
+    assert rows[2].error.startswith("ClientConnectorError") and rows[3].error == "timed out"
+    assert all(r.duration_ms is not None and r.duration_ms >= 0 for r in rows), [r.duration_ms for r in rows]
+    assert rows[3].duration_ms >= timeout_seconds * 1000 * 0.9  # it waited for the whole timeout
+    assert all(r.domain == TEST_DOMAIN for r in rows)
