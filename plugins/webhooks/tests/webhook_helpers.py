@@ -167,39 +167,50 @@ def attempts(server, **filters: Any) -> list[Any]:
     return server.run(work())
 
 
-def check_concurrent_changes(server, hook: str = "https://hooks.example.com") -> None:
+def check_concurrent_changes(servers, hook: str = "https://hooks.example.com", rounds: int = 1) -> None:
     """Many API calls changing one domain's webhooks at once: each applies whole or not at all,
-    and no webhook ends with more than 3 URLs (each call on its own connection, in threads)."""
+    and no webhook ends with more than 3 URLs (each call on its own connection, in threads).
+    ``servers``: one gateway, or several serving the same database (the calls go to each in
+    turn, so the lock must hold across processes); ``rounds``: how often the racing steps are
+    run (a count, no timing)."""
+    servers = servers if isinstance(servers, list) else [servers]
     root = f"/v3/domains/{TEST_DOMAIN}/webhooks"
 
     def together(calls: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
-        def one(call: tuple[str, str, dict[str, Any]]) -> httpx.Response:
-            with api(server) as http:
-                return http.request(call[0], call[1], data=call[2])
+        def one(numbered: tuple[int, tuple[str, str, dict[str, Any]]]) -> httpx.Response:
+            index, (method, path, data) = numbered
+            with api(servers[index % len(servers)]) as http:
+                return http.request(method, path, data=data)
         with ThreadPoolExecutor(len(calls)) as pool:
-            return list(pool.map(one, calls))
+            return list(pool.map(one, enumerate(calls)))
 
-    with api(server) as http:
+    with api(servers[0]) as http:
         def urls(webhook: str) -> list[str]:
-            return http.get(f"{root}/{webhook}").json()["webhook"]["urls"]
+            found = http.get(f"{root}/{webhook}")
+            return found.json()["webhook"]["urls"] if found.status_code == 200 else []
 
-        sets = [[f"{hook}/{i}/a", f"{hook}/{i}/b"] for i in range(12)]
-        answers = together([("PUT", f"{root}/clicked", {"url": urls_}) for urls_ in sets])
-        assert [a.status_code for a in answers] == [200] * len(sets), [a.text for a in answers]
-        assert urls("clicked") in sets  # one call's URLs, not a mix
+        for turn in range(rounds):
+            sets = [[f"{hook}/{turn}/{i}/a", f"{hook}/{turn}/{i}/b"] for i in range(12)]
+            answers = together([("PUT", f"{root}/clicked", {"url": urls_}) for urls_ in sets])
+            assert [a.status_code for a in answers] == [200] * len(sets), [a.text for a in answers]
+            assert urls("clicked") in sets  # one call's URLs, not a mix
 
-        answers = together([("POST", root, {"id": "opened", "url": f"{hook}/opened/{i}"}) for i in range(8)])
-        won = [i for i, a in enumerate(answers) if a.status_code == 200]
-        assert len(won) == 1, [a.text for a in answers]
-        assert all(a.json() == {"message": "Webhook already exists"} for a in answers if a.status_code != 200)
-        assert urls("opened") == [f"{hook}/opened/{won[0]}"]
+            answers = together([("POST", root, {"id": "opened", "url": f"{hook}/opened/{turn}/{i}"})
+                                for i in range(8)])
+            won = [i for i, a in enumerate(answers) if a.status_code == 200]
+            assert len(won) == 1, [a.text for a in answers]
+            assert all(a.json() == {"message": "Webhook already exists"} for a in answers if a.status_code != 200)
+            assert urls("opened") == [f"{hook}/opened/{turn}/{won[0]}"]
 
-        answers = together([("POST", f"/v4/domains/{TEST_DOMAIN}/webhooks",
-                             {"url": f"{hook}/v4/{i}", "event_types": "delivered"}) for i in range(8)])
-        won = [i for i, a in enumerate(answers) if a.status_code == 200]
-        assert len(won) == 3, [a.text for a in answers]
-        assert all("at most 3" in a.json()["message"] for a in answers if a.status_code != 200)
-        assert sorted(urls("delivered")) == sorted(f"{hook}/v4/{i}" for i in won)
+            answers = together([("POST", f"/v4/domains/{TEST_DOMAIN}/webhooks",
+                                 {"url": f"{hook}/v4/{turn}/{i}", "event_types": "delivered"}) for i in range(8)])
+            won = [i for i, a in enumerate(answers) if a.status_code == 200]
+            assert len(won) == 3, [a.text for a in answers]  # none lost, none past 3
+            assert all("at most 3" in a.json()["message"] for a in answers if a.status_code != 200)
+            assert sorted(urls("delivered")) == sorted(f"{hook}/v4/{turn}/{i}" for i in won)
+
+            for webhook in ("opened", "delivered"):  # the next round starts from empty webhooks
+                assert http.delete(f"{root}/{webhook}").status_code == 200
 
 
 def closed_port_url(path: str = "/") -> str:
