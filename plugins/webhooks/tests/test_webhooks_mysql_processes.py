@@ -6,6 +6,7 @@ another's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -94,8 +95,6 @@ def wait_healthy(served: Served) -> None:
 @pytest.fixture
 def two_processes(tmp_path):
     """Two serving processes on one fresh MariaDB database; stopped, then the database dropped."""
-    import asyncio
-
     url = asyncio.run(create_database("postgate_webhooks_procs"))
     started: list[Served] = []
     try:
