@@ -20,7 +20,7 @@ import postgate_dashboard
 import postgate_webhooks.plugin as webhooks_plugin
 from plugins.webhooks.tests.webhook_helpers import ALLOW_PRIVATE, Receiver, send, subscribe
 from postgate import Gateway
-from postgate.testing.fixtures import make_settings
+from postgate.testing.fixtures import TEST_DOMAIN, make_settings
 from postgate_dashboard.web.accounts import create_user
 from postgate_webhooks import dashboard_page
 from postgate_webhooks.commands import duration_text
@@ -186,6 +186,37 @@ def test_the_webhooks_page_shows_the_log_as_the_tables_hold_it(browser, server, 
     assert "no such outcome" in page.inner_text("[role=alert]")
     assert page.goto(f"{server.url}/dashboard/webhooks?after=1'--").status == 400
     assert page.goto(f"{server.url}/dashboard/webhooks.csv?domain=evil.example").status == 400
+    context.close()
+
+
+def test_the_test_routes_sample_post_shows_as_a_test(browser, server, receiver, screenshots) -> None:
+    """A sample POST of the test route is a log row tagged **test**, kept out of the per-URL
+    summary; a delivery's POST to the same URL is not tagged."""
+    from plugins.webhooks.tests.webhook_helpers import api
+
+    url = receiver.url("/tested")
+    receiver.answers["/tested"] = [503]
+    with api(server) as http:
+        tested = http.put(f"/v3/domains/{TEST_DOMAIN}/webhooks/delivered/test", data={"url": url})
+    assert tested.json() == {"code": 503, "message": "Test webhook failed: HTTP 503"}
+    subscribe(server, "delivered", url)
+    send(server, "ann@example.org")
+    wait_for_attempts(server, 2)
+
+    context, page = signed_in(browser, server)
+    page.goto(f"{server.url}/dashboard/webhooks")
+    found = page.locator("#webhook-attempts tbody tr")
+    assert found.count() == 2
+    delivered, sample = found.nth(0), found.nth(1)
+    assert sample.get_attribute("data-test") == "1" and sample.get_attribute("data-outcome") == "failed"
+    assert sample.locator("td.outcome .tag.test").inner_text() == "test"
+    assert sample.locator("td.status").inner_text() == "503"
+    assert delivered.get_attribute("data-test") is None and delivered.locator(".tag.test").count() == 0
+    summary = page.locator("#webhook-urls tbody tr")
+    assert summary.count() == 1 and summary.locator("td.failures").inner_text() == "0"
+    assert summary.locator("td.outcomes").inner_text() == "delivered 1"
+    page.set_viewport_size({"width": 1280, "height": 700})
+    page.screenshot(path=screenshots / "webhooks-test-post.png", full_page=True)
     context.close()
 
 

@@ -129,3 +129,31 @@ async def test_a_url_filter_reads_the_url_index_in_page_order(webhooks_gateway) 
         assert [r["event_id"] for r in rows] == ["rare"]
         summary = await dashboard_page.url_rows(gw, filters, 10.0)
         assert [(u["raw_url"], u["outcomes"]) for u in summary] == [("https://rare.example/", {"delivered": 1})]
+
+
+async def test_sample_posts_of_the_test_route_are_marked_and_left_out_of_the_summary(webhooks_gateway) -> None:
+    """A test row shows in the log (page and CSV) marked as a test, with no delivery; the per-URL
+    summary, which estimates the delivery loop's breakers, counts only deliveries' POSTs."""
+    gw = webhooks_gateway
+    domain = sorted(gw.domains)[0]
+    url = "https://tested.example/hook"
+    with gw.storage.orm():
+        waiting = await Delivery.create(domain=domain, webhook="opened", url=url, event_id="e-real", event_data="{}",
+                                        status="delivered", attempts=1, enqueued_at=10.0, next_at=10.0,
+                                        finished_at=11.0)
+        await Attempt.create(delivery_id=waiting.id, at=11.0, domain=domain, webhook="opened", url=url,
+                             event_id="e-real", status_code=200, outcome="delivered", duration_ms=3.0)
+    async with gw.storage.session(write=True) as db:  # as the test route writes it
+        from postgate_webhooks.queue import log_test
+        for at in (12.0, 13.0):
+            await log_test(db, (at, domain, "opened", url, "test-event", 503, "failed", "HTTP 503", 4.5))
+
+    rows = await dashboard_page.attempt_rows(gw, dashboard_page.Filters(url=url), 10)
+    assert [(r["event_id"], r["outcome"], r["test"], r["delivery"]) for r in rows] == [
+        ("test-event", "failed", True, None), ("test-event", "failed", True, None),
+        ("e-real", "delivered", False, waiting.id)]
+    exported = [row async for row in dashboard_page.csv_rows(gw, dashboard_page.Filters(url=url))]
+    test, delivery = dashboard_page.CSV_HEADER.index("test"), dashboard_page.CSV_HEADER.index("delivery_id")
+    assert [(r[test], r[delivery]) for r in exported] == [(1, None), (1, None), (0, waiting.id)]
+    [summary] = [r for r in await dashboard_page.url_rows(gw, dashboard_page.Filters(), 20.0) if r["raw_url"] == url]
+    assert summary["outcomes"] == {"delivered": 1} and summary["failures"] == 0 and summary["last_status"] == 200

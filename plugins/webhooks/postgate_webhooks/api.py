@@ -3,7 +3,6 @@ account's HTTP signing key under v5."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -15,11 +14,11 @@ from postgate.mailgun.parsing import read_fields
 from postgate.web import allowed_domains, request_domain
 
 from .names import MAX_URLS, WEBHOOK_NAMES
-from .poster import PinnedResolver, body_for, new_session, post
+from .sample_post import record_test, sample_event, send_sample
 from .signing import account_of, rotate_key, signing_key
 from .state import webhooks_for
 from .subscriptions import Urls, change, webhooks_of
-from .targets import TargetRefused, check_configured, resolve_target
+from .targets import TargetRefused, check_configured
 
 
 def _shown(urls: Urls) -> dict[str, dict[str, list[str]]]:
@@ -115,26 +114,17 @@ def webhooks_blueprint(gateway: Any) -> Blueprint:
 
     @bp.put("/v3/domains/<name>/webhooks/<webhook>/test")
     async def test_webhook(name: str, webhook: str):
-        """One signed sample POST to ``url``, answered with the receiver's status."""
+        """One signed sample POST to ``url``, recorded in the attempts log as a test and answered
+        with the receiver's status (``code`` 0 when none came)."""
         webhook = _name(webhook)
         fields, _ = await read_fields()
         [url] = (await _urls(fields, gateway))[:1]
         with gateway.storage.orm():
             key = await signing_key(account_of(gateway.domains, domain()))
-        sample = {"event": webhook if not webhook.endswith("_fail") else "failed", "id": "test-event",
-                  "timestamp": time.time(), "recipient": "alice@example.com", "domain": {"name": domain()}}
-        if webhook.endswith("_fail"):
-            sample["severity"] = webhook.split("_")[0]
-        try:
-            target = await resolve_target(url, state.settings.allow_private_targets)
-        except (TargetRefused, OSError) as exc:
-            return jsonify({"code": 0, "message": f"Test webhook failed: {exc}"})
-        resolver = PinnedResolver()
-        resolver.pin(target)
-        async with new_session(1, state.settings.timeout_seconds, resolver) as session:
-            answer = await post(session, target, body_for(key, json.dumps(sample), time.time()))
-        message = "Test webhook sent" if answer.ok else f"Test webhook failed: {answer.error}"
-        return jsonify({"code": answer.status or 0, "message": message})
+        result = await send_sample(url, sample_event(webhook, domain(), time.time()), key,
+                                   state.settings.allow_private_targets, state.settings.timeout_seconds)
+        await record_test(gateway.storage, domain(), webhook, url, result)
+        return jsonify({"code": result.status_code or 0, "message": result.message})
 
     # -- v4: one URL for several event types ----------------------------------------------------
 

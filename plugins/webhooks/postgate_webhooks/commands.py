@@ -94,14 +94,15 @@ def signing_key_command(config: str | None, domain: str | None, rotate: bool) ->
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True, help="newest rows shown")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def log_command(config: str | None, domain: str | None, failed: bool, limit: int, as_json: bool) -> None:
-    """Webhook POSTs made, newest first: when, outcome, HTTP status, duration, webhook, URL, event id."""
+    """Webhook POSTs made, newest first: when, outcome, HTTP status, duration, webhook, URL, event id
+    (the test route's sample POSTs marked [test])."""
     from .queue import attempts
 
     async def work(gateway: Any) -> list[dict[str, Any]]:
         rows = await attempts(domain, failed, limit)
         return [{"at": r.at, "domain": r.domain, "webhook": r.webhook, "url": _masked(r.url), "event_id": r.event_id,
                  "status": r.status_code, "duration_ms": r.duration_ms, "outcome": r.outcome, "error": r.error,
-                 "delivery": r.delivery_id}
+                 "delivery": None if r.test else r.delivery_id, "test": r.test}
                 for r in rows]
 
     rows = _run(config, work)
@@ -113,5 +114,6 @@ def log_command(config: str | None, domain: str | None, failed: bool, limit: int
     for row in rows:
         status = row["status"] if row["status"] is not None else "-"
         error = f" ({row['error']})" if row["error"] else ""
+        test = " [test]" if row["test"] else ""
         click.echo(f"{_when(row['at'])} {row['outcome']:<9} {status!s:<3} {duration_text(row['duration_ms']):>8} "
-                   f"{row['domain']} {row['webhook']} {row['url']} event {row['event_id']}{error}")
+                   f"{row['domain']} {row['webhook']} {row['url']} event {row['event_id']}{error}{test}")

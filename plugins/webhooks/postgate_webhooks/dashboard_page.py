@@ -1,6 +1,7 @@
 """The dashboard's Webhooks page, added through the dashboard's ``dashboard_pages`` hook (so only
 where the dashboard is loaded): the log of POSTs made, newest first, filtered by the query string
-(domain, webhook, URL, outcome) in keyset pages with a CSV export, and per URL its recent outcomes,
+(domain, webhook, URL, outcome) in keyset pages with a CSV export, the test route's sample POSTs
+marked as tests, and per URL its recent outcomes,
 failures in a row, pending deliveries, next retry and circuit-breaker state.
 
 It reads the plugin's tables only (``webhooks_attempts``, ``webhooks_deliveries``,
@@ -35,7 +36,7 @@ FAILING = ("retry", "failed")
 MAX_URL = 2048
 _CURSOR = re.compile(r"([0-9]{1,17}(?:\.[0-9]{1,24})?(?:e[-+][0-9]{1,3})?)_([0-9]{1,19})")
 CSV_HEADER = ("time_utc", "domain", "webhook", "url", "event_id", "outcome", "status_code", "duration_ms",
-              "latency_seconds", "next_retry_utc", "error", "delivery_id")
+              "latency_seconds", "next_retry_utc", "error", "delivery_id", "test")
 
 
 class FilterError(ValueError):
@@ -131,7 +132,7 @@ async def attempt_rows(gateway: Any, filters: Filters, limit: int) -> list[dict[
                      "duration_ms": a.duration_ms,
                      "latency": max(0.0, a.at - delivery["enqueued_at"]) if delivery else None,
                      "next_at": delivery["next_at"] if waiting and a.outcome == "retry" else None,
-                     "error": a.error, "delivery": a.delivery_id})
+                     "error": a.error, "delivery": None if a.test else a.delivery_id, "test": a.test})
     return rows
 
 
@@ -169,7 +170,8 @@ def breaker_state(gateway: Any, url: str, now: float) -> str | None:
 
 async def url_rows(gateway: Any, filters: Filters, now: float) -> list[dict[str, Any]]:
     """Per URL (subscribed now, or seen in the newest :data:`SUMMARY_WINDOW` POSTs): its webhooks,
-    recent outcomes, failures in a row, pending deliveries and next retry, and breaker state."""
+    recent outcomes, failures in a row, pending deliveries and next retry, and breaker state. The
+    test route's sample POSTs are left out: the delivery loop's breakers never see them."""
     from tortoise.functions import Count, Min
 
     from .models import Delivery, Subscription
@@ -187,7 +189,7 @@ async def url_rows(gateway: Any, filters: Filters, now: float) -> list[dict[str,
             subscribed = subscribed.filter(**{name: value})
         for url, webhook in await subscribed.order_by("domain", "webhook", "position").values_list("url", "webhook"):
             urls.setdefault(url, set()).add(webhook)
-        window = await _query(recent).limit(SUMMARY_WINDOW).values_list("url", "webhook", "outcome", "status_code", "at")
+        window = await _query(recent).filter(test=False).limit(SUMMARY_WINDOW).values_list("url", "webhook", "outcome", "status_code", "at")
         for url, webhook, outcome, status, at in window:  # newest first
             urls.setdefault(url, set()).add(webhook)
             outcomes.setdefault(url, Counter())[outcome] += 1
@@ -220,7 +222,7 @@ async def csv_rows(gateway: Any, filters: Filters) -> AsyncIterator[list[object]
         for r in rows:
             yield [r["time"], r["domain"], r["webhook"], r["url"], r["event_id"], r["outcome"], r["status"],
                    r["duration_ms"], None if r["latency"] is None else round(r["latency"], 3), when(r["next_at"]),
-                   r["error"], r["delivery"]]
+                   r["error"], r["delivery"], int(r["test"])]
         if len(rows) < EXPORT_STEP:
             return
         filters = dataclasses.replace(filters, after=(rows[-1]["at"], rows[-1]["id"]))

@@ -58,7 +58,8 @@ class Delivery(Model):
 
 
 class Attempt(Model):
-    """One POST made (or refused before it was made), for the operator log."""
+    """One POST made (or refused before it was made), for the operator log: a delivery's attempt,
+    or (``test``) the sample POST of ``PUT /v3/domains/<name>/webhooks/<webhook>/test``."""
 
     id = fields.BigIntField(primary_key=True)
     delivery_id = fields.BigIntField()
@@ -72,6 +73,8 @@ class Attempt(Model):
     error = fields.CharField(max_length=255, default="")
     duration_ms = fields.FloatField(null=True, description="milliseconds from the start of the POST to its answer "
                                     "or failure; none when no POST was made")
+    test = fields.BooleanField(default=False, description="a sample POST of the test route, not a delivery "
+                               "(delivery_id is 0)")
 
     class Meta:
         table = "webhooks_attempts"

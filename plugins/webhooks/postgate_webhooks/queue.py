@@ -32,6 +32,9 @@ ENQUEUE_ROW = "(?, ?, ?, ?, ?, 'pending', 0, ?, ?, '')"
 ENQUEUE_CHUNK = 200
 LOG_ATTEMPT = (f"INSERT INTO {ATTEMPTS} (delivery_id, at, domain, webhook, url, event_id, status_code, "
                "outcome, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: The test route's sample POST: no delivery behind it (``delivery_id`` 0), marked as a test.
+LOG_TEST = (f"INSERT INTO {ATTEMPTS} (delivery_id, at, domain, webhook, url, event_id, status_code, "
+            "outcome, error, duration_ms, test) VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
 SETTLE_ONE = (f"UPDATE {DELIVERIES} SET status = ?, attempts = attempts + 1, last_status = ?, last_error = ?, "
               "lease_owner = NULL, lease_until = NULL, next_at = ?, finished_at = ? WHERE id = ?")
 
@@ -142,6 +145,12 @@ async def settle(db: Any, outcomes: Sequence[Outcome]) -> None:
         (o.delivery.id, o.at, o.delivery.domain, o.delivery.webhook, o.delivery.url, o.delivery.event_id,
          o.status_code, o.outcome, o.error[:255], None if o.duration_ms is None else round(o.duration_ms, 3))
         for o in outcomes])
+
+
+async def log_test(db: Any, row: tuple[Any, ...]) -> None:
+    """Log the test route's sample POST, ``(at, domain, webhook, url, event_id, status_code,
+    outcome, error, duration_ms)``."""
+    await db.execute(LOG_TEST, row)
 
 
 async def defer_url(db: Any, url: str, until: float, now: float, give_up_before: float) -> None:

@@ -13,7 +13,7 @@ import pytest
 from mailgun.client import Client
 
 from postgate.testing.fixtures import TEST_DOMAIN, TEST_KEY
-from webhook_helpers import Receiver, api, check_concurrent_changes, webhook_server
+from webhook_helpers import Receiver, api, check_concurrent_changes, check_test_route_logs, webhook_server
 
 NODE_SCRIPT = Path(__file__).with_name("webhooks_mailgun_js.js")
 HOOK = "https://hooks.example.com"  # resolves nowhere, so the configuration-time check lets it through
@@ -85,6 +85,14 @@ def test_mailgun_js_manages_webhooks(live_server) -> None:
         assert destroyed["value"]["urls"] == [f"{hook}/clicks"]
         assert missing["ok"] is False and missing["status"] == 404
         assert refused["ok"] is False and refused["status"] == 400
+    finally:
+        receiver.close()
+
+
+def test_the_test_route_logs_each_sample_post_as_a_test(live_server) -> None:
+    receiver = Receiver()
+    try:
+        check_test_route_logs(webhook_server(live_server, background=False, timeout_seconds=1), receiver, 1)
     finally:
         receiver.close()
 

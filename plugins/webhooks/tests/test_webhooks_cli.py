@@ -10,7 +10,7 @@ import sys
 
 from postgate.testing.fixtures import TEST_DOMAIN
 from postgate_webhooks.commands import duration_text
-from webhook_helpers import Receiver, send, signing_key, subscribe, webhook_server
+from webhook_helpers import Receiver, api, send, signing_key, subscribe, webhook_server
 
 
 def run(tmp_path, data_dir, *args: str) -> subprocess.CompletedProcess:
@@ -32,6 +32,9 @@ def test_signing_key_and_log(live_server, tmp_path) -> None:
         send(server, "ann@example.com")
         receiver.wait(lambda: len(receiver.to("/hook")) == 2)
         event_id = receiver.posts[0].body["event-data"]["id"]
+        with api(server) as http:
+            tested = http.put(f"/v3/domains/{TEST_DOMAIN}/webhooks/clicked/test", data={"url": receiver.url("/t")})
+        assert tested.json() == {"code": 200, "message": "Test webhook sent"}
         server.stop()
     finally:
         receiver.close()
@@ -43,9 +46,11 @@ def test_signing_key_and_log(live_server, tmp_path) -> None:
 
     log = run(tmp_path, data_dir, "log", "--json")
     assert log.returncode == 0, log.stderr
-    rows = json.loads(log.stdout)
-    assert [(r["outcome"], r["status"], r["event_id"]) for r in rows] == [("delivered", 200, event_id),
-                                                                           ("retry", 500, event_id)]
+    sample, *rows = json.loads(log.stdout)
+    assert (sample["outcome"], sample["status"], sample["webhook"], sample["test"], sample["delivery"]) == (
+        "delivered", 200, "clicked", True, None)
+    assert [(r["outcome"], r["status"], r["event_id"], r["test"]) for r in rows] == [
+        ("delivered", 200, event_id, False), ("retry", 500, event_id, False)]
     assert all(r["duration_ms"] >= 50 for r in rows), rows  # the receiver's pause is in it
     failed = run(tmp_path, data_dir, "log", "--failed", "--domain", TEST_DOMAIN.upper())
     assert failed.returncode == 0, failed.stderr
@@ -54,6 +59,10 @@ def test_signing_key_and_log(live_server, tmp_path) -> None:
     assert shown.endswith((" ms", " s")) and shown[0].isdigit()
     assert (f"retry     500 {shown:>8} {TEST_DOMAIN} delivered {receiver.url('/hook')} event {event_id} (HTTP 500)"
             in line)
+
+    newest = run(tmp_path, data_dir, "log", "--limit", "1")
+    assert newest.returncode == 0, newest.stderr
+    assert newest.stdout.rstrip("\n").endswith(f"clicked {receiver.url('/t')} event test-event [test]"), newest.stdout
 
     rotated = run(tmp_path, data_dir, "signing-key", "--rotate", "--domain", TEST_DOMAIN)
     assert rotated.returncode == 0, rotated.stderr

@@ -1,5 +1,5 @@
-"""The plugin's committed histories build exactly its models, on SQLite and MariaDB, and migration 1
-(the URL index and the duration column) upgrades a log that already holds POSTs."""
+"""The plugin's committed histories build exactly its models, on SQLite and MariaDB, and migrations 1
+(the URL index and the duration column) and 2 (the test flag) upgrade a log that already holds POSTs."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ LONG_URL = "https://hooks.example.net/" + "p" * 2000  # longer than the MySQL in
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "mysql"])
-async def test_migration_1_upgrades_a_log_that_holds_posts(dialect, tmp_path) -> None:
+async def test_migrations_1_and_2_upgrade_a_log_that_holds_posts(dialect, tmp_path) -> None:
     from postgate_webhooks import dashboard_page
     from postgate_webhooks.models import Attempt
 
@@ -68,10 +68,12 @@ async def test_migration_1_upgrades_a_log_that_holds_posts(dialect, tmp_path) ->
             await db.executemany("INSERT INTO webhooks_attempts (delivery_id, at, domain, webhook, url, event_id, "
                                  "status_code, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         storage.model_apps = [APP]
-        assert await storage.migrate() == [f"webhooks/{APP.versions(dialect)[1]}"]
+        assert await storage.migrate() == [f"webhooks/{v}" for v in APP.versions(dialect)[1:3]]
         with storage.orm():
             found = await dashboard_page._query(dashboard_page.Filters(url=LONG_URL))
-            assert [(a.event_id, a.duration_ms) for a in found] == [("e6", None), ("e3", None), ("e0", None)]
+            assert [(a.event_id, a.duration_ms, a.test) for a in found] == [("e6", None, False), ("e3", None, False),
+                                                                            ("e0", None, False)]
+            assert await Attempt.filter(test=True).count() == 0
         await storage.stop()
 
     if dialect == "sqlite":

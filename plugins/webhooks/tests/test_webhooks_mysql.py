@@ -1,12 +1,14 @@
 """The same queue on MariaDB: subscriptions, signed POSTs, a retry and the attempts log with each
-POST's duration; concurrent changes of the webhooks under the named lock."""
+POST's duration; the test route's sample POSTs in that log; concurrent changes of the webhooks
+under the named lock."""
 
 from __future__ import annotations
 
 import postgate_mysql
 import postgate_webhooks.plugin as webhooks_plugin
 from postgate.testing.mariadb import temporary_database
-from webhook_helpers import ALLOW_PRIVATE, Receiver, attempts, check_concurrent_changes, send, signing_key, subscribe
+from webhook_helpers import (ALLOW_PRIVATE, Receiver, attempts, check_concurrent_changes, check_test_route_logs, send,
+                             signing_key, subscribe)
 
 
 async def test_delivery_and_retry_on_mariadb(live_server) -> None:
@@ -28,6 +30,21 @@ async def test_delivery_and_retry_on_mariadb(live_server) -> None:
                 assert all(a.duration_ms >= 200 for a in rows), [a.duration_ms for a in rows]
             finally:
                 server.stop()  # before the database is dropped
+    finally:
+        receiver.close()
+
+
+async def test_the_test_route_logs_on_mariadb(live_server) -> None:
+    receiver = Receiver()
+    try:
+        async with temporary_database() as url:
+            server = live_server(plugins=[postgate_mysql, webhooks_plugin], backends={"storage": "mysql"},
+                                 background=False, plugin_settings={"mysql": {"url": url},
+                                                                    "webhooks": {**ALLOW_PRIVATE, "timeout_seconds": 1}})
+            try:
+                check_test_route_logs(server, receiver, 1)
+            finally:
+                server.stop()
     finally:
         receiver.close()
 

@@ -167,36 +167,91 @@ def attempts(server, **filters: Any) -> list[Any]:
     return server.run(work())
 
 
-def check_concurrent_changes(server, hook: str = "https://hooks.example.com") -> None:
+def check_concurrent_changes(servers, hook: str = "https://hooks.example.com", rounds: int = 1) -> None:
     """Many API calls changing one domain's webhooks at once: each applies whole or not at all,
-    and no webhook ends with more than 3 URLs (each call on its own connection, in threads)."""
+    and no webhook ends with more than 3 URLs (each call on its own connection, in threads).
+    ``servers``: one gateway, or several serving the same database (the calls go to each in
+    turn, so the lock must hold across processes); ``rounds``: how often the racing steps are
+    run (a count, no timing)."""
+    servers = servers if isinstance(servers, list) else [servers]
     root = f"/v3/domains/{TEST_DOMAIN}/webhooks"
 
     def together(calls: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
-        def one(call: tuple[str, str, dict[str, Any]]) -> httpx.Response:
-            with api(server) as http:
-                return http.request(call[0], call[1], data=call[2])
+        def one(numbered: tuple[int, tuple[str, str, dict[str, Any]]]) -> httpx.Response:
+            index, (method, path, data) = numbered
+            with api(servers[index % len(servers)]) as http:
+                return http.request(method, path, data=data)
         with ThreadPoolExecutor(len(calls)) as pool:
-            return list(pool.map(one, calls))
+            return list(pool.map(one, enumerate(calls)))
 
-    with api(server) as http:
+    with api(servers[0]) as http:
         def urls(webhook: str) -> list[str]:
-            return http.get(f"{root}/{webhook}").json()["webhook"]["urls"]
+            found = http.get(f"{root}/{webhook}")
+            return found.json()["webhook"]["urls"] if found.status_code == 200 else []
 
-        sets = [[f"{hook}/{i}/a", f"{hook}/{i}/b"] for i in range(12)]
-        answers = together([("PUT", f"{root}/clicked", {"url": urls_}) for urls_ in sets])
-        assert [a.status_code for a in answers] == [200] * len(sets), [a.text for a in answers]
-        assert urls("clicked") in sets  # one call's URLs, not a mix
+        for turn in range(rounds):
+            sets = [[f"{hook}/{turn}/{i}/a", f"{hook}/{turn}/{i}/b"] for i in range(12)]
+            answers = together([("PUT", f"{root}/clicked", {"url": urls_}) for urls_ in sets])
+            assert [a.status_code for a in answers] == [200] * len(sets), [a.text for a in answers]
+            assert urls("clicked") in sets  # one call's URLs, not a mix
 
-        answers = together([("POST", root, {"id": "opened", "url": f"{hook}/opened/{i}"}) for i in range(8)])
-        won = [i for i, a in enumerate(answers) if a.status_code == 200]
-        assert len(won) == 1, [a.text for a in answers]
-        assert all(a.json() == {"message": "Webhook already exists"} for a in answers if a.status_code != 200)
-        assert urls("opened") == [f"{hook}/opened/{won[0]}"]
+            answers = together([("POST", root, {"id": "opened", "url": f"{hook}/opened/{turn}/{i}"})
+                                for i in range(8)])
+            won = [i for i, a in enumerate(answers) if a.status_code == 200]
+            assert len(won) == 1, [a.text for a in answers]
+            assert all(a.json() == {"message": "Webhook already exists"} for a in answers if a.status_code != 200)
+            assert urls("opened") == [f"{hook}/opened/{turn}/{won[0]}"]
 
-        answers = together([("POST", f"/v4/domains/{TEST_DOMAIN}/webhooks",
-                             {"url": f"{hook}/v4/{i}", "event_types": "delivered"}) for i in range(8)])
-        won = [i for i, a in enumerate(answers) if a.status_code == 200]
-        assert len(won) == 3, [a.text for a in answers]
-        assert all("at most 3" in a.json()["message"] for a in answers if a.status_code != 200)
-        assert sorted(urls("delivered")) == sorted(f"{hook}/v4/{i}" for i in won)
+            answers = together([("POST", f"/v4/domains/{TEST_DOMAIN}/webhooks",
+                                 {"url": f"{hook}/v4/{turn}/{i}", "event_types": "delivered"}) for i in range(8)])
+            won = [i for i, a in enumerate(answers) if a.status_code == 200]
+            assert len(won) == 3, [a.text for a in answers]  # none lost, none past 3
+            assert all("at most 3" in a.json()["message"] for a in answers if a.status_code != 200)
+            assert sorted(urls("delivered")) == sorted(f"{hook}/v4/{turn}/{i}" for i in won)
+
+            for webhook in ("opened", "delivered"):  # the next round starts from empty webhooks
+                assert http.delete(f"{root}/{webhook}").status_code == 200
+
+
+def closed_port_url(path: str = "/") -> str:
+    """A loopback URL where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def check_test_route_logs(server, receiver: Receiver, timeout_seconds: float) -> None:
+    """The test route's sample POSTs, to a receiver that accepts, one that answers 500, a closed
+    port and a black hole (timed out after ``timeout_seconds``, the server's setting): each answers
+    in Mailgun's shape and leaves one attempts-log row marked as a test, with its status,
+    duration and error, and no delivery behind it."""
+    blackhole = Blackhole()
+    refused = closed_port_url("/refused")
+    receiver.answers["/broken"] = [500]
+    root = f"/v3/domains/{TEST_DOMAIN}/webhooks"
+    cases = [("delivered", receiver.url("/fine")), ("permanent_fail", receiver.url("/broken")),
+             ("opened", refused), ("clicked", blackhole.url("/hole"))]
+    try:
+        with api(server) as http:
+            answers = [http.put(f"{root}/{webhook}/test", data={"url": url}) for webhook, url in cases]
+    finally:
+        blackhole.close()
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    bodies = [a.json() for a in answers]
+    assert bodies[:2] == [{"code": 200, "message": "Test webhook sent"},
+                          {"code": 500, "message": "Test webhook failed: HTTP 500"}]
+    assert bodies[2]["code"] == 0 and bodies[2]["message"].startswith("Test webhook failed: ClientConnectorError")
+    assert bodies[3] == {"code": 0, "message": "Test webhook failed: timed out"}
+    assert [p.body["event-data"]["event"] for p in receiver.to("/fine") + receiver.to("/broken")] == ["delivered",
+                                                                                                      "failed"]
+
+    rows = list(reversed(attempts(server)))
+    assert [(r.webhook, r.url, r.status_code, r.outcome, r.test, r.delivery_id, r.event_id) for r in rows] == [
+        (webhook, url, status, outcome, True, 0, "test-event") for (webhook, url), status, outcome in
+        zip(cases, [200, 500, None, None], ["delivered", "failed", "failed", "failed"], strict=True)]
+    assert [r.error for r in rows[:2]] == ["", "HTTP 500"]
+    assert rows[2].error.startswith("ClientConnectorError") and rows[3].error == "timed out"
+    assert all(r.duration_ms is not None and r.duration_ms >= 0 for r in rows), [r.duration_ms for r in rows]
+    assert rows[3].duration_ms >= timeout_seconds * 1000 * 0.9  # it waited for the whole timeout
+    assert all(r.domain == TEST_DOMAIN for r in rows)
