@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -140,14 +141,44 @@ def test_migrate_with_an_unusable_sqlite_path_is_one_line(tmp_path):
 
 
 def test_serve_and_worker_with_a_plugin_setting_refused_at_start_say_it_in_one_line(tmp_path):
-    """The tracking plugin checks its signing keys as it adds its routes (serve) or starts (worker):
-    a clear error, no traceback."""
+    """The tracking plugin checks its signing keys as it adds its routes (serve) or starts (worker),
+    and check-config makes the same check: a clear error, no traceback."""
     (tmp_path / "postgate.toml").write_text('load_plugins = ["tracking"]\n[plugins.tracking]\n'
                                             'base_url = "https://email.mg.example.com"\n')
-    for command in (["serve", "--port", str(free_port())], ["worker"]):
+    for command in (["serve", "--port", str(free_port())], ["worker"], ["check-config"]):
         done = subprocess.run([sys.executable, "-m", "postgate", *command],
                               cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60)
         assert done.returncode != 0, command
         assert "Traceback" not in done.stderr + done.stdout, done.stderr
         assert ("Error: [plugins.tracking]: a base_url is set but POSTGATE_TRACKING_KEYS holds no signing key"
                 in done.stderr), (command, done.stderr)
+
+
+def test_check_config_refuses_tracking_without_keys_with_the_start_up_message_and_builds_no_app(tmp_path):
+    """check-config runs the tracking plugin's key check (the ``check_config`` hook) without building
+    the app: the dashboard, loaded too, writes no secret file."""
+    postgate = str(Path(sys.executable).parent / "postgate")
+    config = tmp_path / "postgate.toml"
+    config.write_text('load_plugins = ["tracking", "dashboard"]\n[plugins.tracking]\n'
+                      'base_url = "https://email.mg.example.com"\n')
+    missing = subprocess.run([postgate, "check-config"], cwd=tmp_path, env=clean_env(), capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode != 0
+    assert missing.stderr == ("Error: [plugins.tracking]: a base_url is set but POSTGATE_TRACKING_KEYS holds no "
+                              "signing key ('id:secret', the secret at least 16 characters)\n"), missing.stderr
+    assert "configuration is valid" not in missing.stdout
+    short = subprocess.run([postgate, "check-config"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env=clean_env(POSTGATE_TRACKING_KEYS="k1:short"))
+    assert short.returncode != 0 and "Error: invalid settings in [plugins.tracking]: POSTGATE_TRACKING_KEYS: " \
+        "each key is 'id:secret'" in short.stderr, short.stderr
+    config.write_text('load_plugins = ["tracking"]\n[plugins.tracking]\n'
+                      'unsubscribe_mail_domain = "unsubscribe.example.com"\n')
+    mailbox = subprocess.run([postgate, "check-config"], cwd=tmp_path, env=clean_env(), capture_output=True,
+                             text=True, timeout=60)
+    assert mailbox.returncode != 0
+    assert "Error: [plugins.tracking]: an unsubscribe_mail_domain is set but POSTGATE_TRACKING_KEYS" in mailbox.stderr
+    keyed = subprocess.run([postgate, "check-config"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env=clean_env(POSTGATE_TRACKING_KEYS="k1:" + "s" * 32))
+    assert keyed.returncode == 0, keyed.stderr
+    assert "configuration is valid" in keyed.stdout
+    assert not (tmp_path / "data").exists(), sorted((tmp_path / "data").rglob("*"))

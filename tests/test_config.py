@@ -79,7 +79,8 @@ def test_unknown_environment_variable_is_an_error(monkeypatch):
 def test_variables_the_configuration_reads_by_name_are_not_unknown_settings(tmp_path, monkeypatch):
     # the tracking plugin's default keys_env, as docs/tracking.md tells operators to export it
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", "k1:" + "s" * 32)
-    path = write(tmp_path, '[domains."news.example.com"]\napi_key_env = "POSTGATE_NEWS_KEY"\n'
+    path = write(tmp_path, 'load_plugins = ["tracking"]\n'
+                           '[domains."news.example.com"]\napi_key_env = "POSTGATE_NEWS_KEY"\n'
                            '[plugins.tracking]\nkeys_env = "POSTGATE_OTHER_KEYS"\n')
     monkeypatch.setenv("POSTGATE_NEWS_KEY", "key-news")
     monkeypatch.setenv("POSTGATE_OTHER_KEYS", "k1:" + "t" * 32)
@@ -88,6 +89,19 @@ def test_variables_the_configuration_reads_by_name_are_not_unknown_settings(tmp_
     monkeypatch.setenv("POSTGATE_NEWS_KEYS", "x")  # a name no *_env setting gives is still refused
     with pytest.raises(ConfigError, match="unknown setting in the environment: POSTGATE_NEWS_KEYS"):
         load_settings(path)
+
+
+def test_a_plugin_default_variable_is_read_by_name_only_while_the_plugin_is_loaded(tmp_path, monkeypatch):
+    """The core names no plugin's variable: ``POSTGATE_TRACKING_KEYS`` is the default of the
+    tracking plugin's ``keys_env``, so it is known once the plugin is loaded, and a typo otherwise."""
+    monkeypatch.setenv("POSTGATE_TRACKING_KEYS", "k1:" + "s" * 32)
+    with pytest.raises(ConfigError, match="unknown setting in the environment: POSTGATE_TRACKING_KEYS"):
+        load_settings()
+    monkeypatch.setenv("POSTGATE_LOAD_PLUGINS", '["tracking"]')
+    assert load_settings().load_plugins == ["tracking"]
+    monkeypatch.setenv("POSTGATE_FOO", "x")
+    with pytest.raises(ConfigError, match="unknown setting in the environment: POSTGATE_FOO \\("):
+        load_settings()
 
 
 def test_missing_config_file_is_an_error(tmp_path):
@@ -179,6 +193,27 @@ def test_check_config_command(tmp_path):
     bad = runner.invoke(cli, ["check-config", "-c", str(write(tmp_path, '[backends]\ndelivery = "ses"\n'))])
     assert bad.exit_code != 0
     assert "unknown delivery backend 'ses'" in bad.output
+
+
+def test_config_problems_gathers_every_plugin_check_config_answer(tmp_path):
+    class Several:
+        @hookimpl
+        def check_config(self, gateway):
+            return [f"first of {gateway.settings.domain}", "second"]
+
+    class One:
+        @hookimpl
+        def check_config(self):
+            return "one"
+
+    class Nothing:
+        @hookimpl
+        def check_config(self, gateway):
+            return None
+
+    assert gateway(tmp_path, plugins=[Nothing()]).config_problems() == []
+    found = gateway(tmp_path, plugins=[Several(), One(), Nothing()], domain="a.example").config_problems()
+    assert sorted(found) == ["first of a.example", "one", "second"]
 
 
 def test_plugins_command_lists_builtins_with_all():

@@ -22,7 +22,8 @@ What each language gets:
 - ``sh``/``bash``/``shell``/``console`` (``$ `` lines): each command of a ``postgate`` path
   (``postgate``, ``.venv/bin/postgate``, ``python -m postgate``) must resolve to a real command,
   ``--help`` must exit 0 for it, and each ``--option`` must exist; ``make X`` needs the target in
-  the Makefile; ``POSTGATE_…`` assignments must name a setting. Any other command needs the mark.
+  the Makefile; ``POSTGATE_…`` assignments must name a setting (or a variable an installed plugin's
+  settings read by default, such as ``POSTGATE_TRACKING_KEYS``). Any other command needs the mark.
 - ``json``, ``yaml``: parsed.
 - ``ini``, ``systemd``: parsed by configparser (duplicate keys allowed, as systemd allows them).
 - ``nginx``: braces balance and each simple directive ends with ``;``.
@@ -281,9 +282,18 @@ def check_postgate(group: click.Group, args: list[str]) -> str | None:
     return None
 
 
+def plugins_env_defaults() -> set[str]:
+    """The variables every installed plugin reads by default (its settings' ``*_env`` defaults):
+    a shell line may set them, as it would with that plugin loaded."""
+    from postgate.plugins import build_plugin_manager, plugin_env_defaults
+
+    return plugin_env_defaults(build_plugin_manager(["*"]))
+
+
 def check_shell(block: Block, group: click.Group) -> None:
     from postgate.settings import unknown_env_vars
 
+    read_by_name = plugins_env_defaults()
     targets = make_targets()
     problems: list[str] = []
     unverified: list[str] = []
@@ -299,7 +309,7 @@ def check_shell(block: Block, group: click.Group) -> None:
             assignments = []
             while words and ASSIGNMENT.match(words[0]):
                 assignments.append(words.pop(0).split("=", 1)[0])
-            for name in unknown_env_vars({name: "" for name in assignments}):
+            for name in unknown_env_vars({name: "" for name in assignments}, allowed=read_by_name):
                 problems.append(f"line {line}: {name} is not a Postgate setting")
             if not words:
                 continue
@@ -499,6 +509,8 @@ def test_shell_check_refuses(text, why, cli_with_plugins):
 def test_shell_check_accepts_real_commands_and_marked_tools(cli_with_plugins):
     check_shell(synthetic("console", "$ postgate aws bootstrap --dry-run\nout\n$ make test PYTEST_ARGS=-x\n"),
                 cli_with_plugins)
+    check_shell(synthetic("sh", "POSTGATE_TRACKING_KEYS=k1:0123456789abcdef postgate check-config\n"),
+                cli_with_plugins)  # read by name: the default of the tracking plugin's keys_env
     check_shell(synthetic("sh", "sqlite3 a.db '.backup b.db' && postgate migrate --config x.toml\n",
                           **{"no-check": "sqlite3"}), cli_with_plugins)
     with pytest.raises(pytest.fail.Exception, match="has no option --nope"):

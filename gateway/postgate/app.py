@@ -94,6 +94,15 @@ class Gateway:
                 raise ConfigError(f"invalid settings in [plugins.{name}]:{text}") from None
         return validated
 
+    def config_problems(self) -> list[str]:
+        """What the plugins' ``check_config`` hooks find wrong with their configuration (what
+        start-up would fail with), without starting anything."""
+        problems: list[str] = []
+        for found in self.pm.hook.check_config(gateway=self):
+            if found:
+                problems.extend([found] if isinstance(found, str) else found)
+        return problems
+
     def _register_model_app(self, app_label: str, models_module: str, migrations: Any) -> None:
         self.model_apps.register(app_label, model_app(app_label, models_module, migrations))
 

@@ -417,6 +417,8 @@ def check_config(config: str | None) -> None:
     settings = _load(config)
     _require_keys(settings)
     gateway = _gateway(settings)
+    if problems := gateway.config_problems():  # what start-up would refuse, found without building the app
+        raise click.ClickException("\n".join(problems))
     backends = settings.backends
     click.echo("configuration is valid")
     click.echo(f"  storage: {backends.storage}, queue: {backends.queue}, delivery: {backends.delivery}, "

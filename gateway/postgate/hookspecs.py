@@ -183,6 +183,14 @@ def register_settings(register: Register) -> None:
 
 
 @hookspec
+def check_config(gateway: Gateway) -> list[str] | str | None:
+    """Problems in a plugin's configuration that its settings model cannot see (a signing key in
+    an environment variable, say), found without starting anything: return texts (or one), each
+    what start-up would fail with. Sync. ``postgate check-config`` reports them as configuration
+    errors; the plugin still makes the same check as it starts."""
+
+
+@hookspec
 def register_routes(gateway: Gateway) -> list[Blueprint] | None:
     """Return Quart blueprints to mount (dashboard, SNS endpoint, metrics).
 

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .settings import ConfigError
+from .settings import ConfigError, env_defaults_of
 
 ENTRYPOINT_GROUP = "postgate"
 
@@ -76,6 +76,18 @@ def build_plugin_manager(
     except pluggy.PluginValidationError as exc:
         raise ConfigError(f"a plugin implements a hook Postgate does not have: {exc}") from None
     return pm
+
+
+def plugin_env_defaults(pm: pluggy.PluginManager) -> set[str]:
+    """The variables the plugins' settings models (``register_settings``) read by default: the
+    defaults of their ``*_env`` fields."""
+    models: list[Any] = []
+
+    def collect(name: str, model: Any) -> None:
+        models.append(model)
+
+    pm.hook.register_settings(register=collect)
+    return {name for model in models for name in env_defaults_of(model)}
 
 
 async def resolve(value: Any) -> Any:

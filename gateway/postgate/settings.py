@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -24,9 +24,9 @@ ENV_PREFIX = "POSTGATE_"
 CONFIG_ENV = "POSTGATE_CONFIG"
 DEFAULT_CONFIG = Path("postgate.toml")
 DEFAULT_DOMAIN = "localhost"
-#: ``POSTGATE_…`` variables that are read by name and are not settings: the configuration file, and
-#: the tracking plugin's default ``keys_env`` (its signing keys).
-NAMED_ENV = frozenset({CONFIG_ENV, "POSTGATE_TRACKING_KEYS"})
+#: ``POSTGATE_…`` variables the core reads by name that are not settings: the configuration file.
+#: (Plugins' variables come from their settings models: see :func:`env_defaults_of`.)
+NAMED_ENV = frozenset({CONFIG_ENV})
 
 
 class ConfigError(Exception):
@@ -169,10 +169,37 @@ def env_names_in(value: Any) -> set[str]:
     return found
 
 
+def env_defaults_of(model: type[BaseModel]) -> set[str]:
+    """The defaults of ``model``'s ``*_env`` fields, nested models' included: the variables a
+    plugin reads by name when its configuration leaves them unset (the tracking plugin's
+    ``keys_env = "POSTGATE_TRACKING_KEYS"``)."""
+    found: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+    todo = [model]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name, field in current.model_fields.items():
+            if name.endswith("_env") and isinstance(field.default, str):
+                found.add(field.default)
+            todo.extend(models_in(field.annotation))
+    return found
+
+
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's type holds: itself, or inside ``X | None``, ``dict[str, X]``, …"""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in models_in(arg)]
+
+
 def unknown_env_vars(environ: dict[str, str] | None = None, allowed: set[str] | frozenset[str] = frozenset(),
                      ) -> list[str]:
     """``POSTGATE_…`` variables that name no setting (a typo would otherwise be ignored), leaving
-    out ``allowed`` (the names the configuration's ``*_env`` settings read) and :data:`NAMED_ENV`."""
+    out ``allowed`` (names read by name, see :func:`unknown_setting_variables`) and
+    :data:`NAMED_ENV`."""
     environ = dict(os.environ if environ is None else environ)
     top = {name.upper() for name in Settings.model_fields}
     allowed_extra = NAMED_ENV | set(allowed)
@@ -212,17 +239,30 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         error = ConfigError(describe_validation_error(exc, path))
     except (OSError, ValueError) as exc:  # unreadable file, TOML syntax error
         error = ConfigError(f"cannot read config file {path}: {exc}")
-    # a variable the configuration names in an ``*_env`` setting is read by name, not a typo
-    bad = unknown_env_vars(allowed=env_names_in(settings.model_dump()) if settings is not None else frozenset())
+    if error is not None:  # which plugins are loaded, and so which variables they read, is unknown
+        raise error from None
+    assert settings is not None
+    bad = unknown_setting_variables(settings)
     if bad:
         raise ConfigError(
             "unknown setting in the environment: " + ", ".join(bad)
             + " (see docs/configuration.md for the names)"
         )
-    if error is not None:
-        raise error from None
-    assert settings is not None
     return settings
+
+
+def unknown_setting_variables(settings: Settings) -> list[str]:
+    """``POSTGATE_…`` variables that are neither settings nor read by name: by the core
+    (:data:`NAMED_ENV`), through a ``*_env`` setting of the configuration, or as the ``*_env``
+    default of a loaded plugin's settings model (the plugins are loaded only when some variable is
+    left to explain)."""
+    bad = unknown_env_vars(allowed=env_names_in(settings.model_dump()))
+    if not bad:
+        return bad
+    from .plugins import build_plugin_manager, plugin_env_defaults  # (.plugins imports this module)
+
+    defaults = plugin_env_defaults(build_plugin_manager(settings.load_plugins, settings.disable_plugins))
+    return [name for name in bad if name not in defaults]
 
 
 def env_source(loc: tuple[Any, ...], environ: dict[str, str] | None = None) -> str | None:

@@ -17,7 +17,7 @@ from .marking import HEAD_KEY, Marked, mark
 from .models import TrackedLink
 from .domain_switches import mailgun_view, switches
 from .settings import DomainTracking, TrackingSettings
-from .state import NAME, tracking_for
+from .state import NAME, required_signing_keys, tracking_for
 from .tokens import Signer
 from .unsubscribe_links import add_unsubscribe_links
 
@@ -27,6 +27,16 @@ LABEL = "tracking"
 @hookimpl
 def register_settings(register) -> None:
     register(NAME, TrackingSettings)
+
+
+@hookimpl
+def check_config(gateway: Gateway) -> str | None:
+    """The signing keys start-up would refuse (``postgate check-config``)."""
+    try:
+        required_signing_keys(gateway.plugin_settings(NAME))
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 @hookimpl
