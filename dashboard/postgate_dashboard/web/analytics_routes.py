@@ -14,6 +14,7 @@ from . import analytics_view as av
 from . import domain_choice as choice
 from . import engaged_view as ev
 from .app_state import Dashboard
+from .event_reads import parse_cursor
 from .event_stream import EventStream, Frame, event_stream_response
 from .table_export import csv_response, safe_filename_part
 
@@ -92,7 +93,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
     async def sends() -> Response:
         filters = sends_filters()
         try:
-            before = av.parse_cursor(request.args.get("before"))
+            before = parse_cursor(request.args.get("before"), av.PeriodError, "start again from the first page")
         except av.PeriodError:
             abort(400)
         result = await av.sends_page(dash.gateway, filters["domain"], before, filters["who"])
@@ -162,7 +163,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         """Who opened (or clicked) the send: its events, newest first, keyset pages."""
         engaged = await engaged_list()
         try:
-            after = av.parse_cursor(request.args.get("after"))
+            after = parse_cursor(request.args.get("after"), av.PeriodError, "start again from the first page")
         except av.PeriodError:
             abort(400)
         result = await ev.engaged_page(dash.gateway, engaged, after)

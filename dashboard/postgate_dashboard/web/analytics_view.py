@@ -29,7 +29,6 @@ MAX_CUSTOM = 400 * DAY
 AVERAGE_OF = 10
 SENDS_PAGE = 25
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
 
 #: The human/all toggle (``?who=``): opens and clicks a bot made count under "all" only.
 #: "human" is the default; the raw events and both sets of counts are always kept.
@@ -196,15 +195,6 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
     return {"cards": cards, "chart": line_chart(labels, lines), "legend": [(l, c) for _, l, c in chart],
             "table": table, "columns": [l for _, l, _ in chart], "totals": now.totals,
             "machine_opens": now.totals.get("opened_machine", 0), "machine_clicks": now.totals.get("clicked_machine", 0)}
-
-
-def parse_cursor(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    match = CURSOR.match(text)
-    if match is None:
-        raise PeriodError("the page link is damaged; start again from the first page")
-    return int(match[1]), int(match[2])
 
 
 def send_row(row: queries.SendRow, who: str = "human") -> dict[str, Any]:

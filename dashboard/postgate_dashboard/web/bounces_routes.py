@@ -17,6 +17,7 @@ from . import bounces_view as bv
 from . import domain_choice as choice
 from . import suppressions_view as sv
 from .app_state import Dashboard
+from .event_reads import parse_cursor
 from .table_export import csv_response, safe_filename_part
 
 log = logging.getLogger("postgate.dashboard")
@@ -80,7 +81,7 @@ def add_bounce_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awai
     async def bounce_recipients() -> Response:
         domain, group, period = drill_target(request.args)
         try:
-            after = bv.parse_cursor(request.args.get("after"))
+            after = parse_cursor(request.args.get("after"), bv.DrillError, "open the group again")
         except bv.DrillError:
             abort(400)
         result = await bv.recipients_page(dash.gateway, domain, group, period.start, period.end, after)
