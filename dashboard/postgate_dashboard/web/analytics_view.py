@@ -329,7 +329,7 @@ def progress_update(item: Any) -> dict[str, Any]:
 def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
     """Top links as the send page shows them; only http(s) URLs become links."""
     return [{"url": link.url, "href": link.url if link.url.lower().startswith(("http://", "https://")) else None,
-             "clicks": link.clicks, "unique": link.unique, "share": percent(link.share),
+             "clicks": link.clicks, "unique": link.unique, "share": percent(link.share), "share_value": link.share,
              "bar": bar(link.share or 0, "link-bar", 80, 8)} for link in links]
 
 
@@ -363,6 +363,16 @@ async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> 
             "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
             "curve": await send_curve(gateway, domain, row.email_id, c.get("delivered", 0)),
             "message_id": None if row.email_id else row.send_key}
+
+
+async def send_tables(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
+    """A send's funnel and top links built as its page builds them (what the send's CSV exports
+    write); ``None`` for an unknown send."""
+    row = await queries.send_summary(gateway, domain, key)
+    if row is None:
+        return None
+    links = await queries.top_links(gateway, domain, key, who=who, limit=TOP_LINKS)
+    return {"funnel": funnel(row.counts, who), "links": link_rows(links)}
 
 
 async def send_figures(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
