@@ -333,9 +333,17 @@ def test_page_export_links_in_the_browser(browser, live_server, screenshots) -> 
     downloads(f"{server.url}/dashboard/send?domain={TEST_DOMAIN}&key=big&who=all",
               {"funnel-csv": f"funnel-{TEST_DOMAIN}-big-all.csv", "links-csv": f"links-{TEST_DOMAIN}-big-all.csv"},
               "send-exports.png")
-    downloads(f"{server.url}/dashboard/operations",
-              {"state-csv": "operations-state.csv", "newsletters-csv": "operations-newsletters.csv",
-               "workers-csv": "operations-workers.csv"}, "operations-exports.png")
+    operations = {"state-csv": "operations-state.csv", "newsletters-csv": "operations-newsletters.csv",
+                  "workers-csv": "operations-workers.csv"}
+    downloads(f"{server.url}/dashboard/operations", operations, "operations-exports.png")
+    # The live stream swaps in a fresh fragment: its links are there and download the same.
+    page.evaluate("document.querySelectorAll('#live a[download]').forEach(a => a.dataset.old = '1')")
+    page.wait_for_selector("#state-csv:not([data-old])", timeout=20_000)
+    for link_id, name in operations.items():
+        assert page.locator(f"#{link_id}:not([data-old])").count() == 1
+        with page.expect_download() as download:
+            page.click(f"#{link_id}")
+        assert download.value.suggested_filename == name
     downloads(f"{server.url}/dashboard/reputation?domain={TEST_DOMAIN}",
               {"reputation-csv": f"reputation-{TEST_DOMAIN}.csv"}, "reputation-exports.png")
     assert page.evaluate("window.__pwned") is None and dialogs == []

@@ -206,10 +206,15 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         return await operations_page(dash.gateway, dash.settings.events_silence_seconds,
                                      dash.settings.worker_alive_seconds)
 
+    def operations_csv_urls() -> dict[str, str]:
+        """The exports' links, made in the request (a live update renders outside of it)."""
+        return {table: url_for("dashboard.operations_csv", table=table) for table in pe.OPERATIONS_TABLES}
+
     @bp.get("/operations")
     @signed_in()
     async def operations() -> Response:
-        return await render("operations.html", page="operations", refresh=10, **await operations_context())
+        return await render("operations.html", page="operations", refresh=10, csv_url=operations_csv_urls(),
+                            **await operations_context())
 
     @bp.get("/operations.csv")
     @signed_in()
@@ -226,10 +231,11 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
     @signed_in()
     async def operations_live() -> Response:
         fragment = dash.templates.get_template("operations_live.html")
+        csv_url = operations_csv_urls()
 
         async def update() -> Frame:
             context = await operations_context()
-            return Frame({"html": await fragment.render_async(url_for=url_for, **context)})
+            return Frame({"html": await fragment.render_async(url_for=url_for, csv_url=csv_url, **context)})
 
         return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
 
