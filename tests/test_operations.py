@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
+
+import pytest
 
 from postgate import Message, hookimpl
 from postgate.builtin.outbox import Outbox
@@ -161,3 +165,21 @@ def test_newsletters_sum_the_batches_of_one_email_id():
     assert (first.total, first.done, first.in_doubt, first.created_at) == (2000, 1300, 4, 1000.0)
     assert first.rate == 800 / RATE_WINDOW
     assert first.eta_seconds == 700 / first.rate
+
+
+async def test_a_snapshot_cancelled_as_it_starts_leaves_no_coroutine_unawaited(gateway_factory):
+    """A live page's stream closed (or its server stopping) just as a snapshot starts cancels its
+    backend reads before they ran: none may be left created and never awaited."""
+    gateway = gateway_factory()
+    await gateway.start()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        snapshot = asyncio.create_task(gateway.operations_snapshot())
+        await asyncio.sleep(0)  # the snapshot's reads are scheduled, not yet started
+        snapshot.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await snapshot
+        await asyncio.sleep(0)
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert (await gateway.operations_snapshot()).queue_depth == 0

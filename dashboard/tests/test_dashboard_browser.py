@@ -182,7 +182,7 @@ def test_operations_shows_the_snapshot_and_tags_render_inert(browser, server, sc
 
     # Live: a newsletter accepted after the page loaded appears without a reload (Server-Sent
     # Events), and the hostile values stay inert after the page swapped in the new fragment.
-    page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
+    page.wait_for_function("() => document.getElementById('live-state').textContent === 'live'")
     send(server, 10, tags=["late"], email_id="ghost-email-3", later=True)
     page.wait_for_selector("#newsletters >> text=ghost-email-3", timeout=20_000)
     assert page.locator("#newsletters tbody tr").count() == 3

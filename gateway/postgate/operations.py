@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -190,10 +191,12 @@ def newsletters(counts: list[BatchCounts], since: float, now: float) -> list[Bat
             for parts in groups.values()]
 
 
-async def _or_none(call: Any) -> Any:
-    """A backend's answer, or ``None`` if it fails (a snapshot shows what it can)."""
+async def _or_none(call: Callable[[], Awaitable[Any]]) -> Any:
+    """A backend's answer, or ``None`` if it fails (a snapshot shows what it can). ``call`` is
+    called here, not by the caller: a snapshot cancelled before this step starts (its page's
+    stream closed, its server stopping) then leaves no backend coroutine created and never awaited."""
     try:
-        return await call
+        return await call()
     except Exception:  # noqa: BLE001 - one unreachable backend must not hide the others
         return None
 
@@ -204,11 +207,11 @@ async def take_snapshot(gateway: Gateway) -> OperationsSnapshot:
     since = now - RATE_WINDOW
     counts, depth, oldest_age, dead, quota, routes = await asyncio.gather(
         gateway.storage.batch_progress(since, now),
-        _or_none(gateway.queue.depth()),
-        _or_none(gateway.queue.oldest_age()),
-        _or_none(gateway.queue.dead_letter_depth()),
-        _or_none(gateway.delivery.quota()),
-        _or_none(gateway.delivery.route_statuses()),
+        _or_none(gateway.queue.depth),
+        _or_none(gateway.queue.oldest_age),
+        _or_none(gateway.queue.dead_letter_depth),
+        _or_none(gateway.delivery.quota),
+        _or_none(gateway.delivery.route_statuses),
     )
     batches = [batch_progress(c, since, now) for c in counts]
     return OperationsSnapshot(

@@ -13,7 +13,9 @@ from quart import Blueprint, Response, abort, request, url_for
 from . import analytics_view as av
 from . import domain_choice as choice
 from . import engaged_view as ev
+from . import page_exports as pe
 from .app_state import Dashboard
+from .event_reads import parse_cursor
 from .event_stream import EventStream, Frame, event_stream_response
 from .table_export import csv_response, safe_filename_part
 
@@ -92,7 +94,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
     async def sends() -> Response:
         filters = sends_filters()
         try:
-            before = av.parse_cursor(request.args.get("before"))
+            before = parse_cursor(request.args.get("before"), av.PeriodError, "start again from the first page")
         except av.PeriodError:
             abort(400)
         result = await av.sends_page(dash.gateway, filters["domain"], before, filters["who"])
@@ -162,7 +164,7 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         """Who opened (or clicked) the send: its events, newest first, keyset pages."""
         engaged = await engaged_list()
         try:
-            after = av.parse_cursor(request.args.get("after"))
+            after = parse_cursor(request.args.get("after"), av.PeriodError, "start again from the first page")
         except av.PeriodError:
             abort(400)
         result = await ev.engaged_page(dash.gateway, engaged, after)
@@ -191,4 +193,24 @@ def add_analytics_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., A
         context = await av.send_page(dash.gateway, domain, key, who)
         if context is None:
             abort(404)
-        return await render("send.html", page="sends", domain=domain, key=key, who=who, whos=av.WHO, **context)
+        filters = {"domain": domain, "key": key, "who": who}
+        csv_url = {table: url_for("dashboard.send_csv") + "?" + urlencode({**filters, "table": table})
+                   for table in pe.SEND_TABLES}
+        return await render("send.html", page="sends", domain=domain, key=key, who=who, whos=av.WHO,
+                            csv_url=csv_url, **context)
+
+    @bp.get("/send.csv")
+    @signed_in()
+    async def send_csv() -> Response:
+        """The send's funnel or top links (``?table=funnel|links``) as CSV."""
+        domain, key = chosen_domain(), send_key()
+        try:
+            who = av.parse_who(request.args)
+            header, make = pe.pick(pe.SEND_TABLES, request.args.get("table"))
+        except (av.PeriodError, pe.ExportError):
+            abort(400)
+        tables = await av.send_tables(dash.gateway, domain, key, who)
+        if tables is None:
+            abort(404)
+        name = f"{request.args['table']}-{safe_filename_part(domain)}-{safe_filename_part(key)}-{who}.csv"
+        return csv_response(name, header, pe.stream(make(tables)))

@@ -29,7 +29,6 @@ MAX_CUSTOM = 400 * DAY
 AVERAGE_OF = 10
 SENDS_PAGE = 25
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
 
 #: The human/all toggle (``?who=``): opens and clicks a bot made count under "all" only.
 #: "human" is the default; the raw events and both sets of counts are always kept.
@@ -198,15 +197,6 @@ async def overview_page(gateway: Any, domain: str, period: Period, who: str = "h
             "machine_opens": now.totals.get("opened_machine", 0), "machine_clicks": now.totals.get("clicked_machine", 0)}
 
 
-def parse_cursor(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    match = CURSOR.match(text)
-    if match is None:
-        raise PeriodError("the page link is damaged; start again from the first page")
-    return int(match[1]), int(match[2])
-
-
 def send_row(row: queries.SendRow, who: str = "human") -> dict[str, Any]:
     e = ENGAGED[who]
     return {"key": row.send_key, "email_id": row.email_id, "subject": row.subject, "tags": row.tags,
@@ -339,7 +329,7 @@ def progress_update(item: Any) -> dict[str, Any]:
 def link_rows(links: list[queries.LinkRow]) -> list[dict[str, Any]]:
     """Top links as the send page shows them; only http(s) URLs become links."""
     return [{"url": link.url, "href": link.url if link.url.lower().startswith(("http://", "https://")) else None,
-             "clicks": link.clicks, "unique": link.unique, "share": percent(link.share),
+             "clicks": link.clicks, "unique": link.unique, "share": percent(link.share), "share_value": link.share,
              "bar": bar(link.share or 0, "link-bar", 80, 8)} for link in links]
 
 
@@ -373,6 +363,16 @@ async def send_page(gateway: Any, domain: str, key: str, who: str = "human") -> 
             "average_of": len(earlier.items), "progress": progress_of(snapshot, domain, row.email_id),
             "curve": await send_curve(gateway, domain, row.email_id, c.get("delivered", 0)),
             "message_id": None if row.email_id else row.send_key}
+
+
+async def send_tables(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:
+    """A send's funnel and top links built as its page builds them (what the send's CSV exports
+    write); ``None`` for an unknown send."""
+    row = await queries.send_summary(gateway, domain, key)
+    if row is None:
+        return None
+    links = await queries.top_links(gateway, domain, key, who=who, limit=TOP_LINKS)
+    return {"funnel": funnel(row.counts, who), "links": link_rows(links)}
 
 
 async def send_figures(gateway: Any, domain: str, key: str, who: str = "human") -> dict[str, Any] | None:

@@ -15,11 +15,13 @@ from werkzeug.exceptions import HTTPException
 
 from ..page_hooks import add_page_hooks
 from . import accounts, csrf, trusted_header
+from . import page_exports as pe
 from .app_state import Dashboard
 from .event_stream import EventStream, Frame, event_stream_response
 from .headers import SECURITY_HEADERS
 from .operations_view import operations_page
 from .plugin_pages import PluginPages
+from .table_export import csv_response
 from .analytics_routes import add_analytics_routes
 from .bounces_routes import add_bounce_routes
 from .reputation_routes import add_reputation_routes
@@ -204,19 +206,36 @@ def build_blueprint(dash: Dashboard) -> Blueprint:
         return await operations_page(dash.gateway, dash.settings.events_silence_seconds,
                                      dash.settings.worker_alive_seconds)
 
+    def operations_csv_urls() -> dict[str, str]:
+        """The exports' links, made in the request (a live update renders outside of it)."""
+        return {table: url_for("dashboard.operations_csv", table=table) for table in pe.OPERATIONS_TABLES}
+
     @bp.get("/operations")
     @signed_in()
     async def operations() -> Response:
-        return await render("operations.html", page="operations", refresh=10, **await operations_context())
+        return await render("operations.html", page="operations", refresh=10, csv_url=operations_csv_urls(),
+                            **await operations_context())
+
+    @bp.get("/operations.csv")
+    @signed_in()
+    async def operations_csv() -> Response:
+        """One of the Operations page's tables (``?table=state|newsletters|workers``) as CSV."""
+        try:
+            header, make = pe.pick(pe.OPERATIONS_TABLES, request.args.get("table"))
+        except pe.ExportError:
+            abort(400)
+        return csv_response(f"operations-{request.args['table']}.csv", header,
+                            pe.stream(make(await operations_context())))
 
     @bp.get("/operations/live")
     @signed_in()
     async def operations_live() -> Response:
         fragment = dash.templates.get_template("operations_live.html")
+        csv_url = operations_csv_urls()
 
         async def update() -> Frame:
             context = await operations_context()
-            return Frame({"html": await fragment.render_async(url_for=url_for, **context)})
+            return Frame({"html": await fragment.render_async(url_for=url_for, csv_url=csv_url, **context)})
 
         return event_stream_response(EventStream(update, dash.live_interval, dash.settings.live_stream_seconds))
 

@@ -15,8 +15,10 @@ from quart import Blueprint, Response, abort, g, redirect, request, url_for
 from . import analytics_view as av
 from . import bounces_view as bv
 from . import domain_choice as choice
+from . import page_exports as pe
 from . import suppressions_view as sv
 from .app_state import Dashboard
+from .event_reads import parse_cursor
 from .table_export import csv_response, safe_filename_part
 
 log = logging.getLogger("postgate.dashboard")
@@ -66,7 +68,21 @@ def add_bounce_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awai
         context.update(await bv.explorer_page(dash.gateway, context["domain"], period.start, period.end))
         keep = {"domain": context["domain"], **period_args(request.args)}
         context["drill"] = lambda group: url_for("dashboard.bounce_recipients") + "?" + urlencode({**keep, **group})
+        context["csv_url"] = lambda table: url_for("dashboard.bounces_csv") + "?" + urlencode({**keep, "table": table})
         return await render("bounces.html", **context)
+
+    @bp.get("/bounces.csv")
+    @signed_in()
+    async def bounces_csv() -> Response:
+        """One of the explorer's group tables (``?table=type|code|provider|groups``) as CSV."""
+        try:
+            header, make = pe.pick(pe.BOUNCE_TABLES, request.args.get("table"))
+        except pe.ExportError:
+            abort(400)
+        domain, period = chosen_domain(request.args), period_of(request.args)
+        page = await bv.explorer_page(dash.gateway, domain, period.start, period.end)
+        label = f"{safe_filename_part(domain)}-{av.stamp(period.start, False)}-{av.stamp(period.end, False)}"
+        return csv_response(f"bounces-by-{request.args['table']}-{label}.csv", header, pe.stream(make(page)))
 
     def drill_target(args: Any) -> tuple[str, bv.Group, av.Period]:
         try:
@@ -80,7 +96,7 @@ def add_bounce_routes(bp: Blueprint, dash: Dashboard, render: Callable[..., Awai
     async def bounce_recipients() -> Response:
         domain, group, period = drill_target(request.args)
         try:
-            after = bv.parse_cursor(request.args.get("after"))
+            after = parse_cursor(request.args.get("after"), bv.DrillError, "open the group again")
         except bv.DrillError:
             abort(400)
         result = await bv.recipients_page(dash.gateway, domain, group, period.start, period.end, after)

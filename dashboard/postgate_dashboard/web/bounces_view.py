@@ -30,7 +30,6 @@ KIND_NOTES = {
 }
 CODE = re.compile(r"^\d{0,8}$")
 ENHANCED = re.compile(r"^[0-9.]{0,16}$")
-CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
 CSV_HEADER = ("time_utc", "recipient", "type", "code", "enhanced_code", "provider", "reason",
               "provider_reply", "message_id", "send", "event_id")
 
@@ -83,15 +82,6 @@ def parse_group(args: Mapping[str, str]) -> Group:
     if provider != "*" and provider not in LABELS:
         raise DrillError("choose one of the mailbox providers")
     return Group(kind, code, enhanced, provider)
-
-
-def parse_cursor(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    match = CURSOR.match(text)
-    if match is None:
-        raise DrillError("the page link is damaged; open the group again")
-    return int(match[1]), int(match[2])
 
 
 def grouped(groups: list[queries.FailureGroup]) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class NewsletterRow:
     rate: str
     eta: str
     started: str
+    rate_per_minute: float | None = None
+    eta_seconds: float | None = None
+    started_at: float | None = None
 
 
 def _row(progress: Any) -> NewsletterRow:
@@ -59,13 +62,16 @@ def _row(progress: Any) -> NewsletterRow:
         in_doubt=progress.in_doubt, failed=progress.counts.get("failed", 0), rate=rate,
         eta=duration(progress.eta_seconds),
         started=datetime.fromtimestamp(progress.created_at, UTC).strftime("%b %d %H:%M UTC"),
+        rate_per_minute=progress.rate * 60 if progress.rate else None, eta_seconds=progress.eta_seconds,
+        started_at=progress.created_at,
     )
 
 
 async def operations_page(gateway: Any, silence_seconds: float, alive_seconds: float = 60) -> dict[str, Any]:
     """Template context: the snapshot's figures as shown, newsletters in flight, worker loops
     alive (heartbeat within ``alive_seconds``), the event-ingest lag, and warnings (provider
-    events silent for ``silence_seconds`` while sending, workers gone quiet)."""
+    events silent for ``silence_seconds`` while sending, workers gone quiet); under ``raw`` the
+    tiles' figures unformatted (what the page's CSV export writes)."""
     snap = await gateway.operations_snapshot()
     lags = await ingest_lags(gateway, snap)
     quiet = [lag for lag in lags if lag.seconds > silence_seconds]
@@ -94,6 +100,12 @@ async def operations_page(gateway: Any, silence_seconds: float, alive_seconds: f
         "workers": [_worker(w, snap.taken_at) for w in workers],
         **await _ingest(gateway, lags, snap.taken_at),
         "alerts": [*(_silence_text(q) for q in quiet), *_alerts(snap), *_worker_alerts(snap, workers, alive_seconds)],
+        "raw": {"taken_at": snap.taken_at, "queue_depth": snap.queue_depth, "oldest_job_age": snap.oldest_job_age,
+                "in_doubt": snap.in_doubt, "dead_jobs": snap.dead_jobs, "send_rate": per_minute,
+                "max_rate": max_per_minute or None, "sent_24h": quota.sent_24h if quota else None,
+                "max_24h": quota.max_24h if quota else None, "quota_source": quota.source if quota else None,
+                "workers_alive": len(alive),
+                "ingest_lag": max(0.0, max(lag.seconds for lag in lags)) if lags else None},
     }
 
 
@@ -111,8 +123,9 @@ async def _ingest(gateway: Any, lags: list[Silence], now: float) -> dict[str, An
 
 
 def _worker(row: Any, now: float) -> dict[str, Any]:
+    seen, up = max(0.0, now - row.seen_at), max(0.0, now - row.started_at)
     return {"name": row.owner.partition("@")[0], "host": row.host, "pid": row.pid, "alive": row.alive,
-            "seen": duration(max(0.0, now - row.seen_at)), "up": duration(max(0.0, now - row.started_at))}
+            "seen": duration(seen), "up": duration(up), "seen_seconds": seen, "up_seconds": up}
 
 
 def _worker_alerts(snap: Any, workers: list[Any], alive_seconds: float) -> list[str]:

@@ -4,7 +4,6 @@ through ``gateway.storage.page_events`` with the events API's own filter terms."
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,12 +11,12 @@ from typing import Any
 
 from postgate import Event, EventQuery, Term
 
+from .event_reads import parse_cursor
 from .table_export import EXPORT_STEP, inert_cell
 
 PAGE_SIZE = 50
 SEARCH_KINDS = ("recipient", "message")
 MAX_SEARCH = 320
-CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
 CSV_HEADER = ("time_utc", "event", "recipient", "message_id", "severity", "reason", "status_code",
               "provider_reply", "client", "url", "event_id")
 
@@ -54,16 +53,7 @@ def parse_search(domains: list[str], args: Any) -> Search | None:
     kind = args.get("by") or ("recipient" if "@" in value and not value.startswith("<") else "message")
     if kind not in SEARCH_KINDS:
         raise SearchError("search by recipient or by message id")
-    return Search(domain, kind, value, parse_cursor(args.get("after")))
-
-
-def parse_cursor(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    match = CURSOR.match(text)
-    if match is None:
-        raise SearchError("the page link is damaged; start the search again")
-    return int(match[1]), int(match[2])
+    return Search(domain, kind, value, parse_cursor(args.get("after"), SearchError, "start the search again"))
 
 
 def cursor_of(event: Event) -> str:
