@@ -95,8 +95,10 @@ def test_a_plugin_default_variable_is_read_by_name_only_while_the_plugin_is_load
     """The core names no plugin's variable: ``POSTGATE_TRACKING_KEYS`` is the default of the
     tracking plugin's ``keys_env``, so it is known once the plugin is loaded, and a typo otherwise."""
     monkeypatch.setenv("POSTGATE_TRACKING_KEYS", "k1:" + "s" * 32)
-    with pytest.raises(ConfigError, match="unknown setting in the environment: POSTGATE_TRACKING_KEYS"):
+    with pytest.raises(ConfigError, match="unknown setting in the environment: POSTGATE_TRACKING_KEYS") as err:
         load_settings()
+    assert "\n  POSTGATE_TRACKING_KEYS is read by the tracking plugin (postgate-tracking), which is not loaded" in str(
+        err.value)  # tracking is installed: the error says how to load it
     monkeypatch.setenv("POSTGATE_LOAD_PLUGINS", '["tracking"]')
     assert load_settings().load_plugins == ["tracking"]
     monkeypatch.setenv("POSTGATE_FOO", "x")

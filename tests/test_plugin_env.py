@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -41,14 +42,32 @@ def register_settings(register):
 '''
 
 
+#: An installed plugin whose import raises.
+BROKEN = 'raise RuntimeError("postgate_broken cannot be imported")\n'
+
+
+def install(folder: Path, name: str, source: str) -> None:
+    """Put plugin ``name`` (module ``postgate_<name>``, distribution ``postgate-<name>``) in ``folder``."""
+    (folder / f"postgate_{name}.py").write_text(source)
+    dist = folder / f"postgate_{name}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: postgate-{name}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[postgate]\n{name} = postgate_{name}\n")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("site")
-    (folder / "postgate_envdemo.py").write_text(ENVDEMO)
-    dist = folder / "postgate_envdemo-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: postgate-envdemo\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[postgate]\nenvdemo = postgate_envdemo\n")
+    install(folder, "envdemo", ENVDEMO)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def broken_site(tmp_path_factory) -> Path:
+    """envdemo and a plugin that cannot be imported (looked at first: its name sorts first)."""
+    folder = tmp_path_factory.mktemp("broken_site")
+    install(folder, "envdemo", ENVDEMO)
+    install(folder, "broken", BROKEN)
     return folder
 
 
@@ -158,3 +177,58 @@ def test_every_command_refuses_an_unknown_variable(site, tmp_path):
         assert done.returncode != 0, command
         assert ("Error: unknown setting in the environment: POSTGATE_FOO (see docs/configuration.md"
                 in done.stderr), (command, done.stderr)
+
+
+UNKNOWN_FOO = "Error: unknown setting in the environment: POSTGATE_FOO (see docs/configuration.md for the names)\n"
+
+
+def test_a_truly_unknown_variable_gets_no_hint(site, tmp_path):
+    """Tracking and envdemo are installed but not loaded; neither reads POSTGATE_FOO."""
+    done = run(site, tmp_path, "check-config", POSTGATE_FOO="x")
+    assert (done.returncode, done.stderr) == (1, UNKNOWN_FOO)
+
+
+def test_a_variable_of_an_installed_plugin_not_loaded_says_how_to_load_it(site, tmp_path):
+    done = run(site, tmp_path, "check-config", POSTGATE_TRACKING_KEYS=KEYS)
+    assert done.returncode == 1  # as for any unknown variable
+    assert done.stderr == (
+        "Error: unknown setting in the environment: POSTGATE_TRACKING_KEYS (see docs/configuration.md for the names)\n"
+        "  POSTGATE_TRACKING_KEYS is read by the tracking plugin (postgate-tracking), which is not loaded: "
+        "load it with load_plugins = [\"tracking\"] in postgate.toml, or POSTGATE_LOAD_PLUGINS='[\"tracking\"]'\n"
+    )
+    assert done.stderr in (ROOT / "docs" / "configuration.md").read_text()  # the example there is true
+
+
+def test_the_hint_keeps_the_loaded_plugins_and_words_it_as_postgate_plugins_does(site, tmp_path):
+    (tmp_path / "postgate.toml").write_text('load_plugins = ["envdemo"]\n')
+    done = run(site, tmp_path, "check-config", POSTGATE_TRACKING_KEYS=KEYS, POSTGATE_FOO="x")
+    assert done.returncode == 1
+    first, hint = done.stderr.splitlines()
+    assert first == ("Error: unknown setting in the environment: POSTGATE_FOO, POSTGATE_TRACKING_KEYS "
+                     "(see docs/configuration.md for the names)")
+    assert hint.startswith("  POSTGATE_TRACKING_KEYS is read by the tracking plugin (postgate-tracking), "
+                           "which is not loaded: load it with ")
+    listed = run(site, tmp_path, "plugins").stdout.splitlines()
+    load_it_with = listed[listed.index("  tracking (postgate-tracking " + version("postgate-tracking") + ")") + 1]
+    assert load_it_with.strip() == "load it with: " + hint.split("load it with ", 1)[1]
+    assert '["envdemo", "tracking"]' in hint
+
+
+def test_variables_of_one_plugin_not_loaded_are_named_together(site, tmp_path):
+    done = run(site, tmp_path, "plugins", POSTGATE_ENVDEMO_TOKEN="t", POSTGATE_ENVDEMO_PASSWORD="p")
+    assert done.returncode == 1
+    assert ("\n  POSTGATE_ENVDEMO_PASSWORD, POSTGATE_ENVDEMO_TOKEN are read by the envdemo plugin (postgate-envdemo), "
+            "which is not loaded: load it with load_plugins = [\"envdemo\"] in postgate.toml" in done.stderr), done.stderr
+
+
+def test_a_broken_installed_plugin_is_skipped_by_the_hint(broken_site, tmp_path):
+    done = run(broken_site, tmp_path, "check-config", POSTGATE_ENVDEMO_TOKEN="t", POSTGATE_TRACKING_KEYS=KEYS)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "cannot be imported" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("Error: unknown setting in the environment: POSTGATE_ENVDEMO_TOKEN, POSTGATE_TRACKING_KEYS")
+    assert [line.split(" which", 1)[0] for line in lines[1:]] == [
+        "  POSTGATE_ENVDEMO_TOKEN is read by the envdemo plugin (postgate-envdemo),",
+        "  POSTGATE_TRACKING_KEYS is read by the tracking plugin (postgate-tracking),",
+    ]
+    assert run(broken_site, tmp_path, "check-config", POSTGATE_FOO="x").stderr == UNKNOWN_FOO

@@ -22,7 +22,7 @@ from tortoise.exceptions import BaseORMException
 from .app import Gateway
 from .backends import NoDeadLetters
 from .logs import configure_logging
-from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, plugin_rows, unloaded_rows
+from .plugins import ENTRYPOINT_GROUP, build_plugin_manager, load_hint, plugin_rows, unloaded_rows
 from .settings import DEFAULT_DOMAIN, ConfigError, Settings, ensure_api_key, load_settings, require_domain_keys
 from .web import masked_key
 
@@ -402,12 +402,6 @@ def plugins(config: str | None, show_all: bool, as_json: bool) -> None:
     for row in unloaded:
         click.echo(f"  {row['name']} ({row['distribution'] or '?'} {row['version'] or ''}".rstrip() + ")")
         click.echo(f"      load it with: {load_hint(row['load_plugins'])}")
-
-
-def load_hint(load_plugins: list[str]) -> str:
-    """How to set ``load_plugins`` to ``load_plugins``: the TOML line and the environment form."""
-    value = json.dumps(load_plugins)
-    return f"load_plugins = {value} in postgate.toml, or POSTGATE_LOAD_PLUGINS='{value}'"
 
 
 @cli.command("check-config")

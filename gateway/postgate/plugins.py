@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from collections.abc import Iterable, Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
@@ -136,20 +137,69 @@ def plugin_rows(pm: pluggy.PluginManager, include_builtins: bool = False) -> lis
     return rows
 
 
+def unloaded_entry_points(pm: pluggy.PluginManager) -> list[EntryPoint]:
+    """The entry points (group ``postgate``) of plugins installed but not loaded, one per name,
+    sorted by name."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRYPOINT_GROUP):
+        if ep.name in found or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+            continue
+        found[ep.name] = ep
+    return [found[name] for name in sorted(found)]
+
+
+def unloaded_row(ep: EntryPoint, load_plugins: Sequence[str]) -> dict[str, Any]:
+    """Name, version and distribution of a plugin that is not loaded, with the ``load_plugins``
+    value that would load it."""
+    dist = ep.dist
+    return {
+        "name": ep.name,
+        "version": dist.version if dist is not None else None,
+        "distribution": dist.metadata["Name"] if dist is not None else None,
+        "builtin": False,
+        "loaded": False,
+        "load_plugins": [*load_plugins, ep.name],
+    }
+
+
 def unloaded_rows(pm: pluggy.PluginManager, load_plugins: Sequence[str]) -> list[dict[str, Any]]:
     """Plugins installed (an entry point in group ``postgate``) but not loaded, each with the
     ``load_plugins`` value that would load it (for ``postgate plugins``)."""
-    rows: dict[str, dict[str, Any]] = {}
-    for ep in entry_points(group=ENTRYPOINT_GROUP):
-        if ep.name in rows or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+    return [unloaded_row(ep, load_plugins) for ep in unloaded_entry_points(pm)]
+
+
+def load_hint(load_plugins: Sequence[str]) -> str:
+    """How to set ``load_plugins`` to ``load_plugins``: the TOML line and the environment form."""
+    value = json.dumps(list(load_plugins))
+    return f"load_plugins = {value} in postgate.toml, or POSTGATE_LOAD_PLUGINS='{value}'"
+
+
+def entry_point_env_defaults(ep: EntryPoint) -> set[str] | None:
+    """The variables the plugin behind ``ep`` reads by default (its settings model's ``*_env``
+    defaults), found by importing it into a plugin manager of its own; ``None`` when its import or
+    its hooks raise (a broken installed plugin)."""
+    try:
+        pm = pluggy.PluginManager("postgate")
+        pm.add_hookspecs(hookspecs)
+        pm.register(ep.load(), name=ep.name)
+        return plugin_env_defaults(pm)
+    except Exception:  # a broken plugin must not turn a configuration error into a traceback
+        return None
+
+
+def unloaded_reader_hints(pm: pluggy.PluginManager, load_plugins: Sequence[str], names: Sequence[str],
+                          ) -> list[str]:
+    """For the variables among ``names`` that an installed plugin which is not loaded reads by
+    default, a line per such plugin naming it and how to load it. Imports every installed plugin
+    that is not loaded: for error messages only."""
+    hints = []
+    for ep in unloaded_entry_points(pm):
+        defaults = entry_point_env_defaults(ep) or set()
+        read = [name for name in names if name in defaults]
+        if not read:
             continue
-        dist = ep.dist
-        rows[ep.name] = {
-            "name": ep.name,
-            "version": dist.version if dist is not None else None,
-            "distribution": dist.metadata["Name"] if dist is not None else None,
-            "builtin": False,
-            "loaded": False,
-            "load_plugins": [*load_plugins, ep.name],
-        }
-    return [rows[name] for name in sorted(rows)]
+        row = unloaded_row(ep, load_plugins)
+        verb = "is" if len(read) == 1 else "are"
+        hints.append(f"{', '.join(read)} {verb} read by the {row['name']} plugin ({row['distribution'] or '?'}), "
+                     f"which is not loaded: load it with {load_hint(row['load_plugins'])}")
+    return hints

@@ -198,7 +198,7 @@ def models_in(annotation: Any) -> list[type[BaseModel]]:
 def unknown_env_vars(environ: dict[str, str] | None = None, allowed: set[str] | frozenset[str] = frozenset(),
                      ) -> list[str]:
     """``POSTGATE_…`` variables that name no setting (a typo would otherwise be ignored), leaving
-    out ``allowed`` (names read by name, see :func:`unknown_setting_variables`) and
+    out ``allowed`` (names read by name, see :func:`refuse_unknown_variables`) and
     :data:`NAMED_ENV`."""
     environ = dict(os.environ if environ is None else environ)
     top = {name.upper() for name in Settings.model_fields}
@@ -242,27 +242,32 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
     if error is not None:  # which plugins are loaded, and so which variables they read, is unknown
         raise error from None
     assert settings is not None
-    bad = unknown_setting_variables(settings)
-    if bad:
-        raise ConfigError(
-            "unknown setting in the environment: " + ", ".join(bad)
-            + " (see docs/configuration.md for the names)"
-        )
+    refuse_unknown_variables(settings)
     return settings
 
 
-def unknown_setting_variables(settings: Settings) -> list[str]:
-    """``POSTGATE_…`` variables that are neither settings nor read by name: by the core
-    (:data:`NAMED_ENV`), through a ``*_env`` setting of the configuration, or as the ``*_env``
-    default of a loaded plugin's settings model (the plugins are loaded only when some variable is
-    left to explain)."""
+def refuse_unknown_variables(settings: Settings) -> None:
+    """Raise :class:`ConfigError` for ``POSTGATE_…`` variables that are neither settings nor read
+    by name: by the core (:data:`NAMED_ENV`), through a ``*_env`` setting of the configuration, or
+    as the ``*_env`` default of a loaded plugin's settings model (the plugins are loaded only when
+    some variable is left to explain). A refused variable that an installed plugin which is not
+    loaded reads by default gets a line saying how to load that plugin."""
     bad = unknown_env_vars(allowed=env_names_in(settings.model_dump()))
     if not bad:
-        return bad
-    from .plugins import build_plugin_manager, plugin_env_defaults  # (.plugins imports this module)
+        return
+    from .plugins import build_plugin_manager, plugin_env_defaults, unloaded_reader_hints  # (.plugins imports this module)
 
-    defaults = plugin_env_defaults(build_plugin_manager(settings.load_plugins, settings.disable_plugins))
-    return [name for name in bad if name not in defaults]
+    pm = build_plugin_manager(settings.load_plugins, settings.disable_plugins)
+    defaults = plugin_env_defaults(pm)
+    bad = [name for name in bad if name not in defaults]
+    if bad:
+        hints = unloaded_reader_hints(pm, settings.load_plugins, bad)
+        raise ConfigError("\n  ".join([unknown_variables_message(bad), *hints]))
+
+
+def unknown_variables_message(names: list[str]) -> str:
+    """The error for ``POSTGATE_…`` variables that name no setting."""
+    return "unknown setting in the environment: " + ", ".join(names) + " (see docs/configuration.md for the names)"
 
 
 def env_source(loc: tuple[Any, ...], environ: dict[str, str] | None = None) -> str | None:
