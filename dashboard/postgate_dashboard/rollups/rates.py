@@ -4,7 +4,9 @@ A rate is ``numerator / denominator`` of roll-up counts (``None`` when the denom
 Bounces are permanent failures other than suppression drops (Mailgun's ``bounced_count``);
 uniques count a recipient's first open or click of a send once. Mailgun divides delivered by
 ``sent`` and failures by ``processed`` (:data:`DERIVED`), as its metrics API does, so the cards
-and ``POST /v1/analytics/metrics`` always give the same figures.
+and ``POST /v1/analytics/metrics`` always give the same figures. The Reputation page's hard-bounce
+rate is AWS SES's instead, ``sent_bounce_rate``, over ``sent``: suppression drops never reach
+the provider, so SES counts them neither as bounces nor as sends.
 """
 
 from __future__ import annotations
@@ -38,18 +40,28 @@ class Rate:
     @property
     def definition(self) -> str:
         top = " + ".join(self.plus) + "".join(f" - {kind}" for kind in self.minus)
+        if len(self.plus) + len(self.minus) > 1:
+            top = f"({top})"
         return f"{top} / {self.denominator}"
 
+    def numerator(self, counts: Mapping[str, int]) -> int:
+        """The count divided: the ``plus`` kinds less the ``minus`` ones."""
+        return sum(counts.get(k, 0) for k in self.plus) - sum(counts.get(k, 0) for k in self.minus)
+
     def of(self, counts: Mapping[str, int]) -> float | None:
+        """``numerator / denominator``, ``None`` when the denominator is 0."""
         below = count_of(counts, self.denominator)
         if not below:
             return None
-        return (sum(counts.get(k, 0) for k in self.plus) - sum(counts.get(k, 0) for k in self.minus)) / below
+        return self.numerator(counts) / below
 
 
 RATES: tuple[Rate, ...] = (
     Rate("delivered_rate", "Delivered", ("delivered",), "sent"),
     Rate("bounce_rate", "Bounced (hard)", ("failed_permanent",), "processed", minus=("suppressed",)),
+    # AWS SES's bounce rate, hard bounces per email sent: suppression drops never reach the
+    # provider, so they are neither bounces nor sends (``processed`` counts them).
+    Rate("sent_bounce_rate", "Bounced (hard) of sent", ("failed_permanent",), "sent", minus=("suppressed",)),
     Rate("suppressed_rate", "Suppressed", ("suppressed",), "accepted"),
     Rate("temporary_fail_rate", "Deferred (soft)", ("failed_temporary",), "processed"),
     Rate("opened_rate", "Opens", ("opened",), "delivered"),

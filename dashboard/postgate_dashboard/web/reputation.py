@@ -19,12 +19,12 @@ class Limit:
     level: Level
 
 
-#: Hard bounces per accepted message (Mailgun's ``bounce_rate``).
+#: Hard bounces per email sent (AWS SES's bounce rate, ``sent_bounce_rate``).
 BOUNCE_LIMITS = (
     Limit(0.05, "AWS SES", "account under review", "warn"),
     Limit(0.10, "AWS SES", "sending may be paused", "bad"),
 )
-#: Complaints per delivered message (Mailgun's ``complained_rate``).
+#: Complaints per delivered message (Gmail's and Yahoo's spam rate, Mailgun's ``complained_rate``).
 COMPLAINT_LIMITS = (
     Limit(0.001, "AWS SES", "account under review", "warn"),
     Limit(0.001, "Gmail/Yahoo", "above the 0.1% to stay under", "warn"),

@@ -5,22 +5,30 @@ roll-ups, against the thresholds of :mod:`.reputation`; the provider account's s
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from ..rollups import queries
-from ..rollups.rates import BY_NAME
+from ..rollups.rates import BY_NAME, Rate, count_of
 from .reputation import BOUNCE_LIMITS, COMPLAINT_LIMITS, Limit, classify, verdict
 
 HOUR = 3600
 DAY = 24 * HOUR
 #: The windows shown: (label, days).
 WINDOWS = (("7 days", 7), ("30 days", 30))
-#: (rate, count, denominator, limits) of each gauge.
-GAUGES = (("bounce_rate", "bounced", "accepted", BOUNCE_LIMITS),
-          ("complained_rate", "complained", "delivered", COMPLAINT_LIMITS))
+#: What each denominator counts, as the page's column header explains it.
+DENOMINATORS = {"sent": "sent = delivered + hard bounces: the messages the provider took (suppression drops never reach it)",
+                "delivered": "delivered: the messages the recipients' mail servers took"}
+#: (rate, limits, whose definition the rate follows) of each gauge: each rate is divided as the
+#: ones enforcing its thresholds divide it (see docs/dashboard.md, "Reputation").
+GAUGES = (("sent_bounce_rate", BOUNCE_LIMITS,
+           "AWS SES's bounce rate: hard bounces per email sent"),
+          ("complained_rate", COMPLAINT_LIMITS,
+           "Gmail's and Yahoo's spam rate: complaints per message delivered (they count the inbox; "
+           "AWS SES divides by emails sent, so its rate is at most this one)"))
 
 
 def percent(value: float | None, places: int = 2) -> str:
@@ -66,22 +74,27 @@ def gauge(values: list[tuple[str, float | None]], limits: tuple[Limit, ...], lab
     return Markup("".join(parts))
 
 
+def window_figures(rate: Rate, counts: Mapping[str, int], limits: tuple[Limit, ...], label: str) -> dict[str, Any]:
+    """One window of one rate: its numerator, denominator and rate from the same counts (the
+    rate is ``n / of`` of the row it is shown in), and its standing against ``limits``."""
+    n, of = rate.numerator(counts), count_of(counts, rate.denominator)
+    value = n / of if of else None
+    level, reached = classify(value, limits)
+    return {"label": label, "n": n, "of": of, "value": value, "rate": percent(value), "level": level,
+            "verdict": verdict(level, reached)}
+
+
 async def rate_rows(gateway: Any, domain: str, now: float) -> list[dict[str, Any]]:
     """One row per gauge: each window's count, denominator, rate and level, and the gauge."""
     end = int(now) - int(now) % HOUR + HOUR
     totals = {label: await queries.totals(gateway, domain, end - days * DAY, end) for label, days in WINDOWS}
     rows = []
-    for name, count, denominator, limits in GAUGES:
+    for name, limits, basis in GAUGES:
         rate = BY_NAME[name]
-        windows = []
-        for label, _ in WINDOWS:
-            counts = totals[label]
-            value = rate.of(counts)
-            level, reached = classify(value, limits)
-            n = counts.get("failed_permanent", 0) - counts.get("suppressed", 0) if count == "bounced" else counts.get(count, 0)
-            windows.append({"label": label, "n": n, "of": counts.get(denominator, 0), "value": value,
-                            "rate": percent(value), "level": level, "verdict": verdict(level, reached)})
-        rows.append({"name": name, "label": rate.label, "denominator": denominator, "definition": rate.definition, "windows": windows,
+        windows = [window_figures(rate, totals[label], limits, label) for label, _ in WINDOWS]
+        rows.append({"name": name, "label": rate.label, "denominator": rate.denominator,
+                     "denominator_meaning": DENOMINATORS[rate.denominator], "definition": rate.definition,
+                     "basis": basis, "windows": windows,
                      "limits": [{"at": percent(l.at, 1), "who": l.who, "what": l.what, "level": l.level} for l in limits],
                      "gauge": gauge([(w["label"], w["value"]) for w in windows], limits,
                                     f"{rate.label} over the last 7 and 30 days against the thresholds")})
