@@ -45,6 +45,8 @@ _MARKERS = 0xE000
 #: in at most this many bytes of lines per body template.
 _LINE_BYTES = 57
 _CACHED_LITERAL = 4096
+#: Bodies up to this long (in literal bytes) make their 7-bit payload in one piece.
+_SMALL_BODY = 2048
 _CACHE_BYTES = 4 * 1024 * 1024
 #: How many sets of value lengths a template remembers as checked (:meth:`BodyTemplate._layout`).
 _LENGTHS_SEEN = 1024
@@ -55,7 +57,21 @@ def _base64_lines(data: bytes) -> bytes:
     if not data:
         return b""
     encoded = binascii.b2a_base64(data, newline=False)
-    return b"\r\n".join([encoded[start:start + 76] for start in range(0, len(encoded), 76)]) + b"\r\n"
+    size = len(encoded)
+    if size <= 76:
+        return encoded + b"\r\n"
+    split = _LINE_SPLITS.get(size)
+    if split is None:  # the lines and an empty piece after the last, so one join ends it too
+        if len(_LINE_SPLITS) >= _LINE_SPLITS_KEPT:
+            _LINE_SPLITS.clear()
+        split = _LINE_SPLITS[size] = struct.Struct("76s" * ((size - 1) // 76) + f"{(size - 1) % 76 + 1}s0s")
+    return b"\r\n".join(split.unpack(encoded))
+
+
+#: Structs that cut base64 of a given length into its lines, by length (one C call, where a
+#: Python loop over the lines cost more than encoding them).
+_LINE_SPLITS: dict[int, struct.Struct] = {}
+_LINE_SPLITS_KEPT = 4096
 
 
 def encode_body(content: str, cte: str) -> bytes:
@@ -84,6 +100,14 @@ def _pattern(literals: list[str], slots: list[int]) -> str:
         pieces.append("{%d}" % slot)
         pieces.append(literal.replace("{", "{{").replace("}", "}}"))
     return "".join(pieces)
+
+
+def _tuple_picker(slots: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
+    """Like :func:`_picker`, always giving a tuple (what ``%``-formatting takes)."""
+    if len(slots) > 1:
+        return itemgetter(*slots)
+    slot = slots[0] if slots else 0
+    return (lambda items: (items[slot],)) if slots else (lambda items: ())
 
 
 def _picker(slots: list[int]) -> Callable[[list[bytes]], Sequence[bytes]]:
@@ -203,15 +227,17 @@ class _RunLines:
         self.gather = struct.Struct("".join(gather))
         self.copies = copy + 1
 
-    def fill(self, encoded: list[bytes], run: bytes | None = None) -> list[bytes]:
-        """The lines for a recipient: from its values (``encoded``, by slot) when :attr:`ends`
-        is known, else from its whole ``run``."""
+    def fill(self, lines: list[bytes], encoded: list[bytes], run: bytes | None = None) -> None:
+        """Add the lines for a recipient to ``lines``: from its values (``encoded``, by slot)
+        when :attr:`ends` is known, else from its whole ``run``."""
         if len(self.stretches) == 1:
-            return self.stretches
-        pieces = self.frame[:]
+            lines.append(self.stretches[0])
+            return
+        start = len(lines) + 1
+        lines.extend(self.frame)
         if run is not None:
-            pieces[1::2] = self.split.unpack(binascii.b2a_base64(b"".join(self.pick.unpack_from(run)), newline=False))
-            return pieces
+            lines[start::2] = self.split.unpack(binascii.b2a_base64(b"".join(self.pick.unpack_from(run)), newline=False))
+            return
         if self.one_slot is not None:
             source = encoded[self.one_slot].join(self.constants)
         else:
@@ -220,8 +246,7 @@ class _RunLines:
             joined[1::2] = self.pick_values(encoded)
             source = b"".join(joined)
         changed = binascii.b2a_base64(source, newline=False)
-        pieces[1::2] = self.gather.unpack_from(changed * self.copies if self.copies > 1 else changed)
-        return pieces
+        lines[start::2] = self.gather.unpack_from(changed * self.copies if self.copies > 1 else changed)
 
 
 class _Layout:
@@ -247,7 +272,8 @@ class BodyTemplate:
     """One text body of a batch (``None`` when the message has no such part)."""
 
     __slots__ = ("text", "keys", "recipient_pattern", "names", "plain", "literals_ascii", "fast", "line_groups",
-                 "crlf_literals", "slots", "utf8_literals", "layout", "pick_values", "fits",
+                 "crlf_literals", "ends_in_newline", "key_names", "run_formats", "small_format",
+                 "pick_tuple", "slots", "utf8_literals", "layout", "pick_values", "fits",
                  "any_literal")
 
     def __init__(self, text: str | None) -> None:
@@ -279,6 +305,8 @@ class BodyTemplate:
                 slots.append(names.setdefault(("b", name), len(names)))
                 literals.append(literal)
         self.names = list(names)
+        #: The recipient keys in slot order when every slot is one (no built-in variable).
+        self.key_names = [name for _, name in names] if all(kind == "r" for kind, _ in names) else None
         self.plain = _pattern(literals, slots)
         self.literals_ascii = all(literal.isascii() for literal in literals)
         #: The payload's pieces, made once: the slot of each value between the literals, the
@@ -287,6 +315,15 @@ class BodyTemplate:
         self.pick_values = _picker(slots)
         self.crlf_literals = [_NEWLINES.sub("\r\n", literal).encode("ascii") for literal in literals
                               ] if self.literals_ascii else []
+        #: Whether the last literal ends the 7-bit payload with a line break whatever the values.
+        self.ends_in_newline = bool(self.crlf_literals) and self.crlf_literals[-1].endswith(b"\n")
+        #: A short body's 7-bit payload as one ``%``-format (one C call, one piece), when its
+        #: last literal decides how it ends.
+        self.small_format: str | None = None
+        self.pick_tuple = _tuple_picker(slots)
+        if self.crlf_literals and self.crlf_literals[-1] and sum(map(len, self.crlf_literals)) <= _SMALL_BODY:
+            self.small_format = "%s".join(literal.decode("ascii").replace("%", "%%") for literal in self.crlf_literals
+                                          ) + ("" if self.ends_in_newline else "\r\n")
         try:
             self.utf8_literals = [literal.encode("utf-8") for literal in literals]
         except UnicodeEncodeError:  # a lone surrogate: the slow path raises as it always did
@@ -295,6 +332,8 @@ class BodyTemplate:
         #: (:meth:`_layout`): a new one replaces it when a value changes length, so a render in
         #: another thread keeps the one it checked its values against.
         self.layout: _Layout | None = None
+        #: ``%``-formats of the runs encoded whole per recipient, by ``(first, last)`` literal.
+        self.run_formats: dict[tuple[int, int], tuple[bytes, Callable[[list[bytes]], tuple[bytes, ...]]]] = {}
         self.any_literal = any(self.utf8_literals)
         #: Whether the lines fit a 7-bit body, by the values' lengths.
         self.fits: dict[tuple[int, ...], bool] = {}
@@ -348,12 +387,12 @@ class BodyTemplate:
         ones are the same objects for every recipient (a delivery may cache work on them)."""
         if not self.fast:
             return self._slow_pieces(substitute)
-        values = self._values(substitute)
+        values = self._quick_values(substitute)
         if values is None:
             return self._slow_pieces(substitute)
         joined = "".join(values)
         if self.literals_ascii and joined.isascii():
-            if _ASCII_BREAKS.search(joined):
+            if not joined.isprintable() and _ASCII_BREAKS.search(joined):  # printable: no break
                 return self._slow_pieces(substitute)
             if self._fits_7bit(tuple(map(len, values))):
                 return "7bit", self._crlf_payload(values)
@@ -378,13 +417,15 @@ class BodyTemplate:
     def _crlf_payload(self, values: list[str]) -> list[bytes]:
         """The 7-bit payload: the converted literals with the (7-bit, break-free) values between
         them, instead of formatting and encoding the whole body."""
+        if self.small_format is not None:
+            return [(self.small_format % self.pick_tuple(values)).encode("ascii")]
         literals = self.crlf_literals
         pieces: list[bytes] = [b""] * (2 * len(literals) - 1)
         pieces[0::2] = literals
-        pieces[1::2] = self.pick_values([value.encode("ascii") for value in values])
-        last = literals[-1] or next((piece for piece in reversed(pieces) if piece), b"")
-        if not last.endswith(b"\n"):  # the stdlib ends a payload with a line break
-            pieces.append(b"\r\n")
+        pieces[1::2] = self.pick_values(list(map(str.encode, values)))  # ASCII: UTF-8 is the same
+        if not (self.ends_in_newline or (not literals[-1] and
+                                         next((piece for piece in reversed(pieces) if piece), b"").endswith(b"\n"))):
+            pieces.append(b"\r\n")  # the stdlib ends a payload with a line break
         return pieces
 
     def _base64_payload(self, values: list[str]) -> list[bytes] | None:
@@ -413,13 +454,14 @@ class BodyTemplate:
                 found = self._run_lines(layout, first, last, run, head)  # type: ignore[arg-type]
             if found is None:  # the cache is full: this recipient's lines, encoded whole
                 end = head + (length - head) // _LINE_BYTES * _LINE_BYTES
-                before, run_lines, after = run[:head], [_base64_lines(run[head:end])], run[end:]  # type: ignore[index]
+                lines.append(_base64_lines(pending + run[:head]))  # type: ignore[index]
+                lines.append(_base64_lines(run[head:end]))  # type: ignore[index]
+                pending = run[end:]  # type: ignore[index]
             else:
                 before, after = found.ends or (run[:head], run[found.end:])  # type: ignore[index]
-                run_lines = found.fill(encoded, None if found.ends else run)
-            lines.append(_base64_lines(pending + before))  # no line or one whole line
-            lines.extend(run_lines)
-            pending = after
+                lines.append(_base64_lines(pending + before))  # no line or one whole line
+                found.fill(lines, encoded, None if found.ends else run)
+                pending = after
             if len(pending) >= _LINE_BYTES:
                 whole = len(pending) - len(pending) % _LINE_BYTES
                 lines.append(_base64_lines(pending[:whole]))
@@ -450,10 +492,13 @@ class BodyTemplate:
         """A recipient's bytes of a run: its literals with the values between them."""
         if first == last:
             return self.utf8_literals[first]
-        pieces = [b""] * (2 * (last - first) + 1)
-        pieces[0::2] = self.utf8_literals[first:last + 1]
-        pieces[1::2] = [encoded[slot] for slot in self.slots[first:last]]
-        return b"".join(pieces)
+        found = self.run_formats.get((first, last))
+        if found is None:  # a bytes %-format of the run: one C call per recipient
+            if len(self.run_formats) >= _LENGTHS_SEEN:
+                self.run_formats.clear()
+            pattern = b"%b".join(literal.replace(b"%", b"%%") for literal in self.utf8_literals[first:last + 1])
+            found = self.run_formats[(first, last)] = (pattern, _tuple_picker(self.slots[first:last]))
+        return found[0] % found[1](encoded)
 
     def _run_lines(self, layout: _Layout, first: int, last: int, run: bytes, head: int) -> _RunLines | None:
         """The base64 lines of a run's whole lines after its first ``head`` bytes, kept in the
@@ -468,6 +513,19 @@ class BodyTemplate:
         found = layout.base64_lines[(first, last, head)] = _RunLines(run, head, spans)
         layout.cached_bytes += found.size
         return found
+
+    def _quick_values(self, substitute: Substituter) -> list[str] | None:
+        """:meth:`_values`, in a few C calls when every slot is a recipient key whose value is a
+        string without ``%`` (the common case)."""
+        if self.key_names is None:
+            return self._values(substitute)
+        try:
+            values = list(map(substitute.variables.__getitem__, self.key_names))
+            if "%" in "".join(values):
+                return None
+        except (KeyError, TypeError):  # a missing key, or a value to convert: the full check
+            return self._values(substitute)
+        return values
 
     def _values(self, substitute: Substituter) -> list[str] | None:
         """Each slot's value, or ``None`` when one needs the slow path (a missing key, or a value
