@@ -26,7 +26,7 @@ class Footer:
         self.calls += 1
         html = message.html.replace("</body>", "<p>%recipient.footer-test-id%</p></body>")
         return PreparedTemplate(dataclasses.replace(message, html=html, subject="changed"),
-                                values=lambda row: {"footer-test-id": f"row-{row.id}-of-{batch.id}"})
+                                values=lambda rows: [{"footer-test-id": f"row-{row.id}-of-{batch.id}"} for row in rows])
 
 
 async def test_the_template_is_prepared_once_and_filled_per_recipient(gateway_factory) -> None:
@@ -48,3 +48,29 @@ async def test_the_template_is_prepared_once_and_filled_per_recipient(gateway_fa
     assert {mail["Subject"] for mail in mails} == {"changed"}
     delivered = await events_of(gw, "delivered")
     assert sorted(e.payload["message"]["headers"]["subject"] for e in delivered) == ["Hello Ann", "Hello Bob"]
+
+
+class Signature:
+    """A second plugin: its values are merged with the first one's, row by row."""
+
+    @hookimpl
+    def prepare_template(self, batch, message):
+        html = message.html.replace("</body>", "<p>%recipient.sig-test%</p></body>")
+        return PreparedTemplate(dataclasses.replace(message, html=html),
+                                values=lambda rows: [{"sig-test": f"sig-{row.address}"} for row in rows])
+
+
+async def test_two_plugins_values_fill_their_own_keys(gateway_factory) -> None:
+    gw = gateway_factory(plugins=[Footer(), Signature()])
+    await gw.start()
+    message = Message(domain=TEST_DOMAIN, sender="Blog <noreply@mg.example.com>",
+                      to=["ann@example.com", "bob@example.com"], subject="Hi",
+                      html="<html><body><p>Hi</p></body></html>", recipient_variables={})
+    await gw.accept(message)
+    await drain(gw)
+    rows = {row.address: row.id for row in await gw.storage.list_recipients(1, 0, 10)}
+    mails = [message_from_bytes(path.read_bytes(), policy=default) for path in eml_files(gw)]
+    bodies = {mail["To"].addresses[0].addr_spec: mail.get_body(("html",)).get_content() for mail in mails}
+    assert set(bodies) == set(rows)
+    for address, body in bodies.items():
+        assert f"<p>row-{rows[address]}-of-1</p>" in body and f"<p>sig-{address}</p>" in body

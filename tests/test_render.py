@@ -399,3 +399,52 @@ def test_renders_stay_byte_identical(frozen_clock, monkeypatch):
             digest.update(f"{variant} {recipient.id} {rendered.headers!r}\n".encode())
             digest.update(rendered.raw.split(b"\r\n\r\n", 1)[1])
     assert digest.hexdigest() == GOLDEN_RENDERS
+
+
+class Footer:
+    """A ``prepare_template`` values function that records the rows it is asked for."""
+
+    def __init__(self, fail: Exception | None = None, short: bool = False) -> None:
+        self.calls: list[list[int]] = []
+        self.fail, self.short = fail, short
+
+    def __call__(self, rows):
+        self.calls.append([r.id for r in rows])
+        if self.fail is not None:
+            raise self.fail
+        values = [{"footer": f"row-{r.id}"} for r in rows]
+        return values[:-1] if self.short else values
+
+
+def footer_renderer(values: Footer) -> Renderer:
+    message = ghost_message(html="<p>Hi %recipient.name%</p><p>%recipient.footer%</p>", text=None)
+    return Renderer(make_batch(message), message, values=values)
+
+
+def test_render_all_asks_values_once_for_the_chunk_and_fills_each_row_its_own() -> None:
+    values = Footer()
+    rows = [row(rid, f"m{rid}@example.com", variables={"name": f"M{rid}"}) for rid in (3, 1, 2)]
+    rendered = footer_renderer(values).render_all(rows)
+    assert values.calls == [[3, 1, 2]]
+    bodies = [message_from_bytes(r.raw, policy=default).get_body(("html",)).get_content() for r in rendered]
+    assert bodies == [f"<p>Hi M{rid}</p><p>row-{rid}</p>\r\n" for rid in (3, 1, 2)]
+    alone = Footer()
+    single = message_from_bytes(footer_renderer(alone)(rows[1]).raw, policy=default)
+    assert alone.calls == [[1]] and single.get_body(("html",)).get_content() == bodies[1]
+
+
+def test_a_failing_or_miscounting_values_function_fails_the_rows_it_was_asked_for() -> None:
+    rows = [row(rid, f"m{rid}@example.com") for rid in (1, 2)]
+    boom = RuntimeError("plugin down")
+    assert footer_renderer(Footer(fail=boom)).render_all(rows) == [boom, boom]
+    results = footer_renderer(Footer(short=True)).render_all(rows)
+    assert [type(r) for r in results] == [ValueError, ValueError] and "1 mappings for 2 rows" in str(results[0])
+    with pytest.raises(RuntimeError):
+        footer_renderer(Footer(fail=boom))(rows[0])
+
+
+def test_one_bad_row_fails_alone_in_a_chunk() -> None:
+    rows = [row(1, "a@example.com"), row(2, "b@example.com", message_id="bad id\r\nX: y"), row(3, "c@example.com")]
+    results = footer_renderer(Footer()).render_all(rows)
+    assert isinstance(results[1], Exception)
+    assert [r.recipient for r in (results[0], results[2])] == ["a@example.com", "c@example.com"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Union
 
@@ -294,13 +294,14 @@ class PreparedTemplate:
     """A batch's message as a ``prepare_template`` hook changed it, once for all its recipients.
 
     ``message`` replaces the batch's message for rendering (events keep the stored one).
-    ``values``, if set, is called for each ledger row and returns extra ``%recipient.KEY%``
-    values that only the rendering sees (a per-recipient token, say); name the keys after your
+    ``values``, if set, is called with the ledger rows rendered together (a chunk, in order) and
+    returns one mapping per row of extra ``%recipient.KEY%`` values that only the rendering sees
+    (a per-recipient token, say), so per-row work is done in one pass; name the keys after your
     plugin so they cannot meet a caller's own variables.
     """
 
     message: Message
-    values: Callable[[Recipient], Mapping[str, str]] | None = None
+    values: Callable[[Sequence[Recipient]], Sequence[Mapping[str, str]]] | None = None
 
 
 DeliveryOutcome = Literal["sent", "delivered", "failed", "unknown", "unsent"]

@@ -22,7 +22,7 @@ import dataclasses
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from email.message import EmailMessage, MIMEPart
 from email.headerregistry import AddressHeader, HeaderRegistry, MessageIDHeader, UnstructuredHeader
@@ -109,9 +109,10 @@ class Renderer:
     """Renders the recipients of one batch; ``public_url`` is the gateway's public origin."""
 
     def __init__(self, batch: Batch, message: Message, *, public_url: str | None = None,
-                 values: Callable[[Recipient], Mapping[str, str]] | None = None) -> None:
+                 values: Callable[[Sequence[Recipient]], Sequence[Mapping[str, str]]] | None = None) -> None:
         self.batch = batch
-        #: Extra ``%recipient.KEY%`` values per recipient (a ``prepare_template`` hook's).
+        #: Extra ``%recipient.KEY%`` values for rows rendered together, one mapping per row (a
+        #: ``prepare_template`` hook's, see :class:`~postgate.domain.PreparedTemplate`).
         self.values = values
         self.message = message
         self.public_url = public_url
@@ -162,14 +163,43 @@ class Renderer:
                 self.envelope_from = parseaddr(next((v for k, v in parsed.raw_items() if k.lower() == "from"), ""))[1]
 
     def __call__(self, recipient: Recipient) -> RenderedMessage:
+        """One recipient's message (a ``values`` function is asked for this row alone)."""
+        return self._render(recipient, None if self.values is None else self._extra([recipient])[0])
+
+    def render_all(self, rows: Sequence[Recipient]) -> list[RenderedMessage | Exception]:
+        """Each row's message, or the exception that failed it: one bad recipient fails alone,
+        and a ``values`` function that raises fails the rows it was asked for. ``values`` is
+        called once for all of them, so a plugin can do its per-row work in one pass."""
+        extra: Sequence[Mapping[str, str] | None] = [None] * len(rows)
+        if self.values is not None:
+            try:
+                extra = self._extra(rows)
+            except Exception as exc:  # noqa: BLE001 - a plugin's failure fails these rows, not the worker
+                return [exc] * len(rows)
+        results: list[RenderedMessage | Exception] = []
+        for row, more in zip(rows, extra):
+            try:
+                results.append(self._render(row, more))
+            except Exception as exc:  # noqa: BLE001 - one bad recipient must not stall the chunk
+                results.append(exc)
+        return results
+
+    def _extra(self, rows: Sequence[Recipient]) -> Sequence[Mapping[str, str]]:
+        """The ``values`` function's mappings for ``rows``, checked to be one per row."""
+        extra = self.values(rows) if self.values is not None else ()
+        if len(extra) != len(rows):
+            raise ValueError(f"prepare_template values gave {len(extra)} mappings for {len(rows)} rows")
+        return extra
+
+    def _render(self, recipient: Recipient, extra: Mapping[str, str] | None) -> RenderedMessage:
         parts: tuple[bytes, ...] = ()
         if self.message.mime is not None:
             headers, raw = self._mime(recipient)
         elif self.fast:
-            headers, lines = self._build_parts(recipient)
+            headers, lines = self._build_parts(recipient, extra)
             raw, parts = b"".join(lines), tuple(lines)
         else:
-            headers, raw = self._build_reference(recipient)
+            headers, raw = self._build_reference(recipient, extra)
         return RenderedMessage(
             recipient_id=recipient.id,
             batch_id=self.batch.id,
@@ -185,11 +215,10 @@ class Renderer:
             parts=parts,
         )
 
-    def _variables(self, recipient: Recipient) -> Mapping[str, Any]:
+    @staticmethod
+    def _variables(recipient: Recipient, extra: Mapping[str, str] | None) -> Mapping[str, Any]:
         """The recipient's ``%recipient.KEY%`` values, with a ``prepare_template`` hook's added."""
-        if self.values is None:
-            return recipient.variables
-        return {**recipient.variables, **self.values(recipient)}
+        return recipient.variables if extra is None else {**recipient.variables, **extra}
 
     def _mime(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
         if self.mime_has_id:
@@ -261,19 +290,20 @@ class Renderer:
             plan.append((name, value, constant))
         return plan
 
-    def _build(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
+    def _build(self, recipient: Recipient, extra: Mapping[str, str] | None = None) -> tuple[list[tuple[str, str]], bytes]:
         """The recipient's headers and message (see :meth:`_build_parts`)."""
         if not self.fast:
-            return self._build_reference(recipient)
-        headers, lines = self._build_parts(recipient)
+            return self._build_reference(recipient, extra)
+        headers, lines = self._build_parts(recipient, extra)
         return headers, b"".join(lines)
 
-    def _build_parts(self, recipient: Recipient) -> tuple[list[tuple[str, str]], list[bytes]]:
+    def _build_parts(self, recipient: Recipient,
+                     extra: Mapping[str, str] | None = None) -> tuple[list[tuple[str, str]], list[bytes]]:
         """Plain header lines written directly, the rest folded by the stdlib, and the body filled
         into a per-batch byte template; the message's pieces in order. Steps run in the reference
         path's order (header values checked, bodies encoded, headers folded), so a failing
         recipient fails the same way."""
-        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient, extra))
         headers = self._headers(recipient, substitute)
         lines = [self._header_line(name, value) for name, value in headers]
         amp = self.amp_body.pieces(substitute) if self.html_body.text is not None else None
@@ -375,10 +405,11 @@ class Renderer:
         pieces.append(raw)
         return pieces
 
-    def _build_reference(self, recipient: Recipient) -> tuple[list[tuple[str, str]], bytes]:
+    def _build_reference(self, recipient: Recipient,
+                         extra: Mapping[str, str] | None = None) -> tuple[list[tuple[str, str]], bytes]:
         """The whole message through ``email.message.EmailMessage``: what the fast path must match
         (tests compare the two), and the path for batches whose headers the stdlib refuses."""
-        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient))
+        substitute = Substituter(recipient_entry(recipient.name, recipient.address), self._variables(recipient, extra))
         headers = self._headers(recipient, substitute)
         mail = EmailMessage(policy=POLICY)
         parsed = self.parsed

@@ -350,7 +350,7 @@ class Worker:
 
     async def _renderer(self, batch: Batch, message: Message) -> Renderer:
         """The batch's renderer, after ``prepare_template`` hooks changed its message once."""
-        values: list[Callable[[Recipient], Mapping[str, str]]] = []
+        values: list[Callable[[Sequence[Recipient]], Sequence[Mapping[str, str]]]] = []
         for impl in reversed(self.gateway.pm.hook.prepare_template.get_hookimpls()):  # pluggy's order
             kwargs = {"gateway": self.gateway, "batch": batch, "message": message}
             prepared = await resolve(impl.function(**{name: kwargs[name] for name in impl.argnames}))
@@ -363,8 +363,9 @@ class Worker:
         if len(values) == 1:
             return Renderer(batch, message, public_url=self.public_url, values=values[0])
 
-        def merged(recipient: Recipient) -> dict[str, str]:
-            return {key: value for fill in values for key, value in fill(recipient).items()}
+        def merged(rows: Sequence[Recipient]) -> list[dict[str, str]]:
+            filled = [fill(rows) for fill in values]
+            return [{key: value for each in mappings for key, value in each.items()} for mappings in zip(*filled)]
 
         return Renderer(batch, message, public_url=self.public_url, values=merged)
 
@@ -489,7 +490,7 @@ class Worker:
     async def _render(self, events: EventBuilder, renderer: Renderer, rows: list[Recipient],
                       out: ChunkOutcome) -> list[tuple[Recipient, RenderedMessage]]:
         """Render rows (in a thread) and run ``prepare_message`` hooks over each message."""
-        results = await asyncio.to_thread(_render_all, renderer, rows)
+        results = await asyncio.to_thread(renderer.render_all, rows)
         rendered = []
         for row, item in zip(rows, results):
             if isinstance(item, Exception):
@@ -766,16 +767,6 @@ class _PartSink:
 
     def unanswered(self) -> list[Recipient]:
         return [row for row_id, row in self.rows.items() if row_id not in self.answered and row_id not in self.lost]
-
-
-def _render_all(renderer: Renderer, rows: Sequence[Recipient]) -> list[RenderedMessage | Exception]:
-    results: list[RenderedMessage | Exception] = []
-    for row in rows:
-        try:
-            results.append(renderer(row))
-        except Exception as exc:  # noqa: BLE001 - one bad recipient must not stall the chunk
-            results.append(exc)
-    return results
 
 
 def _part_limit(max_rate: float | None) -> int | None:

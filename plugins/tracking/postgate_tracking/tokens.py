@@ -18,13 +18,15 @@ import binascii
 import hashlib
 import hmac
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 _IDS = struct.Struct(">HIHII")  # batch id and row id as 48 bits each (high 16, low 32), then the time
 _MAC_BYTES = 14
 _HEAD_BYTES = _IDS.size + _MAC_BYTES  # 30 bytes: 40 characters
+_HEAD_CHARS = _HEAD_BYTES * 4 // 3
+_ID_MASK = (1 << 48) - 1
 _LINK_BYTES = 3  # 4 characters
 #: Raw bytes and encoded characters (after the key id) of every token kind.
 TOKEN_BYTES = _HEAD_BYTES + _LINK_BYTES
@@ -116,12 +118,26 @@ class Signer:
 
     def head(self, batch_id: int, recipient_id: int, rendered_at: float) -> str:
         """The part of a recipient's tokens before the link part (one MAC)."""
-        ids = pack_ids(batch_id, recipient_id, rendered_at)
-        inner = self._inner.copy()
-        inner.update(ids)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return self._prefix + urlsafe(ids + outer.digest()[:_MAC_BYTES])
+        return self.heads(batch_id, [recipient_id], rendered_at)[0]
+
+    def heads(self, batch_id: int, recipient_ids: Sequence[int], rendered_at: float) -> list[str]:
+        """:meth:`head` for each of a batch's rows rendered together, in one pass: the MACs in one
+        loop, and every head's bytes encoded in one call (30 bytes are 40 characters, so they
+        split evenly)."""
+        # pack_ids as one 128-bit number: batch id (48 bits), row id (48 bits), render time (32 bits)
+        fixed = (batch_id & _ID_MASK) << 80 | int(rendered_at) & 0xFFFFFFFF
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        raw: list[bytes] = []
+        for recipient_id in recipient_ids:
+            ids = (fixed | (recipient_id & _ID_MASK) << 32).to_bytes(16, "big")
+            inner = inner_copy()
+            inner.update(ids)
+            outer = outer_copy()
+            outer.update(inner.digest())
+            raw.append(ids)
+            raw.append(outer.digest()[:_MAC_BYTES])
+        encoded, prefix = urlsafe(b"".join(raw)), self._prefix
+        return [prefix + encoded[start:start + _HEAD_CHARS] for start in range(0, len(encoded), _HEAD_CHARS)]
 
     def sign(self, kind: str, batch_id: int, recipient_id: int, link: int = 0, rendered_at: float = 0) -> str:
         return self.head(batch_id, recipient_id, rendered_at) + (OPEN_PART if kind == "o" else link_part(link))

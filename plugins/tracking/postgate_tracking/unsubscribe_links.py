@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from postgate import Batch, Message, PreparedTemplate, Recipient
 
@@ -81,16 +81,16 @@ def with_unsubscribe_links(message: Message, base_url: str | None,
     return dataclasses.replace(message, html=html, text=text, amp_html=amp, headers=headers), used
 
 
-def token_filler(signer: Signer, batch: Batch, used: set[str]) -> Callable[[Recipient], dict[str, str]]:
+def token_filler(signer: Signer, batch: Batch, used: set[str]) -> Callable[[Sequence[Recipient]], list[dict[str, str]]]:
     """Each recipient's unsubscribe tokens (or address local parts), one per built-in the message uses."""
     tags = tag_scope(list(batch.tags))
     scopes = {"unsubscribe_url": DOMAIN, "mailing_list_unsubscribe_url": MAILING_LIST, "tag_unsubscribe_url": tags,
               "unsubscribe_email": DOMAIN, "tag_unsubscribe_email": tags}
     wanted = [(KEYS[name], scopes[name], local_part if name in MAIL_BUILTINS else sign) for name in sorted(used)]
 
-    def fill(recipient: Recipient) -> dict[str, str]:
+    def fill(rows: Sequence[Recipient]) -> list[dict[str, str]]:
         now = time.time()
-        return {key: encode(signer, batch.id, recipient.id, scope, now) for key, scope, encode in wanted}
+        return [{key: encode(signer, batch.id, row.id, scope, now) for key, scope, encode in wanted} for row in rows]
 
     return fill
 
@@ -108,10 +108,8 @@ def add_unsubscribe_links(signer: Signer | None, base_url: str | None, batch: Ba
         return prepared
     fills = [fill for fill in (prepared.values if prepared else None, token_filler(signer, batch, used)) if fill]
 
-    def values(recipient: Recipient) -> Mapping[str, str]:
-        merged: dict[str, str] = {}
-        for fill in fills:
-            merged.update(fill(recipient))
-        return merged
+    def values(rows: Sequence[Recipient]) -> list[Mapping[str, str]]:
+        filled = [fill(rows) for fill in fills]
+        return [{key: value for each in mappings for key, value in each.items()} for mappings in zip(*filled)]
 
     return PreparedTemplate(changed, values)

@@ -103,7 +103,7 @@ def test_one_value_per_recipient_completes_every_token_of_its_message() -> None:
     assert marked.keys() == [HEAD_KEY]
     recipient = Recipient(id=42, batch_id=7, domain="mg.example.com", address="ann@example.com", name=None,
                           message_id="m@mg.example.com", variables={}, status="sending")
-    values = token_filler(signer, 7, marked)(recipient)
+    values, = token_filler(signer, 7, marked)([recipient])
     assert list(values) == [HEAD_KEY]
     filled = [(text or "").replace(f"%recipient.{HEAD_KEY}%", values[HEAD_KEY]) for text in (marked.html, marked.text)]
     clicks = re.findall(re.escape(BASE) + r"/t/c/([\w.-]+)", " ".join(filled))

@@ -82,8 +82,7 @@ def test_filler_gives_each_recipient_its_own_tokens() -> None:
                   enqueued=True, accepted_logged=True, recipient_count=2)
     prepared = add_unsubscribe_links(signer, BASE, batch, message(html="%tag_unsubscribe_url%"), None)
     assert prepared is not None and prepared.values is not None
-    first = prepared.values(recipient(1))
-    second = prepared.values(recipient(2))
+    first, second = prepared.values([recipient(1), recipient(2)])
     assert list(first) == ["postgate-unsubscribe-tags"]
     assert verify(signer, first["postgate-unsubscribe-tags"]) == UnsubscribeClaim(9, 1, 0b11)
     assert verify(signer, second["postgate-unsubscribe-tags"]) == UnsubscribeClaim(9, 2, 0b11)
