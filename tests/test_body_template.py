@@ -1,13 +1,18 @@
-"""Per-batch body templates (postgate.body): the fast path writes exactly what the slow path writes.
+"""Per-batch body templates (postgate.body): the fast path writes what the slow path writes.
 
 The slow path substitutes the recipient's values with the generic :class:`Substituter`, scans the
 whole body for its transfer encoding and converts its line ends; :class:`BodyTemplate` decides
 on the template once and checks only the values. For random templates and values (CR, LF, lone
 CR, other line breaks, 8-bit and non-BMP text, ``%`` and built-in names that could combine with a
-value, lines around the 990-character limit) both give the same encoding and the same bytes.
+value, lines around the 990-character limit) both give the same encoding and the same 7-bit
+bytes; a base64 payload decodes to the same bytes, in lines of whole 4-character groups of at
+most 76 characters (the fast path ends a line early rather than cut a value that keeps its
+length, see ``_RunLines``), and is byte for byte the slow path's wherever no line ends early.
 """
 
 from __future__ import annotations
+
+import base64
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -39,6 +44,21 @@ entries = st.sampled_from(["m@example.com", "Ann Lee <ann@example.com>", "Zoë <
                            "a_b <recipient@example.com>"])
 
 
+def same_payload(found: tuple[str, bytes] | None, expected: tuple[str, bytes] | None) -> bool:
+    """Whether the fast path's ``(encoding, payload)`` is the slow path's: the same, or for base64
+    the same bytes decoded, in lines of whole 4-character groups of at most 76, each ended by CRLF."""
+    if found is None or expected is None or found == expected:
+        return found == expected
+    (encoding, payload), (expected_encoding, expected_payload) = found, expected
+    if encoding != "base64" or expected_encoding != "base64" or not payload.endswith(b"\r\n"):
+        return False
+    lines = payload[:-2].split(b"\r\n")
+    if not all(0 < len(line) <= 76 and len(line) % 4 == 0 for line in lines):
+        return False
+    decoded = base64.b64decode(b"".join(lines), validate=True)
+    return decoded == base64.b64decode(expected_payload.replace(b"\r\n", b""), validate=True)
+
+
 def slow_path(text: str | None, substitute: Substituter) -> tuple[str, bytes] | None:
     """What rendering did per recipient before templates: substitute, scan, convert."""
     content = substitute(text)
@@ -55,9 +75,9 @@ def slow_path(text: str | None, substitute: Substituter) -> tuple[str, bytes] | 
 @example(text="%recipient.x%" + "b" * 985, variables={"x": "12345"}, entry="m@example.com")
 @example(text="%recipient.x%" + "b" * 985, variables={"x": "123456"}, entry="m@example.com")
 @example(text="end %recipient.x%", variables={"x": "\r"}, entry="m@example.com")
-def test_template_renders_byte_for_byte_what_the_slow_path_renders(text, variables, entry):
+def test_template_renders_what_the_slow_path_renders(text, variables, entry):
     substitute = Substituter(entry, variables)
-    assert BodyTemplate(text)(substitute) == slow_path(text, substitute)
+    assert same_payload(BodyTemplate(text)(substitute), slow_path(text, substitute))
 
 
 @SETTINGS
@@ -74,7 +94,7 @@ def test_base64_lines_cached_per_literal_are_what_the_slow_path_encodes(text, va
     body = BodyTemplate(text)
     for name in ("Ann", "Zoë Bell", entry):  # several offsets into the same cache
         substitute = Substituter(entry, {**variables, "name": name})
-        assert body(substitute) == slow_path(text, substitute)
+        assert same_payload(body(substitute), slow_path(text, substitute))
 
 
 def test_a_non_ascii_newsletter_is_encoded_from_cached_lines(monkeypatch):
@@ -85,7 +105,7 @@ def test_a_non_ascii_newsletter_is_encoded_from_cached_lines(monkeypatch):
     slow = []
     for index in range(30):
         substitute = Substituter(f"m{index}@example.com", {"name": "M" * index, "url": f"https://x/{index}"})
-        assert body(substitute) == slow_path(html, substitute)
+        assert same_payload(body(substitute), slow_path(html, substitute))
     # Runs of literals and values that kept their length: the whole body for the first
     # recipient, then the literal and the URL (its length changes at 10), then the literal alone;
     # the cache is emptied whenever a value changes length.
@@ -148,7 +168,8 @@ def test_values_that_keep_their_length_patch_cached_base64_lines_exactly(parts, 
                                                                          monkeypatch):
     """Recipients in turn through one template, a token of one length (in characters; in UTF-8
     it may still change) in many places, names and URLs of any length: every payload, 7bit or
-    base64, is the slow path's, while runs between the values that change length are patched."""
+    base64, is the slow path's (decoded, for base64), while runs between the values that change
+    length are patched."""
     monkeypatch.setattr(body_module, "_CACHED_LITERAL", cached)
     monkeypatch.setattr(body_module, "_CACHE_BYTES", budget)
     text = "".join(parts)
@@ -156,7 +177,7 @@ def test_values_that_keep_their_length_patch_cached_base64_lines_exactly(parts, 
     for index, head in enumerate(heads * 2):
         variables = {"tok": head, "name": names[index % 6], "url": urls[index % 6]}
         substitute = Substituter(f"m{index}@example.com", variables)
-        assert body(substitute) == slow_path(text, substitute)
+        assert same_payload(body(substitute), slow_path(text, substitute))
 
 
 def test_a_tracked_newsletter_reencodes_only_the_groups_around_its_tokens():
@@ -170,7 +191,14 @@ def test_a_tracked_newsletter_reencodes_only_the_groups_around_its_tokens():
     for index in range(40):
         substitute = Substituter("m@example.com", {"tok": f"{index:043d}", "name": "M" * (index % 7),
                                                    "url": f"https://x/{'u' * (index % 3)}"})
-        assert body(substitute) == slow_path(html, substitute)
+        assert same_payload(body(substitute), slow_path(html, substitute))
     assert body.layout.runs[1][:2] == (1, 22)  # the literals between the name and the URL, tokens inside
     run_lines = [found for key, found in body.layout.base64_lines.items() if key[:2] == (1, 22)]
-    assert run_lines and all(found.ends is not None and len(found.stretches) > 21 for found in run_lines)
+    assert run_lines and all(found.ends is not None and len(found.stretches) == 22 for found in run_lines)
+    # no line end cuts a token: each of the 21 is one place, filled with one of few objects
+    lines: list[bytes] = []
+    substitute = Substituter("m@example.com", {"tok": f"{7:043d}", "name": "M", "url": "https://x/"})
+    run_lines[0].fill(lines, [value.encode() for value in body._values(substitute) or []])
+    placed = lines[1::2]
+    assert len(placed) == 21 and len({id(piece) for piece in placed}) <= 3
+    assert all(len(line) <= 76 for line in b"".join(lines).split(b"\r\n"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import types
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -251,9 +252,12 @@ def assert_same_as_reference(message: Message, recipients: list[Recipient], *, f
         assert headers == expected[0]
         _check_well_formed(raw)
         assert _shape(raw) == _shape(expected[1])
-        # Only header folding may differ: the body (MIME headers included) is byte-identical.
-        assert raw.split(b"\r\n\r\n", 1)[1] == expected[1].split(b"\r\n\r\n", 1)[1]
-        assert raw.split(b"\r\nMIME-Version: ", 1)[1] == expected[1].split(b"\r\nMIME-Version: ", 1)[1]
+        # Only header folding, and where base64 lines end (the fast path may end one early rather
+        # than cut a value that keeps its length), may differ: the body (MIME headers included)
+        # is otherwise byte-identical.
+        assert _unwrapped(raw.split(b"\r\n\r\n", 1)[1]) == _unwrapped(expected[1].split(b"\r\n\r\n", 1)[1])
+        assert _unwrapped(raw.split(b"\r\nMIME-Version: ", 1)[1]) == _unwrapped(
+            expected[1].split(b"\r\nMIME-Version: ", 1)[1])
         assert renderer(recipient).raw.split(b"\r\nMIME-Version: ", 1)[1] == raw.split(b"\r\nMIME-Version: ", 1)[1]
 
 
@@ -371,11 +375,28 @@ def test_body_templates_are_shared_per_transfer_encoding(frozen_clock):
     assert ("base64", "7bit") in renderer.templates and ("7bit", "7bit") in renderer.templates
 
 
-#: sha256 of every variant's renders (below) as the renderer wrote them before the per-recipient
-#: CPU work of issue 12 §3: rendering must stay byte-identical, not only equivalent. The header
-#: values and everything after the header block count (the stdlib's folding of the header lines
-#: themselves may change between Python versions).
-GOLDEN_RENDERS = "6b1f199b0e77a30bc281a2cfd3bc257b8f4b65a0fe7d1fd2daf2e150f38bbff4"
+#: sha256 of every variant's renders (below): rendering must stay byte-identical, not only
+#: equivalent. The header values and everything after the header block count (the stdlib's
+#: folding of the header lines themselves may change between Python versions). The first is of
+#: the bytes as written; the second of the same with base64 lines joined (``_unwrapped``), which
+#: has not changed since the renderer wrote these before the per-recipient CPU work of issue 12
+#: §3: the fast path later learned to end a base64 line early rather than cut a value that keeps
+#: its length (issue 10), which changes where lines end and nothing else.
+GOLDEN_RENDERS = "34b3c34efe8c9dc79a1b7cae6ccf6b420ea61120ab5d7b5a3b459de3176db743"
+GOLDEN_UNWRAPPED = "6f009c52a9c3d23f5d6afdbb95744f6a1ac56804f4e61117625ab687dc2de39e"
+_BASE64_LINE = re.compile(rb"(?:[A-Za-z0-9+/]{4})+|(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,3}={1,2}")
+
+
+def _unwrapped(body: bytes) -> bytes:
+    """``body`` with each stretch of base64 lines (whole 4-character groups, at most 76) joined."""
+    out: list[bytes] = []
+    for line in body.split(b"\r\n"):
+        is_base64 = len(line) <= 76 and _BASE64_LINE.fullmatch(line) is not None
+        if is_base64 and out and out[-1][:1] == b"\0":
+            out[-1] += line
+        else:
+            out.append(b"\0" + line if is_base64 else line)
+    return b"\r\n".join(line.lstrip(b"\0") if line[:1] == b"\0" else line for line in out)
 GOLDEN_VARIANTS = {**VARIANTS, "big_non_ascii": dict(html="<p>Grüße ☕ %recipient.name_html%</p>\n" * 2000,
                                                      text="Caf\u00e9 %recipient.name%\r\n" * 500),
                    "long_non_ascii_literal": dict(html="<p>Hi %recipient.name_html%</p>\n" + "<p>This week’s issue "
@@ -384,7 +405,7 @@ GOLDEN_VARIANTS = {**VARIANTS, "big_non_ascii": dict(html="<p>Grüße ☕ %recip
 
 def test_renders_stay_byte_identical(frozen_clock, monkeypatch):
     monkeypatch.setattr(render_module, "secrets", types.SimpleNamespace(token_hex=lambda n: "ab" * n))
-    digest = hashlib.sha256()
+    digest, unwrapped = hashlib.sha256(), hashlib.sha256()
     for variant in sorted(GOLDEN_VARIANTS):
         message = ghost_message(**GOLDEN_VARIANTS[variant])
         renderer = Renderer(make_batch(message), message)
@@ -393,12 +414,16 @@ def test_renders_stay_byte_identical(frozen_clock, monkeypatch):
             try:
                 rendered = renderer(recipient)
             except ValueError as exc:
-                digest.update(f"{variant} {recipient.id} {type(exc).__name__}: {exc}\n".encode())
+                for each in (digest, unwrapped):
+                    each.update(f"{variant} {recipient.id} {type(exc).__name__}: {exc}\n".encode())
                 continue
             assert b"".join(rendered.parts) == rendered.raw or (not rendered.parts and not renderer.fast)
-            digest.update(f"{variant} {recipient.id} {rendered.headers!r}\n".encode())
-            digest.update(rendered.raw.split(b"\r\n\r\n", 1)[1])
-    assert digest.hexdigest() == GOLDEN_RENDERS
+            for each in (digest, unwrapped):
+                each.update(f"{variant} {recipient.id} {rendered.headers!r}\n".encode())
+            body = rendered.raw.split(b"\r\n\r\n", 1)[1]
+            digest.update(body)
+            unwrapped.update(_unwrapped(body))
+    assert (digest.hexdigest(), unwrapped.hexdigest()) == (GOLDEN_RENDERS, GOLDEN_UNWRAPPED)
 
 
 class Footer:

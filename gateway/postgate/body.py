@@ -44,6 +44,7 @@ _MARKERS = 0xE000
 #: Bytes a 76-character base64 line encodes; literals at least this long get their lines cached,
 #: in at most this many bytes of lines per body template.
 _LINE_BYTES = 57
+_LINE_CHARS = 76
 _CACHED_LITERAL = 4096
 #: Bodies up to this long (in literal bytes) make their 7-bit payload in one piece.
 _SMALL_BODY = 2048
@@ -102,14 +103,6 @@ def _pattern(literals: list[str], slots: list[int]) -> str:
     return "".join(pieces)
 
 
-def _tuple_picker(slots: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
-    """Like :func:`_picker`, always giving a tuple (what ``%``-formatting takes)."""
-    if len(slots) > 1:
-        return itemgetter(*slots)
-    slot = slots[0] if slots else 0
-    return (lambda items: (items[slot],)) if slots else (lambda items: ())
-
-
 def _picker(slots: list[int]) -> Callable[[list[bytes]], Sequence[bytes]]:
     """A function giving the items of a list at ``slots``, in order (one C call)."""
     if len(slots) > 1:
@@ -123,22 +116,41 @@ class _RunLines:
     are): encoded once, and per recipient only the 4-character groups that cover a value's
     bytes are encoded again and put between the unchanged stretches.
 
-    When every value lies inside the lines, the groups are encoded from the values alone: groups
-    that hold the same literal bytes around the same values (a token in each tracked link) are
-    encoded once per recipient, and one struct cuts each group's characters out of those
-    encodings (repeated when a later group needs an earlier encoding again)."""
+    When every value lies inside the lines (:attr:`ends` is known), each stretch of groups that
+    covers values (a *unit*) starts a new line when it would not fit in the one being filled
+    (RFC 2045 allows lines of up to 76 characters, not exactly 76), so no value's characters are
+    cut by a line end unless its unit is longer than a line. Units that hold the same literal bytes
+    around the same values (a token in each tracked link) are then the same characters: each is
+    encoded once per recipient, cut by one struct, and put in every place it goes without a copy.
+    Decoded, the lines are the run's bytes, as the slow path's are. Otherwise (a value reaches
+    outside the lines) the groups are cut out of the recipient's run, in the slow path's lines."""
 
     __slots__ = ("end", "size", "stretches", "split", "ends", "constants", "pick_values", "pick", "frame",
-                 "one_slot", "gather", "copies")
+                 "one_slot", "place", "unit_format")
 
     def __init__(self, run: bytes, head: int, spans: list[tuple[int, int, int]]) -> None:
         self.end = end = head + (len(run) - head) // _LINE_BYTES * _LINE_BYTES
-        encoded = _base64_lines(run[head:end])
-        self.size = len(encoded)
         spans = [span for span in spans if span[1] > span[0]]
         inside = all(head <= start and stop <= end for start, stop, _ in spans)
         #: The bytes before and after the lines when no value reaches into them, else ``None``.
         self.ends = (run[:head], run[end:]) if inside else None
+        self.constants: list[bytes] = []
+        self.unit_format = b""
+        self.pick_values = self.place = _picker([])
+        self.one_slot: int | None = None
+        if inside:
+            self._plan_units(run, head, end, spans)
+        else:
+            self._plan_groups(run, head, end, spans)
+        #: The stretches with a place left between each two for a recipient's pieces.
+        self.frame: list[bytes] = [b""] * (2 * len(self.stretches) - 1)
+        self.frame[0::2] = self.stretches
+        self.size = sum(map(len, self.stretches))
+
+    def _plan_groups(self, run: bytes, head: int, end: int, spans: list[tuple[int, int, int]]) -> None:
+        """The slow path's lines, with the groups covering values cut out per line, and the structs
+        that pick the groups' bytes out of a recipient's whole run and split their base64."""
+        encoded = _base64_lines(run[head:end])
         groups: list[list[int]] = []  # [first, last + 1) 3-byte groups of run[head:end], within a line
         for start, stop, _ in spans:
             start, stop = max(start, head) - head, min(stop, end) - head
@@ -149,8 +161,6 @@ class _RunLines:
                     groups[-1][1] = max(groups[-1][1], high)
                 else:
                     groups.append([low, high])
-        #: The unchanged stretches of the lines, and a struct that splits the base64 of the
-        #: groups' bytes into the pieces between them.
         self.stretches: list[bytes] = []
         split, pick, taken, written = ["<"], ["<"], 0, 0
         for low, high in groups:
@@ -162,37 +172,26 @@ class _RunLines:
             taken = head + high * 3
         self.stretches.append(encoded[written:])
         self.split = struct.Struct("".join(split))
-        #: The stretches with a place left between each two for a recipient's groups.
-        self.frame: list[bytes] = [b""] * (2 * len(self.stretches) - 1)
-        self.frame[0::2] = self.stretches
-        #: A struct that picks the groups' bytes out of a recipient's whole run, used when a value
-        #: reaches outside the lines; else :meth:`_recipe` plans the groups from the values.
         self.pick = struct.Struct("".join(pick))
-        self.constants: list[bytes] = []
-        self.pick_values = _picker([])
-        self.one_slot: int | None = None
-        self.gather = self.split
-        self.copies = 1
-        if inside:
-            self._recipe(run, head, groups, spans)
 
-    def _recipe(self, run: bytes, head: int, groups: list[list[int]], spans: list[tuple[int, int, int]]) -> None:
-        """The distinct units' bytes, in order, as literal bytes (``constants``) between whole
-        values, and the struct that cuts each group's characters out of their encoding. A unit is
-        a stretch of groups without a gap (a value split by a line end is one unit)."""
-        units: list[list[int]] = []
-        for low, high in groups:
-            if units and units[-1][1] == low:
-                units[-1][1] = high
+    def _plan_units(self, run: bytes, head: int, end: int, spans: list[tuple[int, int, int]]) -> None:
+        """The distinct units' bytes as literal bytes (``constants``) between whole values, the
+        struct that cuts their base64 into pieces (a unit, or a line's worth of a long one), which
+        piece goes in each place, and the lines around the places."""
+        units: list[list[int]] = []  # [first, last + 1) 3-byte groups of run[head:end] covering values
+        for start, stop, _ in spans:
+            low, high = (start - head) // 3, -(-(stop - head) // 3)
+            if units and units[-1][1] >= low:
+                units[-1][1] = max(units[-1][1], high)
             else:
                 units.append([low, high])
-        distinct: dict[tuple[tuple[bytes, ...], tuple[int, ...]], int] = {}  # recipe -> offset in characters
+        distinct: dict[tuple[tuple[bytes, ...], tuple[int, ...]], int] = {}  # unit's recipe -> first piece
         constants: list[bytes] = [b""]
         slots: list[int] = []
-        placed: list[int] = []  # each unit's offset in the encoding of the distinct units
+        cuts: list[str] = []
         values = iter(spans)
         value = next(values, None)
-        encoded_length = 0
+        first_pieces: list[int] = []
         for low, high in units:
             at, stop = head + low * 3, head + high * 3
             pieces, unit_slots = [], []
@@ -203,29 +202,59 @@ class _RunLines:
                 value = next(values, None)
             pieces.append(run[at:stop])
             key = (tuple(pieces), tuple(unit_slots))
-            offset = distinct.get(key)
-            if offset is None:
-                offset = distinct[key] = encoded_length
-                encoded_length += (high - low) * 4
+            if key not in distinct:
+                distinct[key] = len(cuts)
                 constants[-1] += pieces[0]
                 constants.extend(pieces[1:])
                 slots.extend(unit_slots)
-            placed.append(offset)
+                length = (high - low) * 4
+                cuts.extend(f"{min(_LINE_CHARS, length - cut)}s" for cut in range(0, length, _LINE_CHARS))
+            first_pieces.append(distinct[key])
         self.constants = constants
+        #: The distinct units' bytes as one %-format of their values (one C call per recipient).
+        self.unit_format = b"%b".join(constant.replace(b"%", b"%%") for constant in constants)
         self.pick_values = _picker(slots)
         self.one_slot = slots[0] if slots and len(set(slots)) == 1 else None
-        gather, cursor, copy, unit = ["<"], 0, 0, 0
-        for low, high in groups:
-            while units[unit][1] < high:
-                unit += 1
-            start = copy * encoded_length + placed[unit] + (low - units[unit][0]) * 4
-            if start < cursor:  # an earlier unit's encoding again: from the next copy
-                copy += 1
-                start += encoded_length
-            gather.append(f"{start - cursor}x{(high - low) * 4}s")
-            cursor = start + (high - low) * 4
-        self.gather = struct.Struct("".join(gather))
-        self.copies = copy + 1
+        self.split = struct.Struct("<" + "".join(cuts))
+        encoded = binascii.b2a_base64(run[head:end], newline=False)
+        stretches: list[bytes] = []
+        place: list[int] = []
+        line: list[bytes] = []  # the current stretch's pieces
+        column = written = 0
+
+        def literal(stop: int) -> None:  # the run's characters up to ``stop``, a line end at 76
+            nonlocal column, written
+            while written < stop:
+                take = min(stop - written, _LINE_CHARS - column)
+                line.append(encoded[written:written + take])
+                written += take
+                column += take
+                if column == _LINE_CHARS:
+                    line.append(b"\r\n")
+                    column = 0
+
+        for (low, high), first in zip(units, first_pieces):
+            literal(low * 4)
+            length = (high - low) * 4
+            if column and column + length > _LINE_CHARS:  # it would not fit: this line ends early
+                line.append(b"\r\n")
+                column = 0
+            for index, cut in enumerate(range(0, length, _LINE_CHARS)):
+                stretches.append(b"".join(line))
+                line.clear()
+                place.append(first + index)
+                column += min(_LINE_CHARS, length - cut)
+                if column == _LINE_CHARS:
+                    line.append(b"\r\n")
+                    column = 0
+            written = high * 4
+        literal(len(encoded))
+        if column:
+            line.append(b"\r\n")
+        stretches.append(b"".join(line))
+        self.stretches = stretches
+        self.place = _picker(place)
+        self.pick = self.split
 
     def fill(self, lines: list[bytes], encoded: list[bytes], run: bytes | None = None) -> None:
         """Add the lines for a recipient to ``lines``: from its values (``encoded``, by slot)
@@ -241,12 +270,8 @@ class _RunLines:
         if self.one_slot is not None:
             source = encoded[self.one_slot].join(self.constants)
         else:
-            joined: list[bytes] = [b""] * (2 * len(self.constants) - 1)
-            joined[0::2] = self.constants
-            joined[1::2] = self.pick_values(encoded)
-            source = b"".join(joined)
-        changed = binascii.b2a_base64(source, newline=False)
-        lines[start::2] = self.gather.unpack_from(changed * self.copies if self.copies > 1 else changed)
+            source = self.unit_format % self.pick_values(encoded)
+        lines[start::2] = self.place(self.split.unpack(binascii.b2a_base64(source, newline=False)))
 
 
 class _Layout:
@@ -320,7 +345,7 @@ class BodyTemplate:
         #: A short body's 7-bit payload as one ``%``-format (one C call, one piece), when its
         #: last literal decides how it ends.
         self.small_format: str | None = None
-        self.pick_tuple = _tuple_picker(slots)
+        self.pick_tuple = _picker(slots)
         if self.crlf_literals and self.crlf_literals[-1] and sum(map(len, self.crlf_literals)) <= _SMALL_BODY:
             self.small_format = "%s".join(literal.decode("ascii").replace("%", "%%") for literal in self.crlf_literals
                                           ) + ("" if self.ends_in_newline else "\r\n")
@@ -333,7 +358,7 @@ class BodyTemplate:
         #: another thread keeps the one it checked its values against.
         self.layout: _Layout | None = None
         #: ``%``-formats of the runs encoded whole per recipient, by ``(first, last)`` literal.
-        self.run_formats: dict[tuple[int, int], tuple[bytes, Callable[[list[bytes]], tuple[bytes, ...]]]] = {}
+        self.run_formats: dict[tuple[int, int], tuple[bytes, Callable[[list[bytes]], Sequence[bytes]]]] = {}
         self.any_literal = any(self.utf8_literals)
         #: Whether the lines fit a 7-bit body, by the values' lengths.
         self.fits: dict[tuple[int, ...], bool] = {}
@@ -387,10 +412,9 @@ class BodyTemplate:
         ones are the same objects for every recipient (a delivery may cache work on them)."""
         if not self.fast:
             return self._slow_pieces(substitute)
-        values = self._quick_values(substitute)
+        values, joined = self._quick_values(substitute)
         if values is None:
             return self._slow_pieces(substitute)
-        joined = "".join(values)
         if self.literals_ascii and joined.isascii():
             if not joined.isprintable() and _ASCII_BREAKS.search(joined):  # printable: no break
                 return self._slow_pieces(substitute)
@@ -434,7 +458,7 @@ class BodyTemplate:
         which the run can start in a line, and only the lines around the values per recipient.
         ``None`` when a value cannot be UTF-8 (a lone surrogate: the slow path raises)."""
         try:
-            encoded = [value.encode("utf-8") for value in values]
+            encoded = list(map(str.encode, values))  # UTF-8
         except UnicodeEncodeError:
             return None
         layout = self._layout(encoded)
@@ -497,7 +521,7 @@ class BodyTemplate:
             if len(self.run_formats) >= _LENGTHS_SEEN:
                 self.run_formats.clear()
             pattern = b"%b".join(literal.replace(b"%", b"%%") for literal in self.utf8_literals[first:last + 1])
-            found = self.run_formats[(first, last)] = (pattern, _tuple_picker(self.slots[first:last]))
+            found = self.run_formats[(first, last)] = (pattern, _picker(self.slots[first:last]))
         return found[0] % found[1](encoded)
 
     def _run_lines(self, layout: _Layout, first: int, last: int, run: bytes, head: int) -> _RunLines | None:
@@ -514,18 +538,19 @@ class BodyTemplate:
         layout.cached_bytes += found.size
         return found
 
-    def _quick_values(self, substitute: Substituter) -> list[str] | None:
-        """:meth:`_values`, in a few C calls when every slot is a recipient key whose value is a
-        string without ``%`` (the common case)."""
-        if self.key_names is None:
-            return self._values(substitute)
-        try:
-            values = list(map(substitute.variables.__getitem__, self.key_names))
-            if "%" in "".join(values):
-                return None
-        except (KeyError, TypeError):  # a missing key, or a value to convert: the full check
-            return self._values(substitute)
-        return values
+    def _quick_values(self, substitute: Substituter) -> tuple[list[str] | None, str]:
+        """:meth:`_values` and the values joined, in a few C calls when every slot is a recipient
+        key whose value is a string without ``%`` (the common case)."""
+        if self.key_names is not None:
+            try:
+                values = list(map(substitute.variables.__getitem__, self.key_names))
+                joined = "".join(values)
+            except (KeyError, TypeError):  # a missing key, or a value to convert: the full check
+                pass
+            else:
+                return (None, "") if "%" in joined else (values, joined)
+        found = self._values(substitute)
+        return found, "" if found is None else "".join(found)
 
     def _values(self, substitute: Substituter) -> list[str] | None:
         """Each slot's value, or ``None`` when one needs the slow path (a missing key, or a value

@@ -285,8 +285,8 @@ class RenderedMessage:
     #: The pieces the renderer joined ``raw`` from, when it knows them; the long ones are the
     #: same objects for every recipient of a batch, so a delivery may cache work on them (the
     #: ``ses`` delivery's base64). A ``prepare_message`` hook may change ``raw`` and leave these
-    #: as they were: use them only when they join to ``raw``.
-    parts: tuple[bytes, ...] = ()
+    #: as they were: use them only when they join to ``raw``, and do not change them.
+    parts: Sequence[bytes] = ()
 
 
 @dataclass(slots=True)

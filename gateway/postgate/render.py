@@ -192,12 +192,12 @@ class Renderer:
         return extra
 
     def _render(self, recipient: Recipient, extra: Mapping[str, str] | None) -> RenderedMessage:
-        parts: tuple[bytes, ...] = ()
+        parts: Sequence[bytes] = ()
         if self.message.mime is not None:
             headers, raw = self._mime(recipient)
         elif self.fast:
             headers, lines = self._build_parts(recipient, extra)
-            raw, parts = b"".join(lines), tuple(lines)
+            raw, parts = b"".join(lines), lines  # this recipient's own list: no copy
         else:
             headers, raw = self._build_reference(recipient, extra)
         return RenderedMessage(
