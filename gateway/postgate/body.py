@@ -15,8 +15,10 @@ from one recipient to another, with the values that have kept theirs (a tracking
 A run's bytes are then at the same offsets for every recipient, so the base64 lines wholly inside
 a long run are encoded once per batch for each offset (within a 57-byte line) at which the values
 before it leave it to start, and per recipient only the 4-character groups that cover the run's
-own values are encoded again and put between the unchanged stretches of those lines.
-Anything else takes the slow path.
+own values are encoded again and put between the unchanged stretches of those lines. There a line
+ends early rather than cut such a group (lines of at most 76 characters, as RFC 2045 asks, not
+exactly 76), so the same token in twenty links is encoded once; decoded, the payload is byte for
+byte the slow path's. Anything else takes the slow path.
 """
 
 from __future__ import annotations
