@@ -7,14 +7,12 @@ every link downloads under its name, with screenshots of the pages."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import html
 import io
 import re
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -25,7 +23,7 @@ from postgate import Event, hookimpl
 from postgate.builtin.outbox import Outbox
 from postgate.operations import Quota
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
-from postgate.testing.mariadb import create_database, drop_database
+from postgate.testing.mariadb import throwaway_database
 from postgate_dashboard.rollups.buffer import flush
 from postgate_dashboard.web.accounts import create_user
 from postgate_dashboard.web.operations_view import duration
@@ -70,14 +68,10 @@ def server(request, live_server):
     if request.param == "sqlite":
         yield live(live_server, None)
         return
-    with ThreadPoolExecutor(1) as pool:
-        url = pool.submit(asyncio.run, create_database()).result()
-        try:
-            srv = live(live_server, url)
-            yield srv
-            srv.stop()
-        finally:
-            pool.submit(asyncio.run, drop_database(url)).result()
+    with throwaway_database() as url:
+        srv = live(live_server, url)
+        yield srv
+        srv.stop()
 
 
 def event(kind: str, recipient: str, **payload) -> Event:

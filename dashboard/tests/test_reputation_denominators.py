@@ -7,13 +7,11 @@ Overview's Bounced (hard) card keeps Mailgun's ``bounce_rate`` over processed, u
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import html
 import io
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ import postgate_dashboard
 import postgate_mysql
 from postgate import Event
 from postgate.testing.fixtures import TEST_DOMAIN
-from postgate.testing.mariadb import create_database, drop_database
+from postgate.testing.mariadb import throwaway_database
 from postgate_dashboard.rollups.buffer import flush
 from postgate_dashboard.web.accounts import create_user
 
@@ -40,15 +38,11 @@ def server(request, live_server):
     if request.param == "sqlite":
         yield live_server(plugins=[postgate_dashboard], plugin_settings=settings)
         return
-    with ThreadPoolExecutor(1) as pool:
-        url = pool.submit(asyncio.run, create_database()).result()
-        try:
-            srv = live_server(plugins=[postgate_mysql, postgate_dashboard], backends={"storage": "mysql"},
-                              plugin_settings={**settings, "mysql": {"url": url}})
-            yield srv
-            srv.stop()
-        finally:
-            pool.submit(asyncio.run, drop_database(url)).result()
+    with throwaway_database() as url:
+        srv = live_server(plugins=[postgate_mysql, postgate_dashboard], backends={"storage": "mysql"},
+                          plugin_settings={**settings, "mysql": {"url": url}})
+        yield srv
+        srv.stop()
 
 
 def event(kind: str, recipient: str, **payload) -> Event:

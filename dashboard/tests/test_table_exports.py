@@ -9,7 +9,6 @@ lists; a hostile user agent renders inert."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import html
 import io
@@ -17,7 +16,6 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -26,7 +24,7 @@ import postgate_dashboard
 import postgate_mysql
 from postgate import Event
 from postgate.testing.fixtures import TEST_DOMAIN, basic_auth
-from postgate.testing.mariadb import create_database, drop_database
+from postgate.testing.mariadb import throwaway_database
 from postgate_dashboard.rollups.buffer import flush
 from postgate_dashboard.web.accounts import create_user
 from postgate_dashboard.web.analytics_view import sends_csv_rows
@@ -53,14 +51,10 @@ def server(request, live_server):
         yield live(live_server, None)
         return
     # In a thread of its own: the browser tests' playwright loop may be running in this one.
-    with ThreadPoolExecutor(1) as pool:
-        url = pool.submit(asyncio.run, create_database()).result()
-        try:
-            srv = live(live_server, url)
-            yield srv
-            srv.stop()
-        finally:
-            pool.submit(asyncio.run, drop_database(url)).result()
+    with throwaway_database() as url:
+        srv = live(live_server, url)
+        yield srv
+        srv.stop()
 
 
 def event(kind: str, send: int, recipient: str, bot: str = "", subject: str = "") -> Event:

@@ -112,6 +112,9 @@ def _picker(slots: list[int]) -> Callable[[list[bytes]], Sequence[bytes]]:
     return (lambda items: (items[slots[0]],)) if slots else (lambda items: ())
 
 
+_NO_GROUPS = struct.Struct("<")
+
+
 class _RunLines:
     """The base64 lines of a run's whole lines after its first ``head`` bytes, for every recipient
     whose run differs only inside ``spans`` (``(start, stop, slot)``: where each value's bytes
@@ -140,6 +143,8 @@ class _RunLines:
         self.unit_format = b""
         self.pick_values = self.place = _picker([])
         self.one_slot: int | None = None
+        #: Picks the groups' bytes out of a recipient's whole run (only when :attr:`ends` is None).
+        self.pick = _NO_GROUPS
         if inside:
             self._plan_units(run, head, end, spans)
         else:
@@ -256,7 +261,6 @@ class _RunLines:
         stretches.append(b"".join(line))
         self.stretches = stretches
         self.place = _picker(place)
-        self.pick = self.split
 
     def fill(self, lines: list[bytes], encoded: list[bytes], run: bytes | None = None) -> None:
         """Add the lines for a recipient to ``lines``: from its values (``encoded``, by slot)

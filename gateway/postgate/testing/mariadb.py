@@ -6,10 +6,12 @@ Tests never skip when it is down: they fail, naming the variable.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import unquote, urlparse
 
 import pytest_asyncio
@@ -63,6 +65,18 @@ async def temporary_database(prefix: str = "postgate_test") -> AsyncIterator[str
         yield url
     finally:
         await drop_database(url)
+
+
+@contextmanager
+def throwaway_database(prefix: str = "postgate_test") -> Iterator[str]:
+    """:func:`temporary_database` for synchronous code (a live server's fixture): created and
+    dropped on a thread of its own, so it works whether or not an event loop is running here."""
+    with ThreadPoolExecutor(1) as pool:
+        url = pool.submit(asyncio.run, create_database(prefix)).result()
+        try:
+            yield url
+        finally:
+            pool.submit(asyncio.run, drop_database(url)).result()
 
 
 @pytest_asyncio.fixture
