@@ -628,7 +628,10 @@ async def test_a_deep_queue_with_repeats_is_stored_once_per_event_through_batche
     items = await world.events()
     assert sorted((i["recipient"], i["event"]) for i in items) == sorted(
         (row.address, kind) for row, _ in rows for kind in ("delivered", "opened"))
-    assert sum(handed) == 60  # every copy reached the sink; the storage kept one of each
+    # Every copy reached the sink (none dropped before it); a standard queue may hand a message
+    # out twice (at-least-once delivery; moto does so under parallel receives), and the storage
+    # kept one of each either way (above).
+    assert sum(handed) >= 60
 
 
 async def test_a_round_takes_every_received_batch_waiting_up_to_its_size():
