@@ -14,6 +14,7 @@ import pytest
 from postgate import Delivery, DeliveryResult, Message, hookimpl
 from postgate.backends import IN_FLIGHT
 from postgate.builtin.outbox import Outbox, remove_orphans
+from postgate.recorder import OutcomeRecorder
 from postgate.domain import EventQuery, RecipientStatus
 from postgate.worker import Worker
 
@@ -257,3 +258,24 @@ def test_the_in_doubt_setting_is_validated(policy, tmp_path):
     else:
         assert GatewaySettings(in_doubt=policy).in_doubt == policy
     assert GatewaySettings().in_doubt == "hold"
+
+
+async def test_a_slow_pass_and_the_pass_that_took_its_rows_over_marked_in_one_group(gateway_factory):
+    """Two passes ask to send the same rows in one group commit: the slow one, whose lease ran
+    out, and the one that claimed the rows after it. Only the lease holder may send them; the
+    group's answer must not clear the slow pass because the other one's marks went through."""
+    gw = await start(gateway_factory)
+    await gw.accept(batch(2))
+    now = time.time()
+    slow = await gw.storage.claim_recipients(1, "w/1", 0.5, 10, now)
+    fast = await gw.storage.claim_recipients(1, "w/2", 0.5, 10, now + 1.0)  # the slow lease has run out
+    ids = [row.id for row in slow]
+    assert [row.id for row in fast] == ids and not any(row.error == IN_FLIGHT for row in fast)
+
+    recorder = OutcomeRecorder(gw, 30.0)
+    slow_cleared, fast_cleared = await asyncio.gather(recorder.dispatched(ids, "w/1"), recorder.dispatched(ids, "w/2"))
+    assert recorder.groups == 1  # both in the same write, as under load
+    assert fast_cleared == ids
+    assert slow_cleared == []
+    rows = await gw.storage.get_recipients(ids)
+    assert all(row.lease_owner == "w/2" and row.error == IN_FLIGHT for row in rows)

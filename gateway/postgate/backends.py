@@ -334,16 +334,16 @@ class Storage(Backend):
         """
         return list(ids)
 
-    async def mark_dispatched_groups(self, groups: Mapping[str, Sequence[int]], lease_until: float) -> set[int]:
+    async def mark_dispatched_groups(self, groups: Mapping[str, Sequence[int]],
+                                     lease_until: float) -> dict[str, set[int]]:
         """:meth:`mark_dispatched` for the rows of several lease owners (``owner -> ids``), in one
-        transaction where the storage can; returns every id marked."""
-        marked: set[int] = set()
-        for owner, ids in groups.items():
-            marked.update(await self.mark_dispatched(ids, owner, lease_until))
-        return marked
+        transaction where the storage can; returns, per owner, the ids marked for that owner. An
+        id may be asked for by two owners (a slow pass and the one that took its rows over): only
+        the owner holding the lease gets it back."""
+        return {owner: set(await self.mark_dispatched(ids, owner, lease_until)) for owner, ids in groups.items()}
 
     async def update_and_mark(self, updates: Sequence[RecipientUpdate], groups: Mapping[str, Sequence[int]],
-                              lease_until: float) -> set[int]:
+                              lease_until: float) -> dict[str, set[int]]:
         """:meth:`update_recipients`, then :meth:`mark_dispatched_groups` (in one transaction where the
         storage can): a worker's group commit of answers and of the sends it starts next."""
         await self.update_recipients(updates)

@@ -99,7 +99,7 @@ class OutcomeRecorder:
         if not ids:
             return []
         self._marks.setdefault(owner, []).extend(ids)
-        marked = await asyncio.shield(self._lane.submit())
+        marked = (await asyncio.shield(self._lane.submit())).get(owner, ())
         return [i for i in ids if i in marked]
 
     async def record(self, updates: Sequence[RecipientUpdate], events: Sequence[Event]) -> None:
@@ -117,7 +117,7 @@ class OutcomeRecorder:
     def pending(self) -> int:
         return sum(map(len, self._marks.values())) + len(self._updates)
 
-    async def _write(self) -> set[int]:
+    async def _write(self) -> dict[str, set[int]]:
         marks, self._marks = self._marks, {}
         updates, self._updates = self._updates, []
         events, self._events = self._events, []
@@ -125,7 +125,7 @@ class OutcomeRecorder:
         count = sum(map(len, marks.values())) + len(updates)
         done = {"events": not events}
 
-        async def write() -> set[int]:
+        async def write() -> dict[str, set[int]]:
             if not done["events"]:  # events first: a crash in between redoes them (their keys)
                 await self.gateway.record_events(events)
                 done["events"] = True

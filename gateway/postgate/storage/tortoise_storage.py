@@ -697,28 +697,30 @@ class TortoiseStorage(Storage):
     marks_dispatch = True
 
     async def mark_dispatched(self, ids: Sequence[int], owner: str, lease_until: float) -> list[int]:
-        marked = await self.mark_dispatched_groups({owner: ids}, lease_until)
+        marked = (await self.mark_dispatched_groups({owner: ids}, lease_until)).get(owner, set())
         return [i for i in dict.fromkeys(ids) if i in marked]
 
-    async def mark_dispatched_groups(self, groups: Mapping[str, Sequence[int]], lease_until: float) -> set[int]:
+    async def mark_dispatched_groups(self, groups: Mapping[str, Sequence[int]],
+                                     lease_until: float) -> dict[str, set[int]]:
         return await self.update_and_mark((), groups, lease_until)
 
     async def update_recipients(self, updates: Sequence[RecipientUpdate]) -> None:
         await self.update_and_mark(updates, {}, 0.0)
 
     async def update_and_mark(self, updates: Sequence[RecipientUpdate], groups: Mapping[str, Sequence[int]],
-                              lease_until: float) -> set[int]:
+                              lease_until: float) -> dict[str, set[int]]:
         latest = list({u.id: u for u in updates}.values())
         wanted = {owner: list(dict.fromkeys(ids)) for owner, ids in groups.items() if ids}
         if not latest and not wanted:
-            return set()
+            return {}
         async with self.session(write=True) as db:  # one commit for the answers and the marks
             await self._update(db, latest)
             return await self._mark(db, wanted, lease_until)
 
-    async def _mark(self, db: Db, wanted: Mapping[str, list[int]], lease_until: float) -> set[int]:
-        marked: set[int] = set()
+    async def _mark(self, db: Db, wanted: Mapping[str, list[int]], lease_until: float) -> dict[str, set[int]]:
+        by_owner: dict[str, set[int]] = {}
         for owner, ids in wanted.items():
+            marked = by_owner[owner] = set()
             for part in _chunks(ids):
                 where = f"id IN ({_marks(len(part))}) AND status = 'sending' AND lease_owner = ?"
                 changed, _ = await db.execute(f"UPDATE recipients SET error = ?, lease_until = ? WHERE {where}",
@@ -729,7 +731,7 @@ class TortoiseStorage(Storage):
                 rows = await db.fetch(f"SELECT id FROM recipients WHERE {where} AND error = ?",
                                       (*part, owner, IN_FLIGHT))
                 marked.update(int(row[0]) for row in rows)
-        return marked
+        return by_owner
 
     async def _update(self, db: Db, latest: list[RecipientUpdate]) -> None:
         for part in _chunks(latest):
