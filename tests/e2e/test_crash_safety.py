@@ -110,22 +110,34 @@ def test_worker_killed_during_send_settles_from_the_outbox_never_twice(tmp_path,
     stacks.append(stack)
     stack.migrate()
     stack.start_api()
-    kills, doubts = 4 * SCALE, []
+    kills, doubts, marked = 4 * SCALE, [], []
     expected = addresses("w", 1000 * kills)
     for start in range(0, len(expected), 1000):
         assert stack.post(expected[start:start + 1000], f"email-w{start}") == 200
-    for kill in range(kills):
+
+    def delivered() -> int:
+        return stack.query("SELECT COUNT(*) FROM recipients WHERE status = 'delivered'")[0][0]
+
+    # Each kill lands while the worker is sending (a slow start must not make it kill an idle
+    # worker); kills go on past ``kills`` only until one has left rows marked in flight.
+    for kill in range(3 * kills):
+        if kill >= kills and any(marked) or delivered() == len(expected):
+            break
+        before, sent = stack.in_flight_ids(), delivered()
         worker = stack.start_worker(f"worker{kill}")
-        kill_at_random(worker, 0.1, 0.8, rng)
+        stack.wait_for(lambda: delivered() > sent, timeout=60, what=f"worker{kill} sending")
+        kill_at_random(worker, 0.0, 0.2, rng)
+        marked.append(len(stack.in_flight_ids() - before))
         doubts.append(stack.in_doubt()[1])
+    assert any(marked), f"no kill landed between a dispatch mark and its answer: {marked}"
     stack.start_worker("rescuer")
     rows = stack.wait_terminal(len(expected), timeout=150)
     assert {r[2] for r in rows} == {"delivered"}
     assert_once(stack.outbox_sends(), expected)
     assert "was sent again" not in stack.logs("")
     assert "were in doubt after a stopped worker" in stack.logs("rescuer") + stack.logs("worker")
-    figures("outbox-worker-kill", kills=kills, recipients=len(expected), lost=0, twice=0,
-            claimed_at_kill=doubts)
+    figures("outbox-worker-kill", kills=len(marked), recipients=len(expected), lost=0, twice=0,
+            in_flight_at_kill=marked, claimed_at_kill=doubts)
 
 
 def test_worker_exiting_between_the_answer_and_the_ledger_write(tmp_path, rng, stacks):
